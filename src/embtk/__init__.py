@@ -1,0 +1,33 @@
+"""embtk: word embeddings and fast text classification, compatible with fastText.
+
+    import embtk
+    model = embtk.train_supervised("train.txt", epoch=10, wordNgrams=2)
+    model.predict("some text to classify")
+
+Submodules load on first use, so `import embtk` (and `embtk --help`) stay fast.
+"""
+
+__version__ = "0.1.0"
+
+_API = {"train_supervised", "train_unsupervised", "load_model", "tokenize"}
+__all__ = sorted(_API | {"FastText", "EmbtkError", "Args"})
+
+
+def __getattr__(name):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name == "FastText":
+        from .model import FastText
+
+        return FastText
+    if name == "EmbtkError":
+        from .errors import EmbtkError
+
+        return EmbtkError
+    if name == "Args":
+        from .args import Args
+
+        return Args
+    raise AttributeError(f"module 'embtk' has no attribute {name!r}")

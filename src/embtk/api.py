@@ -1,0 +1,52 @@
+"""The module-level functions of the official `fasttext` Python API."""
+
+from __future__ import annotations
+
+from .args import Args
+from .errors import EmbtkError
+
+# Spellings the official module accepts besides fastText's own option names.
+_ALIASES = {
+    "min_count": "minCount", "min_count_label": "minCountLabel", "word_ngrams": "wordNgrams",
+    "lr_update_rate": "lrUpdateRate", "label_prefix": "label",
+    "pretrained_vectors": "pretrainedVectors", "save_output": "saveOutput",
+}
+
+
+def _train(model: str, input, options: dict):
+    from .training import train
+
+    given = {"input": str(input)}
+    for key, value in options.items():
+        given[_ALIASES.get(key, key)] = value
+    return train(Args.for_model(model, **given))
+
+
+def train_supervised(input, **options):
+    """Train a classifier on lines tagged `__label__X` (options: fastText's names)."""
+    return _train("supervised", input, options)
+
+
+def train_unsupervised(input, model="skipgram", **options):
+    """Learn word vectors with `skipgram` or `cbow`; `seed` is honoured (with thread=1)."""
+    if model not in ("skipgram", "cbow"):
+        raise EmbtkError(f"unknown model '{model}' (use skipgram or cbow)")
+    return _train(model, input, options)
+
+
+def load_model(path):
+    """Load a `.bin` written by embtk or by the official fastText."""
+    from .fileformat import load_bin
+    from .model import from_model_file
+
+    return from_model_file(load_bin(str(path)))
+
+
+def tokenize(text: str) -> list:
+    """fastText's tokenizer: whitespace-separated tokens, '</s>' for each newline."""
+    out = []
+    for i, line in enumerate(text.split("\n")):
+        if i:
+            out.append("</s>")
+        out.extend(line.replace("\0", " ").split())
+    return out

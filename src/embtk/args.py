@@ -1,0 +1,111 @@
+"""Training options: fastText's names, defaults and validation rules in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .errors import EmbtkError
+
+# Integer codes used in the .bin header (fastText's enums).
+LOSS_CODES = {"hs": 1, "ns": 2, "softmax": 3, "ova": 4}
+MODEL_CODES = {"cbow": 1, "skipgram": 2, "supervised": 3}
+LOSS_NAMES = {v: k for k, v in LOSS_CODES.items()}
+MODEL_NAMES = {v: k for k, v in MODEL_CODES.items()}
+LOSS_ALIASES = {"one-vs-all": "ova", "hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "ova"}
+MODEL_ALIASES = {"sg": "skipgram", "skipgram": "skipgram", "cbow": "cbow",
+                 "supervised": "supervised", "sup": "supervised"}
+
+
+def default_thread_count() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Args:
+    """Every option of the train commands. Field names are fastText's."""
+
+    input: str = ""
+    output: str = ""
+    model: str = "skipgram"
+    lr: float = 0.05
+    lrUpdateRate: int = 100
+    dim: int = 100
+    ws: int = 5
+    epoch: int = 5
+    minCount: int = 5
+    minCountLabel: int = 0
+    neg: int = 5
+    wordNgrams: int = 1
+    loss: str = "ns"
+    bucket: int = 2000000
+    minn: int = 3
+    maxn: int = 6
+    thread: int = field(default_factory=default_thread_count)
+    t: float = 1e-4
+    label: str = "__label__"
+    verbose: int = 2
+    pretrainedVectors: str = ""
+    saveOutput: bool = False
+    seed: int = 0
+
+    @classmethod
+    def for_model(cls, model: str, **overrides) -> "Args":
+        """Defaults of fastText for `model`, then the user's overrides."""
+        model = MODEL_ALIASES.get(model, model)
+        base = cls(model=model)
+        if model == "supervised":
+            base.lr, base.minCount, base.loss, base.minn, base.maxn = 0.1, 1, "softmax", 0, 0
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key, value in overrides.items():
+            if key not in names:
+                raise EmbtkError(f"unknown option '{key}'")
+            if value is not None:
+                setattr(base, key, value)
+        base.loss = LOSS_ALIASES.get(base.loss, base.loss)
+        return base
+
+    @property
+    def loss_code(self) -> int:
+        return LOSS_CODES[self.loss]
+
+    @property
+    def model_code(self) -> int:
+        return MODEL_CODES[self.model]
+
+    @property
+    def supervised(self) -> bool:
+        return self.model == "supervised"
+
+    def effective_bucket(self) -> int:
+        """fastText allocates no hash buckets when nothing would land in them."""
+        if self.wordNgrams <= 1 and self.maxn == 0:
+            return 0
+        return self.bucket
+
+    def validate(self) -> "Args":
+        if self.model not in MODEL_CODES:
+            raise EmbtkError(f"unknown model '{self.model}' (use cbow, skipgram or supervised)")
+        if self.loss not in LOSS_CODES:
+            raise EmbtkError(f"unknown loss '{self.loss}' (use hs, ns, softmax or one-vs-all)")
+        positive = ("dim", "ws", "epoch", "neg", "wordNgrams", "thread", "lrUpdateRate")
+        for name in positive:
+            if int(getattr(self, name)) <= 0:
+                raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("minCount", "minCountLabel", "bucket", "minn", "maxn", "seed"):
+            if int(getattr(self, name)) < 0:
+                raise EmbtkError(f"-{name} must be zero or positive, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise EmbtkError(f"-lr must be positive, got {self.lr}")
+        if not self.t > 0:
+            raise EmbtkError(f"-t must be positive, got {self.t}")
+        if self.maxn > 0 and self.minn > self.maxn:
+            raise EmbtkError(f"-minn ({self.minn}) must not exceed -maxn ({self.maxn})")
+        if self.bucket == 0 and (self.maxn > 0 or self.wordNgrams > 1):
+            raise EmbtkError("-bucket must be positive when subwords or word n-grams are used")
+        if not self.label:
+            raise EmbtkError("-label must not be empty")
+        if self.dim > 100000:
+            raise EmbtkError(f"-dim {self.dim} is unreasonably large")
+        return self

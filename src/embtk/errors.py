@@ -1,0 +1,9 @@
+"""The one exception type users see: its message is meant to be printed as-is."""
+
+
+class EmbtkError(ValueError):
+    """A problem with the user's input, options or files, explained in one line.
+
+    A ValueError, like the errors of the official fasttext module, so ported code that
+    catches those keeps working.
+    """

@@ -1,0 +1,218 @@
+"""numba kernels: the training loops (one call per thread) and batched inference.
+
+The model is fastText's: the hidden vector is the mean of some input rows, the loss
+(see `losses.forward`) scores it and returns a gradient, and that gradient is added back
+to every one of those input rows. Threads share the matrices without locks (Hogwild);
+each writes its own progress slot, so the shared token count needs no atomics.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from .dictionary import MAX_LINE_SIZE
+from .losses import OVA, forward, predict_top_k, rand_below, rand_unit, seed_rng
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def mean_rows(wi, rows, hidden):
+    hidden[:] = 0.0
+    for r in rows:
+        for j in range(hidden.shape[0]):
+            hidden[j] += wi[r, j]
+    if len(rows) > 0:
+        scale = np.float32(1.0 / len(rows))
+        for j in range(hidden.shape[0]):
+            hidden[j] *= scale
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, grad, output, rng):
+    """One example: forward through the loss, then push the gradient into the input rows."""
+    mean_rows(wi, rows, hidden)
+    grad[:] = 0.0
+    loss = forward(params, wo, targets, target_index, lr, hidden, grad, output, rng)
+    if normalize:
+        scale = np.float32(1.0 / len(rows))
+        for j in range(grad.shape[0]):
+            grad[j] *= scale
+    for r in rows:
+        for j in range(grad.shape[0]):
+            wi[r, j] += grad[j]
+    return loss
+
+
+@nb.njit(cache=True, nogil=True)
+def _tokens_done(progress):
+    total = 0
+    for v in progress:
+        total += v
+    return total
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets, sub_ids,
+                       wi, wo, params, cbow, ws, lr0, total_tokens, lr_update_rate,
+                       progress, loss_stats, stop):
+    """cbow / skipgram on `corpus` (in-vocabulary ids), starting at token `start`.
+
+    Lines are read as fastText's getLine does: up to EOS or past MAX_LINE_SIZE tokens,
+    frequent words dropped with probability 1 - keep_prob. Stops when all threads together
+    have processed `total_tokens` (epochs x corpus tokens), or when stop[0] is set.
+    """
+    rng = seed_rng(seed)
+    dim = wi.shape[1]
+    nwords = len(keep_prob)
+    hidden = np.zeros(dim, dtype=np.float32)
+    grad = np.zeros(dim, dtype=np.float32)
+    output = np.zeros(wo.shape[0], dtype=np.float32)
+    line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
+    longest = 1
+    for w in range(nwords):
+        longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
+    bow = np.empty(2 * ws * longest, dtype=np.int32)
+    pos = start
+    local = 0
+    loss_sum = 0.0
+    examples = 0
+    while stop[0] == 0:
+        done = _tokens_done(progress) + local
+        if done >= total_tokens:
+            break
+        lr = lr0 * (1.0 - done / total_tokens)
+        nline = 0
+        ntok = 0
+        while True:
+            if pos >= len(corpus):
+                pos = 0
+            w = corpus[pos]
+            pos += 1
+            ntok += 1
+            if w < nwords and rand_unit(rng) <= keep_prob[w]:
+                line[nline] = w
+                nline += 1
+            if ntok > MAX_LINE_SIZE or w == eos_id:
+                break
+        local += ntok
+        for i in range(nline):
+            boundary = 1 + rand_below(rng, ws)
+            if cbow:
+                nbow = 0
+                for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
+                    if c != i:
+                        ctx = line[c]
+                        for k in range(sub_offsets[ctx], sub_offsets[ctx + 1]):
+                            bow[nbow] = sub_ids[k]
+                            nbow += 1
+                if nbow > 0:
+                    loss_sum += _update(wi, wo, params, bow[:nbow], line[:nline], i, lr, False,
+                                        hidden, grad, output, rng)
+                    examples += 1
+            else:
+                center = line[i]
+                rows = sub_ids[sub_offsets[center]:sub_offsets[center + 1]]
+                for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
+                    if c != i:
+                        loss_sum += _update(wi, wo, params, rows, line[:nline], c, lr, False,
+                                            hidden, grad, output, rng)
+                        examples += 1
+        if local > lr_update_rate:
+            progress[tid] += local
+            local = 0
+            loss_stats[tid, 0] = loss_sum
+            loss_stats[tid, 1] = examples
+    progress[tid] += local
+    loss_stats[tid, 0] = loss_sum
+    loss_stats[tid, 1] = examples
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line_tokens,
+                     start_line, wi, wo, params, lr0, total_tokens, lr_update_rate,
+                     progress, loss_stats, stop):
+    """Classifier training over pre-encoded lines, starting at line `start_line`.
+
+    softmax/ns/hs learn one label per line drawn at random; ova learns all of them.
+    The gradient is divided by the number of input rows, as in fastText.
+    """
+    rng = seed_rng(seed)
+    dim = wi.shape[1]
+    hidden = np.zeros(dim, dtype=np.float32)
+    grad = np.zeros(dim, dtype=np.float32)
+    output = np.zeros(wo.shape[0], dtype=np.float32)
+    nlines = len(line_tokens)
+    li = start_line
+    local = 0
+    loss_sum = 0.0
+    examples = 0
+    while stop[0] == 0:
+        done = _tokens_done(progress) + local
+        if done >= total_tokens:
+            break
+        lr = lr0 * (1.0 - done / total_tokens)
+        if li >= nlines:
+            li = 0
+        local += line_tokens[li]
+        a, b = feat_offsets[li], feat_offsets[li + 1]
+        la, lb = label_offsets[li], label_offsets[li + 1]
+        li += 1
+        if b > a and lb > la:
+            target = 0 if params.kind == OVA else rand_below(rng, lb - la)
+            loss_sum += _update(wi, wo, params, feats[a:b], labels[la:lb], target, lr, True,
+                                hidden, grad, output, rng)
+            examples += 1
+        if local > lr_update_rate:
+            progress[tid] += local
+            local = 0
+            loss_stats[tid, 0] = loss_sum
+            loss_stats[tid, 1] = examples
+    progress[tid] += local
+    loss_stats[tid, 0] = loss_sum
+    loss_stats[tid, 1] = examples
+
+
+@nb.njit(cache=True, nogil=True)
+def init_uniform(matrix, bound, seed):
+    """Fill a float32 matrix with U(-bound, bound) from the project's own seeded rng."""
+    rng = seed_rng(seed)
+    flat = matrix.reshape(-1)
+    for i in range(flat.shape[0]):
+        flat[i] = (2.0 * rand_unit(rng) - 1.0) * bound
+
+
+# ---------------------------------------------------------------------- inference
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def rows_mean(wi, rows):
+    out = np.zeros(wi.shape[1], dtype=np.float32)
+    mean_rows(wi, rows, out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def word_vectors(wi, sub_offsets, sub_ids, nwords):
+    """getWordVector for every dictionary word at once."""
+    out = np.zeros((nwords, wi.shape[1]), dtype=np.float32)
+    for w in range(nwords):
+        mean_rows(wi, sub_ids[sub_offsets[w]:sub_offsets[w + 1]], out[w])
+    return out
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
+    """Top-k (label id, log(p + 1e-5)) for each encoded line; count[i] may be < k."""
+    nlines = len(feat_offsets) - 1
+    counts = np.zeros(nlines, dtype=np.int64)
+    scores = np.zeros((nlines, k), dtype=np.float64)
+    ids = np.zeros((nlines, k), dtype=np.int64)
+    hidden = np.zeros(wi.shape[1], dtype=np.float32)
+    output = np.zeros(wo.shape[0], dtype=np.float32)
+    for i in range(nlines):
+        a, b = feat_offsets[i], feat_offsets[i + 1]
+        if b == a:
+            continue
+        mean_rows(wi, feats[a:b], hidden)
+        counts[i] = predict_top_k(params, wo, hidden, k, threshold, output, scores[i], ids[i])
+    return counts, scores, ids

@@ -1,0 +1,302 @@
+"""The four output layers (hs, ns, softmax, one-vs-all) behind one `forward` and one `predict`.
+
+Each loss scores the hidden vector against rows of the output matrix `wo`, accumulates
+the gradient for the input rows into `grad`, and updates `wo` in place (Hogwild). The
+parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numba as nb
+import numpy as np
+
+HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
+SIGMOID_TABLE_SIZE = 512
+MAX_SIGMOID = 8.0
+LOG_TABLE_SIZE = 512
+NEGATIVE_TABLE_SIZE = 10_000_000
+
+_SIGMOID = np.array(
+    [1.0 / (1.0 + math.exp(-(i * 2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE - MAX_SIGMOID)))
+     for i in range(SIGMOID_TABLE_SIZE + 1)], dtype=np.float32)
+_LOG = np.array([math.log((i + 1e-5) / LOG_TABLE_SIZE) for i in range(LOG_TABLE_SIZE + 1)],
+                dtype=np.float32)
+
+LossParams = namedtuple("LossParams", "kind neg negatives tree_left tree_right path_offsets paths codes")
+
+
+# ------------------------------------------------------------------------- tables
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def sigmoid(x):
+    if x < -MAX_SIGMOID:
+        return np.float32(0.0)
+    if x > MAX_SIGMOID:
+        return np.float32(1.0)
+    i = int((x + MAX_SIGMOID) * (SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
+    return _SIGMOID[min(max(i, 0), SIGMOID_TABLE_SIZE)]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def table_log(x):
+    if x > 1.0:
+        return np.float32(0.0)
+    i = int(x * LOG_TABLE_SIZE)
+    return _LOG[min(max(i, 0), LOG_TABLE_SIZE)]
+
+
+# --------------------------------------------------------------------------- rng
+
+
+@nb.njit(cache=True, nogil=True)
+def seed_rng(seed):
+    """A per-thread xorshift64* state, spread from a small seed by splitmix64."""
+    z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = z if z != 0 else np.uint64(1)
+    return state
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def next_u32(state):
+    x = state[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    state[0] = x
+    return (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def rand_below(state, n):
+    """Uniform integer in [0, n)."""
+    return np.int64((next_u32(state) * np.uint64(n)) >> np.uint64(32))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def rand_unit(state):
+    """Uniform float in [0, 1)."""
+    return np.float32(next_u32(state) >> np.uint64(8)) * np.float32(1.0 / 16777216.0)
+
+
+# ------------------------------------------------------------------------ updates
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _dot_row(wo, row, hidden):
+    s = np.float32(0.0)
+    for j in range(hidden.shape[0]):
+        s += wo[row, j] * hidden[j]
+    return s
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def binary_logistic(wo, row, positive, lr, hidden, grad):
+    """One logistic unit: grad += alpha * wo[row]; wo[row] += alpha * hidden. Returns loss."""
+    score = sigmoid(_dot_row(wo, row, hidden))
+    alpha = np.float32(lr * ((1.0 if positive else 0.0) - score))
+    for j in range(hidden.shape[0]):
+        w = wo[row, j]
+        grad[j] += alpha * w
+        wo[row, j] = w + alpha * hidden[j]
+    if positive:
+        return -table_log(score)
+    return -table_log(np.float32(1.0) - score)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def softmax_output(wo, hidden, output):
+    """output = softmax(wo @ hidden), computed stably."""
+    osz = wo.shape[0]
+    top = np.float32(-np.inf)
+    for i in range(osz):
+        output[i] = _dot_row(wo, i, hidden)
+        if output[i] > top:
+            top = output[i]
+    z = np.float32(0.0)
+    for i in range(osz):
+        output[i] = math.exp(output[i] - top)
+        z += output[i]
+    for i in range(osz):
+        output[i] /= z
+
+
+@nb.njit(cache=True, nogil=True)
+def _contains(values, x):
+    for v in values:
+        if v == x:
+            return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def forward(params, wo, targets, target_index, lr, hidden, grad, output, rng):
+    """Score `hidden`, update `wo` and accumulate `grad` for the input rows; return the loss."""
+    kind = params.kind
+    loss = np.float32(0.0)
+    if kind == OVA:
+        for i in range(wo.shape[0]):
+            loss += binary_logistic(wo, i, _contains(targets, i), lr, hidden, grad)
+        return loss
+    target = targets[target_index]
+    if kind == NS:
+        loss += binary_logistic(wo, target, True, lr, hidden, grad)
+        table = params.negatives
+        for _ in range(params.neg):
+            negative = table[rand_below(rng, len(table))]
+            while negative == target:
+                negative = table[rand_below(rng, len(table))]
+            loss += binary_logistic(wo, negative, False, lr, hidden, grad)
+    elif kind == HS:
+        for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
+            loss += binary_logistic(wo, params.paths[k], params.codes[k] == 1, lr, hidden, grad)
+    else:
+        softmax_output(wo, hidden, output)
+        for i in range(wo.shape[0]):
+            alpha = np.float32(lr * ((1.0 if i == target else 0.0) - output[i]))
+            for j in range(hidden.shape[0]):
+                w = wo[i, j]
+                grad[j] += alpha * w
+                wo[i, j] = w + alpha * hidden[j]
+        loss = -table_log(output[target])
+    return loss
+
+
+# ---------------------------------------------------------------------- prediction
+
+
+@nb.njit(cache=True, nogil=True)
+def _offer(scores, ids, n, k, score, idx):
+    """Keep the k best (score, id) pairs sorted descending; returns the new count."""
+    if n == k and score < scores[n - 1]:
+        return n
+    pos = n if n < k else k - 1
+    while pos > 0 and scores[pos - 1] < score:
+        if pos < k:
+            scores[pos] = scores[pos - 1]
+            ids[pos] = ids[pos - 1]
+        pos -= 1
+    scores[pos] = score
+    ids[pos] = idx
+    return min(n + 1, k)
+
+
+@nb.njit(cache=True, nogil=True)
+def _std_log(x):
+    return math.log(x + 1e-5)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
+    """The k most probable outputs with p >= threshold, as log(p + 1e-5) in `scores`."""
+    n = 0
+    if params.kind == HS:
+        osz = wo.shape[0]
+        log_threshold = _std_log(threshold)
+        stack_nodes = np.empty(2 * osz, dtype=np.int64)
+        stack_scores = np.empty(2 * osz, dtype=np.float64)
+        stack_nodes[0] = 2 * osz - 2
+        stack_scores[0] = 0.0
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack_nodes[top]
+            score = stack_scores[top]
+            if score < log_threshold or (n == k and score < scores[n - 1]):
+                continue
+            if node < osz:
+                n = _offer(scores, ids, n, k, score, node)
+                continue
+            f = 1.0 / (1.0 + math.exp(-_dot_row(wo, node - osz, hidden)))
+            stack_nodes[top] = params.tree_right[node]
+            stack_scores[top] = score + _std_log(f)
+            stack_nodes[top + 1] = params.tree_left[node]
+            stack_scores[top + 1] = score + _std_log(1.0 - f)
+            top += 2
+        return n
+    if params.kind == SOFTMAX:
+        softmax_output(wo, hidden, output)
+    else:
+        for i in range(wo.shape[0]):
+            output[i] = sigmoid(_dot_row(wo, i, hidden))
+    for i in range(wo.shape[0]):
+        if output[i] < threshold:
+            continue
+        n = _offer(scores, ids, n, k, _std_log(output[i]), i)
+    return n
+
+
+# ------------------------------------------------------------------ construction
+
+
+@nb.njit(cache=True)
+def _huffman(counts):
+    osz = len(counts)
+    size = 2 * osz - 1
+    count = np.full(size, 1e15)
+    parent = np.full(size, -1, dtype=np.int64)
+    left = np.full(size, -1, dtype=np.int64)
+    right = np.full(size, -1, dtype=np.int64)
+    binary = np.zeros(size, dtype=np.int8)
+    count[:osz] = counts
+    leaf = osz - 1
+    node = osz
+    for i in range(osz, size):
+        mini = np.zeros(2, dtype=np.int64)
+        for j in range(2):
+            if leaf >= 0 and count[leaf] < count[node]:
+                mini[j] = leaf
+                leaf -= 1
+            else:
+                mini[j] = node
+                node += 1
+        left[i] = mini[0]
+        right[i] = mini[1]
+        count[i] = count[mini[0]] + count[mini[1]]
+        parent[mini[0]] = i
+        parent[mini[1]] = i
+        binary[mini[1]] = 1
+    offsets = np.zeros(osz + 1, dtype=np.int64)
+    for i in range(osz):
+        depth = 0
+        j = i
+        while parent[j] != -1:
+            depth += 1
+            j = parent[j]
+        offsets[i + 1] = offsets[i] + depth
+    paths = np.empty(offsets[osz], dtype=np.int32)
+    codes = np.empty(offsets[osz], dtype=np.int8)
+    for i in range(osz):
+        k = offsets[i]
+        j = i
+        while parent[j] != -1:
+            paths[k] = parent[j] - osz
+            codes[k] = binary[j]
+            k += 1
+            j = parent[j]
+    return left, right, offsets, paths, codes
+
+
+def make_loss_params(kind: int, counts: np.ndarray, neg: int) -> LossParams:
+    """Everything `forward`/`predict_top_k` need for `kind`, built from output counts."""
+    counts = np.asarray(counts, dtype=np.float64)
+    empty_i32, empty_i64 = np.zeros(0, np.int32), np.zeros(1, np.int64)
+    negatives = empty_i32
+    left = right = np.zeros(0, np.int64)
+    offsets, paths, codes = empty_i64, empty_i32, np.zeros(0, np.int8)
+    if kind == NS and len(counts) < 2:
+        neg = 0  # nothing to sample that differs from the target
+    elif kind == NS:
+        root = np.sqrt(counts)
+        reps = np.ceil(root * NEGATIVE_TABLE_SIZE / root.sum()).astype(np.int64)
+        negatives = np.repeat(np.arange(len(counts), dtype=np.int32), reps)
+    elif kind == HS:
+        left, right, offsets, paths, codes = _huffman(counts)
+    return LossParams(int(kind), int(neg), negatives, left, right, offsets, paths, codes)

@@ -1,0 +1,344 @@
+"""A trained or loaded model: the query side of the API (vectors, neighbours, prediction).
+
+Method names and return shapes follow the official `fasttext` Python module, so code
+written for it ports by changing the import.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+
+import numba as nb
+import numpy as np
+
+from .dictionary import LABEL, WORD, Dictionary
+from .errors import EmbtkError
+from .kernels import predict_lines, rows_mean, word_vectors
+from .losses import make_loss_params
+
+_DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
+_DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
+
+
+def _encode(text) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _one_line(text) -> bytes:
+    data = _encode(text)
+    if b"\n" in data:
+        raise ValueError("predict processes one line at a time (remove '\\n')")
+    return data + b"\n"
+
+
+@nb.njit(cache=True, nogil=True)
+def _score_predictions(counts, ids, label_offsets, labels, nlabels):
+    """Per-label gold / predicted / correct counts over lines that have labels and features."""
+    gold = np.zeros(nlabels, dtype=np.int64)
+    predicted = np.zeros(nlabels, dtype=np.int64)
+    correct = np.zeros(nlabels, dtype=np.int64)
+    examples = 0
+    for i in range(len(counts)):
+        a, b = label_offsets[i], label_offsets[i + 1]
+        if a == b or counts[i] == 0:
+            continue
+        examples += 1
+        for j in range(a, b):
+            gold[labels[j]] += 1
+        for j in range(counts[i]):
+            p = ids[i, j]
+            predicted[p] += 1
+            for g in range(a, b):
+                if labels[g] == p:
+                    correct[p] += 1
+                    break
+    return examples, gold, predicted, correct
+
+
+class FastText:
+    """Matrices, dictionary and options of one model."""
+
+    def __init__(self, args, dictionary: Dictionary, input_matrix, output_matrix):
+        self.args = args
+        self.dictionary = dictionary
+        self.input_matrix = input_matrix
+        self.output_matrix = output_matrix
+        self.final_loss = float("nan")
+
+    # ---------------------------------------------------------------- vocabulary
+    @property
+    def words(self) -> list:
+        return [_decode(w) for w in self.dictionary.words[: self.dictionary.nwords]]
+
+    @property
+    def labels(self) -> list:
+        return [_decode(w) for w in self.dictionary.words[self.dictionary.nwords:]]
+
+    def get_words(self, include_freq=False, on_unicode_error="replace"):
+        if include_freq:
+            return self.words, self.dictionary.counts[: self.dictionary.nwords].copy()
+        return self.words
+
+    def get_labels(self, include_freq=False, on_unicode_error="replace"):
+        if include_freq:
+            return self.labels, self.dictionary.counts[self.dictionary.nwords:].copy()
+        return self.labels
+
+    def get_dimension(self) -> int:
+        return int(self.input_matrix.shape[1])
+
+    def get_word_id(self, word) -> int:
+        return self.dictionary.get_id(_encode(word))
+
+    def get_label_id(self, label) -> int:
+        i = self.dictionary.get_id(_encode(label))
+        return i - self.dictionary.nwords if i >= self.dictionary.nwords else -1
+
+    def get_subword_id(self, subword) -> int:
+        return self.dictionary.subword_rows(_encode(subword))
+
+    def get_subwords(self, word, on_unicode_error="replace"):
+        data = _encode(word)
+        strings = [_decode(s) for s in self.dictionary.subword_strings(data)]
+        return strings, self.dictionary.word_rows(data).astype(np.int64)
+
+    def is_quantized(self) -> bool:
+        return False
+
+    def __contains__(self, word) -> bool:
+        return 0 <= self.get_word_id(word) < self.dictionary.nwords
+
+    def __getitem__(self, word):
+        return self.get_word_vector(word)
+
+    # -------------------------------------------------------------------- vectors
+    def get_input_matrix(self) -> np.ndarray:
+        return np.asarray(self.input_matrix)
+
+    def get_output_matrix(self) -> np.ndarray:
+        return np.asarray(self.output_matrix)
+
+    def get_input_vector(self, index: int) -> np.ndarray:
+        return np.array(self.input_matrix[index], dtype=np.float32)
+
+    def get_word_vector(self, word) -> np.ndarray:
+        """Mean of the word's own row and its char n-gram rows (n-grams only if unknown)."""
+        return rows_mean(self.input_matrix, self.dictionary.word_rows(_encode(word)))
+
+    get_word_vector_bytes = get_word_vector
+
+    def get_sentence_vector(self, text) -> np.ndarray:
+        data = _encode(text)
+        if b"\n" in data:
+            raise ValueError("get_sentence_vector processes one line at a time (remove '\\n')")
+        return self.get_sentence_vector_bytes(data)
+
+    def get_sentence_vector_bytes(self, line: bytes) -> np.ndarray:
+        """Classifiers: the mean of the line's input rows (EOS included), as in prediction.
+        Word vectors: the mean of the unit-normalised vectors of the line's words."""
+        line = line.rstrip(b"\n")
+        if self.args.supervised:
+            feat_off, feats, *_ = self.dictionary.encode(np.frombuffer(line + b"\n", dtype=np.uint8))
+            return rows_mean(self.input_matrix, feats[feat_off[0]:feat_off[1]])
+        total = np.zeros(self.get_dimension(), dtype=np.float32)
+        count = 0
+        for word in line.split():
+            vec = self.get_word_vector(word)
+            norm = np.linalg.norm(vec)
+            if norm > 0:
+                total += vec / norm
+                count += 1
+        return total / count if count else total
+
+    @cached_property
+    def _unit_word_vectors(self) -> np.ndarray:
+        t = self.dictionary.tables
+        vecs = word_vectors(self.input_matrix, t.subword_offsets, t.subword_ids, self.dictionary.nwords)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        np.divide(vecs, norms, out=vecs, where=norms > 0)
+        return vecs
+
+    def _nearest(self, query: np.ndarray, k: int, banned: set):
+        norm = float(np.linalg.norm(query))
+        scores = self._unit_word_vectors @ (query / (norm if abs(norm) >= 1e-8 else 1.0))
+        for w in banned:
+            i = self.dictionary.get_id(w)
+            if 0 <= i < len(scores):
+                scores[i] = -np.inf
+        k = min(k, max(0, len(scores) - len(banned)))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        words = self.dictionary.words
+        return [(float(scores[i]), _decode(words[i])) for i in top]
+
+    def get_nearest_neighbors(self, word, k=10, on_unicode_error="replace"):
+        data = _encode(word)
+        return self._nearest(self.get_word_vector(data), k, {data})
+
+    def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="replace"):
+        """Words closest to A - B + C (each term unit-normalised first)."""
+        query = np.zeros(self.get_dimension(), dtype=np.float32)
+        for word, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
+            vec = self.get_word_vector(word)
+            query += sign * vec / (np.linalg.norm(vec) + 1e-8)
+        return self._nearest(query, k, {_encode(w) for w in (wordA, wordB, wordC)})
+
+    # ---------------------------------------------------------------- prediction
+    @cached_property
+    def _predict_params(self):
+        return make_loss_params(self.args.loss_code, self.dictionary.counts_of(LABEL), 0)
+
+    def _require_classifier(self):
+        if not self.args.supervised:
+            raise EmbtkError("this model is not a classifier (it was trained with "
+                             f"{self.args.model}); prediction needs a supervised model")
+
+    def _predict_buffer(self, data: bytes, k: int, threshold: float):
+        """Encode every line of `data` and run batched prediction on all of them."""
+        self._require_classifier()
+        buf = np.frombuffer(data, dtype=np.uint8)
+        feat_off, feats, lab_off, labels, _ = self.dictionary.encode(buf)
+        k = self.dictionary.nlabels if k == -1 else int(k)
+        if k < 0:
+            raise EmbtkError(f"k must be positive or -1 (all labels), got {k}")
+        k = min(k, self.dictionary.nlabels)
+        counts, scores, ids = predict_lines(self.input_matrix, self.output_matrix,
+                                            self._predict_params, feat_off, feats, max(k, 1),
+                                            float(threshold))
+        if k == 0:
+            counts[:] = 0
+        return counts, scores, ids, lab_off, labels
+
+    def _label_bytes(self, i: int) -> bytes:
+        return self.dictionary.words[self.dictionary.nwords + i]
+
+    def predict_bytes(self, line: bytes, k=1, threshold=0.0):
+        """[(label, probability)] for one raw line, best first (what the CLI streams)."""
+        counts, scores, ids, *_ = self._predict_buffer(line.rstrip(b"\n") + b"\n", k, threshold)
+        if len(counts) == 0:
+            return []
+        return [(self._label_bytes(ids[0, j]), float(np.exp(scores[0, j]))) for j in range(counts[0])]
+
+    def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
+        """Labels and probabilities for a line, or for each line of a list."""
+        if isinstance(text, (list, tuple)):
+            data = b"".join(_one_line(t) for t in text)
+            counts, scores, ids, *_ = self._predict_buffer(data, k, threshold)
+            all_labels, all_probs = [], []
+            for i in range(len(text)):
+                n = counts[i] if i < len(counts) else 0
+                all_labels.append(tuple(_decode(self._label_bytes(j)) for j in ids[i, :n]))
+                all_probs.append(np.exp(scores[i, :n]))
+            return all_labels, all_probs
+        pairs = self.predict_bytes(_one_line(text), k, threshold)
+        return tuple(_decode(l) for l, _ in pairs), np.array([p for _, p in pairs])
+
+    def _score_file(self, path_or_file, k, threshold):
+        data = _read_all(path_or_file)
+        counts, _, ids, lab_off, labels = self._predict_buffer(data, k, threshold)
+        return _score_predictions(counts, ids, lab_off, labels, self.dictionary.nlabels)
+
+    def test(self, path, k=1, threshold=0.0):
+        """(number of examples, precision at k, recall at k), as fastText's `test`."""
+        examples, gold, predicted, correct = self._score_file(path, k, threshold)
+        hits = correct.sum()
+        precision = hits / predicted.sum() if predicted.sum() else float("nan")
+        recall = hits / gold.sum() if gold.sum() else float("nan")
+        return int(examples), float(precision), float(recall)
+
+    def test_label(self, path, k=1, threshold=0.0):
+        """{label: {precision, recall, f1score}} for every label of the model."""
+        _, gold, predicted, correct = self._score_file(path, k, threshold)
+        out = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = correct / predicted
+            recall = correct / gold
+            f1 = 2 * precision * recall / (precision + recall)
+        for i, label in enumerate(self.labels):
+            out[label] = {"precision": float(precision[i]), "recall": float(recall[i]),
+                          "f1score": float(f1[i])}
+        return out
+
+    def get_line(self, text, on_unicode_error="replace"):
+        """The words and labels of one line, as fastText's tokenizer splits it."""
+        words, labels = [], []
+        for token in _encode(text).split():
+            is_label = token.startswith(self.dictionary.label) or (
+                self.dictionary.get_id(token) >= self.dictionary.nwords)
+            (labels if is_label else words).append(_decode(token))
+        return words, labels
+
+    # ----------------------------------------------------------------------- files
+    def save_model(self, path):
+        from .fileformat import save_bin
+
+        d = self.dictionary
+        save_bin(str(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx,
+                 self.input_matrix, self.output_matrix)
+
+    def save_vectors(self, path):
+        """The `.vec` file: every word (EOS included) with its getWordVector vector."""
+        from .fileformat import write_vec
+
+        vecs = word_vectors(self.input_matrix, self.dictionary.tables.subword_offsets,
+                            self.dictionary.tables.subword_ids, self.dictionary.nwords)
+        write_vec(str(path), self.dictionary.words[: self.dictionary.nwords], vecs)
+
+    def save_output(self, path):
+        """The `.output` file: output rows, named by label (classifiers) or word."""
+        from .fileformat import write_vec
+
+        d = self.dictionary
+        names = d.words[d.nwords:] if self.args.supervised else d.words[: d.nwords]
+        write_vec(str(path), names, np.asarray(self.output_matrix))
+
+    def dump_args(self):
+        a = self.args
+        return [("dim", a.dim), ("ws", a.ws), ("epoch", a.epoch), ("minCount", a.minCount),
+                ("neg", a.neg), ("wordNgrams", a.wordNgrams), ("loss", _DUMP_LOSS[a.loss]),
+                ("model", _DUMP_MODEL[a.model]), ("bucket", a.bucket), ("minn", a.minn),
+                ("maxn", a.maxn), ("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
+
+    def dump_dict(self):
+        d = self.dictionary
+        return [(w, int(c), "word" if t == WORD else "label")
+                for w, c, t in zip(d.words, d.counts, d.types)]
+
+    def __repr__(self):
+        d = self.dictionary
+        return (f"<embtk.FastText {self.args.model} dim={self.get_dimension()} "
+                f"words={d.nwords} labels={d.nlabels} loss={self.args.loss}>")
+
+
+def _read_all(path_or_file) -> bytes:
+    if hasattr(path_or_file, "read"):
+        data = path_or_file.read()
+        return data.encode("utf-8") if isinstance(data, str) else data
+    if str(path_or_file) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(path_or_file, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise EmbtkError(f"{path_or_file}: no such file") from None
+    except IsADirectoryError:
+        raise EmbtkError(f"{path_or_file} is a directory, not a text file") from None
+    except OSError as e:
+        raise EmbtkError(f"cannot read {path_or_file}: {e.strerror or e}") from None
+
+
+def from_model_file(contents) -> FastText:
+    """Build a model from what `fileformat.load_bin` read."""
+    a = contents.args
+    dictionary = Dictionary(contents.words, contents.counts, contents.types, contents.ntokens,
+                            minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
+                            label=a.label, pruneidx=contents.pruneidx, t=a.t)
+    return FastText(a, dictionary, contents.input, contents.output)
+

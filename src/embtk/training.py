@@ -1,0 +1,179 @@
+"""Training: read the corpus, build the dictionary, run one kernel call per thread."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .args import Args
+from .dictionary import LABEL, WORD, Dictionary
+from .errors import EmbtkError
+from .kernels import init_uniform, train_supervised, train_unsupervised
+from .losses import make_loss_params
+from .model import FastText
+
+
+def read_corpus(path: str) -> np.ndarray:
+    """The whole input file as a read-only byte array (memory-mapped, never decoded)."""
+    if not path:
+        raise EmbtkError("no input file given (-input)")
+    if path == "-":
+        raise EmbtkError("training reads its input twice, so it cannot come from stdin; give a file")
+    if os.path.isdir(path):
+        raise EmbtkError(f"{path} is a directory, not a text file")
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise EmbtkError(f"{path} is empty")
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise EmbtkError(f"{path}: no such file") from None
+    except PermissionError:
+        raise EmbtkError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise EmbtkError(f"cannot read {path}: {e.strerror or e}") from None
+    return np.frombuffer(mapped, dtype=np.uint8)
+
+
+def _log(args: Args, message: str) -> None:
+    if args.verbose > 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
+    dictionary = Dictionary.from_buffer(corpus, args)
+    _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
+    _log(args, f"Number of words:  {dictionary.nwords}")
+    _log(args, f"Number of labels: {dictionary.nlabels}")
+    if args.supervised and dictionary.nlabels == 0:
+        raise EmbtkError(f"no labels in {args.input}: supervised training needs lines tagged "
+                         f"'{args.label}<name>' (see -label)")
+    return dictionary
+
+
+def _pretrained(args: Args, dictionary: Dictionary):
+    from .fileformat import read_vec
+
+    words, vectors = read_vec(args.pretrainedVectors)
+    if vectors.shape[1] != args.dim:
+        raise EmbtkError(f"-pretrainedVectors has dimension {vectors.shape[1]}, but -dim is {args.dim}")
+    return dictionary.with_extra_words(words), words, vectors
+
+
+def train(args: Args) -> FastText:
+    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do."""
+    args.validate()
+    args.bucket = args.effective_bucket()
+    corpus = read_corpus(args.input)
+    dictionary = build_dictionary(args, corpus)
+    pretrained = None
+    if args.pretrainedVectors:
+        dictionary, *pretrained = _pretrained(args, dictionary)
+
+    wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
+    init_uniform(wi, 1.0 / args.dim, args.seed)
+    if pretrained is not None:
+        words, vectors = pretrained
+        ids = np.array([dictionary.get_id(w) for w in words])
+        ok = (ids >= 0) & (ids < dictionary.nwords)
+        wi[ids[ok]] = vectors[ok]
+    out_kind = LABEL if args.supervised else WORD
+    wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
+    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
+    model = FastText(args, dictionary, wi, wo)
+
+    total = args.epoch * dictionary.ntokens
+    nthreads = args.thread
+    progress = np.zeros(nthreads, dtype=np.int64)
+    loss_stats = np.zeros((nthreads, 2), dtype=np.float64)
+    stop = np.zeros(1, dtype=np.int32)
+    common = (wi, wo, params)
+    schedule = (args.lr, total, args.lrUpdateRate, progress, loss_stats, stop)
+    tables = dictionary.tables
+    if args.supervised:
+        feat_off, feats, lab_off, labels, line_tok = dictionary.encode(corpus)
+        del corpus
+        nlines = len(line_tok)
+
+        def work(tid):
+            train_supervised(tid, args.seed + tid, feat_off, feats, lab_off, labels, line_tok,
+                             tid * nlines // nthreads, *common, *schedule)
+    else:
+        ids = dictionary.corpus_ids(corpus)
+        del corpus
+        if len(ids) == 0:
+            raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+        keep = dictionary.discard_probabilities()
+        eos = dictionary.eos_id()
+
+        def work(tid):
+            train_unsupervised(tid, args.seed + tid, ids, tid * len(ids) // nthreads, eos, keep,
+                               tables.subword_offsets, tables.subword_ids, *common,
+                               args.model == "cbow", args.ws, *schedule)
+
+    _run_threads(work, nthreads, args, progress, loss_stats, stop, total)
+    loss = loss_stats[:, 0].sum() / max(1.0, loss_stats[:, 1].sum())
+    if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
+        raise EmbtkError("training diverged (the loss became NaN); try a smaller -lr")
+    model.final_loss = float(loss)
+    return model
+
+
+def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
+    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+    errors = []
+
+    def guarded(tid):
+        try:
+            work(tid)
+        except BaseException as e:  # surfaced in the main thread below
+            errors.append(e)
+            stop[0] = 1
+
+    threads = [threading.Thread(target=guarded, args=(t,), daemon=True) for t in range(nthreads)]
+    bar = _progress_bar(args, total)
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.1)
+            if bar is not None:
+                _update_bar(bar, args, progress, loss_stats, total, started)
+    except KeyboardInterrupt:
+        stop[0] = 1
+        for t in threads:
+            t.join()
+        raise
+    finally:
+        if bar is not None:
+            _update_bar(bar, args, progress, loss_stats, total, started, final=True)
+            bar.close()
+    if errors:
+        raise errors[0]
+
+
+def _progress_bar(args, total):
+    if args.verbose < 2:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, unit="tok", unit_scale=True, dynamic_ncols=True,
+                bar_format="Progress: {percentage:5.1f}% |{bar}| {postfix} ETA: {remaining}")
+
+
+def _update_bar(bar, args, progress, loss_stats, total, started, final=False):
+    done = min(int(progress.sum()), total)
+    elapsed = max(1e-9, time.perf_counter() - started)
+    lr = 0.0 if final else args.lr * (1.0 - done / total)
+    examples = loss_stats[:, 1].sum()
+    loss = loss_stats[:, 0].sum() / examples if examples else 0.0
+    bar.set_postfix_str(f"words/sec/thread: {done / elapsed / args.thread:,.0f} lr: {lr:.6f} "
+                        f"avg.loss: {loss:.6f}", refresh=False)
+    bar.update((total if final else done) - bar.n)
