@@ -205,7 +205,7 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
     """Top-k (label id, log(p + 1e-5)) for each encoded line; count[i] may be < k."""
     nlines = len(feat_offsets) - 1
     counts = np.zeros(nlines, dtype=np.int64)
-    scores = np.zeros((nlines, k), dtype=np.float64)
+    scores = np.zeros((nlines, k), dtype=np.float32)
     ids = np.zeros((nlines, k), dtype=np.int64)
     hidden = np.zeros(wi.shape[1], dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)

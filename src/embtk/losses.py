@@ -190,7 +190,8 @@ def _offer(scores, ids, n, k, score, idx):
 
 @nb.njit(cache=True, nogil=True)
 def _std_log(x):
-    return math.log(x + 1e-5)
+    # fastText keeps these log-probabilities in 32-bit floats; so do we, to print the same.
+    return np.float32(math.log(x + 1e-5))
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -201,7 +202,7 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
         osz = wo.shape[0]
         log_threshold = _std_log(threshold)
         stack_nodes = np.empty(2 * osz, dtype=np.int64)
-        stack_scores = np.empty(2 * osz, dtype=np.float64)
+        stack_scores = np.empty(2 * osz, dtype=np.float32)
         stack_nodes[0] = 2 * osz - 2
         stack_scores[0] = 0.0
         top = 1
@@ -214,7 +215,7 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
             if node < osz:
                 n = _offer(scores, ids, n, k, score, node)
                 continue
-            f = 1.0 / (1.0 + math.exp(-_dot_row(wo, node - osz, hidden)))
+            f = np.float32(1.0 / (1.0 + math.exp(-_dot_row(wo, node - osz, hidden))))
             stack_nodes[top] = params.tree_right[node]
             stack_scores[top] = score + _std_log(f)
             stack_nodes[top + 1] = params.tree_left[node]

@@ -7,6 +7,7 @@ written for it ports by changing the import.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from functools import cached_property
 
 import numba as nb
@@ -37,15 +38,19 @@ def _one_line(text) -> bytes:
 
 
 @nb.njit(cache=True, nogil=True)
-def _score_predictions(counts, ids, label_offsets, labels, nlabels):
-    """Per-label gold / predicted / correct counts over lines that have labels and features."""
+def _score_predictions(counts, ids, feat_offsets, label_offsets, labels, nlabels):
+    """Per-label gold / predicted / correct counts, as fastText's Meter keeps them.
+
+    A line counts as an example when it has labels and input features, even if the
+    threshold left it with no prediction.
+    """
     gold = np.zeros(nlabels, dtype=np.int64)
     predicted = np.zeros(nlabels, dtype=np.int64)
     correct = np.zeros(nlabels, dtype=np.int64)
     examples = 0
     for i in range(len(counts)):
         a, b = label_offsets[i], label_offsets[i + 1]
-        if a == b or counts[i] == 0:
+        if a == b or feat_offsets[i] == feat_offsets[i + 1]:
             continue
         examples += 1
         for j in range(a, b):
@@ -58,6 +63,38 @@ def _score_predictions(counts, ids, label_offsets, labels, nlabels):
                     correct[p] += 1
                     break
     return examples, gold, predicted, correct
+
+
+@dataclass
+class TestResult:
+    """What `test`/`test-label` report: totals at k, and per-label counts."""
+
+    examples: int
+    labels: list
+    gold: np.ndarray
+    predicted: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.correct.sum(), self.predicted.sum())
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.correct.sum(), self.gold.sum())
+
+    def per_label(self) -> dict:
+        out = {}
+        for i, label in enumerate(self.labels):
+            p = _ratio(self.correct[i], self.predicted[i])
+            r = _ratio(self.correct[i], self.gold[i])
+            f1 = _ratio(2 * p * r, p + r)
+            out[label] = {"precision": p, "recall": r, "f1score": f1}
+        return out
+
+
+def _ratio(a, b) -> float:
+    return float(a) / float(b) if b else float("nan")
 
 
 class FastText:
@@ -136,14 +173,15 @@ class FastText:
         data = _encode(text)
         if b"\n" in data:
             raise ValueError("get_sentence_vector processes one line at a time (remove '\\n')")
-        return self.get_sentence_vector_bytes(data)
+        return self.get_sentence_vector_bytes(data + b"\n")
 
     def get_sentence_vector_bytes(self, line: bytes) -> np.ndarray:
         """Classifiers: the mean of the line's input rows (EOS included), as in prediction.
         Word vectors: the mean of the unit-normalised vectors of the line's words."""
-        line = line.rstrip(b"\n")
         if self.args.supervised:
-            feat_off, feats, *_ = self.dictionary.encode(np.frombuffer(line + b"\n", dtype=np.uint8))
+            feat_off, feats, *_ = self.dictionary.encode(np.frombuffer(line, dtype=np.uint8))
+            if len(feat_off) < 2:
+                return np.zeros(self.get_dimension(), dtype=np.float32)
             return rows_mean(self.input_matrix, feats[feat_off[0]:feat_off[1]])
         total = np.zeros(self.get_dimension(), dtype=np.float32)
         count = 0
@@ -214,14 +252,14 @@ class FastText:
                                             float(threshold))
         if k == 0:
             counts[:] = 0
-        return counts, scores, ids, lab_off, labels
+        return counts, scores, ids, feat_off, lab_off, labels
 
     def _label_bytes(self, i: int) -> bytes:
         return self.dictionary.words[self.dictionary.nwords + i]
 
     def predict_bytes(self, line: bytes, k=1, threshold=0.0):
-        """[(label, probability)] for one raw line, best first (what the CLI streams)."""
-        counts, scores, ids, *_ = self._predict_buffer(line.rstrip(b"\n") + b"\n", k, threshold)
+        """[(label, probability)] for one raw line as read (its newline, if any, is EOS)."""
+        counts, scores, ids, *_ = self._predict_buffer(line, k, threshold)
         if len(counts) == 0:
             return []
         return [(self._label_bytes(ids[0, j]), float(np.exp(scores[0, j]))) for j in range(counts[0])]
@@ -240,31 +278,21 @@ class FastText:
         pairs = self.predict_bytes(_one_line(text), k, threshold)
         return tuple(_decode(l) for l, _ in pairs), np.array([p for _, p in pairs])
 
-    def _score_file(self, path_or_file, k, threshold):
-        data = _read_all(path_or_file)
-        counts, _, ids, lab_off, labels = self._predict_buffer(data, k, threshold)
-        return _score_predictions(counts, ids, lab_off, labels, self.dictionary.nlabels)
+    def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
+        """Score a labelled file (path, binary file object or '-') in one pass."""
+        counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(_read_all(path), k, threshold)
+        examples, gold, predicted, correct = _score_predictions(
+            counts, ids, feat_off, lab_off, labels, self.dictionary.nlabels)
+        return TestResult(int(examples), self.labels, gold, predicted, correct)
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
-        examples, gold, predicted, correct = self._score_file(path, k, threshold)
-        hits = correct.sum()
-        precision = hits / predicted.sum() if predicted.sum() else float("nan")
-        recall = hits / gold.sum() if gold.sum() else float("nan")
-        return int(examples), float(precision), float(recall)
+        result = self.evaluate(path, k, threshold)
+        return result.examples, result.precision, result.recall
 
     def test_label(self, path, k=1, threshold=0.0):
         """{label: {precision, recall, f1score}} for every label of the model."""
-        _, gold, predicted, correct = self._score_file(path, k, threshold)
-        out = {}
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = correct / predicted
-            recall = correct / gold
-            f1 = 2 * precision * recall / (precision + recall)
-        for i, label in enumerate(self.labels):
-            out[label] = {"precision": float(precision[i]), "recall": float(recall[i]),
-                          "f1score": float(f1[i])}
-        return out
+        return self.evaluate(path, k, threshold).per_label()
 
     def get_line(self, text, on_unicode_error="replace"):
         """The words and labels of one line, as fastText's tokenizer splits it."""

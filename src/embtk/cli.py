@@ -1,0 +1,574 @@
+"""The `embtk` command line: fastText's commands, option spellings and output formats.
+
+This module is only the thin layer between the shell and the Python API. It imports
+nothing but click, sys and os at load time so that `embtk --help` starts instantly;
+the numerical modules (numba) are imported inside the commands that need them.
+
+Every command reads and writes bytes, as fastText does: input lines are never decoded,
+and labels and words are printed exactly as the model stores them.
+"""
+
+import os
+import sys
+
+import click
+
+# Training defaults as fastText's help shows them. The command only passes on the
+# options the user typed, so `embtk.args.Args.for_model` stays the single source of the
+# values actually used; tests check that this table agrees with it.
+_UNSUPERVISED_DEFAULTS = {"lr": 0.05, "minCount": 5, "loss": "ns", "minn": 3, "maxn": 6}
+_SUPERVISED_DEFAULTS = {"lr": 0.1, "minCount": 1, "loss": "softmax", "minn": 0, "maxn": 0}
+_LOSSES = ("hs", "ns", "softmax", "ova", "one-vs-all")
+_EXIT_INTERRUPTED = 130
+_EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a C tool killed by the signal reports
+
+
+def _cpu_count() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _user_error(message: str):
+    """An EmbtkError, imported lazily (the errors module itself is tiny)."""
+    from .errors import EmbtkError
+
+    return EmbtkError(message)
+
+
+# ----------------------------------------------------------------------------- output
+def _stdout():
+    return getattr(sys.stdout, "buffer", sys.stdout)
+
+
+def _stdin():
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def _text(value) -> bytes:
+    """Words and labels as bytes: the API gives bytes or str (str is written as UTF-8)."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", errors="surrogateescape")
+
+
+def _word_arg(raw: bytes):
+    """A word read from stdin or argv for the str-based API: str when it is valid UTF-8,
+    the raw bytes otherwise (the model encodes str as UTF-8 and accepts bytes as-is)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _vector_text(vec) -> bytes:
+    """fastText's `operator<<` for a Vector: 5 significant digits, each value followed
+    by a space (so lines have a trailing space)."""
+    return "".join(["%.5g " % x for x in vec.tolist()]).encode("ascii")
+
+
+def _number(x) -> str:
+    """A float as C++ streams print it by default (6 significant digits, %g)."""
+    return "%g" % x
+
+
+def _words_from(stream):
+    """Whitespace-separated words (bytes) of a binary stream, read line by line so that
+    answers can be given while a pipe is still open. Yields None after each line."""
+    while True:
+        line = stream.readline()
+        if not line:
+            return
+        yield from line.split()
+        yield None
+
+
+def _open_data(path: str, what: str):
+    if path == "-":
+        return _stdin()
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise _user_error(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise _user_error(f"{what} {path} is a directory, not a text file") from None
+    except OSError as e:
+        raise _user_error(f"cannot open {what} {path}: {e.strerror or e}") from None
+
+
+def _load(path: str):
+    from .api import load_model
+
+    return load_model(path)
+
+
+def _check_k(k: int, allow_all: bool):
+    if allow_all and (k == -1 or k > 0):
+        return
+    if not allow_all and k > 0:
+        return
+    more = " or -1 (all labels)" if allow_all else ""
+    raise _user_error(f"k must be a positive integer{more}, got {k}")
+
+
+# ----------------------------------------------------------------------------- group
+class _Command(click.Command):
+    """Reports an unknown option as typed (click would call `-foo` `-f`), suggesting
+    the known spellings that look like it."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            known = [o for p in self.get_params(ctx) for o in getattr(p, "opts", [])]
+            for arg in given:
+                name = arg.split("=", 1)[0]
+                if name == e.option_name or (name.startswith(e.option_name) and len(name) > 2
+                                             and not name.startswith("--")):
+                    if name in known:
+                        continue
+                    dashes = "--" if name.startswith("--") else "-"
+                    alike = [o for o in known if o.startswith(dashes)
+                             and (dashes == "--" or not o.startswith("--"))]
+                    raise click.NoSuchOption(name, ctx=ctx, possibilities=alike) from None
+            raise
+
+
+class _OrderedGroup(click.Group):
+    """Lists the commands in fastText's order rather than alphabetically."""
+
+    command_class = _Command
+
+    def list_commands(self, ctx):
+        return list(self.commands)
+
+
+_CONTEXT = {"help_option_names": ["-h", "-help", "--help"], "max_content_width": 100}
+_POSITIONAL_CONTEXT = dict(_CONTEXT, ignore_unknown_options=True)  # so `-1` can be a K
+
+
+@click.group(cls=_OrderedGroup, context_settings=_CONTEXT)
+@click.version_option(package_name="embtk", prog_name="embtk")
+def cli():
+    """Word embeddings and text classification, compatible with fastText.
+
+    Commands and option names are fastText's (`-input` and `--input` both work).
+    Models are fastText .bin files: either tool can use the other's models.
+    """
+
+
+# ----------------------------------------------------------------------------- train
+def _train_options(mode: str):
+    """The options of `embtk <mode>`, with that mode's defaults shown in --help."""
+    d = _SUPERVISED_DEFAULTS if mode == "supervised" else _UNSUPERVISED_DEFAULTS
+
+    def opt(name, *, help, **kw):
+        kw.setdefault("show_default", True)
+        return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
+                            help=help, **kw)
+
+    specs = [
+        opt("input", required=True, metavar="FILE", show_default=False,
+            help="training file (one example per line; stdin is not supported)"),
+        opt("output", required=True, metavar="PREFIX", show_default=False,
+            help="writes PREFIX.bin and PREFIX.vec (and PREFIX.output with -saveOutput)"),
+        opt("lr", type=float, default=d["lr"], help="learning rate"),
+        opt("lrUpdateRate", type=int, default=100,
+            help="tokens processed between learning-rate updates"),
+        opt("dim", type=int, default=100, help="size of the word vectors"),
+        opt("ws", type=int, default=5, help="size of the context window"),
+        opt("epoch", type=int, default=5, help="number of passes over the data"),
+        opt("minCount", type=int, default=d["minCount"],
+            help="minimal number of occurrences of a word"),
+        opt("minCountLabel", type=int, default=0,
+            help="minimal number of occurrences of a label"),
+        opt("neg", type=int, default=5, help="number of negatives sampled"),
+        opt("wordNgrams", type=int, default=1, help="max length of word n-grams"),
+        opt("loss", type=click.Choice(_LOSSES), default=d["loss"], help="loss function"),
+        opt("bucket", type=int, default=2000000, help="number of hash buckets for n-grams"),
+        opt("minn", type=int, default=d["minn"], help="min length of char n-grams"),
+        opt("maxn", type=int, default=d["maxn"], help="max length of char n-grams (0: none)"),
+        opt("thread", type=int, default=_cpu_count(),
+            help="number of threads (by default, one per CPU)"),
+        opt("t", type=float, default=0.0001, help="sampling threshold"),
+        opt("label", default="__label__", help="prefix that marks labels"),
+        opt("verbose", type=int, default=2,
+            help="0: silent, 1: summary, 2: progress bar on stderr"),
+        opt("pretrainedVectors", default="", metavar="FILE",
+            help="initialise the input vectors from this .vec file"),
+        opt("saveOutput", is_flag=True, default=False, show_default=False,
+            help="also write the output vectors to PREFIX.output"),
+        opt("seed", type=int, default=0, help="random seed (reproducible with -thread 1)"),
+    ]
+
+    def decorate(f):
+        for spec in reversed(specs):
+            f = spec(f)
+        return f
+
+    return decorate
+
+
+def _check_paths(args):
+    """Fail before training, not after it, on files that cannot be read or written."""
+    if args.input == "-":
+        raise _user_error("training from stdin is not supported: give a file to -input")
+    for what, path in (("-input", args.input), ("-pretrainedVectors", args.pretrainedVectors)):
+        if path and not os.path.exists(path):
+            raise _user_error(f"{what} {path}: no such file")
+        if path and os.path.isdir(path):
+            raise _user_error(f"{what} {path} is a directory, not a text file")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise _user_error(f"cannot write {args.output}.bin: no directory {folder}")
+    if not os.access(folder, os.W_OK):
+        raise _user_error(f"cannot write {args.output}.bin: {folder} is not writable")
+
+
+def _make_train_command(mode: str, summary: str):
+    @click.pass_context
+    def command(ctx, **options):
+        from .args import Args
+        from .training import train
+
+        given = {}
+        for name, value in options.items():
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+                given["input" if name == "input_" else name] = value
+        args = Args.for_model(mode, **given).validate()
+        _check_paths(args)
+        model = train(args)
+        model.save_model(args.output + ".bin")
+        model.save_vectors(args.output + ".vec")
+        if args.saveOutput:
+            model.save_output(args.output + ".output")
+
+    command.__doc__ = summary
+    command = _train_options(mode)(command)
+    return cli.command(mode, context_settings=_CONTEXT, short_help=summary.lower().rstrip("."),
+                       options_metavar="-input FILE -output PREFIX [OPTIONS]")(command)
+
+
+supervised_command = _make_train_command("supervised", "Train a supervised classifier.")
+skipgram_command = _make_train_command("skipgram", "Train a skipgram model (word vectors).")
+cbow_command = _make_train_command("cbow", "Train a cbow model (word vectors).")
+
+
+# ------------------------------------------------------------------- test / predict
+def _k_and_threshold(default_k: int = 1):
+    def decorate(f):
+        f = click.argument("threshold", type=float, default=0.0, required=False)(f)
+        f = click.argument("k", type=int, default=default_k, required=False)(f)
+        f = click.argument("data", metavar="DATA")(f)
+        f = click.argument("model", metavar="MODEL")(f)
+        return f
+
+    return decorate
+
+
+def _write_general_metrics(out, n, precision, recall, k, fixed: bool):
+    # fastText prints these with precision 3, in fixed notation only after test-label
+    # switched the stream to std::fixed.
+    spec = ".3f" if fixed else ".3g"
+    out.write(f"N\t{n}\nP@{k}\t{precision:{spec}}\nR@{k}\t{recall:{spec}}\n".encode("ascii"))
+
+
+def _test(model_path, data, k, threshold, per_label: bool):
+    _check_k(k, allow_all=True)
+    model = _load(model_path)
+    if data != "-" and not os.path.isfile(data):
+        raise _user_error(f"test file {data} cannot be opened" if os.path.exists(data)
+                          else f"test file {data}: no such file")
+    out = _stdout()
+    result = model.evaluate(_stdin() if data == "-" else data, k, threshold)
+    if not per_label:
+        _write_general_metrics(out, result.examples, result.precision, result.recall, k, fixed=False)
+        return
+    import math
+
+    def metric(name, value):
+        shown = f"{value:.6f}" if math.isfinite(value) else "--------"
+        return f"{name} : {shown}  "
+
+    for label, m in result.per_label().items():
+        line = (metric("F1-Score", m["f1score"]) + metric("Precision", m["precision"])
+                + metric("Recall", m["recall"]) + " ")
+        out.write(line.encode("ascii") + _text(label) + b"\n")
+    n, precision, recall = result.examples, result.precision, result.recall
+    _write_general_metrics(out, n, precision, recall, k, fixed=True)
+
+
+@cli.command("test", context_settings=_POSITIONAL_CONTEXT,
+             short_help="evaluate a supervised classifier")
+@_k_and_threshold()
+def test_command(model, data, k, threshold):
+    """Evaluate a classifier: number of examples, precision and recall at K.
+
+    DATA is a labelled file, or - for stdin. K (default 1) is the number of labels
+    predicted per line, -1 for all; THRESHOLD (default 0.0) the minimal probability.
+    """
+    _test(model, data, k, threshold, per_label=False)
+
+
+@cli.command("test-label", context_settings=_POSITIONAL_CONTEXT,
+             short_help="print labels with precision and recall scores")
+@_k_and_threshold()
+def test_label_command(model, data, k, threshold):
+    """Like test, preceded by F1-score, precision and recall of every label."""
+    _test(model, data, k, threshold, per_label=True)
+
+
+def _predict(model_path, data, k, threshold, with_prob: bool):
+    _check_k(k, allow_all=True)
+    model = _load(model_path)
+    stream = _open_data(data, "input file")
+    live = data == "-"  # answer each line as soon as it arrives
+    out = _stdout()
+    try:
+        while True:
+            line = stream.readline()
+            if not line:
+                break
+            parts = []
+            for label, prob in model.predict_bytes(line, k, threshold):
+                parts.append(_text(label))
+                if with_prob:
+                    parts.append(_number(prob).encode("ascii"))
+            out.write(b" ".join(parts) + b"\n")
+            if live:
+                out.flush()
+    finally:
+        if not live:
+            stream.close()
+
+
+@cli.command("predict", context_settings=_POSITIONAL_CONTEXT,
+             short_help="predict most likely labels")
+@_k_and_threshold()
+def predict_command(model, data, k, threshold):
+    """Most likely labels of each line of DATA (a file, or - for stdin).
+
+    Prints one line per input line: up to K labels (default 1, -1 for all) whose
+    probability is at least THRESHOLD (default 0.0), best first.
+    """
+    _predict(model, data, k, threshold, with_prob=False)
+
+
+@cli.command("predict-prob", context_settings=_POSITIONAL_CONTEXT,
+             short_help="predict most likely labels with probabilities")
+@_k_and_threshold()
+def predict_prob_command(model, data, k, threshold):
+    """Like predict, with each label followed by its probability."""
+    _predict(model, data, k, threshold, with_prob=True)
+
+
+# ----------------------------------------------------------------------------- vectors
+@cli.command("print-word-vectors", context_settings=_CONTEXT,
+             short_help="print word vectors given a trained model")
+@click.argument("model", metavar="MODEL")
+def print_word_vectors_command(model):
+    """Print the vector of each word read from stdin (whitespace-separated)."""
+    m = _load(model)
+    out = _stdout()
+    for word in _words_from(_stdin()):
+        if word is None:
+            out.flush()
+            continue
+        out.write(word + b" " + _vector_text(m.get_word_vector_bytes(word)) + b"\n")
+
+
+@cli.command("print-sentence-vectors", context_settings=_CONTEXT,
+             short_help="print sentence vectors given a trained model")
+@click.argument("model", metavar="MODEL")
+def print_sentence_vectors_command(model):
+    """Print one vector for each line read from stdin."""
+    m = _load(model)
+    out, stream = _stdout(), _stdin()
+    while True:
+        line = stream.readline()
+        if not line:
+            break
+        out.write(_vector_text(m.get_sentence_vector_bytes(line)) + b"\n")
+        out.flush()
+
+
+@cli.command("print-ngrams", context_settings=_CONTEXT,
+             short_help="print ngrams given a trained model and word")
+@click.argument("model", metavar="MODEL")
+@click.argument("word", metavar="WORD")
+def print_ngrams_command(model, word):
+    """Print each subword of WORD (the word itself if it is known, then its character
+    n-grams) with its vector."""
+    import numpy as np
+
+    m = _load(model)
+    out = _stdout()
+    subwords, ids = m.get_subwords(_word_arg(os.fsencode(word)))
+    for subword, row in zip(subwords, ids):
+        vec = m.get_input_vector(int(row)) if row >= 0 else np.zeros(m.get_dimension())
+        out.write(_text(subword) + b" " + _vector_text(vec) + b"\n")
+
+
+def _interactive_k(k: int):
+    if k <= 0:
+        raise _user_error(f"k must be a positive integer, got {k}")
+
+
+def _write_neighbors(out, pairs):
+    for score, word in pairs:
+        out.write(_text(word) + b" " + _number(score).encode("ascii") + b"\n")
+
+
+def _end_prompt(out):
+    """At end of input fastText leaves the last prompt as it is; on a terminal, end its
+    line so that the shell prompt starts on a fresh one."""
+    if _stdin().isatty():
+        out.write(b"\n")
+
+
+@cli.command("nn", context_settings=_POSITIONAL_CONTEXT,
+             short_help="query for nearest neighbors")
+@click.argument("model", metavar="MODEL")
+@click.argument("k", type=int, default=10, required=False)
+def nn_command(model, k):
+    """Nearest neighbours of query words read from stdin (K of them, default 10)."""
+    _interactive_k(k)
+    m = _load(model)
+    out = _stdout()
+    prompt = b"Query word? "
+    out.write(prompt)
+    out.flush()
+    for word in _words_from(_stdin()):
+        if word is None:
+            continue
+        _write_neighbors(out, m.get_nearest_neighbors(_word_arg(word), k))
+        out.write(prompt)
+        out.flush()
+    _end_prompt(out)
+
+
+@cli.command("analogies", context_settings=_POSITIONAL_CONTEXT,
+             short_help="query for analogies")
+@click.argument("model", metavar="MODEL")
+@click.argument("k", type=int, default=10, required=False)
+def analogies_command(model, k):
+    """Words closest to A - B + C, for triplets A B C read from stdin (K answers,
+    default 10)."""
+    _interactive_k(k)
+    m = _load(model)
+    out = _stdout()
+    prompt = b"Query triplet (A - B + C)? "
+    out.write(prompt)
+    out.flush()
+    triplet = []
+    for word in _words_from(_stdin()):
+        if word is None:
+            continue
+        triplet.append(_word_arg(word))
+        if len(triplet) == 3:
+            _write_neighbors(out, m.get_analogies(*triplet, k=k))
+            triplet.clear()
+            out.write(prompt)
+            out.flush()
+    _end_prompt(out)
+
+
+# ----------------------------------------------------------------------------- dump
+def _dump_matrix(out, matrix):
+    rows, cols = matrix.shape
+    out.write(f"{rows} {cols}\n".encode("ascii"))
+    for row in matrix:
+        out.write((" ".join(["%g" % x for x in row.tolist()]) + "\n").encode("ascii"))
+
+
+@cli.command("dump", context_settings=_CONTEXT,
+             short_help="dump arguments, dictionary, input/output vectors")
+@click.argument("model", metavar="MODEL")
+@click.argument("what", type=click.Choice(["args", "dict", "input", "output"]))
+def dump_command(model, what):
+    """Print a model's arguments, dictionary, or input/output matrix as text."""
+    m = _load(model)
+    out = _stdout()
+    if what == "args":
+        for name, value in m.dump_args():
+            shown = _number(value) if isinstance(value, float) else str(value)
+            out.write(f"{name} {shown}\n".encode("utf-8"))
+    elif what == "dict":
+        entries = m.dump_dict()
+        out.write(f"{len(entries)}\n".encode("ascii"))
+        for word, count, kind in entries:
+            out.write(_text(word) + f" {count} {kind}\n".encode("ascii"))
+    else:
+        if m.is_quantized():
+            raise _user_error(f"dump {what} is not supported for quantized models")
+        _dump_matrix(out, m.get_input_matrix() if what == "input" else m.get_output_matrix())
+
+
+# ----------------------------------------------------------------------------- main
+def _debugging() -> bool:
+    return os.environ.get("EMBTK_DEBUG", "") not in ("", "0")
+
+
+def _silence_stdout():
+    """After a broken pipe, point stdout at /dev/null so that the final flush at exit
+    does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it).
+
+    All error reporting lives here: a user error (EmbtkError) is one line on stderr and
+    status 1, a usage error is click's message and status 2, Ctrl-C is status 130, a
+    closed stdout (`| head`) ends quietly, and anything else is reported as an internal
+    error in one line unless EMBTK_DEBUG=1 asks for the traceback.
+    """
+    from .errors import EmbtkError
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            with cli.make_context("embtk", args) as ctx:
+                cli.invoke(ctx)
+        finally:
+            # What was written must reach the pipe (a closed one is reported below).
+            sys.stdout.flush()
+        return 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("embtk: interrupted", err=True)
+        return _EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("embtk: interrupted", err=True)
+        return _EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return _EXIT_BROKEN_PIPE
+    except EmbtkError as e:
+        click.echo(f"embtk: error: {_one_line(e)}", err=True)
+        return 1
+    except OSError as e:
+        # A file the user named could not be read or written: their problem, not ours.
+        if _debugging():
+            raise
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        click.echo(f"embtk: error: {where}{e.strerror or _one_line(e)}", err=True)
+        return 1
+    except Exception as e:
+        if _debugging():
+            raise
+        click.echo(f"embtk: internal error: {type(e).__name__}: {_one_line(e)} "
+                   "(set EMBTK_DEBUG=1 for a traceback)", err=True)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

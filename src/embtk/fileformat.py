@@ -1,0 +1,604 @@
+"""Reading and writing fastText's files: the `.bin` model and `.vec` text vectors.
+
+The `.bin` layout (native little-endian, fastText version 12) is
+
+    int32 magic 793712314, int32 version
+    int32 x12 args: dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate
+    float64 t
+    dictionary: int32 size nwords nlabels, int64 ntokens pruneidx_size,
+                size x (word bytes, NUL, int64 count, int8 type),
+                pruneidx_size x (int32 bucket_id, int32 new_index)
+    bool quant_input, input matrix, bool qout, output matrix
+    dense matrix: int64 m, int64 n, float32[m * n] row-major
+
+Loaded matrices are memory-mapped copy-on-write, never read into RAM up front: a 2 GB
+model opens in milliseconds, and training in place on them leaves the file untouched.
+Every problem with a file is reported as one EmbtkError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import mmap
+import os
+import secrets
+import stat
+import struct
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, Sequence
+
+import numpy as np
+
+from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
+from .errors import EmbtkError
+
+MAGIC = 793712314
+VERSION = 12
+MIN_VERSION = 11
+
+_HEAD = struct.Struct("<ii")            # magic, version
+_ARGS = struct.Struct("<12id")          # the 12 int32 options, then t
+_DICT = struct.Struct("<iiiqq")         # size, nwords, nlabels, ntokens, pruneidx_size
+_MATRIX = struct.Struct("<qq")          # m, n
+_ENTRY_TAIL = 9                         # int64 count + int8 type after the word's NUL
+_ENTRY_DTYPE = np.dtype([("count", "<i8"), ("type", "i1")])
+_F32 = np.dtype("<f4")
+# Matrices that need converting are written in slices of this many bytes.
+_WRITE_CHUNK = 1 << 26
+
+
+# ---------------------------------------------------------------------------
+# atomic_write
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb") -> Iterator:
+    """Yield a file object on a temporary file beside `path`; on success it is flushed,
+    fsynced and renamed over `path`. On any exception, KeyboardInterrupt included, the
+    temporary file is removed and the exception re-raised, so `path` is either its old
+    self or completely written, never half written.
+    """
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
+    shown = path
+    if os.path.islink(path):
+        path = os.path.realpath(path)  # replace the file the link points to, not the link
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise EmbtkError(f"cannot write {shown}: it is a directory")
+    name = os.path.basename(path)
+
+    fd, tmp = -1, ""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.tmp-{secrets.token_hex(4)}")
+        try:
+            # 0o666 lets the user's umask decide the permissions, as for any new file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise EmbtkError(f"cannot write {shown}: {_os_reason(exc)}") from None
+    else:  # pragma: no cover - 100 random collisions in a row
+        raise EmbtkError(f"cannot write {shown}: cannot create a temporary file in {directory}")
+
+    try:
+        with contextlib.suppress(OSError):  # keep an overwritten file's permissions
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        if mode == "wb":
+            f = os.fdopen(fd, "wb")
+        else:
+            f = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        fd = -1  # now owned by f
+        with f:
+            yield f
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise EmbtkError(f"cannot write {shown}: {_os_reason(exc)}") from None
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise EmbtkError(f"cannot write {shown}: {_os_reason(exc)}") from None
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename durable; best effort (not every platform or filesystem allows it)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+# ---------------------------------------------------------------------------
+# .bin
+
+
+@dataclass
+class ModelFile:
+    """Everything a `.bin` file holds.
+
+    `words` are the dictionary entries in id order (words, then labels); `pruneidx` is
+    None when the file says the dictionary is not pruned. `input` and `output` are
+    copy-on-write memory maps of the file when loaded (writable; writes stay in RAM).
+    `quant_output` is true only when the output matrix itself is quantized (fastText
+    reads `qout` as meaningful only for quantized models).
+    """
+
+    args: Args
+    words: list[bytes]
+    counts: np.ndarray
+    types: np.ndarray
+    ntokens: int
+    pruneidx: np.ndarray | None
+    input: np.ndarray
+    output: np.ndarray
+    quant_input: bool = False
+    quant_output: bool = False
+
+
+class _Reader:
+    """Bounds-checked reads from a buffer, each failure one EmbtkError."""
+
+    def __init__(self, buf, path: str):
+        self.buf = buf
+        self.size = len(buf)
+        self.path = path
+        self.pos = 0
+
+    def truncated(self, what: str) -> EmbtkError:
+        return EmbtkError(
+            f"{self.path} is truncated or corrupt (the file ends at byte {self.size} "
+            f"while reading {what} at byte {self.pos})")
+
+    def corrupt(self, what: str) -> EmbtkError:
+        return EmbtkError(f"{self.path} is truncated or corrupt: {what}")
+
+    def unpack(self, st: struct.Struct, what: str) -> tuple:
+        if self.pos + st.size > self.size:
+            raise self.truncated(what)
+        values = st.unpack_from(self.buf, self.pos)
+        self.pos += st.size
+        return values
+
+    def flag(self, what: str) -> bool:
+        if self.pos >= self.size:
+            raise self.truncated(what)
+        value = self.buf[self.pos]
+        if value not in (0, 1):
+            raise self.corrupt(f"{what} at byte {self.pos} is {value}, not a boolean")
+        self.pos += 1
+        return bool(value)
+
+    def remaining(self) -> int:
+        return self.size - self.pos
+
+
+def _open_buffer(path: str):
+    """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails)."""
+    try:
+        f = open(path, "rb")
+    except IsADirectoryError:
+        raise EmbtkError(f"cannot read {path}: it is a directory") from None
+    except FileNotFoundError:
+        raise EmbtkError(f"cannot read {path}: no such file") from None
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+    with f:
+        try:
+            st = os.fstat(f.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise EmbtkError(f"cannot read {path}: it is a directory")
+            if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+                raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
+            if stat.S_ISREG(st.st_mode):
+                try:
+                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+                except (OSError, ValueError, OverflowError):
+                    pass  # e.g. a filesystem without mmap: fall back to reading
+            data = bytearray(f.read())
+        except OSError as exc:
+            raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+    if not data:
+        raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
+    return data
+
+
+def load_bin(path) -> ModelFile:
+    """Read a fastText `.bin` model (version 11 or 12); dense matrices are memory-mapped."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    buf = _open_buffer(path)
+    r = _Reader(buf, path)
+
+    if r.size < _HEAD.size:
+        raise EmbtkError(f"{path} is not a fastText/embtk model file (only {r.size} bytes)")
+    magic, version = r.unpack(_HEAD, "the header")
+    if magic != MAGIC:
+        raise EmbtkError(f"{path} is not a fastText/embtk model file (bad magic number)")
+    if version > VERSION:
+        raise EmbtkError(f"{path} has model format version {version}, newer than the "
+                         f"versions {MIN_VERSION}-{VERSION} this embtk reads")
+    if version < MIN_VERSION:
+        raise EmbtkError(f"{path} has model format version {version}, which is not supported "
+                         f"(only versions {MIN_VERSION}-{VERSION})")
+
+    args = _read_args(r, version)
+    words, counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
+
+    quant_input = r.flag("the quant_input flag")
+    if quant_input:
+        raise EmbtkError(f"{path} is a quantized model (.ftz); quantized models are not supported yet")
+    if pruneidx is not None:
+        raise EmbtkError(f"{path} is corrupt: its dictionary is pruned but its matrix is not "
+                         "quantized (fastText rejects such files too, see its issue #332)")
+    input_rows = nwords + args.bucket
+    input_matrix = _read_dense(r, "input", input_rows, f"nwords + bucket = {nwords} + {args.bucket}",
+                               args.dim)
+    qout = r.flag("the qout flag")
+    if args.model_code == MODEL_CODES["supervised"]:
+        output_rows, why = nlabels, f"the number of labels, {nlabels}"
+    else:
+        output_rows, why = nwords, f"the number of words, {nwords}"
+    output_matrix = _read_dense(r, "output", output_rows, why, args.dim)
+    if r.remaining():
+        raise EmbtkError(f"{path} is corrupt: {r.remaining()} unexpected bytes after the output "
+                         f"matrix (the model ends at byte {r.pos})")
+    return ModelFile(args=args, words=words, counts=counts, types=types, ntokens=ntokens,
+                     pruneidx=pruneidx, input=input_matrix, output=output_matrix,
+                     quant_input=quant_input, quant_output=quant_input and qout)
+
+
+def _read_args(r: _Reader, version: int) -> Args:
+    (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
+     minn, maxn, lr_update_rate, t) = r.unpack(_ARGS, "the training options")
+    if loss not in LOSS_NAMES:
+        raise r.corrupt(f"invalid loss code {loss}")
+    if model not in MODEL_NAMES:
+        raise r.corrupt(f"invalid model code {model}")
+    if dim <= 0:
+        raise r.corrupt(f"invalid dimension {dim}")
+    if bucket < 0:
+        raise r.corrupt(f"invalid bucket count {bucket}")
+    if version == 11 and MODEL_NAMES[model] == "supervised":
+        maxn = 0  # as fastText: old supervised models had no character n-grams
+    return Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
+                          neg=neg, wordNgrams=word_ngrams, loss=LOSS_NAMES[loss], bucket=bucket,
+                          minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t)
+
+
+def _read_dictionary(r: _Reader):
+    size, nwords, nlabels, ntokens, prune_size = r.unpack(_DICT, "the dictionary header")
+    if size < 0 or nwords < 0 or nlabels < 0 or nwords + nlabels != size:
+        raise r.corrupt(f"invalid dictionary sizes (size {size}, nwords {nwords}, nlabels {nlabels})")
+    if ntokens < 0:
+        raise r.corrupt(f"invalid token count {ntokens}")
+    if prune_size < -1:
+        raise r.corrupt(f"invalid pruned-index size {prune_size}")
+    # Each entry takes at least a NUL, a count and a type: 10 bytes.
+    if size * (_ENTRY_TAIL + 1) > r.remaining():
+        raise r.truncated(f"the {size} dictionary entries")
+
+    buf, pos, start = r.buf, r.pos, r.pos
+    find = buf.find
+    words = []
+    append = words.append
+    tails = [0] * size
+    for i in range(size):
+        end = find(b"\0", pos)
+        if end < 0:
+            r.pos = pos
+            raise r.truncated(f"dictionary entry {i}")
+        append(bytes(buf[pos:end]))
+        tails[i] = end + 1
+        pos = end + 1 + _ENTRY_TAIL
+    r.pos = pos
+    if pos > r.size:
+        r.pos = tails[-1]
+        raise r.truncated(f"dictionary entry {size - 1}")
+    if size:
+        # Gather the (count, type) tails of all entries with numpy, byte by byte so no
+        # temporary is bigger than one int64 per entry.
+        raw = np.frombuffer(buf, dtype=np.uint8, count=pos - start, offset=start)
+        idx = np.asarray(tails, dtype=np.int64)
+        idx -= start
+        packed = np.zeros(size, dtype=np.uint64)
+        for k in range(8):
+            packed |= raw[idx + k].astype(np.uint64) << np.uint64(8 * k)
+        counts = packed.view(np.int64)
+        types = raw[idx + 8].view(np.int8)
+        del raw
+    else:
+        counts = np.zeros(0, np.int64)
+        types = np.zeros(0, np.int8)
+    # fastText sorts words before labels; ids of labels are nwords + label index.
+    if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
+        raise r.corrupt(f"dictionary entry types do not match nwords {nwords} and nlabels {nlabels}")
+
+    pruneidx = None
+    if prune_size >= 0:
+        nbytes = 8 * prune_size
+        if nbytes > r.remaining():
+            raise r.truncated(f"the {prune_size} pruned-index pairs")
+        pruneidx = np.frombuffer(buf, dtype="<i4", count=2 * prune_size, offset=r.pos) \
+            .astype(np.int32).reshape(prune_size, 2)
+        r.pos += nbytes
+    return words, counts, types, int(ntokens), pruneidx, nwords, nlabels
+
+
+def _read_dense(r: _Reader, name: str, rows: int, why: str, dim: int) -> np.ndarray:
+    m, n = r.unpack(_MATRIX, f"the {name} matrix header")
+    if m < 0 or n < 0:
+        raise r.corrupt(f"the {name} matrix has a negative size {m} x {n}")
+    if n != dim:
+        raise r.corrupt(f"the {name} matrix has {n} columns but the model's dim is {dim}")
+    if m != rows:
+        raise r.corrupt(f"the {name} matrix has {m} rows, expected {why}")
+    nbytes = 4 * m * n
+    if nbytes > r.remaining():
+        raise r.truncated(f"the {name} matrix ({m} x {n} floats need {nbytes} bytes, "
+                          f"{r.remaining()} left)")
+    if nbytes == 0:
+        matrix = np.zeros((m, n), dtype=np.float32)
+    else:
+        # A view on the copy-on-write mapping: no copy, writable, the file stays untouched.
+        matrix = np.ndarray((m, n), dtype=_F32, buffer=r.buf, offset=r.pos)
+        if matrix.dtype != np.float32:  # pragma: no cover - big-endian hosts
+            matrix = matrix.astype(np.float32)
+    r.pos += nbytes
+    return matrix
+
+
+def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: int,
+             pruneidx, input: np.ndarray, output: np.ndarray) -> None:
+    """Write a fastText version-12 `.bin` (unquantized) atomically.
+
+    The arguments must describe a loadable model (words before labels, input rows =
+    nwords + args.bucket, output rows = nlabels for supervised models or nwords
+    otherwise, dim columns); inconsistent arguments are a programming error and raise
+    ValueError before anything is written.
+    """
+    header, dictionary = _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
+    path = os.fspath(path)
+    with atomic_write(path, "wb") as f:
+        try:
+            f.write(header)
+            f.write(dictionary)
+            f.write(b"\0")  # quant_input
+            _write_dense(f, input)
+            f.write(b"\0")  # qout
+            _write_dense(f, output)
+        except OSError as exc:
+            raise EmbtkError(f"cannot write {path}: {_os_reason(exc)}") from None
+
+
+def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output):
+    words = list(words)
+    size = len(words)
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    types = np.asarray(types, dtype=np.int8).reshape(-1)
+    if len(counts) != size or len(types) != size:
+        raise ValueError(f"save_bin: {size} words but {len(counts)} counts and {len(types)} types")
+    nwords = int(np.count_nonzero(types == 0))
+    nlabels = size - nwords
+    if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
+        raise ValueError("save_bin: types must be 0 for all words, then 1 for all labels")
+    if any(not isinstance(w, (bytes, bytearray)) for w in words):
+        raise ValueError("save_bin: words must be bytes")
+    if b"\0" in b"".join(words):
+        raise ValueError("save_bin: a word contains a NUL byte")
+    dim, bucket = int(args.dim), int(args.bucket)
+    input = np.asarray(input)
+    output = np.asarray(output)
+    if input.shape != (nwords + bucket, dim):
+        raise ValueError(f"save_bin: input matrix is {input.shape}, expected "
+                         f"(nwords + bucket, dim) = ({nwords + bucket}, {dim})")
+    out_rows = nlabels if args.supervised else nwords
+    if output.shape != (out_rows, dim):
+        raise ValueError(f"save_bin: output matrix is {output.shape}, expected ({out_rows}, {dim})")
+    if pruneidx is None:
+        prune_size, prune_bytes = -1, b""
+    else:
+        pairs = np.ascontiguousarray(pruneidx, dtype="<i4").reshape(-1, 2)
+        prune_size, prune_bytes = len(pairs), pairs.tobytes()
+
+    header = _HEAD.pack(MAGIC, VERSION) + _ARGS.pack(
+        dim, int(args.ws), int(args.epoch), int(args.minCount), int(args.neg),
+        int(args.wordNgrams), args.loss_code, args.model_code, bucket, int(args.minn),
+        int(args.maxn), int(args.lrUpdateRate), float(args.t))
+    header += _DICT.pack(size, nwords, nlabels, int(ntokens), prune_size)
+
+    tails = np.empty(size, dtype=_ENTRY_DTYPE)
+    tails["count"] = counts
+    tails["type"] = types
+    raw = tails.tobytes()
+    step = _ENTRY_TAIL
+    dictionary = b"".join([b"%s\0%s" % (w, raw[i * step:(i + 1) * step])
+                           for i, w in enumerate(words)])
+    return header, dictionary + prune_bytes
+
+
+def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:
+    m, n = matrix.shape
+    f.write(_MATRIX.pack(m, n))
+    if matrix.dtype == _F32 and matrix.flags.c_contiguous:
+        f.write(memoryview(matrix.reshape(-1)).cast("B"))
+        return
+    rows = max(1, _WRITE_CHUNK // max(1, 4 * n))
+    for start in range(0, m, rows):
+        part = np.ascontiguousarray(matrix[start:start + rows], dtype=_F32)
+        f.write(memoryview(part.reshape(-1)).cast("B"))
+
+
+# ---------------------------------------------------------------------------
+# .vec
+
+
+_VEC_BLOCK = 1024  # rows formatted per % operation
+
+
+def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
+    """Write fastText's `.vec` text: "n dim" then "word v1 ... vd \\n" per row, values as
+    C++ `setprecision(5)` prints them ('%.5g'), words written as raw bytes."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(f"write_vec: vectors must be 2-D, got shape {vectors.shape}")
+    words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
+    n, dim = vectors.shape
+    if len(words) != n:
+        raise ValueError(f"write_vec: {len(words)} words but {n} vectors")
+    row_format = b"%s " + b"%.5g " * dim + b"\n"
+    path = os.fspath(path)
+    with atomic_write(path, "wb") as f:
+        try:
+            f.write(b"%d %d\n" % (n, dim))
+            for start in range(0, n, _VEC_BLOCK):
+                block = vectors[start:start + _VEC_BLOCK]
+                # tolist() gives the exact double of each float32, the value C++ prints.
+                values = block.tolist()
+                flat = []
+                for word, row in zip(words[start:start + _VEC_BLOCK], values):
+                    flat.append(word)
+                    flat.extend(row)
+                f.write((row_format * len(values)) % tuple(flat))
+        except OSError as exc:
+            raise EmbtkError(f"cannot write {path}: {_os_reason(exc)}") from None
+
+
+def read_vec(path, max_words: int | None = None) -> tuple[list, np.ndarray]:
+    """Read word vectors from text: fastText/word2vec layout ("n dim" header) or GloVe
+    layout (no header; detected when the first line has more than two fields).
+    Returns (words as bytes, float32 matrix). `max_words` keeps only the first rows."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if max_words is not None and max_words < 0:
+        raise EmbtkError(f"max_words must be zero or positive, got {max_words}")
+    try:
+        f = open(path, "rb")
+    except IsADirectoryError:
+        raise EmbtkError(f"cannot read {path}: it is a directory") from None
+    except FileNotFoundError:
+        raise EmbtkError(f"cannot read {path}: no such file") from None
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+    try:
+        with f:
+            return _read_vec(f, path, max_words)
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+
+
+def _parse_row(rest: bytes, dim: int, lineno: int, path: str) -> np.ndarray:
+    try:
+        values = np.fromstring(rest, dtype=np.float32, sep=" ")
+    except (ValueError, DeprecationWarning):
+        bad = next((tok for tok in rest.split() if not _is_float(tok)), rest.strip()[:40])
+        raise EmbtkError(f"line {lineno} of {path} has a value that is not a number: "
+                         f"{bad[:40].decode('utf-8', 'replace')!r}") from None
+    if values.size != dim:
+        raise EmbtkError(f"line {lineno} of {path} has {values.size} values, expected {dim}")
+    return values
+
+
+def _is_float(token: bytes) -> bool:
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_vec(f: BinaryIO, path: str, max_words: int | None):
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except OSError:
+        size = 0
+    lineno = 0
+    first = b""
+    for first in f:
+        lineno += 1
+        if first.strip():
+            break
+    else:
+        raise EmbtkError(f"{path} is empty, not a word-vector text file")
+    fields = first.split()
+
+    pending = None  # a GloVe file's first line is already a vector
+    if len(fields) == 2:
+        try:
+            declared, dim = int(fields[0]), int(fields[1])
+        except ValueError:
+            raise EmbtkError(f"line {lineno} of {path} should be the header 'count dim', "
+                             f"got {first.strip()[:60].decode('utf-8', 'replace')!r}") from None
+        if declared < 0 or dim <= 0:
+            raise EmbtkError(f"line {lineno} of {path} has an invalid header: {declared} words "
+                             f"of dimension {dim}")
+    elif len(fields) > 2:
+        declared, dim = None, len(fields) - 1
+        pending = (lineno, first)
+    else:
+        raise EmbtkError(f"line {lineno} of {path} should be the header 'count dim' or a "
+                         f"word and its values, got {first.strip()[:60].decode('utf-8', 'replace')!r}")
+
+    wanted = declared
+    if max_words is not None:
+        wanted = max_words if wanted is None else min(wanted, max_words)
+    # Every row takes at least 2 bytes per value: do not trust a header to size memory.
+    capacity = size // (2 * dim)
+    if wanted is not None:
+        capacity = min(capacity, wanted)
+    out = np.empty((capacity, dim), dtype=np.float32)
+    words: list = []
+    count = 0
+    lines = itertools.chain([pending] if pending else [], enumerate(f, lineno + 1))
+    with warnings.catch_warnings():
+        # numpy 1.x only warns (and stops) on a non-number; make that an exception too.
+        warnings.simplefilter("error", DeprecationWarning)
+        for no, line in lines:
+            parts = line.split(None, 1)
+            if not parts:
+                continue  # blank line
+            if wanted is not None and count >= wanted:
+                if declared is not None and count >= declared:
+                    raise EmbtkError(f"{path} has more lines than the {declared} words its "
+                                     f"header declares (line {no})")
+                break  # max_words reached
+            values = _parse_row(parts[1] if len(parts) > 1 else b"", dim, no, path)
+            if count == out.shape[0]:
+                grown = np.empty((max(2 * count, 1024), dim), dtype=np.float32)
+                grown[:count] = out
+                out = grown
+            out[count] = values
+            words.append(parts[0])
+            count += 1
+    if wanted is not None and declared is not None and count < wanted:
+        raise EmbtkError(f"{path} is truncated: its header declares {declared} words but it "
+                         f"has only {count}")
+    if out.shape[0] != count:
+        out = out[:count].copy()
+    return words, out

@@ -1,0 +1,618 @@
+"""fileformat: .bin and .vec compatibility with the official fastText, and clear errors."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from embtk.args import Args
+from embtk.errors import EmbtkError
+from embtk.fileformat import (ModelFile, atomic_write, load_bin, read_vec, save_bin,
+                              write_vec)
+
+fasttext = pytest.importorskip("fasttext")
+
+VOCAB = ("the cat dog sat on mat ran fast slow red blue green big small house tree "
+         "river mountain über naïve café x").split()
+LABELS = ["sport", "news", "tech"]
+
+# Byte offsets of the fixed-size parts of a .bin.
+ARGS_AT = 8                # 12 int32 + float64 after magic and version
+LOSS_AT = ARGS_AT + 6 * 4
+MODEL_AT = ARGS_AT + 7 * 4
+BUCKET_AT = ARGS_AT + 8 * 4
+DICT_AT = ARGS_AT + 56     # size, nwords, nlabels (int32), ntokens, pruneidx_size (int64)
+ENTRIES_AT = DICT_AT + 28
+
+
+def _corpus(path, n, labelled, seed):
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(n):
+            words = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(3, 12)))
+            if labelled:
+                words = f"__label__{rng.choice(LABELS)} {words}"
+            f.write(words + "\n")
+    return str(path)
+
+
+def _official(model):
+    """Official words (with labels for supervised models), counts and matrices."""
+    words, counts = model.get_words(include_freq=True)
+    words = [w.encode("utf-8") for w in words]
+    counts = list(counts)
+    if model.f.getArgs().model.name == "supervised":
+        labels, label_counts = model.get_labels(include_freq=True)
+        words += [w.encode("utf-8") for w in labels]
+        counts += list(label_counts)
+    return words, np.array(counts, dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ft")
+    text = _corpus(d / "text.txt", 300, False, 1)
+    labelled = _corpus(d / "labelled.txt", 300, True, 2)
+    out = {}
+    sg = fasttext.train_unsupervised(text, model="skipgram", dim=10, epoch=1, minCount=1,
+                                     minn=2, maxn=3, bucket=1000, thread=1, verbose=0)
+    sg.save_model(str(d / "sg.bin"))
+    out["sg"] = (str(d / "sg.bin"), sg)
+    cbow = fasttext.train_unsupervised(text, model="cbow", dim=8, epoch=1, minCount=1,
+                                       minn=2, maxn=3, bucket=500, loss="hs", thread=1, verbose=0)
+    cbow.save_model(str(d / "cbow.bin"))
+    out["cbow"] = (str(d / "cbow.bin"), cbow)
+    sup = fasttext.train_supervised(labelled, dim=10, epoch=1, minCount=1, wordNgrams=2,
+                                    bucket=1000, thread=1, verbose=0)
+    sup.save_model(str(d / "sup.bin"))
+    out["sup"] = (str(d / "sup.bin"), sup)
+    # wordNgrams 1 and no subwords: fastText stores bucket 0 and nwords input rows.
+    sup1 = fasttext.train_supervised(labelled, dim=6, epoch=1, minCount=1, loss="ova",
+                                     thread=1, verbose=0)
+    sup1.save_model(str(d / "sup1.bin"))
+    out["sup1"] = (str(d / "sup1.bin"), sup1)
+    return out
+
+
+ALL = ["sg", "cbow", "sup", "sup1"]
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+# ---------------------------------------------------------------------------
+# load_bin / save_bin against the official fastText
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_load_bin_matches_official(models, name):
+    path, model = models[name]
+    mf = load_bin(path)
+    assert isinstance(mf, ModelFile)
+    words, counts = _official(model)
+    assert mf.words == words
+    assert mf.counts.dtype == np.int64 and np.array_equal(mf.counts, counts)
+    nlabels = len(model.get_labels()) if name.startswith("sup") else 0
+    assert mf.types.dtype == np.int8
+    assert list(mf.types) == [0] * (len(words) - nlabels) + [1] * nlabels
+    assert mf.input.dtype == np.float32 and mf.output.dtype == np.float32
+    assert np.array_equal(mf.input, model.get_input_matrix())
+    assert np.array_equal(mf.output, model.get_output_matrix())
+    assert mf.pruneidx is None and not mf.quant_input and not mf.quant_output
+    assert mf.ntokens > 0
+
+    fa = model.f.getArgs()
+    a = mf.args
+    assert isinstance(a, Args)
+    assert (a.model, a.loss) == (fa.model.name, fa.loss.name)
+    assert (a.dim, a.ws, a.epoch, a.minCount, a.neg, a.wordNgrams, a.bucket, a.minn, a.maxn,
+            a.lrUpdateRate) == (fa.dim, fa.ws, fa.epoch, fa.minCount, fa.neg, fa.wordNgrams,
+                                fa.bucket, fa.minn, fa.maxn, fa.lrUpdateRate)
+    assert a.t == fa.t
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_bin_of_loaded_model_is_byte_identical(models, name, tmp_path):
+    path, _ = models[name]
+    mf = load_bin(path)
+    out = tmp_path / "copy.bin"
+    save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
+             mf.input, mf.output)
+    assert _read(out) == _read(path)
+
+
+@pytest.mark.parametrize("name", ["sg", "sup"])
+def test_save_bin_loads_in_official_fasttext(models, name, tmp_path):
+    path, _ = models[name]
+    mf = load_bin(path)
+    rng = np.random.default_rng(0)
+    new_input = rng.standard_normal(mf.input.shape).astype(np.float32)
+    new_output = rng.standard_normal(mf.output.shape).astype(np.float32)
+    out = str(tmp_path / "ours.bin")
+    save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, None,
+             new_input, new_output)
+    theirs = fasttext.load_model(out)
+    assert np.array_equal(theirs.get_input_matrix(), new_input)
+    assert np.array_equal(theirs.get_output_matrix(), new_output)
+    assert _official(theirs)[0] == mf.words
+    again = load_bin(out)
+    assert np.array_equal(again.input, new_input) and again.words == mf.words
+
+
+def test_save_bin_writes_non_contiguous_and_float64_matrices(models, tmp_path):
+    path, _ = models["sg"]
+    mf = load_bin(path)
+    wide = np.asfortranarray(np.array(mf.input, dtype=np.float64))
+    out = tmp_path / "f64.bin"
+    save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, None, wide, mf.output)
+    assert _read(out) == _read(path)
+
+
+def test_save_bin_rejects_inconsistent_arguments(models, tmp_path):
+    mf = load_bin(models["sg"][0])
+    out = tmp_path / "bad.bin"
+    with pytest.raises(ValueError):
+        save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, None,
+                 mf.input[:-1], mf.output)
+    with pytest.raises(ValueError):
+        save_bin(out, mf.args, mf.words[:-1], mf.counts, mf.types, mf.ntokens, None,
+                 mf.input, mf.output)
+    assert not out.exists()
+
+
+def test_loaded_matrices_are_copy_on_write_maps(models, tmp_path):
+    path = _write(tmp_path / "m.bin", _read(models["sg"][0]))
+    before = _read(path)
+    mf = load_bin(path)
+    assert not mf.input.flags.owndata and mf.input.flags.writeable
+    mf.input[:] += 1.0
+    mf.output[0, 0] = 42.0
+    assert _read(path) == before
+    # Saving over the file it was loaded from is safe (the temp file is renamed over it).
+    save_bin(path, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, None, mf.input, mf.output)
+    again = load_bin(path)
+    assert again.output[0, 0] == 42.0
+    assert np.array_equal(again.input, mf.input)
+
+
+def test_loaded_matrices_work_in_numba(models):
+    numba = pytest.importorskip("numba")
+
+    @numba.njit(cache=False)
+    def bump_row(m, i, x):
+        for j in range(m.shape[1]):
+            m[i, j] += x
+        return m[i].sum()
+
+    mf = load_bin(models["sup"][0])
+    before = np.array(mf.input[3])
+    total = bump_row(mf.input, 3, np.float32(1.0))
+    assert np.array_equal(mf.input[3], before + np.float32(1.0))
+    assert total == pytest.approx(float(mf.input[3].sum()), rel=1e-5)
+
+
+def test_version_11_supervised_forces_maxn_zero(models, tmp_path):
+    data = bytearray(_read(models["sup"][0]))
+    struct.pack_into("<i", data, 4, 11)
+    struct.pack_into("<i", data, ARGS_AT + 10 * 4, 6)  # maxn 6 in the file
+    mf = load_bin(_write(tmp_path / "v11.bin", data))
+    assert mf.args.maxn == 0
+
+
+def test_official_quantized_model_is_reported(models, tmp_path):
+    path, _ = models["sup"]
+    model = fasttext.load_model(path)
+    model.quantize(input=None, retrain=False)
+    ftz = str(tmp_path / "q.ftz")
+    model.save_model(ftz)
+    with pytest.raises(EmbtkError, match="quantized model"):
+        load_bin(ftz)
+
+
+# ---------------------------------------------------------------------------
+# Malformed .bin files: one EmbtkError each, never anything else
+
+
+def _layout_offsets(path):
+    """Interesting truncation points of a real .bin."""
+    data = _read(path)
+    size, = struct.unpack_from("<i", data, DICT_AT)
+    pos = ENTRIES_AT
+    entry_starts = []
+    for _ in range(size):
+        entry_starts.append(pos)
+        pos = data.index(b"\0", pos) + 10
+    dict_end = pos
+    m, n = struct.unpack_from("<qq", data, dict_end + 1)
+    out_header = dict_end + 1 + 16 + 4 * m * n + 1
+    return sorted({0, 1, 4, 7, 8, 20, ARGS_AT + 55, DICT_AT, DICT_AT + 10, ENTRIES_AT,
+                   ENTRIES_AT + 1, entry_starts[len(entry_starts) // 2] + 1,
+                   entry_starts[-1] + 3, dict_end - 1, dict_end, dict_end + 1, dict_end + 9,
+                   dict_end + 17, dict_end + 17 + 4 * m * n // 2, out_header - 1,
+                   out_header, out_header + 8, out_header + 16, len(data) - 4, len(data) - 1})
+
+
+@pytest.mark.parametrize("name", ["sg", "sup"])
+def test_truncated_files(models, name, tmp_path):
+    data = _read(models[name][0])
+    for cut in _layout_offsets(models[name][0]):
+        path = _write(tmp_path / f"cut{cut}.bin", data[:cut])
+        with pytest.raises(EmbtkError) as info:
+            load_bin(path)
+        message = str(info.value)
+        assert path in message and "\n" not in message
+        if cut >= 8:
+            assert "truncated" in message, (cut, message)
+
+
+def _patched(models, tmp_path, fmt, offset, value, name="sg"):
+    data = bytearray(_read(models[name][0]))
+    struct.pack_into(fmt, data, offset, value)
+    return _write(tmp_path / "patched.bin", data)
+
+
+@pytest.mark.parametrize("fmt,offset,value,match", [
+    ("<i", 0, 793712315, "bad magic number"),
+    ("<i", 4, 13, "version 13"),
+    ("<i", 4, 10, "version 10"),
+    ("<i", LOSS_AT, 7, "invalid loss code 7"),
+    ("<i", MODEL_AT, 0, "invalid model code 0"),
+    ("<i", ARGS_AT, 0, "invalid dimension"),
+    ("<i", ARGS_AT, 11, "columns but the model's dim is 11"),
+    ("<i", BUCKET_AT, 999, r"input matrix has \d+ rows, expected nwords \+ bucket = \d+ \+ 999"),
+    ("<i", BUCKET_AT, -1, "invalid bucket"),
+    ("<i", DICT_AT, 1000, "invalid dictionary sizes"),
+    ("<i", DICT_AT, -5, "invalid dictionary sizes"),
+    ("<i", DICT_AT + 4, 5, "invalid dictionary sizes"),
+    ("<q", DICT_AT + 12, -3, "invalid token count"),
+    ("<q", DICT_AT + 20, -2, "invalid pruned-index size"),
+    ("<i", DICT_AT, 2 ** 31 - 1, "invalid dictionary sizes"),
+])
+def test_corrupt_header_fields(models, tmp_path, fmt, offset, value, match):
+    with pytest.raises(EmbtkError, match=match):
+        load_bin(_patched(models, tmp_path, fmt, offset, value))
+
+
+def test_pruned_but_unquantized_is_rejected(models, tmp_path):
+    data = bytearray(_read(models["sg"][0]))
+    dict_end = _dict_end(data)
+    struct.pack_into("<q", data, DICT_AT + 20, 2)
+    data[dict_end:dict_end] = struct.pack("<4i", 5, 0, 9, 1)
+    with pytest.raises(EmbtkError, match="pruned"):
+        load_bin(_write(tmp_path / "p.bin", data))
+
+
+def _dict_end(data):
+    size, = struct.unpack_from("<i", data, DICT_AT)
+    pos = ENTRIES_AT
+    for _ in range(size):
+        pos = data.index(b"\0", pos) + 10
+    return pos
+
+
+def test_absurd_sizes_are_reported_not_allocated(models, tmp_path):
+    data = bytearray(_read(models["sg"][0]))
+    struct.pack_into("<iii", data, DICT_AT, 2 ** 31 - 1, 2 ** 31 - 2, 1)
+    with pytest.raises(EmbtkError, match="truncated"):
+        load_bin(_write(tmp_path / "a.bin", data))
+
+
+def test_matrix_headers_checked(models, tmp_path):
+    path, _ = models["sup"]
+    data = _read(path)
+    mf = load_bin(path)
+    in_header = len(data) - (16 + mf.output.nbytes) - 1 - (16 + mf.input.nbytes)
+    out_header = len(data) - (16 + mf.output.nbytes)
+    cases = [
+        (in_header, (-1, 10), "negative size"),
+        (in_header, (10 ** 12, 10), "rows"),
+        (out_header, (4, 10), "output matrix has 4 rows, expected the number of labels, 3"),
+        (out_header, (3, 9), "columns"),
+    ]
+    for offset, (m, n), match in cases:
+        bad = bytearray(data)
+        struct.pack_into("<qq", bad, offset, m, n)
+        with pytest.raises(EmbtkError, match=match):
+            load_bin(_write(tmp_path / "m.bin", bad))
+    bad = bytearray(data)
+    bad[in_header - 1] = 7  # the quant_input flag must be a boolean
+    with pytest.raises(EmbtkError, match="not a boolean"):
+        load_bin(_write(tmp_path / "m.bin", bad))
+    bad = bytearray(data)
+    bad[in_header - 1] = 1
+    with pytest.raises(EmbtkError, match="quantized"):
+        load_bin(_write(tmp_path / "m.bin", bad))
+
+
+def test_label_type_mismatch(models, tmp_path):
+    data = bytearray(_read(models["sup"][0]))
+    nwords, nlabels = struct.unpack_from("<ii", data, DICT_AT + 4)
+    struct.pack_into("<ii", data, DICT_AT + 4, nwords - 1, nlabels + 1)
+    with pytest.raises(EmbtkError, match="types do not match"):
+        load_bin(_write(tmp_path / "t.bin", data))
+
+
+def test_trailing_garbage(models, tmp_path):
+    path = _write(tmp_path / "g.bin", _read(models["sg"][0]) + b"\0\0\0junk")
+    with pytest.raises(EmbtkError, match="7 unexpected bytes after the output matrix"):
+        load_bin(path)
+
+
+def test_not_model_files(tmp_path):
+    cases = {
+        "empty.bin": b"",
+        "tiny.bin": b"\xba\x16",
+        "random.bin": np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+        "text.bin": b"hello world\n" * 10,
+        "magic_only.bin": struct.pack("<i", 793712314),
+    }
+    for name, data in cases.items():
+        with pytest.raises(EmbtkError) as info:
+            load_bin(_write(tmp_path / name, data))
+        assert name in str(info.value)
+    with pytest.raises(EmbtkError, match="empty"):
+        load_bin(tmp_path / "empty.bin")
+    with pytest.raises(EmbtkError, match="bad magic"):
+        load_bin(tmp_path / "random.bin")
+    with pytest.raises(EmbtkError, match="directory"):
+        load_bin(tmp_path)
+    with pytest.raises(EmbtkError, match="no such file"):
+        load_bin(tmp_path / "missing.bin")
+
+
+def test_random_corruption_never_escapes_as_other_exception(models, tmp_path):
+    data = _read(models["sup"][0])
+    rng = np.random.default_rng(7)
+    path = str(tmp_path / "fuzz.bin")
+    for _ in range(150):
+        bad = bytearray(data)
+        for pos in rng.integers(0, ENTRIES_AT + 40, rng.integers(1, 4)):
+            bad[pos] = int(rng.integers(0, 256))
+        _write(path, bytes(bad[:int(rng.integers(len(bad) // 2, len(bad) + 1))]))
+        try:
+            load_bin(path)
+        except EmbtkError:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# .vec
+
+
+def _expected_vec(words, vectors):
+    lines = [b"%d %d\n" % vectors.shape]
+    for w, row in zip(words, vectors):
+        lines.append(w + b" " + b"".join(b"%.5g " % float(v) for v in row) + b"\n")
+    return b"".join(lines)
+
+
+def test_write_vec_matches_fasttext_text(models, tmp_path):
+    path, model = models["sg"]
+    words = [w.encode("utf-8") for w in model.get_words()]
+    vectors = np.array([model.get_word_vector(w) for w in model.get_words()])
+    out = tmp_path / "sg.vec"
+    write_vec(out, words, vectors)
+    data = _read(out)
+    assert data == _expected_vec(words, vectors)
+    assert data.startswith(b"%d 10\n</s> " % len(words))
+    assert "über".encode() in data  # raw UTF-8 bytes, not escaped
+
+
+def _official_cli():
+    found = os.environ.get("EMBTK_FASTTEXT_BIN") or shutil.which("fasttext")
+    return found if found and os.access(found, os.X_OK) else None
+
+
+@pytest.mark.skipif(_official_cli() is None, reason="official fasttext binary not available")
+def test_write_vec_matches_official_cli_print_word_vectors(models, tmp_path):
+    path, model = models["sg"]
+    words = model.get_words()
+    vectors = np.array([model.get_word_vector(w) for w in words])
+    write_vec(tmp_path / "sg.vec", [w.encode() for w in words], vectors)
+    result = subprocess.run([_official_cli(), "print-word-vectors", path],
+                            input="\n".join(words).encode() + b"\n",
+                            capture_output=True, check=True, timeout=60)
+    ours = _read(tmp_path / "sg.vec").split(b"\n", 1)[1]
+    assert ours == result.stdout
+
+
+@pytest.mark.parametrize("value,text", [
+    (0.00012345, b"0.00012345"), (1.5e-06, b"1.5e-06"), (-0.5, b"-0.5"), (1.0, b"1"),
+    (0.0, b"0"), (-0.0, b"-0"), (123456.0, b"1.2346e+05"), (0.1, b"0.1"),
+    (12345.0, b"12345"), (3.14159265, b"3.1416"), (1e-5, b"1e-05"), (2.5e10, b"2.5e+10"),
+])
+def test_write_vec_number_format(tmp_path, value, text):
+    write_vec(tmp_path / "n.vec", [b"w"], np.array([[value]], dtype=np.float32))
+    expected = b"%.5g" % float(np.float32(value))
+    assert expected == text
+    assert _read(tmp_path / "n.vec") == b"1 1\nw " + text + b" \n"
+
+
+def test_write_vec_empty_and_str_words(tmp_path):
+    write_vec(tmp_path / "e.vec", [], np.zeros((0, 4), np.float32))
+    assert _read(tmp_path / "e.vec") == b"0 4\n"
+    write_vec(tmp_path / "s.vec", ["é", b"b"], np.ones((2, 2), np.float32))
+    assert _read(tmp_path / "s.vec") == "2 2\né 1 1 \nb 1 1 \n".encode()
+    with pytest.raises(ValueError):
+        write_vec(tmp_path / "x.vec", [b"a"], np.ones((2, 2), np.float32))
+
+
+def test_read_vec_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    vectors = (rng.standard_normal((300, 7)) * 0.3).astype(np.float32)
+    vectors[0, :3] = [1e-30, -2.5e12, 0]
+    words = [b"w%d" % i for i in range(299)] + ["naïve".encode()]
+    write_vec(tmp_path / "r.vec", words, vectors)
+    got_words, got = read_vec(tmp_path / "r.vec")
+    assert got_words == words
+    assert got.dtype == np.float32 and got.shape == (300, 7)
+    expected = np.array([[float(b"%.5g" % float(v)) for v in row] for row in vectors], np.float32)
+    assert np.array_equal(got, expected)
+    w5, v5 = read_vec(tmp_path / "r.vec", max_words=5)
+    assert w5 == words[:5] and np.array_equal(v5, expected[:5])
+    w0, v0 = read_vec(tmp_path / "r.vec", max_words=0)
+    assert w0 == [] and v0.shape == (0, 7)
+
+
+def test_read_vec_of_official_model(models, tmp_path):
+    path, model = models["cbow"]
+    words = model.get_words()
+    vectors = np.array([model.get_word_vector(w) for w in words])
+    write_vec(tmp_path / "c.vec", [w.encode() for w in words], vectors)
+    got_words, got = read_vec(tmp_path / "c.vec")
+    assert got_words == [w.encode() for w in words]
+    assert np.allclose(got, vectors, rtol=1e-4, atol=1e-9)
+
+
+def test_read_vec_glove_layout(tmp_path):
+    path = _write(tmp_path / "g.txt", b"the 0.1 -0.2 3\nof 4 5 6e-1\r\n\nand 1 1 1\n")
+    words, vectors = read_vec(path)
+    assert words == [b"the", b"of", b"and"]
+    assert np.array_equal(vectors, np.array([[0.1, -0.2, 3], [4, 5, 0.6], [1, 1, 1]], np.float32))
+    words, vectors = read_vec(path, max_words=2)
+    assert words == [b"the", b"of"] and vectors.shape == (2, 3)
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"),
+    (b"\n\n  \n", "empty"),
+    (b"2 3\na 1 2 3\nb 1 2\n", "line 3 of .* has 2 values, expected 3"),
+    (b"2 3\na 1 2 3\nb 1 2 3 4\n", "line 3 of .* has 4 values, expected 3"),
+    (b"2 3\na 1 2 3\nb 1 zz 3\n", "line 3 of .* not a number: 'zz'"),
+    (b"2 3\na 1 2 3\nb\n", "line 3 of .* has 0 values, expected 3"),
+    (b"3 3\na 1 2 3\nb 1 2 3\n", "truncated"),
+    (b"1 3\na 1 2 3\nb 1 2 3\n", "more lines"),
+    (b"x y\na 1 2\n", "header"),
+    (b"2 0\n", "invalid header"),
+    (b"-1 3\n", "invalid header"),
+    (b"word\n", "header"),
+    (b"a 1 2\nb 1 2 3\n", "line 2 of .* has 3 values, expected 2"),
+    (b"a 1 2\nb 1 nan2\n", "line 2 of .* not a number"),
+])
+def test_read_vec_errors(tmp_path, content, match):
+    path = _write(tmp_path / "bad.vec", content)
+    with pytest.raises(EmbtkError, match=match):
+        read_vec(path)
+
+
+def test_read_vec_missing_and_directory(tmp_path):
+    with pytest.raises(EmbtkError, match="no such file"):
+        read_vec(tmp_path / "nope.vec")
+    with pytest.raises(EmbtkError, match="directory"):
+        read_vec(tmp_path)
+
+
+def test_read_vec_header_does_not_allocate_blindly(tmp_path):
+    path = _write(tmp_path / "huge.vec", b"1000000000000 100000000000\n")
+    with pytest.raises(EmbtkError, match="truncated"):
+        read_vec(path)
+
+
+# ---------------------------------------------------------------------------
+# atomic_write
+
+
+def _leftovers(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_atomic_write_success(tmp_path):
+    target = tmp_path / "out.bin"
+    with atomic_write(target) as f:
+        f.write(b"abc")
+        assert not target.exists()
+        assert len(_leftovers(tmp_path)) == 1 and _leftovers(tmp_path)[0].startswith(".out.bin.tmp-")
+    assert _read(target) == b"abc"
+    assert _leftovers(tmp_path) == ["out.bin"]
+    with atomic_write(target, "w") as f:
+        f.write("é\n")
+    assert _read(target) == "é\n".encode()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # like any new file, not 0600
+    target.chmod(0o640)
+    with atomic_write(target) as f:
+        f.write(b"x")
+    assert target.stat().st_mode & 0o777 == 0o640  # an overwritten file keeps its mode
+
+
+def test_atomic_write_through_symlink(tmp_path):
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    with atomic_write(link) as f:
+        f.write(b"new")
+    assert link.is_symlink() and _read(real) == b"new"
+
+
+@pytest.mark.parametrize("exc", [ValueError("boom"), KeyboardInterrupt()])
+def test_atomic_write_failure_leaves_nothing(tmp_path, exc):
+    target = tmp_path / "out.bin"
+    with pytest.raises(type(exc)):
+        with atomic_write(target) as f:
+            f.write(b"partial")
+            raise exc
+    assert _leftovers(tmp_path) == []
+
+
+def test_atomic_write_failure_keeps_old_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write(b"new")
+            raise RuntimeError
+    assert _read(target) == b"old"
+    assert _leftovers(tmp_path) == ["out.bin"]
+
+
+def test_atomic_write_bad_locations(tmp_path):
+    with pytest.raises(EmbtkError, match="cannot write .*missing.*No such file"):
+        with atomic_write(tmp_path / "missing" / "out.bin") as f:
+            f.write(b"x")
+    with pytest.raises(EmbtkError, match="cannot write .*directory"):
+        with atomic_write(tmp_path) as f:
+            f.write(b"x")
+    args = Args.for_model("skipgram", dim=2, bucket=0)
+    with pytest.raises(EmbtkError, match="cannot write"):
+        save_bin(tmp_path / "no" / "m.bin", args, [], [], [], 0, None,
+                 np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
+    with pytest.raises(EmbtkError, match="cannot write"):
+        write_vec(tmp_path / "no" / "m.vec", [b"a"], np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_atomic_write_unwritable_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(EmbtkError, match="cannot write .*Permission denied"):
+            with atomic_write(locked / "out.bin") as f:
+                f.write(b"x")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_empty_model_round_trip(tmp_path):
+    args = Args.for_model("supervised", dim=3, bucket=0)
+    path = tmp_path / "empty_model.bin"
+    save_bin(path, args, [], np.zeros(0), np.zeros(0), 0, None,
+             np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32))
+    mf = load_bin(path)
+    assert mf.words == [] and mf.input.shape == (0, 3) and mf.output.shape == (0, 3)
