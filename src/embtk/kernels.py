@@ -209,10 +209,15 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
     ids = np.zeros((nlines, k), dtype=np.int64)
     hidden = np.zeros(wi.shape[1], dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
+    heap_scores = np.zeros(k + 1, dtype=np.float32)
+    heap_ids = np.zeros(k + 1, dtype=np.int64)
     for i in range(nlines):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
             continue
         mean_rows(wi, feats[a:b], hidden)
-        counts[i] = predict_top_k(params, wo, hidden, k, threshold, output, scores[i], ids[i])
+        n = predict_top_k(params, wo, hidden, k, threshold, output, heap_scores, heap_ids)
+        counts[i] = n
+        scores[i, :n] = heap_scores[:n]
+        ids[i, :n] = heap_ids[:n]
     return counts, scores, ids

@@ -172,20 +172,59 @@ def forward(params, wo, targets, target_index, lr, hidden, grad, output, rng):
 # ---------------------------------------------------------------------- prediction
 
 
+# The k best are kept in a min-heap ordered exactly as fastText's (libstdc++'s
+# push_heap/pop_heap/sort_heap with "greater score first"), so that equal
+# probabilities, common with the table sigmoid, come out in the same order.
+
+
+@nb.njit(cache=True, nogil=True)
+def _sift_up(scores, ids, hole, top, score, idx):
+    parent = (hole - 1) // 2
+    while hole > top and scores[parent] > score:
+        scores[hole] = scores[parent]
+        ids[hole] = ids[parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    scores[hole] = score
+    ids[hole] = idx
+
+
+@nb.njit(cache=True, nogil=True)
+def _pop_to(scores, ids, last):
+    """Move the heap's front to position `last`, restoring the heap on [0, last)."""
+    score, idx = scores[last], ids[last]
+    scores[last], ids[last] = scores[0], ids[0]
+    hole, child = 0, 0
+    while child < (last - 1) // 2:
+        child = 2 * (child + 1)
+        if scores[child] > scores[child - 1]:
+            child -= 1
+        scores[hole], ids[hole] = scores[child], ids[child]
+        hole = child
+    if (last & 1) == 0 and child == (last - 2) // 2:
+        child = 2 * (child + 1)
+        scores[hole], ids[hole] = scores[child - 1], ids[child - 1]
+        hole = child - 1
+    _sift_up(scores, ids, hole, 0, score, idx)
+
+
 @nb.njit(cache=True, nogil=True)
 def _offer(scores, ids, n, k, score, idx):
-    """Keep the k best (score, id) pairs sorted descending; returns the new count."""
-    if n == k and score < scores[n - 1]:
-        return n
-    pos = n if n < k else k - 1
-    while pos > 0 and scores[pos - 1] < score:
-        if pos < k:
-            scores[pos] = scores[pos - 1]
-            ids[pos] = ids[pos - 1]
-        pos -= 1
-    scores[pos] = score
-    ids[pos] = idx
-    return min(n + 1, k)
+    """Add (score, idx) to a heap of at most k items held in arrays of size k + 1."""
+    _sift_up(scores, ids, n, 0, score, idx)
+    n += 1
+    if n > k:
+        _pop_to(scores, ids, n - 1)
+        n -= 1
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def _sort_heap(scores, ids, n):
+    """Best first, as std::sort_heap leaves it."""
+    while n > 1:
+        n -= 1
+        _pop_to(scores, ids, n)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -196,7 +235,17 @@ def _std_log(x):
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
 def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
-    """The k most probable outputs with p >= threshold, as log(p + 1e-5) in `scores`."""
+    """The k most probable outputs with p >= threshold, best first, as log(p + 1e-5).
+
+    `scores` and `ids` need room for k + 1 entries; returns how many were found.
+    """
+    n = _find_k_best(params, wo, hidden, k, threshold, output, scores, ids)
+    _sort_heap(scores, ids, n)
+    return n
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
     n = 0
     if params.kind == HS:
         osz = wo.shape[0]
@@ -210,7 +259,7 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
             top -= 1
             node = stack_nodes[top]
             score = stack_scores[top]
-            if score < log_threshold or (n == k and score < scores[n - 1]):
+            if score < log_threshold or (n == k and score < scores[0]):
                 continue
             if node < osz:
                 n = _offer(scores, ids, n, k, score, node)
@@ -230,7 +279,10 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
     for i in range(wo.shape[0]):
         if output[i] < threshold:
             continue
-        n = _offer(scores, ids, n, k, _std_log(output[i]), i)
+        score = _std_log(output[i])
+        if n == k and score < scores[0]:
+            continue
+        n = _offer(scores, ids, n, k, score, i)
     return n
 
 
