@@ -164,8 +164,8 @@ def _progress_bar(args, total):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, file=sys.stderr, unit="tok", unit_scale=True, dynamic_ncols=True,
-                bar_format="Progress: {percentage:5.1f}% |{bar}| {postfix} ETA: {remaining}")
+    return tqdm(total=total, file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
+                bar_format="Progress: {percentage:5.1f}% |{bar}| {desc} ETA: {remaining}")
 
 
 def _update_bar(bar, args, progress, loss_stats, total, started, final=False):
@@ -174,6 +174,6 @@ def _update_bar(bar, args, progress, loss_stats, total, started, final=False):
     lr = 0.0 if final else args.lr * (1.0 - done / total)
     examples = loss_stats[:, 1].sum()
     loss = loss_stats[:, 0].sum() / examples if examples else 0.0
-    bar.set_postfix_str(f"words/sec/thread: {done / elapsed / args.thread:,.0f} lr: {lr:.6f} "
-                        f"avg.loss: {loss:.6f}", refresh=False)
+    bar.set_description_str(f"words/sec/thread: {done / elapsed / args.thread:,.0f} lr: {lr:.6f} "
+                            f"avg.loss: {loss:.6f}", refresh=False)
     bar.update((total if final else done) - bar.n)
