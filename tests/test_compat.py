@@ -29,7 +29,7 @@ def official_predict(model, lines, k):
     return labels, probs
 
 
-def test_lines():
+def sample_lines():
     return [line.split(" ", 1)[1] for line in TEST.read_text().splitlines()[:300]]
 
 
@@ -77,7 +77,7 @@ def test_official_classifier_in_embtk(official_classifier):
     official, path = official_classifier
     ours = embtk.load_model(path)
     assert ours.labels == official.labels
-    lines = test_lines()
+    lines = sample_lines()
     # word n-gram ids: the sentence vector averages words, char n-grams and word n-grams
     for line in lines[:50]:
         np.testing.assert_allclose(ours.get_sentence_vector(line),
@@ -100,7 +100,7 @@ def test_embtk_classifier_in_official(tmp_path, loss):
     assert official.labels == ours.labels
     assert official.words == ours.words
     np.testing.assert_array_equal(official.get_input_matrix(), ours.get_input_matrix())
-    lines = test_lines()
+    lines = sample_lines()
     official_labels, official_probs = official_predict(official, lines, k=3)
     our_labels, our_probs = ours.predict(lines, k=3)
     assert official_labels == our_labels

@@ -112,3 +112,27 @@ def test_invalid_options(options):
     with pytest.raises(EmbtkError):
         embtk.train_supervised(TRAIN, verbose=0, **options)
 
+
+
+def test_pretrained_vectors_seed_the_input_matrix(tmp_path):
+    vec = tmp_path / "pre.vec"
+    vec.write_text("3 4\nwhale 1 2 3 4\nsister 0.5 0.5 0.5 0.5\nnewword 9 9 9 9\n")
+    model = embtk.train_supervised(TRAIN, dim=4, epoch=1, lr=1e-6, thread=1, verbose=0,
+                                   pretrainedVectors=str(vec))
+    # a word only in the pretrained file joins the vocabulary; rows start from the file
+    assert "newword" in model.words
+    np.testing.assert_allclose(model.get_input_vector(model.get_word_id("newword")), [9] * 4)
+    np.testing.assert_allclose(model.get_input_vector(model.get_word_id("whale")), [1, 2, 3, 4],
+                               atol=1e-3)
+    with pytest.raises(EmbtkError, match="dimension"):
+        embtk.train_supervised(TRAIN, dim=5, verbose=0, pretrainedVectors=str(vec))
+
+
+def test_save_output_and_vectors(tmp_path):
+    model = embtk.train_supervised(TRAIN, dim=6, epoch=1, thread=1, verbose=0)
+    model.save_output(tmp_path / "m.output")
+    lines = (tmp_path / "m.output").read_text().splitlines()
+    assert lines[0] == "4 6"
+    assert [l.split()[0] for l in lines[1:]] == model.labels
+    np.testing.assert_allclose([float(x) for x in lines[1].split()[1:]],
+                               model.get_output_matrix()[0], rtol=1e-4, atol=1e-6)
