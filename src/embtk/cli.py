@@ -84,14 +84,9 @@ def _words_from(stream):
 def _open_data(path: str, what: str):
     if path == "-":
         return _stdin()
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise _user_error(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise _user_error(f"{what} {path} is a directory, not a text file") from None
-    except OSError as e:
-        raise _user_error(f"cannot open {what} {path}: {e.strerror or e}") from None
+    from .fileformat import open_for_reading
+
+    return open_for_reading(path, what)
 
 
 def _load(path: str):
@@ -325,15 +320,19 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
     out = _stdout()
     try:
         while True:
-            line = stream.readline()
-            if not line:
+            # a live pipe is answered line by line; a file in large batches
+            lines = [stream.readline()] if live else stream.readlines(1 << 20)
+            if not lines or not lines[0]:
                 break
-            parts = []
-            for label, prob in model.predict_bytes(line, k, threshold):
-                parts.append(_text(label))
-                if with_prob:
-                    parts.append(_number(prob).encode("ascii"))
-            out.write(b" ".join(parts) + b"\n")
+            answers = []
+            for pairs in model.predict_lines_bytes(lines, k, threshold):
+                parts = []
+                for label, prob in pairs:
+                    parts.append(_text(label))
+                    if with_prob:
+                        parts.append(_number(prob).encode("ascii"))
+                answers.append(b" ".join(parts) + b"\n")
+            out.write(b"".join(answers))
             if live:
                 out.flush()
     finally:

@@ -197,16 +197,22 @@ class _Reader:
         return self.size - self.pos
 
 
+def open_for_reading(path, what: str = ""):
+    """Open a file the user named, for reading bytes; OS errors become one-line EmbtkErrors."""
+    name = f"{what} {path}" if what else str(path)
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise EmbtkError(f"cannot read {name}: it is a directory") from None
+    except FileNotFoundError:
+        raise EmbtkError(f"cannot read {name}: no such file") from None
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {name}: {_os_reason(exc)}") from None
+
+
 def _open_buffer(path: str):
     """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails)."""
-    try:
-        f = open(path, "rb")
-    except IsADirectoryError:
-        raise EmbtkError(f"cannot read {path}: it is a directory") from None
-    except FileNotFoundError:
-        raise EmbtkError(f"cannot read {path}: no such file") from None
-    except OSError as exc:
-        raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+    f = open_for_reading(path)
     with f:
         try:
             st = os.fstat(f.fileno())
@@ -498,14 +504,7 @@ def read_vec(path, max_words: int | None = None) -> tuple[list, np.ndarray]:
         path = os.fsdecode(path)
     if max_words is not None and max_words < 0:
         raise EmbtkError(f"max_words must be zero or positive, got {max_words}")
-    try:
-        f = open(path, "rb")
-    except IsADirectoryError:
-        raise EmbtkError(f"cannot read {path}: it is a directory") from None
-    except FileNotFoundError:
-        raise EmbtkError(f"cannot read {path}: no such file") from None
-    except OSError as exc:
-        raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
+    f = open_for_reading(path)
     try:
         with f:
             return _read_vec(f, path, max_words)

@@ -8,14 +8,17 @@ each writes its own progress slot, so the shared token count needs no atomics.
 
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
 
 from .dictionary import MAX_LINE_SIZE
-from .losses import OVA, forward, predict_top_k, rand_below, rand_unit, seed_rng
+from .losses import (OVA, forward, heap_offer, predict_top_k, rand_below, rand_unit, seed_rng,
+                     sort_heap)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def mean_rows(wi, rows, hidden):
     hidden[:] = 0.0
     for r in rows:
@@ -41,6 +44,15 @@ def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, 
         for j in range(grad.shape[0]):
             wi[r, j] += grad[j]
     return loss
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _publish(tid, local, loss_sum, examples, progress, loss_stats):
+    """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
+    progress[tid] += local
+    loss_stats[tid, 0] = loss_sum
+    loss_stats[tid, 1] = examples
+    return 0
 
 
 @nb.njit(cache=True, nogil=True)
@@ -118,13 +130,8 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
                                             hidden, grad, output, rng)
                         examples += 1
         if local > lr_update_rate:
-            progress[tid] += local
-            local = 0
-            loss_stats[tid, 0] = loss_sum
-            loss_stats[tid, 1] = examples
-    progress[tid] += local
-    loss_stats[tid, 0] = loss_sum
-    loss_stats[tid, 1] = examples
+            local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
+    _publish(tid, local, loss_sum, examples, progress, loss_stats)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -163,13 +170,8 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
                                 hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
-            progress[tid] += local
-            local = 0
-            loss_stats[tid, 0] = loss_sum
-            loss_stats[tid, 1] = examples
-    progress[tid] += local
-    loss_stats[tid, 0] = loss_sum
-    loss_stats[tid, 1] = examples
+            local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
+    _publish(tid, local, loss_sum, examples, progress, loss_stats)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -184,14 +186,14 @@ def init_uniform(matrix, bound, seed):
 # ---------------------------------------------------------------------- inference
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def rows_mean(wi, rows):
     out = np.zeros(wi.shape[1], dtype=np.float32)
     mean_rows(wi, rows, out)
     return out
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def word_vectors(wi, sub_offsets, sub_ids, nwords):
     """getWordVector for every dictionary word at once."""
     out = np.zeros((nwords, wi.shape[1]), dtype=np.float32)
@@ -200,12 +202,16 @@ def word_vectors(wi, sub_offsets, sub_ids, nwords):
     return out
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
-    """Top-k (label id, log(p + 1e-5)) for each encoded line; count[i] may be < k."""
+    """Top-k (label id, probability) for each encoded line, best first; count[i] may be < k.
+
+    The probability is exp(log(p + 1e-5)) in 32-bit floats, exactly as fastText reports it.
+    """
     nlines = len(feat_offsets) - 1
+    threshold = np.float32(threshold)
     counts = np.zeros(nlines, dtype=np.int64)
-    scores = np.zeros((nlines, k), dtype=np.float32)
+    probs = np.zeros((nlines, k), dtype=np.float32)
     ids = np.zeros((nlines, k), dtype=np.int64)
     hidden = np.zeros(wi.shape[1], dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
@@ -218,6 +224,67 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
         mean_rows(wi, feats[a:b], hidden)
         n = predict_top_k(params, wo, hidden, k, threshold, output, heap_scores, heap_ids)
         counts[i] = n
-        scores[i, :n] = heap_scores[:n]
-        ids[i, :n] = heap_ids[:n]
-    return counts, scores, ids
+        for j in range(n):
+            probs[i, j] = math.exp(heap_scores[j])
+            ids[i, j] = heap_ids[j]
+    return counts, probs, ids
+
+
+# ------------------------------------------------------------- nearest neighbours
+# Plain float32 loops in fastText's order (no fastmath, no BLAS), so that scores and the
+# order of near-ties come out as the official tool's.
+
+
+@nb.njit(cache=True, nogil=True)
+def norm(vec):
+    total = np.float32(0.0)
+    for x in vec:
+        total += x * x
+    return np.float32(math.sqrt(total))
+
+
+@nb.njit(cache=True, nogil=True)
+def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
+    """Every word's vector scaled to unit length (zero vectors stay zero)."""
+    out = word_vectors(wi, sub_offsets, sub_ids, nwords)
+    for w in range(nwords):
+        length = norm(out[w])
+        if length > 0:
+            scale = np.float32(1.0 / length)
+            for j in range(out.shape[1]):
+                out[w, j] = scale * out[w, j]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def nearest_words(unit_vectors, query, k, banned):
+    """The k rows most similar (cosine) to `query`, skipping `banned` ids, best first."""
+    qnorm = norm(query)
+    if abs(qnorm) < 1e-8:
+        qnorm = np.float32(1.0)
+    scores = np.zeros(k + 1, dtype=np.float32)
+    ids = np.zeros(k + 1, dtype=np.int64)
+    n = 0
+    for i in range(unit_vectors.shape[0]):
+        skip = False
+        for b in banned:
+            skip |= b == i
+        if skip:
+            continue
+        dot = np.float32(0.0)
+        for j in range(query.shape[0]):
+            dot += unit_vectors[i, j] * query[j]
+        similarity = np.float32(dot / qnorm)
+        if n == k and similarity < scores[0]:
+            continue
+        n = heap_offer(scores, ids, n, k, similarity, i)
+    sort_heap(scores, ids, n)
+    return scores[:n].copy(), ids[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def add_unit(query, vec, sign):
+    """query += sign * vec / (|vec| + 1e-8): one term of an analogy query."""
+    scale = np.float32(sign / (np.float64(norm(vec)) + 1e-8))
+    for j in range(query.shape[0]):
+        query[j] += scale * vec[j]

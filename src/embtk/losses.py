@@ -3,6 +3,11 @@
 Each loss scores the hidden vector against rows of the output matrix `wo`, accumulates
 the gradient for the input rows into `grad`, and updates `wo` in place (Hogwild). The
 parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
+
+Training kernels are compiled with fastmath (reordered sums, fused multiply-adds); the
+prediction path is not, so that its float32 arithmetic is done in fastText's order and
+probabilities print to the last digit as fastText prints them. The small helpers are
+inlined and take their caller's setting.
 """
 
 from __future__ import annotations
@@ -19,11 +24,24 @@ MAX_SIGMOID = 8.0
 LOG_TABLE_SIZE = 512
 NEGATIVE_TABLE_SIZE = 10_000_000
 
-_SIGMOID = np.array(
-    [1.0 / (1.0 + math.exp(-(i * 2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE - MAX_SIGMOID)))
-     for i in range(SIGMOID_TABLE_SIZE + 1)], dtype=np.float32)
-_LOG = np.array([math.log((i + 1e-5) / LOG_TABLE_SIZE) for i in range(LOG_TABLE_SIZE + 1)],
-                dtype=np.float32)
+
+
+def _sigmoid_table():
+    # As fastText builds it: x in float, exp(float) rounded to float, then 1 / (1 + e).
+    x = np.arange(SIGMOID_TABLE_SIZE + 1, dtype=np.float32) * np.float32(2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE)
+    x -= np.float32(MAX_SIGMOID)
+    e = np.array([np.float32(math.exp(-float(v))) for v in x], dtype=np.float64)
+    return (1.0 / (1.0 + e)).astype(np.float32)
+
+
+def _log_table():
+    # x = (i + 1e-5) / 512 rounded to float, then log(float) rounded to float.
+    x = ((np.arange(LOG_TABLE_SIZE + 1) + 1e-5) / LOG_TABLE_SIZE).astype(np.float32)
+    return np.array([math.log(float(v)) for v in x]).astype(np.float32)
+
+
+_SIGMOID = _sigmoid_table()
+_LOG = _log_table()
 
 LossParams = namedtuple("LossParams", "kind neg negatives tree_left tree_right path_offsets paths codes")
 
@@ -37,7 +55,7 @@ def sigmoid(x):
         return np.float32(0.0)
     if x > MAX_SIGMOID:
         return np.float32(1.0)
-    i = int((x + MAX_SIGMOID) * (SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
+    i = int((x + np.float32(MAX_SIGMOID)) * np.float32(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
     return _SIGMOID[min(max(i, 0), SIGMOID_TABLE_SIZE)]
 
 
@@ -89,7 +107,7 @@ def rand_unit(state):
 # ------------------------------------------------------------------------ updates
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+@nb.njit(cache=True, nogil=True, inline="always")
 def _dot_row(wo, row, hidden):
     s = np.float32(0.0)
     for j in range(hidden.shape[0]):
@@ -111,7 +129,7 @@ def binary_logistic(wo, row, positive, lr, hidden, grad):
     return -table_log(np.float32(1.0) - score)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def softmax_output(wo, hidden, output):
     """output = softmax(wo @ hidden), computed stably."""
     osz = wo.shape[0]
@@ -122,7 +140,7 @@ def softmax_output(wo, hidden, output):
             top = output[i]
     z = np.float32(0.0)
     for i in range(osz):
-        output[i] = math.exp(output[i] - top)
+        output[i] = math.exp(np.float64(output[i] - top))  # double exp, as fastText's
         z += output[i]
     for i in range(osz):
         output[i] /= z
@@ -209,7 +227,7 @@ def _pop_to(scores, ids, last):
 
 
 @nb.njit(cache=True, nogil=True)
-def _offer(scores, ids, n, k, score, idx):
+def heap_offer(scores, ids, n, k, score, idx):
     """Add (score, idx) to a heap of at most k items held in arrays of size k + 1."""
     _sift_up(scores, ids, n, 0, score, idx)
     n += 1
@@ -220,7 +238,7 @@ def _offer(scores, ids, n, k, score, idx):
 
 
 @nb.njit(cache=True, nogil=True)
-def _sort_heap(scores, ids, n):
+def sort_heap(scores, ids, n):
     """Best first, as std::sort_heap leaves it."""
     while n > 1:
         n -= 1
@@ -230,21 +248,21 @@ def _sort_heap(scores, ids, n):
 @nb.njit(cache=True, nogil=True)
 def _std_log(x):
     # fastText keeps these log-probabilities in 32-bit floats; so do we, to print the same.
-    return np.float32(math.log(x + 1e-5))
+    return np.float32(math.log(np.float32(x) + 1e-5))
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
     """The k most probable outputs with p >= threshold, best first, as log(p + 1e-5).
 
     `scores` and `ids` need room for k + 1 entries; returns how many were found.
     """
     n = _find_k_best(params, wo, hidden, k, threshold, output, scores, ids)
-    _sort_heap(scores, ids, n)
+    sort_heap(scores, ids, n)
     return n
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True)
 def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
     n = 0
     if params.kind == HS:
@@ -262,9 +280,10 @@ def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
             if score < log_threshold or (n == k and score < scores[0]):
                 continue
             if node < osz:
-                n = _offer(scores, ids, n, k, score, node)
+                n = heap_offer(scores, ids, n, k, score, node)
                 continue
-            f = np.float32(1.0 / (1.0 + math.exp(-_dot_row(wo, node - osz, hidden))))
+            e = math.exp(-_dot_row(wo, node - osz, hidden))
+            f = np.float32(1.0 / np.float32(np.float32(1.0) + e))
             stack_nodes[top] = params.tree_right[node]
             stack_scores[top] = score + _std_log(f)
             stack_nodes[top + 1] = params.tree_left[node]
@@ -282,7 +301,7 @@ def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
         score = _std_log(output[i])
         if n == k and score < scores[0]:
             continue
-        n = _offer(scores, ids, n, k, score, i)
+        n = heap_offer(scores, ids, n, k, score, i)
     return n
 
 

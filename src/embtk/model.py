@@ -15,7 +15,9 @@ import numpy as np
 
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .kernels import predict_lines, rows_mean, word_vectors
+from .fileformat import open_for_reading, save_bin, write_vec
+from .kernels import (add_unit, nearest_words, predict_lines, rows_mean,
+                      unit_word_vectors, word_vectors)
 from .losses import make_loss_params
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
@@ -196,37 +198,26 @@ class FastText:
     @cached_property
     def _unit_word_vectors(self) -> np.ndarray:
         t = self.dictionary.tables
-        vecs = word_vectors(self.input_matrix, t.subword_offsets, t.subword_ids, self.dictionary.nwords)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        np.divide(vecs, norms, out=vecs, where=norms > 0)
-        return vecs
+        return unit_word_vectors(self.input_matrix, t.subword_offsets, t.subword_ids,
+                                 self.dictionary.nwords)
 
-    def _nearest(self, query: np.ndarray, k: int, banned: set):
-        norm = float(np.linalg.norm(query))
-        scores = self._unit_word_vectors @ (query / (norm if abs(norm) >= 1e-8 else 1.0))
-        for w in banned:
-            i = self.dictionary.get_id(w)
-            if 0 <= i < len(scores):
-                scores[i] = -np.inf
-        k = min(k, max(0, len(scores) - len(banned)))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
+    def _nearest(self, query: np.ndarray, k: int, banned_words):
+        ids = [self.dictionary.get_id(_encode(w)) for w in banned_words]
+        banned = np.array([i for i in ids if 0 <= i < self.dictionary.nwords], dtype=np.int64)
+        scores, rows = nearest_words(self._unit_word_vectors, query, int(k), banned)
         words = self.dictionary.words
-        return [(float(scores[i]), _decode(words[i])) for i in top]
+        return [(float(s), _decode(words[i])) for s, i in zip(scores, rows)]
 
     def get_nearest_neighbors(self, word, k=10, on_unicode_error="replace"):
-        data = _encode(word)
-        return self._nearest(self.get_word_vector(data), k, {data})
+        """[(cosine similarity, word)] of the k words closest to `word`, itself excluded."""
+        return self._nearest(self.get_word_vector(word), k, [word])
 
     def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="replace"):
         """Words closest to A - B + C (each term unit-normalised first)."""
         query = np.zeros(self.get_dimension(), dtype=np.float32)
         for word, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
-            vec = self.get_word_vector(word)
-            query += sign * vec / (np.linalg.norm(vec) + 1e-8)
-        return self._nearest(query, k, {_encode(w) for w in (wordA, wordB, wordC)})
+            add_unit(query, self.get_word_vector(word), sign)
+        return self._nearest(query, k, [wordA, wordB, wordC])
 
     # ---------------------------------------------------------------- prediction
     @cached_property
@@ -247,36 +238,40 @@ class FastText:
         if k < 0:
             raise EmbtkError(f"k must be positive or -1 (all labels), got {k}")
         k = min(k, self.dictionary.nlabels)
-        counts, scores, ids = predict_lines(self.input_matrix, self.output_matrix,
+        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix,
                                             self._predict_params, feat_off, feats, max(k, 1),
                                             float(threshold))
         if k == 0:
             counts[:] = 0
-        return counts, scores, ids, feat_off, lab_off, labels
+        return counts, probs, ids, feat_off, lab_off, labels
 
-    def _label_bytes(self, i: int) -> bytes:
-        return self.dictionary.words[self.dictionary.nwords + i]
+    def predict_lines_bytes(self, lines, k=1, threshold=0.0):
+        """[(label, probability)] lists, best first, for raw lines as read (one per line).
+
+        A line's newline, if it has one, is its EOS token, as in fastText's `predict`.
+        """
+        counts, probs, ids, *_ = self._predict_buffer(b"".join(lines), k, threshold)
+        names = self.dictionary.words[self.dictionary.nwords:]
+        out = []
+        for i in range(len(lines)):
+            n = counts[i] if i < len(counts) else 0
+            out.append([(names[ids[i, j]], float(probs[i, j])) for j in range(n)])
+        return out
 
     def predict_bytes(self, line: bytes, k=1, threshold=0.0):
-        """[(label, probability)] for one raw line as read (its newline, if any, is EOS)."""
-        counts, scores, ids, *_ = self._predict_buffer(line, k, threshold)
-        if len(counts) == 0:
-            return []
-        return [(self._label_bytes(ids[0, j]), float(np.exp(scores[0, j]))) for j in range(counts[0])]
+        """[(label, probability)] for one raw line (what the CLI streams)."""
+        return self.predict_lines_bytes([line], k, threshold)[0]
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
         """Labels and probabilities for a line, or for each line of a list."""
-        if isinstance(text, (list, tuple)):
-            data = b"".join(_one_line(t) for t in text)
-            counts, scores, ids, *_ = self._predict_buffer(data, k, threshold)
-            all_labels, all_probs = [], []
-            for i in range(len(text)):
-                n = counts[i] if i < len(counts) else 0
-                all_labels.append(tuple(_decode(self._label_bytes(j)) for j in ids[i, :n]))
-                all_probs.append(np.exp(scores[i, :n]))
-            return all_labels, all_probs
-        pairs = self.predict_bytes(_one_line(text), k, threshold)
-        return tuple(_decode(l) for l, _ in pairs), np.array([p for _, p in pairs])
+        many = isinstance(text, (list, tuple))
+        lines = [_one_line(t) for t in (text if many else [text])]
+        results = [(tuple(_decode(label) for label, _ in pairs),
+                    np.array([p for _, p in pairs], dtype=np.float32 if many else np.float64))
+                   for pairs in self.predict_lines_bytes(lines, k, threshold)]
+        if many:
+            return [r[0] for r in results], [r[1] for r in results]
+        return results[0]
 
     def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
         """Score a labelled file (path, binary file object or '-') in one pass."""
@@ -305,24 +300,18 @@ class FastText:
 
     # ----------------------------------------------------------------------- files
     def save_model(self, path):
-        from .fileformat import save_bin
-
         d = self.dictionary
         save_bin(str(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx,
                  self.input_matrix, self.output_matrix)
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
-        from .fileformat import write_vec
-
         vecs = word_vectors(self.input_matrix, self.dictionary.tables.subword_offsets,
                             self.dictionary.tables.subword_ids, self.dictionary.nwords)
         write_vec(str(path), self.dictionary.words[: self.dictionary.nwords], vecs)
 
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""
-        from .fileformat import write_vec
-
         d = self.dictionary
         names = d.words[d.nwords:] if self.args.supervised else d.words[: d.nwords]
         write_vec(str(path), names, np.asarray(self.output_matrix))
@@ -351,15 +340,8 @@ def _read_all(path_or_file) -> bytes:
         return data.encode("utf-8") if isinstance(data, str) else data
     if str(path_or_file) == "-":
         return sys.stdin.buffer.read()
-    try:
-        with open(path_or_file, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise EmbtkError(f"{path_or_file}: no such file") from None
-    except IsADirectoryError:
-        raise EmbtkError(f"{path_or_file} is a directory, not a text file") from None
-    except OSError as e:
-        raise EmbtkError(f"cannot read {path_or_file}: {e.strerror or e}") from None
+    with open_for_reading(path_or_file, "test file") as f:
+        return f.read()
 
 
 def from_model_file(contents) -> FastText:

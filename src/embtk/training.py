@@ -13,6 +13,7 @@ import numpy as np
 from .args import Args
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
+from .fileformat import open_for_reading, read_vec
 from .kernels import init_uniform, train_supervised, train_unsupervised
 from .losses import make_loss_params
 from .model import FastText
@@ -24,20 +25,10 @@ def read_corpus(path: str) -> np.ndarray:
         raise EmbtkError("no input file given (-input)")
     if path == "-":
         raise EmbtkError("training reads its input twice, so it cannot come from stdin; give a file")
-    if os.path.isdir(path):
-        raise EmbtkError(f"{path} is a directory, not a text file")
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise EmbtkError(f"{path} is empty")
-            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        raise EmbtkError(f"{path}: no such file") from None
-    except PermissionError:
-        raise EmbtkError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise EmbtkError(f"cannot read {path}: {e.strerror or e}") from None
+    with open_for_reading(path, "input file") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise EmbtkError(f"input file {path} is empty")
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     return np.frombuffer(mapped, dtype=np.uint8)
 
 
@@ -58,8 +49,6 @@ def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
 
 
 def _pretrained(args: Args, dictionary: Dictionary):
-    from .fileformat import read_vec
-
     words, vectors = read_vec(args.pretrainedVectors)
     if vectors.shape[1] != args.dim:
         raise EmbtkError(f"-pretrainedVectors has dimension {vectors.shape[1]}, but -dim is {args.dim}")
