@@ -87,6 +87,11 @@ def test_official_classifier_in_embtk(official_classifier):
     assert our_labels == official_labels
     np.testing.assert_array_equal(np.array(our_probs), np.array(official_probs))
     assert ours.test(TEST) == pytest.approx(official.test(str(TEST)))
+    for token in official.labels + ["__label__unknown", "</s>"]:
+        # labels have vectors too: their own row and their char n-grams
+        np.testing.assert_array_equal(ours.get_word_vector(token), official.get_word_vector(token))
+    for line in lines[:20] + ["__label__bible __label__nope a b", "x </s> y"]:
+        assert ours.get_line(line) == official.get_line(line)
     assert ours.test(TEST, k=2, threshold=0.3) == pytest.approx(official.test(str(TEST), k=2, threshold=0.3))
 
 
@@ -127,3 +132,20 @@ def test_embtk_skipgram_in_official(tmp_path):
     assert first[0] == ours.words[0].encode() and first[-1] == b""
     np.testing.assert_allclose([float(x) for x in first[1:-1]],
                                official.get_word_vector(ours.words[0]), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("model, min_count", [("skipgram", 1), ("skipgram", 5), ("supervised", 1)])
+def test_same_dictionary_order_as_official(model, min_count):
+    # fastText sorts with std::sort, which orders equal counts its own way; embtk ports it
+    path = str(TRAIN if model == "supervised" else CORPUS)
+    if model == "supervised":
+        official = fasttext.train_supervised(path, epoch=1, dim=2, thread=1, verbose=0)
+        expected = official.get_words() + official.get_labels()
+    else:
+        official = fasttext.train_unsupervised(path, epoch=1, dim=2, minCount=min_count, minn=0,
+                                               maxn=0, thread=1, verbose=0)
+        expected = official.get_words()
+    ours = embtk.train_unsupervised(path, epoch=1, dim=2, minCount=min_count, minn=0, maxn=0,
+                                    thread=1, verbose=0) if model != "supervised" else \
+        embtk.train_supervised(path, epoch=1, dim=2, thread=1, verbose=0)
+    assert ours.words + ours.labels == expected

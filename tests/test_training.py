@@ -136,3 +136,45 @@ def test_save_output_and_vectors(tmp_path):
     assert [l.split()[0] for l in lines[1:]] == model.labels
     np.testing.assert_allclose([float(x) for x in lines[1].split()[1:]],
                                model.get_output_matrix()[0], rtol=1e-4, atol=1e-6)
+
+
+def test_test_label_scores_like_fasttext(tmp_path):
+    model = embtk.train_supervised(TRAIN, epoch=5, lr=0.5, dim=10, thread=1, verbose=0)
+    path = tmp_path / "bible_only.txt"
+    path.write_text("__label__bible And the LORD spake unto Moses\n"
+                    "__label__bible Call me Ishmael\n")
+    result = model.evaluate(path, k=2)
+    scores = model.test_label(path, k=2)
+    assert result.examples == 2 and result.predicted.sum() == 4
+    for i, label in enumerate(model.labels):
+        gold, predicted, correct = result.gold[i], result.predicted[i], result.correct[i]
+        assert gold == (2 if label == "__label__bible" else 0)
+        # fastText's F1 is 2·correct / (predicted + gold): 0, not NaN, for a label that was
+        # predicted but never right; NaN only when it was neither predicted nor expected
+        if predicted + gold:
+            assert scores[label]["f1score"] == 2 * correct / (predicted + gold)
+        else:
+            assert np.isnan(scores[label]["f1score"])
+    assert sum(1 for s in scores.values() if s["f1score"] == 0.0) >= 1
+
+
+def test_literal_eos_token_ends_a_line():
+    model = embtk.train_supervised(TRAIN, epoch=1, dim=5, thread=1, verbose=0)
+    buf = np.frombuffer(b"__label__bible a </s> __label__austen b\n", dtype=np.uint8)
+    feat_off, feats, lab_off, labels, ntok = model.dictionary.encode(buf)
+    assert ntok.tolist() == [3, 3]
+    assert len(lab_off) == 3
+
+
+def test_predict_k_must_be_positive():
+    model = embtk.train_supervised(TRAIN, epoch=1, dim=5, thread=1, verbose=0)
+    with pytest.raises(ValueError):
+        model.predict("some words", k=0)
+    assert len(model.predict("some words", k=-1)[0]) == len(model.labels)
+
+
+def test_nearest_neighbors_of_an_unknown_word_gives_k():
+    model = embtk.train_unsupervised(CORPUS, dim=10, epoch=1, minCount=20, bucket=5000, thread=1, verbose=0)
+    n = len(model.words)
+    assert len(model.get_nearest_neighbors("qqqzzz", k=n)) == n
+    assert len(model.get_nearest_neighbors(model.words[3], k=n)) == n - 1

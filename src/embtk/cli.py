@@ -372,7 +372,7 @@ def print_word_vectors_command(model):
         if word is None:
             out.flush()
             continue
-        out.write(word + b" " + _vector_text(m.get_word_vector_bytes(word)) + b"\n")
+        out.write(word + b" " + _vector_text(m.get_word_vector(word)) + b"\n")
 
 
 @cli.command("print-sentence-vectors", context_settings=_CONTEXT,

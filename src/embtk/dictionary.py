@@ -56,8 +56,6 @@ def hash_bytes(data: bytes) -> int:
     return int(fnv1a(np.frombuffer(data, dtype=np.uint8), 0, len(data)))
 
 
-EOS_HASH = hash_bytes(EOS)
-
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _is_space(c):
@@ -87,6 +85,19 @@ def _token_hash(buf, start, stop):
     if start == -1:
         return fnv1a(_EOS_ARRAY, 0, 4)
     return fnv1a(buf, start, stop)
+
+
+@nb.njit(cache=True, nogil=True)
+def _is_eos(buf, start, stop):
+    """A newline, or the literal token `</s>`, which fastText takes for one."""
+    if start == -1:
+        return True
+    if stop - start != 4:
+        return False
+    for i in range(4):
+        if buf[start + i] != _EOS_ARRAY[i]:
+            return False
+    return True
 
 
 @nb.njit(cache=True, nogil=True)
@@ -133,12 +144,152 @@ def _rebuild_slots(hashes, n, nslots):
     return slots
 
 
+# fastText orders entries with std::sort, which is not stable: entries with equal counts
+# end up in an order that only that algorithm reproduces. libstdc++'s introsort is ported
+# here (median-of-three quicksort, heapsort past the depth limit, insertion sort of runs
+# of 16) so that a corpus gives the same ids in embtk as in fastText.
+_SORT_RUN = 16
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _before(a, b, types, counts):
+    """fastText's entry order: words before labels, then the higher count first."""
+    if types[a] != types[b]:
+        return types[a] < types[b]
+    return counts[a] > counts[b]
+
+
 @nb.njit(cache=True, nogil=True)
-def count_tokens(buf, label_prefix, max_vocab, min_count, min_count_label):
+def _adjust_heap(perm, first, hole, length, value, types, counts):
+    top = hole
+    child = hole
+    while child < (length - 1) // 2:
+        child = 2 * (child + 1)
+        if _before(perm[first + child], perm[first + child - 1], types, counts):
+            child -= 1
+        perm[first + hole] = perm[first + child]
+        hole = child
+    if (length & 1) == 0 and child == (length - 2) // 2:
+        child = 2 * (child + 1)
+        perm[first + hole] = perm[first + child - 1]
+        hole = child - 1
+    parent = (hole - 1) // 2
+    while hole > top and _before(perm[first + parent], value, types, counts):
+        perm[first + hole] = perm[first + parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    perm[first + hole] = value
+
+
+@nb.njit(cache=True, nogil=True)
+def _heap_sort(perm, first, last, types, counts):
+    length = last - first
+    if length < 2:
+        return
+    parent = (length - 2) // 2
+    while True:
+        _adjust_heap(perm, first, parent, length, perm[first + parent], types, counts)
+        if parent == 0:
+            break
+        parent -= 1
+    while last - first > 1:
+        last -= 1
+        value = perm[last]
+        perm[last] = perm[first]
+        _adjust_heap(perm, first, 0, last - first, value, types, counts)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _swap(perm, i, j):
+    perm[i], perm[j] = perm[j], perm[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def _partition(perm, first, last, types, counts):
+    """Median of three moved to `first`, then the unguarded Hoare partition around it."""
+    a, b, c = first + 1, first + (last - first) // 2, last - 1
+    pa, pb, pc = perm[a], perm[b], perm[c]
+    if _before(pa, pb, types, counts):
+        if _before(pb, pc, types, counts):
+            _swap(perm, first, b)
+        elif _before(pa, pc, types, counts):
+            _swap(perm, first, c)
+        else:
+            _swap(perm, first, a)
+    elif _before(pa, pc, types, counts):
+        _swap(perm, first, a)
+    elif _before(pb, pc, types, counts):
+        _swap(perm, first, c)
+    else:
+        _swap(perm, first, b)
+    pivot = perm[first]
+    lo, hi = first + 1, last
+    while True:
+        while _before(perm[lo], pivot, types, counts):
+            lo += 1
+        hi -= 1
+        while _before(pivot, perm[hi], types, counts):
+            hi -= 1
+        if lo >= hi:
+            return lo
+        _swap(perm, lo, hi)
+        lo += 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _insert_back(perm, i, types, counts):
+    value = perm[i]
+    while _before(value, perm[i - 1], types, counts):
+        perm[i] = perm[i - 1]
+        i -= 1
+    perm[i] = value
+
+
+@nb.njit(cache=True, nogil=True)
+def sort_entries(types, counts):
+    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+    n = len(types)
+    perm = np.arange(n)
+    if n < 2:
+        return perm
+    depth = 0
+    while (1 << (depth + 1)) <= n:
+        depth += 1
+    stack = np.empty((2 * depth + 2) * 3 + 3, dtype=np.int64)
+    stack[0], stack[1], stack[2] = 0, n, 2 * depth
+    top = 1
+    while top > 0:
+        top -= 1
+        first, last, limit = stack[3 * top], stack[3 * top + 1], stack[3 * top + 2]
+        while last - first > _SORT_RUN:
+            if limit == 0:
+                _heap_sort(perm, first, last, types, counts)
+                break
+            limit -= 1
+            cut = _partition(perm, first, last, types, counts)
+            stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = cut, last, limit
+            top += 1
+            last = cut
+    # final insertion sort: guarded over the first run, unguarded after it
+    for i in range(1, min(n, _SORT_RUN)):
+        value = perm[i]
+        if _before(value, perm[0], types, counts):
+            perm[1:i + 1] = perm[0:i].copy()
+            perm[0] = value
+        else:
+            _insert_back(perm, i, types, counts)
+    for i in range(_SORT_RUN, n):
+        _insert_back(perm, i, types, counts)
+    return perm
+
+
+@nb.njit(cache=True, nogil=True)
+def count_tokens(buf, label_prefix, max_vocab):
     """Count every distinct token of `buf`, pruning rare ones past `max_vocab` entries.
 
-    Returns entry arrays in first-seen order: byte storage, offsets, counts, types,
-    plus the total number of tokens read (pruned ones included, as fastText counts them).
+    Returns entry arrays in fastText's order (first seen, or sorted by a pruning): byte
+    storage, offsets, counts, types, plus the total number of tokens read (pruned ones
+    included, as fastText counts them).
     """
     end = len(buf)
     cap = 1024
@@ -196,21 +347,22 @@ def count_tokens(buf, label_prefix, max_vocab, min_count, min_count_label):
             nslots *= 2
             slots = _rebuild_slots(hashes, n, nslots)
         if n > max_vocab * 3 // 4:
-            # fastText's pruning: raise the threshold until the vocabulary fits again.
+            # fastText's pruning: sort, then drop entries under a threshold raised by one
             threshold += 1
+            order = sort_entries(types[:n], counts[:n])
+            new_bytes = np.empty_like(ebytes)
+            new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
+            new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
             keep = 0
             kept_bytes = 0
-            for e in range(n):
+            for e in order:
                 if counts[e] >= threshold:
-                    for i in range(elen[e]):
-                        ebytes[kept_bytes + i] = ebytes[eoff[e] + i]
-                    eoff[keep] = kept_bytes
-                    elen[keep] = elen[e]
-                    counts[keep] = counts[e]
-                    types[keep] = types[e]
-                    hashes[keep] = hashes[e]
+                    new_bytes[kept_bytes:kept_bytes + elen[e]] = ebytes[eoff[e]:eoff[e] + elen[e]]
+                    new_off[keep], new_len[keep] = kept_bytes, elen[e]
+                    new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
                     kept_bytes += elen[e]
                     keep += 1
+            ebytes, eoff, elen, counts, types, hashes = new_bytes, new_off, new_len, new_counts, new_types, new_hashes
             n = keep
             nbytes = kept_bytes
             slots = _rebuild_slots(hashes, n, nslots)
@@ -274,8 +426,12 @@ def _push_bucket(tables, out, n, bucket_id):
 
 
 @nb.njit(cache=True, nogil=True)
-def push_char_ngrams(tables, word, out, n):
-    """Append the char n-gram rows of `word` (already wrapped in '<' '>'), UTF-8 aware."""
+def push_char_ngrams(tables, word, out, n, spans):
+    """Append the char n-gram rows of `word` (already wrapped in '<' '>'), UTF-8 aware.
+
+    When `spans` has rows, the byte range of each n-gram pushed is recorded at the same
+    index as its id (how get_subwords names them).
+    """
     size = len(word)
     for i in range(size):
         if (word[i] & 0xC0) == 0x80:
@@ -290,9 +446,17 @@ def push_char_ngrams(tables, word, out, n):
                 h = _fnv_step(h, word[j])
                 j += 1
             if length >= tables.minn and not (length == 1 and (i == 0 or j == size)):
+                before = n
                 out, n = _push_bucket(tables, out, n, np.int64(h % np.uint64(tables.bucket)))
+                if n > before and len(spans) > 0:
+                    spans[before, 0], spans[before, 1] = i, j
             length += 1
     return out, n
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _no_spans():
+    return np.zeros((0, 2), dtype=np.int64)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -308,20 +472,19 @@ def _wrap_word(buf, start, stop, scratch):
 
 @nb.njit(cache=True, nogil=True)
 def build_subword_table(tables_without_subwords):
-    """CSR of each word's feature rows: its own row, then its char n-grams (not for EOS)."""
+    """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS)."""
     t = tables_without_subwords
-    nwords = t.nwords
-    offsets = np.zeros(nwords + 1, dtype=np.int64)
-    ids = np.empty(max(16, nwords * 4), dtype=np.int32)
+    size = len(t.word_offsets) - 1
+    offsets = np.zeros(size + 1, dtype=np.int64)
+    ids = np.empty(max(16, size * 4), dtype=np.int32)
     n = 0
     scratch = np.empty(64, dtype=np.uint8)
-    for w in range(nwords):
+    for w in range(size):
         ids, n = _push(ids, n, w)
         a, b = t.word_offsets[w], t.word_offsets[w + 1]
-        is_eos = b - a == 4 and _same_token(t.word_bytes, a, b, _EOS_ARRAY, 0, 4)
-        if t.maxn > 0 and not is_eos:
-            scratch, size = _wrap_word(t.word_bytes, a, b, scratch)
-            ids, n = push_char_ngrams(t, scratch[:size], ids, n)
+        if t.maxn > 0 and not _is_eos(t.word_bytes, a, b):
+            scratch, length = _wrap_word(t.word_bytes, a, b, scratch)
+            ids, n = push_char_ngrams(t, scratch[:length], ids, n, _no_spans())
         offsets[w + 1] = n
     return offsets, ids[:n].copy()
 
@@ -346,65 +509,61 @@ def _push_word_ngrams(tables, hashes, nh, out, n):
 
 
 @nb.njit(cache=True, nogil=True)
-def encode_lines(tables, buf, start, end, with_oov_subwords):
-    """Turn each line of buf[start:end] into input rows and label ids (supervised getLine).
+def encode_lines(tables, buf):
+    """Turn each line of `buf` into input rows and label ids (fastText's supervised getLine).
 
     Returns CSR arrays (feature offsets, feature ids, label offsets, label ids) and the
-    number of tokens of each line. A line ends after its newline (EOS) or at `end`.
+    number of tokens of each line. A line ends with its EOS token or at the end of `buf`.
     """
     feats = np.empty(1024, dtype=np.int32)
     labels = np.empty(64, dtype=np.int32)
-    line_feat = np.empty(64, dtype=np.int64)
-    line_lab = np.empty(64, dtype=np.int64)
+    line_feat = np.zeros(64, dtype=np.int64)
+    line_lab = np.zeros(64, dtype=np.int64)
     line_tok = np.empty(64, dtype=np.int64)
     hashes = np.empty(256, dtype=np.uint32)
     scratch = np.empty(64, dtype=np.uint8)
     nf = 0
     nl = 0
     nlines = 0
-    line_feat[0] = 0
-    line_lab[0] = 0
     nh = 0
     ntok = 0
-    pos = start
+    pos = 0
+    end = len(buf)
     while True:
         tstart, tstop, pos = next_token(buf, pos, end)
-        if tstart == -2:
-            if ntok > 0:
-                feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
-                line_feat, _ = _push(line_feat, nlines + 1, nf)
-                line_lab, _ = _push(line_lab, nlines + 1, nl)
-                line_tok, _ = _push(line_tok, nlines, ntok)
-                nlines += 1
+        if tstart == -2 and ntok == 0:
             break
-        ntok += 1
-        h = _token_hash(buf, tstart, tstop)
-        wid = find_id(tables, buf, tstart, tstop, h)
-        if wid >= 0:
-            is_label = tables.types[wid] == 1
-        else:
-            is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
-        if not is_label:
+        if tstart != -2:
+            ntok += 1
+            h = _token_hash(buf, tstart, tstop)
+            eos = _is_eos(buf, tstart, tstop)
+            wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
-                if tables.maxn <= 0:
-                    feats, nf = _push(feats, nf, wid)
-                else:
+                is_label = tables.types[wid] == 1
+            else:
+                is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
+            if not is_label:
+                if wid >= 0:
                     for k in range(tables.subword_offsets[wid], tables.subword_offsets[wid + 1]):
                         feats, nf = _push(feats, nf, tables.subword_ids[k])
-            elif with_oov_subwords and tstart != -1 and tables.maxn > 0:
-                scratch, size = _wrap_word(buf, tstart, tstop, scratch)
-                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf)
-            hashes, nh = _push(hashes, nh, np.uint32(h))
-        elif wid >= 0:
-            labels, nl = _push(labels, nl, wid - tables.nwords)
-        if tstart == -1:
-            feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
-            line_feat, _ = _push(line_feat, nlines + 1, nf)
-            line_lab, _ = _push(line_lab, nlines + 1, nl)
-            line_tok, _ = _push(line_tok, nlines, ntok)
-            nlines += 1
-            nh = 0
-            ntok = 0
+                elif tables.maxn > 0 and not eos:
+                    scratch, size = _wrap_word(buf, tstart, tstop, scratch)
+                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
+                hashes, nh = _push(hashes, nh, np.uint32(h))
+            elif wid >= 0:
+                labels, nl = _push(labels, nl, wid - tables.nwords)
+            if not eos:
+                continue
+        # the line is complete: add its word n-grams and close it
+        feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
+        line_feat, _ = _push(line_feat, nlines + 1, nf)
+        line_lab, _ = _push(line_lab, nlines + 1, nl)
+        line_tok, _ = _push(line_tok, nlines, ntok)
+        nlines += 1
+        nh = 0
+        ntok = 0
+        if tstart == -2:
+            break
     return (line_feat[: nlines + 1].copy(), feats[:nf].copy(), line_lab[: nlines + 1].copy(),
             labels[:nl].copy(), line_tok[:nlines].copy())
 
@@ -427,18 +586,29 @@ def encode_corpus_ids(tables, buf):
 
 
 @nb.njit(cache=True, nogil=True)
-def word_rows(tables, word):
-    """Input rows averaged into a word's vector: in-vocab subword list or OOV char n-grams."""
-    h = fnv1a(word, 0, len(word))
-    wid = find_id(tables, word, 0, len(word), h)
-    if wid >= 0:
-        return tables.subword_ids[tables.subword_offsets[wid] : tables.subword_offsets[wid + 1]].copy()
-    out = np.empty(64, dtype=np.int32)
+def char_ngram_rows(tables, word, spans):
+    """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
+    go to `spans` when it has rows."""
+    out = np.empty(max(1, len(spans)), dtype=np.int32)
     n = 0
-    if tables.maxn > 0:
+    if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
         scratch, size = _wrap_word(word, 0, len(word), np.empty(len(word) + 2, dtype=np.uint8))
-        out, n = push_char_ngrams(tables, scratch[:size], out, n)
+        out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def word_rows(tables, word):
+    """Input rows averaged into a word's vector: the entry's own list, or its char n-grams."""
+    wid = find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
+    if wid >= 0:
+        return tables.subword_ids[tables.subword_offsets[wid]:tables.subword_offsets[wid + 1]].copy()
+    return char_ngram_rows(tables, word, _no_spans())
+
+
+@nb.njit(cache=True, nogil=True)
+def lookup(tables, word):
+    return find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
 
 
 # ------------------------------------------------------------------------ Dictionary
@@ -461,7 +631,6 @@ class Dictionary:
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
         self.pruneidx = pruneidx
-        self._index = {w: i for i, w in enumerate(self.words)}
         lengths = np.fromiter((len(w) for w in self.words), dtype=np.int64, count=len(self.words))
         offsets = np.zeros(len(self.words) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -483,40 +652,45 @@ class Dictionary:
 
     # construction -----------------------------------------------------------------
     @classmethod
+    def _thresholded(cls, words, counts, types, ntokens, min_count, min_count_label, **options):
+        """fastText's threshold(): std::sort the entries, then drop the rare ones."""
+        order = sort_entries(types, counts)
+        limits = np.where(types[order] == WORD, min_count, min_count_label)
+        order = order[counts[order] >= limits]
+        if not len(order):
+            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+        return cls([words[i] for i in order], counts[order], types[order], ntokens, **options)
+
+    @classmethod
     def from_buffer(cls, buf, args, max_vocab=MAX_VOCAB_SIZE):
         """Count the tokens of a corpus and keep those at or above the count thresholds."""
         label = args.label.encode("utf-8")
         ebytes, eoff, counts, types, ntokens = count_tokens(
-            buf, np.frombuffer(label, dtype=np.uint8), max_vocab, args.minCount, args.minCountLabel)
-        keep = np.where(types == WORD, counts >= args.minCount, counts >= args.minCountLabel)
-        idx = np.nonzero(keep)[0]
-        # words before labels, by count descending; first-seen order breaks ties.
-        order = idx[np.lexsort((idx, -counts[idx], types[idx]))]
+            buf, np.frombuffer(label, dtype=np.uint8), max_vocab)
         raw = ebytes.tobytes()
-        words = [raw[eoff[i]:eoff[i + 1]] for i in order]
-        if not words:
-            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
-        return cls(words, counts[order], types[order], ntokens, minn=args.minn, maxn=args.maxn,
-                   bucket=args.effective_bucket(), word_ngrams=args.wordNgrams, label=label, t=args.t)
+        words = [raw[eoff[i]:eoff[i + 1]] for i in range(len(counts))]
+        return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
+                                minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
+                                word_ngrams=args.wordNgrams, label=label, t=args.t)
 
     def with_extra_words(self, extra):
-        """A copy that also holds `extra` words (pretrained vectors), each counted once more."""
-        counts = {w: int(c) for w, c in zip(self.words, self.counts)}
-        types = {w: int(t) for w, t in zip(self.words, self.types)}
-        order = list(self.words)
+        """A copy that also holds `extra` words (pretrained vectors), each counted once more,
+        ordered as fastText orders them (add each word, then threshold(1, 0))."""
+        words, counts, types = list(self.words), list(self.counts), list(self.types)
+        position = {w: i for i, w in enumerate(words)}
         for w in extra:
-            if w in counts:
-                counts[w] += 1
+            i = position.get(w)
+            if i is None:
+                position[w] = len(words)
+                words.append(w)
+                counts.append(1)
+                types.append(LABEL if w.startswith(self.label) else WORD)
             else:
-                counts[w] = 1
-                types[w] = LABEL if w.startswith(self.label) else WORD
-                order.append(w)
-        first_seen = {w: i for i, w in enumerate(order)}
-        order.sort(key=lambda w: (types[w], -counts[w], first_seen[w]))
-        return Dictionary(order, [counts[w] for w in order], [types[w] for w in order],
-                          self.ntokens + len(extra), minn=self.minn, maxn=self.maxn,
-                          bucket=self.bucket, word_ngrams=self.word_ngrams, label=self.label,
-                          pruneidx=self.pruneidx, t=self.t)
+                counts[i] += 1
+        return Dictionary._thresholded(
+            words, np.array(counts, dtype=np.int64), np.array(types, dtype=np.int8),
+            self.ntokens + len(extra), 1, 0, minn=self.minn, maxn=self.maxn, bucket=self.bucket,
+            word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
 
     # queries ---------------------------------------------------------------------
     @property
@@ -524,36 +698,29 @@ class Dictionary:
         return len(self.words)
 
     def get_id(self, word: bytes) -> int:
-        return self._index.get(word, -1)
+        return int(lookup(self.tables, np.frombuffer(word, dtype=np.uint8)))
 
     def word_rows(self, word: bytes) -> np.ndarray:
         return word_rows(self.tables, np.frombuffer(word, dtype=np.uint8))
+
+    def subwords(self, word: bytes):
+        """The entry (if known) and the char n-grams of a word: (list of bytes, row ids)."""
+        spans = np.zeros(((len(word) + 2) * max(1, self.maxn), 2), dtype=np.int64)
+        ids = char_ngram_rows(self.tables, np.frombuffer(word, dtype=np.uint8), spans)
+        wrapped = BOW + word + EOW
+        names = [wrapped[a:b] for a, b in spans[: len(ids)]]
+        wid = self.get_id(word)
+        if wid >= 0:
+            return [word] + names, np.concatenate([[wid], ids]).astype(np.int64)
+        return names, ids.astype(np.int64)
 
     def subword_rows(self, subword: bytes) -> int:
         """Input row of one char n-gram (what fastText's getSubwordId returns)."""
         return self.nwords + hash_bytes(subword) % max(1, self.bucket)
 
-    def subword_strings(self, word: bytes):
-        """The n-gram strings of a word, matching `word_rows` (for get_subwords)."""
-        wid = self.get_id(word)
-        out = [word] if wid >= 0 else []
-        if self.maxn <= 0 or word == EOS:
-            return out
-        wrapped = BOW + word + EOW
-        starts = [i for i in range(len(wrapped)) if (wrapped[i] & 0xC0) != 0x80]
-        starts.append(len(wrapped))
-        for a in range(len(starts) - 1):
-            for length in range(1, self.maxn + 1):
-                if a + length >= len(starts):
-                    break
-                end = starts[a + length]
-                if length >= self.minn and not (length == 1 and (a == 0 or end == len(wrapped))):
-                    out.append(wrapped[starts[a]:end])
-        return out
-
-    def encode(self, buf: np.ndarray, with_oov_subwords=True):
+    def encode(self, buf: np.ndarray):
         """Lines of a byte buffer as (feature CSR, label CSR, tokens per line)."""
-        return encode_lines(self.tables, buf, 0, len(buf), with_oov_subwords)
+        return encode_lines(self.tables, buf)
 
     def corpus_ids(self, buf: np.ndarray) -> np.ndarray:
         return encode_corpus_ids(self.tables, buf)

@@ -95,16 +95,16 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
         lr = lr0 * (1.0 - done / total_tokens)
         nline = 0
         ntok = 0
+        if pos >= len(corpus):
+            pos = 0  # back to the start; the end of the file also ended the last line
         while True:
-            if pos >= len(corpus):
-                pos = 0
             w = corpus[pos]
             pos += 1
             ntok += 1
             if w < nwords and rand_unit(rng) <= keep_prob[w]:
                 line[nline] = w
                 nline += 1
-            if ntok > MAX_LINE_SIZE or w == eos_id:
+            if ntok > MAX_LINE_SIZE or w == eos_id or pos == len(corpus):
                 break
         local += ntok
         for i in range(nline):

@@ -133,11 +133,11 @@ def binary_logistic(wo, row, positive, lr, hidden, grad):
 def softmax_output(wo, hidden, output):
     """output = softmax(wo @ hidden), computed stably."""
     osz = wo.shape[0]
-    top = np.float32(-np.inf)
     for i in range(osz):
         output[i] = _dot_row(wo, i, hidden)
-        if output[i] > top:
-            top = output[i]
+    top = output[0]
+    for i in range(osz):
+        top = max(output[i], top)
     z = np.float32(0.0)
     for i in range(osz):
         output[i] = math.exp(np.float64(output[i] - top))  # double exp, as fastText's

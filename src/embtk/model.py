@@ -13,7 +13,7 @@ from functools import cached_property
 import numba as nb
 import numpy as np
 
-from .dictionary import LABEL, WORD, Dictionary
+from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import open_for_reading, save_bin, write_vec
 from .kernels import (add_unit, nearest_words, predict_lines, rows_mean,
@@ -86,12 +86,12 @@ class TestResult:
         return _ratio(self.correct.sum(), self.gold.sum())
 
     def per_label(self) -> dict:
+        """fastText's per-label scores; F1 is 2·correct / (predicted + gold)."""
         out = {}
         for i, label in enumerate(self.labels):
-            p = _ratio(self.correct[i], self.predicted[i])
-            r = _ratio(self.correct[i], self.gold[i])
-            f1 = _ratio(2 * p * r, p + r)
-            out[label] = {"precision": p, "recall": r, "f1score": f1}
+            out[label] = {"precision": _ratio(self.correct[i], self.predicted[i]),
+                          "recall": _ratio(self.correct[i], self.gold[i]),
+                          "f1score": _ratio(2 * self.correct[i], self.predicted[i] + self.gold[i])}
         return out
 
 
@@ -142,9 +142,8 @@ class FastText:
         return self.dictionary.subword_rows(_encode(subword))
 
     def get_subwords(self, word, on_unicode_error="replace"):
-        data = _encode(word)
-        strings = [_decode(s) for s in self.dictionary.subword_strings(data)]
-        return strings, self.dictionary.word_rows(data).astype(np.int64)
+        names, ids = self.dictionary.subwords(_encode(word))
+        return [_decode(s) for s in names], ids
 
     def is_quantized(self) -> bool:
         return False
@@ -168,8 +167,6 @@ class FastText:
     def get_word_vector(self, word) -> np.ndarray:
         """Mean of the word's own row and its char n-gram rows (n-grams only if unknown)."""
         return rows_mean(self.input_matrix, self.dictionary.word_rows(_encode(word)))
-
-    get_word_vector_bytes = get_word_vector
 
     def get_sentence_vector(self, text) -> np.ndarray:
         data = _encode(text)
@@ -234,15 +231,12 @@ class FastText:
         self._require_classifier()
         buf = np.frombuffer(data, dtype=np.uint8)
         feat_off, feats, lab_off, labels, _ = self.dictionary.encode(buf)
-        k = self.dictionary.nlabels if k == -1 else int(k)
-        if k < 0:
-            raise EmbtkError(f"k must be positive or -1 (all labels), got {k}")
-        k = min(k, self.dictionary.nlabels)
+        if k != -1 and k < 1:
+            raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
+        k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
         counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix,
-                                            self._predict_params, feat_off, feats, max(k, 1),
-                                            float(threshold))
-        if k == 0:
-            counts[:] = 0
+                                           self._predict_params, feat_off, feats, k,
+                                           float(threshold))
         return counts, probs, ids, feat_off, lab_off, labels
 
     def predict_lines_bytes(self, lines, k=1, threshold=0.0):
@@ -274,11 +268,15 @@ class FastText:
         return results[0]
 
     def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
-        """Score a labelled file (path, binary file object or '-') in one pass."""
-        counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(_read_all(path), k, threshold)
-        examples, gold, predicted, correct = _score_predictions(
-            counts, ids, feat_off, lab_off, labels, self.dictionary.nlabels)
-        return TestResult(int(examples), self.labels, gold, predicted, correct)
+        """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
+        examples, gold, predicted, correct = 0, 0, 0, 0
+        for chunk in _line_chunks(_read_all(path)):
+            counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(chunk, k, threshold)
+            n, g, p, c = _score_predictions(counts, ids, feat_off, lab_off, labels,
+                                            self.dictionary.nlabels)
+            examples, gold, predicted, correct = examples + n, gold + g, predicted + p, correct + c
+        zeros = np.zeros(self.dictionary.nlabels, dtype=np.int64)
+        return TestResult(int(examples), self.labels, gold + zeros, predicted + zeros, correct + zeros)
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
@@ -290,12 +288,24 @@ class FastText:
         return self.evaluate(path, k, threshold).per_label()
 
     def get_line(self, text, on_unicode_error="replace"):
-        """The words and labels of one line, as fastText's tokenizer splits it."""
+        """The words and the known labels of one line, up to and including its EOS."""
+        if isinstance(text, (list, tuple)):
+            pairs = [self.get_line(t) for t in text]
+            return [p[0] for p in pairs], [p[1] for p in pairs]
+        data = _encode(text)
+        if b"\n" in data:
+            raise ValueError("get_line processes one line at a time (remove '\\n')")
+        d = self.dictionary
         words, labels = [], []
-        for token in _encode(text).split():
-            is_label = token.startswith(self.dictionary.label) or (
-                self.dictionary.get_id(token) >= self.dictionary.nwords)
-            (labels if is_label else words).append(_decode(token))
+        for token in data.split() + [EOS]:
+            wid = d.get_id(token)
+            if (wid >= d.nwords) if wid >= 0 else token.startswith(d.label):
+                if wid >= 0:
+                    labels.append(_decode(token))
+            else:
+                words.append(_decode(token))
+            if token == EOS:
+                break
         return words, labels
 
     # ----------------------------------------------------------------------- files
@@ -332,6 +342,17 @@ class FastText:
         d = self.dictionary
         return (f"<embtk.FastText {self.args.model} dim={self.get_dimension()} "
                 f"words={d.nwords} labels={d.nlabels} loss={self.args.loss}>")
+
+
+def _line_chunks(data: bytes, size: int = 1 << 22):
+    """Slices of `data` of about `size` bytes that end at a line end."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos + size)
+        end = len(data) if end < 0 else end + 1
+        yield view[pos:end]
+        pos = end
 
 
 def _read_all(path_or_file) -> bytes:
