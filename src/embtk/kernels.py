@@ -55,12 +55,15 @@ def _publish(tid, local, loss_sum, examples, progress, loss_stats):
     return 0
 
 
-@nb.njit(cache=True, nogil=True)
-def _tokens_done(progress):
-    total = 0
+@nb.njit(cache=True, nogil=True, inline="always")
+def _current_lr(lr0, progress, local, total_tokens):
+    """fastText's linear decay over the tokens of all threads; negative once training is done."""
+    done = local
     for v in progress:
-        total += v
-    return total
+        done += v
+    if done >= total_tokens:
+        return -1.0
+    return lr0 * (1.0 - done / total_tokens)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -89,10 +92,9 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
     loss_sum = 0.0
     examples = 0
     while stop[0] == 0:
-        done = _tokens_done(progress) + local
-        if done >= total_tokens:
+        lr = _current_lr(lr0, progress, local, total_tokens)
+        if lr < 0:
             break
-        lr = lr0 * (1.0 - done / total_tokens)
         nline = 0
         ntok = 0
         if pos >= len(corpus):
@@ -154,10 +156,9 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
     loss_sum = 0.0
     examples = 0
     while stop[0] == 0:
-        done = _tokens_done(progress) + local
-        if done >= total_tokens:
+        lr = _current_lr(lr0, progress, local, total_tokens)
+        if lr < 0:
             break
-        lr = lr0 * (1.0 - done / total_tokens)
         if li >= nlines:
             li = 0
         local += line_tokens[li]
