@@ -560,3 +560,55 @@ def test_keyboard_interrupt(monkeypatch, classifier):
 def test_console_script_entry_point_is_declared():
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert re.search(r'^embtk\s*=\s*"embtk\.cli:main"', text, re.M)
+
+
+# ------------------------------------------------------------ bad input, end to end
+def _bad_inputs(tmp_path, classifier):
+    """(name, argv) pairs that must each fail with one line on stderr and no new files."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.txt"
+    blank.write_bytes(b"\n\n   \n")
+    unlabelled = tmp_path / "unlabelled.txt"
+    unlabelled.write_text("words without any label\nmore words\n")
+    model = classifier.read_bytes()
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(model[: len(model) // 2])
+    corrupt = tmp_path / "corrupt.bin"
+    corrupt.write_bytes(model[:40] + b"\xff" * 64 + model[104:])
+    foreign = tmp_path / "foreign.bin"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    out = tmp_path / "out" / "model"
+    out.parent.mkdir()
+    return [
+        ("empty input", ["skipgram", "-input", empty, "-output", out]),
+        ("whitespace only", ["supervised", "-input", blank, "-output", out]),
+        ("no labels", ["supervised", "-input", unlabelled, "-output", out]),
+        ("negative dim", ["supervised", "-input", unlabelled, "-output", out, "-dim", "-5"]),
+        ("minn > maxn", ["cbow", "-input", unlabelled, "-output", out, "-minn", 5, "-maxn", 3]),
+        ("truncated model", ["predict", truncated, "-"]),
+        ("corrupt model", ["test", corrupt, unlabelled]),
+        ("foreign model", ["print-word-vectors", foreign]),
+        ("model is a directory", ["nn", tmp_path]),
+    ], out.parent
+
+
+def test_every_bad_input_is_one_line_and_writes_nothing(tmp_path, classifier):
+    cases, out_dir = _bad_inputs(tmp_path, classifier)
+    for name, argv in cases:
+        done = run_process(*argv, input=b"some text\n")
+        err = done.stderr.decode()
+        assert done.returncode != 0, name
+        assert "Traceback" not in err, (name, err)
+        assert len(err.splitlines()) == 1 and err.startswith("embtk: error: "), (name, err)
+        assert list(out_dir.iterdir()) == [], name  # not even a temporary file
+
+
+def test_non_utf8_input_trains_and_predicts(tmp_path):
+    data = tmp_path / "latin1.txt"
+    data.write_bytes(b"__label__fr caf\xe9 cr\xe8me br\xfbl\xe9e\n__label__en coffee cream\n" * 50)
+    done = run_process("supervised", "-input", data, "-output", tmp_path / "m", "-dim", 5,
+                       "-epoch", 2, "-verbose", 0, "-thread", 1)
+    assert done.returncode == 0, done.stderr.decode()
+    done = run_process("predict", tmp_path / "m.bin", "-", input=b"caf\xe9 cr\xe8me\n\xff\xfe\n")
+    assert done.returncode == 0 and done.stdout.splitlines()[0] == b"__label__fr"

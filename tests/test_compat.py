@@ -80,8 +80,8 @@ def test_official_classifier_in_embtk(official_classifier):
     lines = sample_lines()
     # word n-gram ids: the sentence vector averages words, char n-grams and word n-grams
     for line in lines[:50]:
-        np.testing.assert_allclose(ours.get_sentence_vector(line),
-                                   official.get_sentence_vector(line), atol=1e-6)
+        np.testing.assert_array_equal(ours.get_sentence_vector(line),
+                                      official.get_sentence_vector(line))
     our_labels, our_probs = ours.predict(lines, k=2)
     official_labels, official_probs = official_predict(official, lines, k=2)
     assert our_labels == official_labels

@@ -39,12 +39,12 @@ def _log(args: Args, message: str) -> None:
 
 def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
     dictionary = Dictionary.from_buffer(corpus, args)
-    _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
-    _log(args, f"Number of words:  {dictionary.nwords}")
-    _log(args, f"Number of labels: {dictionary.nlabels}")
     if args.supervised and dictionary.nlabels == 0:
         raise EmbtkError(f"no labels in {args.input}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
+    _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
+    _log(args, f"Number of words:  {dictionary.nwords}")
+    _log(args, f"Number of labels: {dictionary.nlabels}")
     return dictionary
 
 
