@@ -115,7 +115,7 @@ def test_embtk_classifier_in_official(tmp_path, loss):
     assert reloaded.predict(lines, k=3)[0] == our_labels
 
 
-def test_embtk_skipgram_in_official(tmp_path):
+def test_embtk_cbow_in_official(tmp_path):
     ours = embtk.train_unsupervised(CORPUS, model="cbow", dim=16, epoch=1, minCount=2,
                                     bucket=100000, thread=2, verbose=0)
     path = tmp_path / "ours.bin"
@@ -149,3 +149,16 @@ def test_same_dictionary_order_as_official(model, min_count):
                                     thread=1, verbose=0) if model != "supervised" else \
         embtk.train_supervised(path, epoch=1, dim=2, thread=1, verbose=0)
     assert ours.words + ours.labels == expected
+
+
+@pytest.mark.parametrize("text", ["a b\n c", "a\xa0b", "a\u2003b\x85c", " x\t\ty\n", "\x00a\rb\x0b", ""])
+def test_tokenize_like_official(text):
+    assert embtk.tokenize(text) == fasttext.tokenize(text)
+
+
+def test_word_vector_sentence_vectors_bit_identical(official_skipgram):
+    official, path = official_skipgram
+    ours = embtk.load_model(path)
+    for line in CORPUS.read_text().splitlines()[:200]:
+        np.testing.assert_array_equal(ours.get_sentence_vector(line),
+                                      official.get_sentence_vector(line))

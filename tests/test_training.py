@@ -94,7 +94,9 @@ def test_non_utf8_and_huge_line_train(tmp_path):
     assert len(model.labels) == 2
     assert "caf\ufffd" in model.words  # undecodable bytes are kept, shown replaced
     model = embtk.train_unsupervised(path, dim=5, epoch=1, minCount=1, bucket=1000, thread=2, verbose=0)
-    assert model.get_dimension() == 5
+    # the long line is cut into chunks of 1024 tokens, all of them trained on
+    assert len(model.words) == 5000 + 4 and np.isfinite(model.final_loss)  # + 3 words, EOS
+    assert not np.allclose(model.get_output_matrix(), 0)
 
 
 @pytest.mark.parametrize("content", [None, b""])
@@ -178,3 +180,17 @@ def test_nearest_neighbors_of_an_unknown_word_gives_k():
     n = len(model.words)
     assert len(model.get_nearest_neighbors("qqqzzz", k=n)) == n
     assert len(model.get_nearest_neighbors(model.words[3], k=n)) == n - 1
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ns"])
+def test_divergence_is_reported(loss):
+    with pytest.raises(EmbtkError, match="diverged"):
+        embtk.train_supervised(TRAIN, lr=1e9, dim=10, epoch=1, loss=loss, thread=1, verbose=0)
+
+
+def test_option_types_are_checked():
+    for bad in (dict(epoch=1.7), dict(dim="5"), dict(lr="fast")):
+        with pytest.raises(EmbtkError, match="must be"):
+            embtk.train_supervised(TRAIN, verbose=0, **bad)
+    model = embtk.train_supervised(TRAIN, epoch=1, dim=5, seed=-1, thread=1, verbose=0)
+    assert model.get_dimension() == 5  # fastText accepts any seed, negative too

@@ -13,6 +13,10 @@ _API = {"train_supervised", "train_unsupervised", "load_model", "tokenize"}
 __all__ = sorted(_API | {"FastText", "EmbtkError", "Args"})
 
 
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name):
     if name in _API:
         from . import api

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .args import Args
 from .errors import EmbtkError
 
@@ -43,10 +45,13 @@ def load_model(path):
 
 
 def tokenize(text: str) -> list:
-    """fastText's tokenizer: whitespace-separated tokens, '</s>' for each newline."""
-    out = []
-    for i, line in enumerate(text.split("\n")):
+    """fastText's tokenizer: tokens split on its six separators, '</s>' for each newline."""
+    tokens = []
+    for i, line in enumerate(text.encode("utf-8").split(b"\n")):
         if i:
-            out.append("</s>")
-        out.extend(line.replace("\0", " ").split())
-    return out
+            tokens.append("</s>")
+        tokens.extend(t.decode("utf-8") for t in _SEPARATORS.split(line) if t)
+    return tokens
+
+
+_SEPARATORS = re.compile(rb"[ \r\t\v\f\0]+")

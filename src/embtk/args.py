@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ LOSS_CODES = {"hs": 1, "ns": 2, "softmax": 3, "ova": 4}
 MODEL_CODES = {"cbow": 1, "skipgram": 2, "supervised": 3}
 LOSS_NAMES = {v: k for k, v in LOSS_CODES.items()}
 MODEL_NAMES = {v: k for k, v in MODEL_CODES.items()}
-LOSS_ALIASES = {"one-vs-all": "ova", "hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "ova"}
+LOSS_ALIASES = {"one-vs-all": "ova"}
 MODEL_ALIASES = {"sg": "skipgram", "skipgram": "skipgram", "cbow": "cbow",
                  "supervised": "supervised", "sup": "supervised"}
 
@@ -85,6 +86,14 @@ class Args:
         return self.bucket
 
     def validate(self) -> "Args":
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise EmbtkError(f"-{f.name} must be an integer, got {value!r}")
+            if f.type == "float":
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise EmbtkError(f"-{f.name} must be a number, got {value!r}")
+                setattr(self, f.name, float(value))
         if self.model not in MODEL_CODES:
             raise EmbtkError(f"unknown model '{self.model}' (use cbow, skipgram or supervised)")
         if self.loss not in LOSS_CODES:
@@ -93,7 +102,7 @@ class Args:
         for name in positive:
             if int(getattr(self, name)) <= 0:
                 raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("minCount", "minCountLabel", "bucket", "minn", "maxn", "seed"):
+        for name in ("minCount", "minCountLabel", "bucket", "minn", "maxn"):
             if int(getattr(self, name)) < 0:
                 raise EmbtkError(f"-{name} must be zero or positive, got {getattr(self, name)}")
         if not self.lr > 0:

@@ -13,23 +13,15 @@ import sys
 
 import click
 
-# Training defaults as fastText's help shows them. The command only passes on the
-# options the user typed, so `embtk.args.Args.for_model` stays the single source of the
-# values actually used; tests check that this table agrees with it.
-_UNSUPERVISED_DEFAULTS = {"lr": 0.05, "minCount": 5, "loss": "ns", "minn": 3, "maxn": 6}
-_SUPERVISED_DEFAULTS = {"lr": 0.1, "minCount": 1, "loss": "softmax", "minn": 0, "maxn": 0}
+# Only the options the user typed are passed on, so `embtk.args.Args.for_model` stays
+# the single source of the defaults; --help shows them from there too.
 _LOSSES = ("hs", "ns", "softmax", "ova", "one-vs-all")
 _EXIT_INTERRUPTED = 130
 _EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a C tool killed by the signal reports
 
 
-def _cpu_count() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
 def _user_error(message: str):
-    """An EmbtkError, imported lazily (the errors module itself is tiny)."""
-    from .errors import EmbtkError
+    from .errors import EmbtkError  # a tiny module: no numba
 
     return EmbtkError(message)
 
@@ -154,7 +146,9 @@ def cli():
 # ----------------------------------------------------------------------------- train
 def _train_options(mode: str):
     """The options of `embtk <mode>`, with that mode's defaults shown in --help."""
-    d = _SUPERVISED_DEFAULTS if mode == "supervised" else _UNSUPERVISED_DEFAULTS
+    from .args import Args  # dataclasses only, keeps --help fast
+
+    d = vars(Args.for_model(mode))
 
     def opt(name, *, help, **kw):
         kw.setdefault("show_default", True)
@@ -167,32 +161,32 @@ def _train_options(mode: str):
         opt("output", required=True, metavar="PREFIX", show_default=False,
             help="writes PREFIX.bin and PREFIX.vec (and PREFIX.output with -saveOutput)"),
         opt("lr", type=float, default=d["lr"], help="learning rate"),
-        opt("lrUpdateRate", type=int, default=100,
+        opt("lrUpdateRate", type=int, default=d["lrUpdateRate"],
             help="tokens processed between learning-rate updates"),
-        opt("dim", type=int, default=100, help="size of the word vectors"),
-        opt("ws", type=int, default=5, help="size of the context window"),
-        opt("epoch", type=int, default=5, help="number of passes over the data"),
+        opt("dim", type=int, default=d["dim"], help="size of the word vectors"),
+        opt("ws", type=int, default=d["ws"], help="size of the context window"),
+        opt("epoch", type=int, default=d["epoch"], help="number of passes over the data"),
         opt("minCount", type=int, default=d["minCount"],
             help="minimal number of occurrences of a word"),
-        opt("minCountLabel", type=int, default=0,
+        opt("minCountLabel", type=int, default=d["minCountLabel"],
             help="minimal number of occurrences of a label"),
-        opt("neg", type=int, default=5, help="number of negatives sampled"),
-        opt("wordNgrams", type=int, default=1, help="max length of word n-grams"),
+        opt("neg", type=int, default=d["neg"], help="number of negatives sampled"),
+        opt("wordNgrams", type=int, default=d["wordNgrams"], help="max length of word n-grams"),
         opt("loss", type=click.Choice(_LOSSES), default=d["loss"], help="loss function"),
-        opt("bucket", type=int, default=2000000, help="number of hash buckets for n-grams"),
+        opt("bucket", type=int, default=d["bucket"], help="number of hash buckets for n-grams"),
         opt("minn", type=int, default=d["minn"], help="min length of char n-grams"),
         opt("maxn", type=int, default=d["maxn"], help="max length of char n-grams (0: none)"),
-        opt("thread", type=int, default=_cpu_count(),
+        opt("thread", type=int, default=d["thread"],
             help="number of threads (by default, one per CPU)"),
-        opt("t", type=float, default=0.0001, help="sampling threshold"),
-        opt("label", default="__label__", help="prefix that marks labels"),
-        opt("verbose", type=int, default=2,
+        opt("t", type=float, default=d["t"], help="sampling threshold"),
+        opt("label", default=d["label"], help="prefix that marks labels"),
+        opt("verbose", type=int, default=d["verbose"],
             help="0: silent, 1: summary, 2: progress bar on stderr"),
-        opt("pretrainedVectors", default="", metavar="FILE",
+        opt("pretrainedVectors", default=d["pretrainedVectors"], metavar="FILE",
             help="initialise the input vectors from this .vec file"),
-        opt("saveOutput", is_flag=True, default=False, show_default=False,
+        opt("saveOutput", is_flag=True, default=d["saveOutput"], show_default=False,
             help="also write the output vectors to PREFIX.output"),
-        opt("seed", type=int, default=0, help="random seed (reproducible with -thread 1)"),
+        opt("seed", type=int, default=d["seed"], help="random seed (reproducible with -thread 1)"),
     ]
 
     def decorate(f):
@@ -212,6 +206,10 @@ def _check_paths(args):
             raise _user_error(f"{what} {path}: no such file")
         if path and os.path.isdir(path):
             raise _user_error(f"{what} {path} is a directory, not a text file")
+    outputs = [".bin", ".vec"] + ([".output"] if args.saveOutput else [])
+    for suffix in outputs:
+        if os.path.isdir(args.output + suffix):
+            raise _user_error(f"cannot write {args.output}{suffix}: it is a directory")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise _user_error(f"cannot write {args.output}.bin: no directory {folder}")
@@ -383,7 +381,7 @@ def print_sentence_vectors_command(model):
     m = _load(model)
     out, stream = _stdout(), _stdin()
     while True:
-        line = stream.readline()
+        line = stream.readline()  # answered as it arrives, like fastText
         if not line:
             break
         out.write(_vector_text(m.get_sentence_vector_bytes(line)) + b"\n")
@@ -407,11 +405,6 @@ def print_ngrams_command(model, word):
         out.write(_text(subword) + b" " + _vector_text(vec) + b"\n")
 
 
-def _interactive_k(k: int):
-    if k <= 0:
-        raise _user_error(f"k must be a positive integer, got {k}")
-
-
 def _write_neighbors(out, pairs):
     for score, word in pairs:
         out.write(_text(word) + b" " + _number(score).encode("ascii") + b"\n")
@@ -430,7 +423,7 @@ def _end_prompt(out):
 @click.argument("k", type=int, default=10, required=False)
 def nn_command(model, k):
     """Nearest neighbours of query words read from stdin (K of them, default 10)."""
-    _interactive_k(k)
+    _check_k(k, allow_all=False)
     m = _load(model)
     out = _stdout()
     prompt = b"Query word? "
@@ -452,7 +445,7 @@ def nn_command(model, k):
 def analogies_command(model, k):
     """Words closest to A - B + C, for triplets A B C read from stdin (K answers,
     default 10)."""
-    _interactive_k(k)
+    _check_k(k, allow_all=False)
     m = _load(model)
     out = _stdout()
     prompt = b"Query triplet (A - B + C)? "
@@ -522,7 +515,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status (the console script exits with it).
 
     All error reporting lives here: a user error (EmbtkError) is one line on stderr and
-    status 1, a usage error is click's message and status 2, Ctrl-C is status 130, a
+    status 1, a usage error one line and status 2, Ctrl-C is status 130, a
     closed stdout (`| head`) ends quietly, and anything else is reported as an internal
     error in one line unless EMBTK_DEBUG=1 asks for the traceback.
     """
@@ -539,8 +532,16 @@ def main(argv=None) -> int:
         return 0
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `embtk`: the help is the answer
+            e.show()
+            return 0
+        where = e.ctx.command_path if e.ctx is not None else "embtk"
+        click.echo(f"embtk: error: {_one_line(e.format_message())} (see '{where} --help')",
+                   err=True)
+        return e.exit_code
     except click.ClickException as e:
-        e.show()
+        click.echo(f"embtk: error: {_one_line(e.format_message())}", err=True)
         return e.exit_code
     except click.exceptions.Abort:
         click.echo("embtk: interrupted", err=True)

@@ -64,9 +64,7 @@ def atomic_write(path, mode: str = "wb") -> Iterator:
     temporary file is removed and the exception re-raised, so `path` is either its old
     self or completely written, never half written.
     """
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write mode must be 'wb' or 'w', not {mode!r}")
     shown = path
@@ -216,8 +214,6 @@ def _open_buffer(path: str):
     with f:
         try:
             st = os.fstat(f.fileno())
-            if stat.S_ISDIR(st.st_mode):
-                raise EmbtkError(f"cannot read {path}: it is a directory")
             if st.st_size == 0 and stat.S_ISREG(st.st_mode):
                 raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
             if stat.S_ISREG(st.st_mode):
@@ -235,9 +231,7 @@ def _open_buffer(path: str):
 
 def load_bin(path) -> ModelFile:
     """Read a fastText `.bin` model (version 11 or 12); dense matrices are memory-mapped."""
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     buf = _open_buffer(path)
     r = _Reader(buf, path)
 
@@ -389,7 +383,6 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     ValueError before anything is written.
     """
     header, dictionary = _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
-    path = os.fspath(path)
     with atomic_write(path, "wb") as f:
         try:
             f.write(header)
@@ -478,7 +471,6 @@ def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
     if len(words) != n:
         raise ValueError(f"write_vec: {len(words)} words but {n} vectors")
     row_format = b"%s " + b"%.5g " * dim + b"\n"
-    path = os.fspath(path)
     with atomic_write(path, "wb") as f:
         try:
             f.write(b"%d %d\n" % (n, dim))
@@ -499,9 +491,7 @@ def read_vec(path, max_words: int | None = None) -> tuple[list, np.ndarray]:
     """Read word vectors from text: fastText/word2vec layout ("n dim" header) or GloVe
     layout (no header; detected when the first line has more than two fields).
     Returns (words as bytes, float32 matrix). `max_words` keeps only the first rows."""
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     if max_words is not None and max_words < 0:
         raise EmbtkError(f"max_words must be zero or positive, got {max_words}")
     f = open_for_reading(path)

@@ -13,7 +13,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .dictionary import MAX_LINE_SIZE
+from .dictionary import MAX_LINE_SIZE, word_rows
 from .losses import (OVA, forward, heap_offer, predict_top_k, rand_below, rand_unit, seed_rng,
                      sort_heap)
 
@@ -30,7 +30,7 @@ def mean_rows(wi, rows, hidden):
             hidden[j] *= scale
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, grad, output, rng):
     """One example: forward through the loss, then push the gradient into the input rows."""
     mean_rows(wi, rows, hidden)
@@ -66,7 +66,7 @@ def _current_lr(lr0, progress, local, total_tokens):
     return lr0 * (1.0 - done / total_tokens)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets, sub_ids,
                        wi, wo, params, cbow, ws, lr0, total_tokens, lr_update_rate,
                        progress, loss_stats, stop):
@@ -136,7 +136,7 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
     _publish(tid, local, loss_sum, examples, progress, loss_stats)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line_tokens,
                      start_line, wi, wo, params, lr0, total_tokens, lr_update_rate,
                      progress, loss_stats, stop):
@@ -177,8 +177,11 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
 
 @nb.njit(cache=True, nogil=True)
 def init_uniform(matrix, bound, seed):
-    """Fill a float32 matrix with U(-bound, bound) from the project's own seeded rng."""
-    rng = seed_rng(seed)
+    """Fill a float32 matrix with U(-bound, bound) from the project's own seeded rng.
+
+    The stream is salted so that it differs from the one training thread 0 draws.
+    """
+    rng = seed_rng(seed ^ 0x5EED)
     flat = matrix.reshape(-1)
     for i in range(flat.shape[0]):
         flat[i] = (2.0 * rand_unit(rng) - 1.0) * bound
@@ -289,3 +292,57 @@ def add_unit(query, vec, sign):
     scale = np.float32(sign / (np.float64(norm(vec)) + 1e-8))
     for j in range(query.shape[0]):
         query[j] += scale * vec[j]
+
+
+# --------------------------------------------------------------- sentence vectors
+
+
+@nb.njit(cache=True, nogil=True)
+def line_means(wi, feat_offsets, feats):
+    """Classifiers: each encoded line's vector is the mean of its input rows."""
+    nlines = len(feat_offsets) - 1
+    out = np.zeros((nlines, wi.shape[1]), dtype=np.float32)
+    for i in range(nlines):
+        mean_rows(wi, feats[feat_offsets[i]:feat_offsets[i + 1]], out[i])
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _stream_space(c):
+    # what C++'s `stream >> word` skips: space, \t, \n, \v, \f, \r
+    return c == 32 or (9 <= c <= 13)
+
+
+@nb.njit(cache=True, nogil=True)
+def word_vector_means(wi, tables, buf, nlines):
+    """Word-vector models: each line's vector is the mean of its words' unit vectors."""
+    dim = wi.shape[1]
+    out = np.zeros((nlines, dim), dtype=np.float32)
+    vec = np.zeros(dim, dtype=np.float32)
+    line = 0
+    count = 0
+    pos = 0
+    while line < nlines:
+        if pos >= len(buf) or buf[pos] == 10:
+            if count > 0:
+                scale = np.float32(1.0 / count)
+                for j in range(dim):
+                    out[line, j] *= scale
+            line += 1
+            count = 0
+            pos += 1
+            continue
+        if _stream_space(buf[pos]):
+            pos += 1
+            continue
+        start = pos
+        while pos < len(buf) and not _stream_space(buf[pos]):
+            pos += 1
+        mean_rows(wi, word_rows(tables, buf[start:pos]), vec)
+        length = norm(vec)
+        if length > 0:
+            scale = np.float32(1.0 / length)
+            for j in range(dim):
+                out[line, j] += vec[j] * scale
+            count += 1
+    return out

@@ -4,7 +4,9 @@ Each loss scores the hidden vector against rows of the output matrix `wo`, accum
 the gradient for the input rows into `grad`, and updates `wo` in place (Hogwild). The
 parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
 
-Training kernels are compiled with fastmath (reordered sums, fused multiply-adds); the
+Training kernels are compiled with fastmath (reordered sums, fused multiply-adds) and
+numpy's error model (a diverging run yields NaN, reported after training, instead of
+raising inside a thread); the
 prediction path is not, so that its float32 arithmetic is done in fastText's order and
 probabilities print to the last digit as fastText prints them. The small helpers are
 inlined and take their caller's setting.
@@ -115,7 +117,7 @@ def _dot_row(wo, row, hidden):
     return s
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def binary_logistic(wo, row, positive, lr, hidden, grad):
     """One logistic unit: grad += alpha * wo[row]; wo[row] += alpha * hidden. Returns loss."""
     score = sigmoid(_dot_row(wo, row, hidden))
@@ -154,7 +156,7 @@ def _contains(values, x):
     return False
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def forward(params, wo, targets, target_index, lr, hidden, grad, output, rng):
     """Score `hidden`, update `wo` and accumulate `grad` for the input rows; return the loss."""
     kind = params.kind

@@ -16,8 +16,8 @@ import numpy as np
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import open_for_reading, save_bin, write_vec
-from .kernels import (add_unit, nearest_words, predict_lines, rows_mean,
-                      unit_word_vectors, word_vectors)
+from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
+                      unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
@@ -175,22 +175,22 @@ class FastText:
         return self.get_sentence_vector_bytes(data + b"\n")
 
     def get_sentence_vector_bytes(self, line: bytes) -> np.ndarray:
-        """Classifiers: the mean of the line's input rows (EOS included), as in prediction.
-        Word vectors: the mean of the unit-normalised vectors of the line's words."""
-        if self.args.supervised:
-            feat_off, feats, *_ = self.dictionary.encode(np.frombuffer(line, dtype=np.uint8))
-            if len(feat_off) < 2:
-                return np.zeros(self.get_dimension(), dtype=np.float32)
-            return rows_mean(self.input_matrix, feats[feat_off[0]:feat_off[1]])
-        total = np.zeros(self.get_dimension(), dtype=np.float32)
-        count = 0
-        for word in line.split():
-            vec = self.get_word_vector(word)
-            norm = np.linalg.norm(vec)
-            if norm > 0:
-                total += vec / norm
-                count += 1
-        return total / count if count else total
+        return self.sentence_vectors_bytes([line])[0]
+
+    def sentence_vectors_bytes(self, lines) -> np.ndarray:
+        """One vector per raw line, as fastText computes them (float32, in its order).
+
+        Classifiers: the mean of the line's input rows (EOS included), as in prediction.
+        Word vectors: the mean of the unit-normalised vectors of the line's words.
+        """
+        buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
+        if not self.args.supervised:
+            return word_vector_means(self.input_matrix, self.dictionary.tables, buf, len(lines))
+        feat_off, feats, *_ = self.dictionary.encode(buf)
+        out = np.zeros((len(lines), self.get_dimension()), dtype=np.float32)
+        means = line_means(self.input_matrix, feat_off, feats)
+        out[: len(means)] = means
+        return out
 
     @cached_property
     def _unit_word_vectors(self) -> np.ndarray:

@@ -32,6 +32,11 @@ def read_corpus(path: str) -> np.ndarray:
     return np.frombuffer(mapped, dtype=np.uint8)
 
 
+def _thread_seed(seed: int, tid: int) -> int:
+    """Thread `tid`'s seed, as fastText's `seed + tid`, kept a non-negative int64."""
+    return (seed + tid) & 0x7FFFFFFFFFFFFFFF
+
+
 def _log(args: Args, message: str) -> None:
     if args.verbose > 0:
         print(message, file=sys.stderr, flush=True)
@@ -66,7 +71,7 @@ def train(args: Args) -> FastText:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    init_uniform(wi, 1.0 / args.dim, args.seed)
+    init_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0))
     if pretrained is not None:
         words, vectors = pretrained
         ids = np.array([dictionary.get_id(w) for w in words])
@@ -91,7 +96,7 @@ def train(args: Args) -> FastText:
         nlines = len(line_tok)
 
         def work(tid):
-            train_supervised(tid, args.seed + tid, feat_off, feats, lab_off, labels, line_tok,
+            train_supervised(tid, _thread_seed(args.seed, tid), feat_off, feats, lab_off, labels, line_tok,
                              tid * nlines // nthreads, *common, *schedule)
     else:
         ids = dictionary.corpus_ids(corpus)
@@ -102,7 +107,7 @@ def train(args: Args) -> FastText:
         eos = dictionary.eos_id()
 
         def work(tid):
-            train_unsupervised(tid, args.seed + tid, ids, tid * len(ids) // nthreads, eos, keep,
+            train_unsupervised(tid, _thread_seed(args.seed, tid), ids, tid * len(ids) // nthreads, eos, keep,
                                tables.subword_offsets, tables.subword_ids, *common,
                                args.model == "cbow", args.ws, *schedule)
 
@@ -140,12 +145,21 @@ def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
         for t in threads:
             t.join()
         raise
-    finally:
+    except BaseException:
         if bar is not None:
-            _update_bar(bar, args, progress, loss_stats, total, started, final=True)
-            bar.close()
+            bar.close()  # as far as it got: an interrupted run must not look finished
+        raise
     if errors:
+        if bar is not None:
+            bar.close()
         raise errors[0]
+    closing = _progress_text(args, progress, loss_stats, total, started, final=True)
+    if bar is not None:
+        bar.set_description_str(closing.split("% ", 1)[1], refresh=False)
+        bar.update(total - bar.n)
+        bar.close()
+    elif args.verbose > 0:  # the closing line, as fastText prints it
+        print(closing, file=sys.stderr, flush=True)
 
 
 def _progress_bar(args, total):
@@ -157,12 +171,17 @@ def _progress_bar(args, total):
                 bar_format="Progress: {percentage:5.1f}% |{bar}| {desc} ETA: {remaining}")
 
 
-def _update_bar(bar, args, progress, loss_stats, total, started, final=False):
-    done = min(int(progress.sum()), total)
+def _progress_text(args, progress, loss_stats, total, started, final=False):
+    done = total if final else min(int(progress.sum()), total)
     elapsed = max(1e-9, time.perf_counter() - started)
     lr = 0.0 if final else args.lr * (1.0 - done / total)
     examples = loss_stats[:, 1].sum()
     loss = loss_stats[:, 0].sum() / examples if examples else 0.0
-    bar.set_description_str(f"words/sec/thread: {done / elapsed / args.thread:,.0f} lr: {lr:.6f} "
-                            f"avg.loss: {loss:.6f}", refresh=False)
-    bar.update((total if final else done) - bar.n)
+    speed = int(progress.sum()) / elapsed / args.thread
+    text = f"words/sec/thread: {speed:.0f} lr: {lr:.6f} avg.loss: {loss:.6f}"
+    return f"Progress: 100.0% {text}" if final else text
+
+
+def _update_bar(bar, args, progress, loss_stats, total, started):
+    bar.set_description_str(_progress_text(args, progress, loss_stats, total, started), refresh=False)
+    bar.update(min(int(progress.sum()), total) - bar.n)
