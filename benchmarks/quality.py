@@ -262,14 +262,14 @@ def main(argv=None) -> int:
     print(f"\nfastText {_dist_version('fasttext-wheel', 'fasttext')} vs embtk "
           f"{embtk.__version__}, thread={opts.thread}, seeds={opts.seeds} "
           f"(fastText seeded: {ft_takes_seed}); cpu count {os.cpu_count()}\n")
-    print_table(["task", "metric", "fastText", "embtk", "embtk − fastText", "target", "result"],
-                build_rows(report))
+    rows = build_rows(report)
+    print_table(["task", "metric", "fastText", "embtk", "embtk − fastText", "target", "result"], rows)
     print(f"\nembtk warm-up (numba compile/cache load, not in the times above): "
           f"{report['embtk_warmup_seconds']:.1f}s")
     if opts.json:
         opts.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {opts.json}")
-    return 0
+    return 1 if any(str(row[-1]).startswith("FAIL") for row in rows) else 0
 
 
 if __name__ == "__main__":

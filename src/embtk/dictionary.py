@@ -569,20 +569,24 @@ def encode_lines(tables, buf):
 
 
 @nb.njit(cache=True, nogil=True)
-def encode_corpus_ids(tables, buf):
-    """In-vocabulary token ids of the whole buffer, OOV tokens dropped (unsupervised getLine)."""
-    out = np.empty(max(1024, len(buf) // 4), dtype=np.int32)
+def encode_corpus_ids(tables, buf, ntokens):
+    """In-vocabulary token ids of the whole buffer, OOV tokens dropped (unsupervised getLine).
+
+    `ntokens`, the number of tokens the buffer holds, bounds the output: no regrowing.
+    """
+    out = np.empty(ntokens, dtype=np.int32)
     n = 0
     pos = 0
     end = len(buf)
-    while True:
+    while n < ntokens:
         start, stop, pos = next_token(buf, pos, end)
         if start == -2:
             break
         wid = find_id(tables, buf, start, stop, _token_hash(buf, start, stop))
         if wid >= 0:
-            out, n = _push(out, n, wid)
-    return out[:n].copy()
+            out[n] = wid
+            n += 1
+    return out[:n]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -723,7 +727,8 @@ class Dictionary:
         return encode_lines(self.tables, buf)
 
     def corpus_ids(self, buf: np.ndarray) -> np.ndarray:
-        return encode_corpus_ids(self.tables, buf)
+        """The ids of the corpus this dictionary was counted on (`ntokens` tokens)."""
+        return encode_corpus_ids(self.tables, buf, self.ntokens)
 
     def counts_of(self, kind: int) -> np.ndarray:
         return self.counts[self.types == kind]
