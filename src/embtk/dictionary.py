@@ -697,10 +697,6 @@ class Dictionary:
             word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
 
     # queries ---------------------------------------------------------------------
-    @property
-    def size(self):
-        return len(self.words)
-
     def get_id(self, word: bytes) -> int:
         return int(lookup(self.tables, np.frombuffer(word, dtype=np.uint8)))
 

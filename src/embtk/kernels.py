@@ -14,8 +14,8 @@ import numba as nb
 import numpy as np
 
 from .dictionary import MAX_LINE_SIZE, word_rows
-from .losses import (OVA, forward, heap_offer, predict_top_k, rand_below, rand_unit, seed_rng,
-                     sort_heap)
+from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_below, rand_unit,
+                     seed_rng, sort_heap)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -275,10 +275,7 @@ def nearest_words(unit_vectors, query, k, banned):
             skip |= b == i
         if skip:
             continue
-        dot = np.float32(0.0)
-        for j in range(query.shape[0]):
-            dot += unit_vectors[i, j] * query[j]
-        similarity = np.float32(dot / qnorm)
+        similarity = np.float32(dot_row(unit_vectors, i, query) / qnorm)
         if n == k and similarity < scores[0]:
             continue
         n = heap_offer(scores, ids, n, k, similarity, i)

@@ -110,7 +110,7 @@ def rand_unit(state):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _dot_row(wo, row, hidden):
+def dot_row(wo, row, hidden):
     s = np.float32(0.0)
     for j in range(hidden.shape[0]):
         s += wo[row, j] * hidden[j]
@@ -120,7 +120,7 @@ def _dot_row(wo, row, hidden):
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def binary_logistic(wo, row, positive, lr, hidden, grad):
     """One logistic unit: grad += alpha * wo[row]; wo[row] += alpha * hidden. Returns loss."""
-    score = sigmoid(_dot_row(wo, row, hidden))
+    score = sigmoid(dot_row(wo, row, hidden))
     alpha = np.float32(lr * ((1.0 if positive else 0.0) - score))
     for j in range(hidden.shape[0]):
         w = wo[row, j]
@@ -136,7 +136,7 @@ def softmax_output(wo, hidden, output):
     """output = softmax(wo @ hidden), computed stably."""
     osz = wo.shape[0]
     for i in range(osz):
-        output[i] = _dot_row(wo, i, hidden)
+        output[i] = dot_row(wo, i, hidden)
     top = output[0]
     for i in range(osz):
         top = max(output[i], top)
@@ -284,7 +284,7 @@ def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
             if node < osz:
                 n = heap_offer(scores, ids, n, k, score, node)
                 continue
-            e = math.exp(-_dot_row(wo, node - osz, hidden))
+            e = math.exp(-dot_row(wo, node - osz, hidden))
             f = np.float32(1.0 / np.float32(np.float32(1.0) + e))
             stack_nodes[top] = params.tree_right[node]
             stack_scores[top] = score + _std_log(f)
@@ -296,7 +296,7 @@ def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
         softmax_output(wo, hidden, output)
     else:
         for i in range(wo.shape[0]):
-            output[i] = sigmoid(_dot_row(wo, i, hidden))
+            output[i] = sigmoid(dot_row(wo, i, hidden))
     for i in range(wo.shape[0]):
         if output[i] < threshold:
             continue

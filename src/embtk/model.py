@@ -252,10 +252,6 @@ class FastText:
             out.append([(names[ids[i, j]], float(probs[i, j])) for j in range(n)])
         return out
 
-    def predict_bytes(self, line: bytes, k=1, threshold=0.0):
-        """[(label, probability)] for one raw line (what the CLI streams)."""
-        return self.predict_lines_bytes([line], k, threshold)[0]
-
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
         """Labels and probabilities for a line, or for each line of a list."""
         many = isinstance(text, (list, tuple))
@@ -269,14 +265,17 @@ class FastText:
 
     def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
-        examples, gold, predicted, correct = 0, 0, 0, 0
+        examples = 0
+        gold, predicted, correct = (np.zeros(self.dictionary.nlabels, dtype=np.int64) for _ in range(3))
         for chunk in _line_chunks(_read_all(path)):
             counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(chunk, k, threshold)
             n, g, p, c = _score_predictions(counts, ids, feat_off, lab_off, labels,
                                             self.dictionary.nlabels)
-            examples, gold, predicted, correct = examples + n, gold + g, predicted + p, correct + c
-        zeros = np.zeros(self.dictionary.nlabels, dtype=np.int64)
-        return TestResult(int(examples), self.labels, gold + zeros, predicted + zeros, correct + zeros)
+            examples += n
+            gold += g
+            predicted += p
+            correct += c
+        return TestResult(int(examples), self.labels, gold, predicted, correct)
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
