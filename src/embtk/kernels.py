@@ -3,7 +3,9 @@
 The model is fastText's: the hidden vector is the mean of some input rows, the loss
 (see `losses.forward`) scores it and returns a gradient, and that gradient is added back
 to every one of those input rows. Threads share the matrices without locks (Hogwild);
-each writes its own progress slot, so the shared token count needs no atomics.
+each writes its own progress slot, so the shared token count needs no atomics. The slots
+are a cache line apart (rows of 8 int64), so that one thread's writes never evict the line
+the other thread is reading.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _publish(tid, local, loss_sum, examples, progress, loss_stats):
     """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
-    progress[tid] += local
+    progress[tid, 0] += local
     loss_stats[tid, 0] = loss_sum
     loss_stats[tid, 1] = examples
     return 0
@@ -59,8 +61,8 @@ def _publish(tid, local, loss_sum, examples, progress, loss_stats):
 def _current_lr(lr0, progress, local, total_tokens):
     """fastText's linear decay over the tokens of all threads; negative once training is done."""
     done = local
-    for v in progress:
-        done += v
+    for t in range(progress.shape[0]):
+        done += progress[t, 0]
     if done >= total_tokens:
         return -1.0
     return lr0 * (1.0 - done / total_tokens)
