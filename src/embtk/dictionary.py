@@ -62,7 +62,7 @@ def _is_space(c):
     return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12 or c == 0
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def next_token(buf, pos, end):
     """Next token at or after `pos`: (start, stop, next_pos); start == -1 means EOS, -2 end."""
     while pos < end:
@@ -87,7 +87,7 @@ def _token_hash(buf, start, stop):
     return fnv1a(buf, start, stop)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _is_eos(buf, start, stop):
     """A newline, or the literal token `</s>`, which fastText takes for one."""
     if start == -1:
@@ -100,7 +100,7 @@ def _is_eos(buf, start, stop):
     return True
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _has_prefix(buf, start, stop, prefix):
     if start < 0 or stop - start < len(prefix):
         return False
@@ -113,7 +113,7 @@ def _has_prefix(buf, start, stop, prefix):
 # ------------------------------------------------------------------ counting (pass 1)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _same_token(buf, start, stop, ebuf, estart, elen):
     """Compare a token in `buf` with an entry stored in `ebuf` (start -1 == EOS)."""
     if start == -1:
@@ -388,7 +388,7 @@ def _hash_all(word_bytes, offsets):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def find_id(tables, buf, start, stop, h):
     """Id of the token buf[start:stop] (start -1 == EOS), or -1 if it is not in the vocabulary."""
     slots = tables.slots
@@ -405,24 +405,21 @@ def find_id(tables, buf, start, stop, h):
     return -1
 
 
-@nb.njit(cache=True, nogil=True)
-def _push(out, n, value):
-    if n == len(out):
-        out = _grow(out, 2 * len(out))
-    out[n] = value
-    return out, n + 1
+# Output arrays grow in the caller, written as `if n + k > len(out): out = _grow(...)`,
+# never through a helper that returns the array: numba reference-counts an array each time
+# it is returned and re-bound, which made every appended id cost ~80 ns (10x the work).
 
 
-@nb.njit(cache=True, nogil=True)
-def _push_bucket(tables, out, n, bucket_id):
-    """Append the input row of hash bucket `bucket_id`, following pruning if any."""
+@nb.njit(cache=True, nogil=True, inline="always")
+def _bucket_row(tables, bucket_id):
+    """Input row of hash bucket `bucket_id`, following pruning; -1 if it has none."""
     if len(tables.prune_map) > 0:
         bucket_id = tables.prune_map[bucket_id]
         if bucket_id < 0:
-            return out, n
+            return -1
     elif tables.bucket == 0:
-        return out, n
-    return _push(out, n, tables.nwords + bucket_id)
+        return -1
+    return tables.nwords + bucket_id
 
 
 @nb.njit(cache=True, nogil=True)
@@ -433,23 +430,29 @@ def push_char_ngrams(tables, word, out, n, spans):
     index as its id (how get_subwords names them).
     """
     size = len(word)
+    maxn, minn = tables.maxn, tables.minn
+    if n + size * maxn > len(out):
+        out = _grow(out, 2 * (n + size * maxn))
+    bucket = np.uint64(max(1, tables.bucket))
     for i in range(size):
         if (word[i] & 0xC0) == 0x80:
             continue
         h = np.uint64(2166136261)
         j = i
         length = 1
-        while j < size and length <= tables.maxn:
+        while j < size and length <= maxn:
             h = _fnv_step(h, word[j])
             j += 1
             while j < size and (word[j] & 0xC0) == 0x80:
                 h = _fnv_step(h, word[j])
                 j += 1
-            if length >= tables.minn and not (length == 1 and (i == 0 or j == size)):
-                before = n
-                out, n = _push_bucket(tables, out, n, np.int64(h % np.uint64(tables.bucket)))
-                if n > before and len(spans) > 0:
-                    spans[before, 0], spans[before, 1] = i, j
+            if length >= minn and not (length == 1 and (i == 0 or j == size)):
+                row = _bucket_row(tables, np.int64(h % bucket))
+                if row >= 0:
+                    if len(spans) > 0:
+                        spans[n, 0], spans[n, 1] = i, j
+                    out[n] = row
+                    n += 1
             length += 1
     return out, n
 
@@ -480,7 +483,10 @@ def build_subword_table(tables_without_subwords):
     n = 0
     scratch = np.empty(64, dtype=np.uint8)
     for w in range(size):
-        ids, n = _push(ids, n, w)
+        if n == len(ids):
+            ids = _grow(ids, 2 * n)
+        ids[n] = w
+        n += 1
         a, b = t.word_offsets[w], t.word_offsets[w + 1]
         if t.maxn > 0 and not _is_eos(t.word_bytes, a, b):
             scratch, length = _wrap_word(t.word_bytes, a, b, scratch)
@@ -499,12 +505,17 @@ def _sign_extend32(h):
 
 @nb.njit(cache=True, nogil=True)
 def _push_word_ngrams(tables, hashes, nh, out, n):
-    bucket = np.uint64(tables.bucket)
+    if n + nh * tables.word_ngrams > len(out):
+        out = _grow(out, 2 * (n + nh * tables.word_ngrams))
+    bucket = np.uint64(max(1, tables.bucket))
     for i in range(nh):
         h = _sign_extend32(hashes[i])
         for j in range(i + 1, min(nh, i + tables.word_ngrams)):
             h = h * np.uint64(116049371) + _sign_extend32(hashes[j])
-            out, n = _push_bucket(tables, out, n, np.int64(h % bucket))
+            row = _bucket_row(tables, np.int64(h % bucket))
+            if row >= 0:
+                out[n] = row
+                n += 1
     return out, n
 
 
@@ -544,21 +555,35 @@ def encode_lines(tables, buf):
                 is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
             if not is_label:
                 if wid >= 0:
-                    for k in range(tables.subword_offsets[wid], tables.subword_offsets[wid + 1]):
-                        feats, nf = _push(feats, nf, tables.subword_ids[k])
+                    a, b = tables.subword_offsets[wid], tables.subword_offsets[wid + 1]
+                    if nf + b - a > len(feats):
+                        feats = _grow(feats, 2 * (nf + b - a))
+                    for k in range(a, b):
+                        feats[nf] = tables.subword_ids[k]
+                        nf += 1
                 elif tables.maxn > 0 and not eos:
                     scratch, size = _wrap_word(buf, tstart, tstop, scratch)
                     feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
-                hashes, nh = _push(hashes, nh, np.uint32(h))
+                if nh == len(hashes):
+                    hashes = _grow(hashes, 2 * nh)
+                hashes[nh] = h
+                nh += 1
             elif wid >= 0:
-                labels, nl = _push(labels, nl, wid - tables.nwords)
+                if nl == len(labels):
+                    labels = _grow(labels, 2 * nl)
+                labels[nl] = wid - tables.nwords
+                nl += 1
             if not eos:
                 continue
         # the line is complete: add its word n-grams and close it
         feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
-        line_feat, _ = _push(line_feat, nlines + 1, nf)
-        line_lab, _ = _push(line_lab, nlines + 1, nl)
-        line_tok, _ = _push(line_tok, nlines, ntok)
+        if nlines + 2 > len(line_tok):
+            line_feat = _grow(line_feat, 2 * (nlines + 2))
+            line_lab = _grow(line_lab, 2 * (nlines + 2))
+            line_tok = _grow(line_tok, 2 * (nlines + 2))
+        line_feat[nlines + 1] = nf
+        line_lab[nlines + 1] = nl
+        line_tok[nlines] = ntok
         nlines += 1
         nh = 0
         ntok = 0

@@ -21,28 +21,39 @@ from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_belo
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def mean_rows(wi, rows, hidden):
+def mean_rows(wi, rows, start, stop, hidden):
+    """hidden = mean of the rows wi[rows[start:stop]].
+
+    Kernels pass index ranges, never slices: numba reference-counts every slice it makes,
+    and two threads slicing the same shared array fight over the cache line holding that
+    count (an atomic add and subtract per example).
+    """
     hidden[:] = 0.0
-    for r in rows:
+    for k in range(start, stop):
+        r = rows[k]
         for j in range(hidden.shape[0]):
             hidden[j] += wi[r, j]
-    if len(rows) > 0:
-        scale = np.float32(1.0 / len(rows))
+    if stop > start:
+        scale = np.float32(1.0 / (stop - start))
         for j in range(hidden.shape[0]):
             hidden[j] *= scale
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, grad, output, rng):
-    """One example: forward through the loss, then push the gradient into the input rows."""
-    mean_rows(wi, rows, hidden)
+def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, normalize,
+            hidden, grad, output, rng):
+    """One example: the input rows rows[start:stop] predict targets[target] (the other
+    targets[tstart:tstop] count as positives for ova); forward through the loss, then push
+    the gradient into the input rows."""
+    mean_rows(wi, rows, start, stop, hidden)
     grad[:] = 0.0
-    loss = forward(params, wo, targets, target_index, lr, hidden, grad, output, rng)
+    loss = forward(params, wo, targets, tstart, tstop, target, lr, hidden, grad, output, rng)
     if normalize:
-        scale = np.float32(1.0 / len(rows))
+        scale = np.float32(1.0 / (stop - start))
         for j in range(grad.shape[0]):
             grad[j] *= scale
-    for r in rows:
+    for k in range(start, stop):
+        r = rows[k]
         for j in range(grad.shape[0]):
             wi[r, j] += grad[j]
     return loss
@@ -122,16 +133,16 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
                             bow[nbow] = sub_ids[k]
                             nbow += 1
                 if nbow > 0:
-                    loss_sum += _update(wi, wo, params, bow[:nbow], line[:nline], i, lr, False,
-                                        hidden, grad, output, rng)
+                    loss_sum += _update(wi, wo, params, bow, 0, nbow, line, 0, nline, i, lr,
+                                        False, hidden, grad, output, rng)
                     examples += 1
             else:
                 center = line[i]
-                rows = sub_ids[sub_offsets[center]:sub_offsets[center + 1]]
+                a, b = sub_offsets[center], sub_offsets[center + 1]
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
-                        loss_sum += _update(wi, wo, params, rows, line[:nline], c, lr, False,
-                                            hidden, grad, output, rng)
+                        loss_sum += _update(wi, wo, params, sub_ids, a, b, line, 0, nline, c,
+                                            lr, False, hidden, grad, output, rng)
                         examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
@@ -168,8 +179,8 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
         la, lb = label_offsets[li], label_offsets[li + 1]
         li += 1
         if b > a and lb > la:
-            target = 0 if params.kind == OVA else rand_below(rng, lb - la)
-            loss_sum += _update(wi, wo, params, feats[a:b], labels[la:lb], target, lr, True,
+            target = la if params.kind == OVA else la + rand_below(rng, lb - la)
+            loss_sum += _update(wi, wo, params, feats, a, b, labels, la, lb, target, lr, True,
                                 hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
@@ -195,7 +206,7 @@ def init_uniform(matrix, bound, seed):
 @nb.njit(cache=True, nogil=True)
 def rows_mean(wi, rows):
     out = np.zeros(wi.shape[1], dtype=np.float32)
-    mean_rows(wi, rows, out)
+    mean_rows(wi, rows, 0, len(rows), out)
     return out
 
 
@@ -204,7 +215,7 @@ def word_vectors(wi, sub_offsets, sub_ids, nwords):
     """getWordVector for every dictionary word at once."""
     out = np.zeros((nwords, wi.shape[1]), dtype=np.float32)
     for w in range(nwords):
-        mean_rows(wi, sub_ids[sub_offsets[w]:sub_offsets[w + 1]], out[w])
+        mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w])
     return out
 
 
@@ -227,7 +238,7 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
             continue
-        mean_rows(wi, feats[a:b], hidden)
+        mean_rows(wi, feats, a, b, hidden)
         n = predict_top_k(params, wo, hidden, k, threshold, output, heap_scores, heap_ids)
         counts[i] = n
         for j in range(n):
@@ -302,7 +313,7 @@ def line_means(wi, feat_offsets, feats):
     nlines = len(feat_offsets) - 1
     out = np.zeros((nlines, wi.shape[1]), dtype=np.float32)
     for i in range(nlines):
-        mean_rows(wi, feats[feat_offsets[i]:feat_offsets[i + 1]], out[i])
+        mean_rows(wi, feats, feat_offsets[i], feat_offsets[i + 1], out[i])
     return out
 
 
@@ -337,7 +348,8 @@ def word_vector_means(wi, tables, buf, nlines):
         start = pos
         while pos < len(buf) and not _stream_space(buf[pos]):
             pos += 1
-        mean_rows(wi, word_rows(tables, buf[start:pos]), vec)
+        rows = word_rows(tables, buf[start:pos])
+        mean_rows(wi, rows, 0, len(rows), vec)
         length = norm(vec)
         if length > 0:
             scale = np.float32(1.0 / length)

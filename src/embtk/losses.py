@@ -149,21 +149,22 @@ def softmax_output(wo, hidden, output):
 
 
 @nb.njit(cache=True, nogil=True)
-def _contains(values, x):
-    for v in values:
-        if v == x:
+def _contains(values, start, stop, x):
+    for k in range(start, stop):
+        if values[k] == x:
             return True
     return False
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def forward(params, wo, targets, target_index, lr, hidden, grad, output, rng):
-    """Score `hidden`, update `wo` and accumulate `grad` for the input rows; return the loss."""
+def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
+    """Score `hidden` against targets[target_index] (ova: all of targets[tstart:tstop]),
+    update `wo` and accumulate `grad` for the input rows; return the loss."""
     kind = params.kind
     loss = np.float32(0.0)
     if kind == OVA:
         for i in range(wo.shape[0]):
-            loss += binary_logistic(wo, i, _contains(targets, i), lr, hidden, grad)
+            loss += binary_logistic(wo, i, _contains(targets, tstart, tstop, i), lr, hidden, grad)
         return loss
     target = targets[target_index]
     if kind == NS:
@@ -253,7 +254,7 @@ def _std_log(x):
     return np.float32(math.log(np.float32(x) + 1e-5))
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
     """The k most probable outputs with p >= threshold, best first, as log(p + 1e-5).
 
@@ -264,7 +265,7 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
     n = 0
     if params.kind == HS:

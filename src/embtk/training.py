@@ -78,13 +78,23 @@ def train(args: Args) -> FastText:
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
+    # Encode the corpus before allocating the matrices, and let the mapped file go: it
+    # need not count towards the peak memory of training.
+    if args.supervised:
+        feat_off, feats, lab_off, labels, line_tok = dictionary.encode(corpus)
+    else:
+        ids = dictionary.corpus_ids(corpus)
+        if len(ids) == 0:
+            raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+    del corpus
+
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
     init_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0))
     if pretrained is not None:
         words, vectors = pretrained
-        ids = np.array([dictionary.get_id(w) for w in words])
-        ok = (ids >= 0) & (ids < dictionary.nwords)
-        wi[ids[ok]] = vectors[ok]
+        rows = np.array([dictionary.get_id(w) for w in words])
+        ok = (rows >= 0) & (rows < dictionary.nwords)
+        wi[rows[ok]] = vectors[ok]
     out_kind = LABEL if args.supervised else WORD
     wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
@@ -99,18 +109,12 @@ def train(args: Args) -> FastText:
     schedule = (args.lr, total, args.lrUpdateRate, progress, loss_stats, stop)
     tables = dictionary.tables
     if args.supervised:
-        feat_off, feats, lab_off, labels, line_tok = dictionary.encode(corpus)
-        del corpus
         nlines = len(line_tok)
 
         def work(tid):
             train_supervised(tid, _thread_seed(args.seed, tid), feat_off, feats, lab_off, labels, line_tok,
                              tid * nlines // nthreads, *common, *schedule)
     else:
-        ids = dictionary.corpus_ids(corpus)
-        del corpus
-        if len(ids) == 0:
-            raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
         keep = dictionary.discard_probabilities()
         eos = dictionary.eos_id()
 
