@@ -83,7 +83,7 @@ def next_token(buf, pos, end):
 @nb.njit(cache=True, nogil=True, inline="always")
 def _token_hash(buf, start, stop):
     if start == -1:
-        return fnv1a(_EOS_ARRAY, 0, 4)
+        return fnv1a(_EOS_ARRAY, np.int64(0), np.int64(4))
     return fnv1a(buf, start, stop)
 
 
@@ -196,7 +196,7 @@ def _heap_sort(perm, first, last, types, counts):
         last -= 1
         value = perm[last]
         perm[last] = perm[first]
-        _adjust_heap(perm, first, 0, last - first, value, types, counts)
+        _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -274,7 +274,8 @@ def sort_entries(types, counts):
     for i in range(1, min(n, _SORT_RUN)):
         value = perm[i]
         if _before(value, perm[0], types, counts):
-            perm[1:i + 1] = perm[0:i].copy()
+            for j in range(i, 0, -1):
+                perm[j] = perm[j - 1]
             perm[0] = value
         else:
             _insert_back(perm, i, types, counts)
@@ -301,7 +302,7 @@ def count_tokens(buf, label_prefix, max_vocab):
     hashes = np.zeros(cap, dtype=np.uint32)
     nslots = 2048
     slots = np.full(nslots, -1, dtype=np.int32)
-    n = 0
+    n = np.int64(0)  # typed: a literal 0 passed on would compile another copy of the callee
     nbytes = 0
     ntokens = 0
     threshold = 1
@@ -357,7 +358,8 @@ def count_tokens(buf, label_prefix, max_vocab):
             kept_bytes = 0
             for e in order:
                 if counts[e] >= threshold:
-                    new_bytes[kept_bytes:kept_bytes + elen[e]] = ebytes[eoff[e]:eoff[e] + elen[e]]
+                    for i in range(elen[e]):
+                        new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
                     new_off[keep], new_len[keep] = kept_bytes, elen[e]
                     new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
                     kept_bytes += elen[e]
@@ -373,7 +375,8 @@ def count_tokens(buf, label_prefix, max_vocab):
 @nb.njit(cache=True, nogil=True)
 def _grow(arr, size):
     out = np.zeros(size, dtype=arr.dtype)
-    out[: len(arr)] = arr
+    for i in range(len(arr)):
+        out[i] = arr[i]
     return out
 
 
@@ -405,6 +408,8 @@ def find_id(tables, buf, start, stop, h):
     return -1
 
 
+# Arrays are copied with loops, not slice assignment: numba compiles a slice assignment
+# with the machinery of its shape-mismatch error message, seconds on a cold cache.
 # Output arrays grow in the caller, written as `if n + k > len(out): out = _grow(...)`,
 # never through a helper that returns the array: numba reference-counts an array each time
 # it is returned and re-bound, which made every appended id cost ~80 ns (10x the work).
@@ -468,7 +473,8 @@ def _wrap_word(buf, start, stop, scratch):
     if len(scratch) < size:
         scratch = np.empty(2 * size, dtype=np.uint8)
     scratch[0] = 60  # '<'
-    scratch[1 : size - 1] = buf[start:stop]
+    for i in range(start, stop):
+        scratch[1 + i - start] = buf[i]
     scratch[size - 1] = 62  # '>'
     return scratch, size
 
@@ -480,7 +486,7 @@ def build_subword_table(tables_without_subwords):
     size = len(t.word_offsets) - 1
     offsets = np.zeros(size + 1, dtype=np.int64)
     ids = np.empty(max(16, size * 4), dtype=np.int32)
-    n = 0
+    n = np.int64(0)
     scratch = np.empty(64, dtype=np.uint8)
     for w in range(size):
         if n == len(ids):
@@ -619,9 +625,9 @@ def char_ngram_rows(tables, word, spans):
     """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
     go to `spans` when it has rows."""
     out = np.empty(max(1, len(spans)), dtype=np.int32)
-    n = 0
+    n = np.int64(0)
     if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
-        scratch, size = _wrap_word(word, 0, len(word), np.empty(len(word) + 2, dtype=np.uint8))
+        scratch, size = _wrap_word(word, np.int64(0), len(word), np.empty(len(word) + 2, dtype=np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
@@ -629,7 +635,7 @@ def char_ngram_rows(tables, word, spans):
 @nb.njit(cache=True, nogil=True)
 def word_rows(tables, word):
     """Input rows averaged into a word's vector: the entry's own list, or its char n-grams."""
-    wid = find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
+    wid = find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
     if wid >= 0:
         return tables.subword_ids[tables.subword_offsets[wid]:tables.subword_offsets[wid + 1]].copy()
     return char_ngram_rows(tables, word, _no_spans())
@@ -637,7 +643,7 @@ def word_rows(tables, word):
 
 @nb.njit(cache=True, nogil=True)
 def lookup(tables, word):
-    return find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
+    return find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
 
 
 # ------------------------------------------------------------------------ Dictionary

@@ -40,18 +40,17 @@ def mean_rows(wi, rows, start, stop, hidden):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, normalize,
+def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, grad_scale,
             hidden, grad, output, rng):
     """One example: the input rows rows[start:stop] predict targets[target] (the other
     targets[tstart:tstop] count as positives for ova); forward through the loss, then push
-    the gradient into the input rows."""
+    the gradient, times `grad_scale`, into the input rows."""
     mean_rows(wi, rows, start, stop, hidden)
     grad[:] = 0.0
     loss = forward(params, wo, targets, tstart, tstop, target, lr, hidden, grad, output, rng)
-    if normalize:
-        scale = np.float32(1.0 / (stop - start))
+    if grad_scale != 1.0:
         for j in range(grad.shape[0]):
-            grad[j] *= scale
+            grad[j] *= grad_scale
     for k in range(start, stop):
         r = rows[k]
         for j in range(grad.shape[0]):
@@ -100,6 +99,10 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
     for w in range(nwords):
         longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
     bow = np.empty(2 * ws * longest, dtype=np.int32)
+    # Typed constants rather than literals: a literal argument (0, False) makes numba
+    # compile one more specialization of the callee.
+    first = np.int64(0)
+    unscaled = np.float32(1.0)
     pos = start
     local = 0
     loss_sum = 0.0
@@ -133,16 +136,16 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
                             bow[nbow] = sub_ids[k]
                             nbow += 1
                 if nbow > 0:
-                    loss_sum += _update(wi, wo, params, bow, 0, nbow, line, 0, nline, i, lr,
-                                        False, hidden, grad, output, rng)
+                    loss_sum += _update(wi, wo, params, bow, first, np.int64(nbow), line, first,
+                                        nline, i, lr, unscaled, hidden, grad, output, rng)
                     examples += 1
             else:
                 center = line[i]
                 a, b = sub_offsets[center], sub_offsets[center + 1]
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
-                        loss_sum += _update(wi, wo, params, sub_ids, a, b, line, 0, nline, c,
-                                            lr, False, hidden, grad, output, rng)
+                        loss_sum += _update(wi, wo, params, sub_ids, a, b, line, first, nline,
+                                            c, lr, unscaled, hidden, grad, output, rng)
                         examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
@@ -180,8 +183,8 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
         li += 1
         if b > a and lb > la:
             target = la if params.kind == OVA else la + rand_below(rng, lb - la)
-            loss_sum += _update(wi, wo, params, feats, a, b, labels, la, lb, target, lr, True,
-                                hidden, grad, output, rng)
+            loss_sum += _update(wi, wo, params, feats, a, b, labels, la, lb, target, lr,
+                                np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
@@ -281,7 +284,7 @@ def nearest_words(unit_vectors, query, k, banned):
         qnorm = np.float32(1.0)
     scores = np.zeros(k + 1, dtype=np.float32)
     ids = np.zeros(k + 1, dtype=np.int64)
-    n = 0
+    n = np.int64(0)
     for i in range(unit_vectors.shape[0]):
         skip = False
         for b in banned:

@@ -118,15 +118,20 @@ def dot_row(wo, row, hidden):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def binary_logistic(wo, row, positive, lr, hidden, grad):
-    """One logistic unit: grad += alpha * wo[row]; wo[row] += alpha * hidden. Returns loss."""
+def binary_logistic(wo, row, label, lr, hidden, grad):
+    """One logistic unit with target `label` (float32 1 or 0): grad += alpha * wo[row];
+    wo[row] += alpha * hidden. Returns the loss.
+
+    Callers pass an int64 row and a float32 label, never a literal True/False: numba would
+    compile one more copy of this function for each literal value.
+    """
     score = sigmoid(dot_row(wo, row, hidden))
-    alpha = np.float32(lr * ((1.0 if positive else 0.0) - score))
+    alpha = np.float32(lr * (np.float64(label) - score))
     for j in range(hidden.shape[0]):
         w = wo[row, j]
         grad[j] += alpha * w
         wo[row, j] = w + alpha * hidden[j]
-    if positive:
+    if label > 0:
         return -table_log(score)
     return -table_log(np.float32(1.0) - score)
 
@@ -164,20 +169,22 @@ def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, 
     loss = np.float32(0.0)
     if kind == OVA:
         for i in range(wo.shape[0]):
-            loss += binary_logistic(wo, i, _contains(targets, tstart, tstop, i), lr, hidden, grad)
+            label = np.float32(1.0) if _contains(targets, tstart, tstop, i) else np.float32(0.0)
+            loss += binary_logistic(wo, i, label, lr, hidden, grad)
         return loss
-    target = targets[target_index]
+    target = np.int64(targets[target_index])
     if kind == NS:
-        loss += binary_logistic(wo, target, True, lr, hidden, grad)
+        loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
         table = params.negatives
         for _ in range(params.neg):
             negative = table[rand_below(rng, len(table))]
             while negative == target:
                 negative = table[rand_below(rng, len(table))]
-            loss += binary_logistic(wo, negative, False, lr, hidden, grad)
+            loss += binary_logistic(wo, np.int64(negative), np.float32(0.0), lr, hidden, grad)
     elif kind == HS:
         for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
-            loss += binary_logistic(wo, params.paths[k], params.codes[k] == 1, lr, hidden, grad)
+            loss += binary_logistic(wo, np.int64(params.paths[k]), np.float32(params.codes[k]),
+                                    lr, hidden, grad)
     else:
         softmax_output(wo, hidden, output)
         for i in range(wo.shape[0]):
@@ -267,7 +274,7 @@ def predict_top_k(params, wo, hidden, k, threshold, output, scores, ids):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _find_k_best(params, wo, hidden, k, threshold, output, scores, ids):
-    n = 0
+    n = np.int64(0)
     if params.kind == HS:
         osz = wo.shape[0]
         log_threshold = _std_log(threshold)
@@ -320,7 +327,8 @@ def _huffman(counts):
     left = np.full(size, -1, dtype=np.int64)
     right = np.full(size, -1, dtype=np.int64)
     binary = np.zeros(size, dtype=np.int8)
-    count[:osz] = counts
+    for i in range(osz):
+        count[i] = counts[i]
     leaf = osz - 1
     node = osz
     for i in range(osz, size):
