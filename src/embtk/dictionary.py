@@ -654,7 +654,7 @@ class Dictionary:
 
     def __init__(self, words, counts, types, ntokens, *, minn, maxn, bucket, word_ngrams,
                  label=b"__label__", pruneidx=None, t=1e-4):
-        self.words = [bytes(w) for w in words]
+        self.words = list(map(bytes, words))  # bytes(b) is b itself: no copy
         self.counts = np.asarray(counts, dtype=np.int64)
         self.types = np.asarray(types, dtype=np.int8)
         self.ntokens = int(ntokens)
@@ -666,7 +666,7 @@ class Dictionary:
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
         self.pruneidx = pruneidx
-        lengths = np.fromiter((len(w) for w in self.words), dtype=np.int64, count=len(self.words))
+        lengths = np.array(list(map(len, self.words)), dtype=np.int64)
         offsets = np.zeros(len(self.words) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         word_bytes = np.frombuffer(b"".join(self.words), dtype=np.uint8).copy()
