@@ -330,13 +330,17 @@ class Bench:
 
 # ---------------------------------------------------------------- report
 
+def _seconds(t: float) -> str:
+    return f"{t * 1000:.1f} ms" if t < 0.1 else f"{t:.2f}" if t < 10 else f"{t:.1f}"
+
+
 def table(rows: list, baseline: str = "fasttext") -> str:
     tools = []
     for row in rows:
         tools += [t for t in row["tools"] if t not in tools]
     head = ["case"]
     for t in tools:
-        head += [f"{t} s", f"{t} RSS MB", f"{t} quality"]
+        head += [f"{t} time (s)", f"{t} RSS MB", f"{t} quality"]
     head += ["w/s/thread (embtk)", "embtk / fastText", "embtk / gensim", "RSS embtk / fastText"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -352,8 +356,8 @@ def table(rows: list, baseline: str = "fasttext") -> str:
             if "lines_per_sec" in r:
                 extra = f"{r['lines_per_sec']:,.0f} lines/s"
             if "first_query" in r:
-                extra = f"first {r['first_query'] * 1000:.0f} ms"
-            cells += [f"{r['seconds']:.3f}" if r["seconds"] < 10 else f"{r['seconds']:.1f}",
+                extra = f"first query {_seconds(r['first_query'])}"
+            cells += [_seconds(r["seconds"]),
                       f"{r['rss_mb']:.0f}" if "rss_mb" in r else "",
                       " ".join(f"{k} {v:.4f}" for k, v in q.items()) or extra]
         e = res.get("embtk", {})
