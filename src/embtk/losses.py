@@ -24,7 +24,6 @@ HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
 SIGMOID_TABLE_SIZE = 512
 MAX_SIGMOID = 8.0
 LOG_TABLE_SIZE = 512
-NEGATIVE_TABLE_SIZE = 10_000_000
 
 
 
@@ -45,7 +44,8 @@ def _log_table():
 _SIGMOID = _sigmoid_table()
 _LOG = _log_table()
 
-LossParams = namedtuple("LossParams", "kind neg negatives tree_left tree_right path_offsets paths codes")
+LossParams = namedtuple("LossParams",
+                        "kind neg neg_keep neg_alias tree_left tree_right path_offsets paths codes")
 
 
 # ------------------------------------------------------------------------- tables
@@ -175,12 +175,11 @@ def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, 
     target = np.int64(targets[target_index])
     if kind == NS:
         loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
-        table = params.negatives
         for _ in range(params.neg):
-            negative = table[rand_below(rng, len(table))]
+            negative = draw_negative(params, rng)
             while negative == target:
-                negative = table[rand_below(rng, len(table))]
-            loss += binary_logistic(wo, np.int64(negative), np.float32(0.0), lr, hidden, grad)
+                negative = draw_negative(params, rng)
+            loss += binary_logistic(wo, negative, np.float32(0.0), lr, hidden, grad)
     elif kind == HS:
         for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
             loss += binary_logistic(wo, np.int64(params.paths[k]), np.float32(params.codes[k]),
@@ -367,19 +366,65 @@ def _huffman(counts):
     return left, right, offsets, paths, codes
 
 
+@nb.njit(cache=True)
+def alias_table(weights):
+    """Walker's alias method for drawing i with probability weights[i] / sum: (keep, alias).
+
+    Draw a slot uniformly, keep it with probability keep[slot], else take alias[slot].
+    fastText draws from a table of 10M entries instead: 40 MB read at random, a cache miss
+    for every negative; these two arrays take 8 bytes per output and are exact.
+    """
+    n = len(weights)
+    scaled = weights * (n / np.sum(weights))
+    keep = np.ones(n, dtype=np.float32)
+    alias = np.arange(n).astype(np.int32)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        nl -= 1
+        s, g = small[ns], large[nl]
+        keep[s] = scaled[s]
+        alias[s] = g
+        scaled[g] -= 1.0 - scaled[s]
+        if scaled[g] < 1.0:
+            small[ns] = g
+            ns += 1
+        else:
+            large[nl] = g
+            nl += 1
+    return keep, alias
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def draw_negative(params, rng):
+    """An output drawn with probability proportional to sqrt(count), as fastText samples."""
+    slot = rand_below(rng, len(params.neg_keep))
+    if rand_unit(rng) < params.neg_keep[slot]:
+        return slot
+    return np.int64(params.neg_alias[slot])
+
+
 def make_loss_params(kind: int, counts: np.ndarray, neg: int) -> LossParams:
     """Everything `forward`/`predict_top_k` need for `kind`, built from output counts."""
     counts = np.asarray(counts, dtype=np.float64)
     empty_i32, empty_i64 = np.zeros(0, np.int32), np.zeros(1, np.int64)
-    negatives = empty_i32
+    keep, alias = np.zeros(0, np.float32), empty_i32
     left = right = np.zeros(0, np.int64)
     offsets, paths, codes = empty_i64, empty_i32, np.zeros(0, np.int8)
     if kind == NS and len(counts) < 2:
         neg = 0  # nothing to sample that differs from the target
     elif kind == NS:
-        root = np.sqrt(counts)
-        reps = np.ceil(root * NEGATIVE_TABLE_SIZE / root.sum()).astype(np.int64)
-        negatives = np.repeat(np.arange(len(counts), dtype=np.int32), reps)
+        keep, alias = alias_table(np.sqrt(counts))
     elif kind == HS:
         left, right, offsets, paths, codes = _huffman(counts)
-    return LossParams(int(kind), int(neg), negatives, left, right, offsets, paths, codes)
+    return LossParams(int(kind), int(neg), keep, alias, left, right, offsets, paths, codes)
