@@ -191,16 +191,30 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
     _publish(tid, local, loss_sum, examples, progress, loss_stats)
 
 
-@nb.njit(cache=True, nogil=True)
-def init_uniform(matrix, bound, seed):
-    """Fill a float32 matrix with U(-bound, bound) from the project's own seeded rng.
+INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
 
-    The stream is salted so that it differs from the one training thread 0 draws.
+
+@nb.njit(cache=True, nogil=True)
+def init_uniform(matrix, bound, seed, first_block, end_block):
+    """Fill blocks [first_block, end_block) of a float32 matrix (INIT_BLOCK values each,
+    in row-major order) with U(-bound, bound) from the project's own seeded rng.
+
+    Each block has its own stream, so threads can fill disjoint blocks and the matrix is
+    the same whatever the number of threads. Streams are salted so that they differ from
+    the ones training threads draw.
     """
-    rng = seed_rng(seed ^ 0x5EED)
     flat = matrix.reshape(-1)
-    for i in range(flat.shape[0]):
-        flat[i] = (2.0 * rand_unit(rng) - 1.0) * bound
+    scale = np.float32(2.0 * bound / 16777216.0)
+    shift = np.float32(bound)
+    for block in range(first_block, end_block):
+        x = seed_rng(seed ^ (0x5EED + (block << 20)))[0]
+        for i in range(block * INIT_BLOCK, min((block + 1) * INIT_BLOCK, flat.shape[0])):
+            # rand_unit's xorshift64* step, with the state kept in a register
+            x ^= x >> np.uint64(12)
+            x ^= x << np.uint64(25)
+            x ^= x >> np.uint64(27)
+            top24 = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(40)
+            flat[i] = np.float32(top24) * scale - shift
 
 
 # ---------------------------------------------------------------------- inference

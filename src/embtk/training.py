@@ -14,7 +14,7 @@ from .args import Args
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import open_for_reading, read_vec
-from .kernels import init_uniform, train_supervised, train_unsupervised
+from .kernels import INIT_BLOCK, init_uniform, train_supervised, train_unsupervised
 from .losses import make_loss_params
 from .model import FastText
 
@@ -48,6 +48,20 @@ def _thread_seed(seed: int, tid: int) -> int:
 def _log(args: Args, message: str) -> None:
     if args.verbose > 0:
         print(message, file=sys.stderr, flush=True)
+
+
+def _fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> None:
+    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads."""
+    blocks = -(-matrix.size // INIT_BLOCK)
+    nthreads = max(1, min(nthreads, blocks))
+    cuts = [blocks * t // nthreads for t in range(nthreads + 1)]
+    threads = [threading.Thread(target=init_uniform, args=(matrix, bound, seed, cuts[t], cuts[t + 1]))
+               for t in range(1, nthreads)]
+    for t in threads:
+        t.start()
+    init_uniform(matrix, bound, seed, cuts[0], cuts[1])
+    for t in threads:
+        t.join()
 
 
 def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
@@ -89,7 +103,7 @@ def train(args: Args) -> FastText:
     del corpus
 
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    init_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0))
+    _fill_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0), args.thread)
     if pretrained is not None:
         words, vectors = pretrained
         rows = np.array([dictionary.get_id(w) for w in words])
