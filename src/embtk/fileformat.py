@@ -472,25 +472,31 @@ _VEC_BLOCK = 1024  # rows formatted per % operation
 
 
 def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
-    """Write fastText's `.vec` text: "n dim" then "word v1 ... vd \\n" per row, values as
+    """Write fastText's `.vec` text: "n dim" then "word v1 ... vd \n" per row, values as
     C++ `setprecision(5)` prints them ('%.5g'), words written as raw bytes."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise ValueError(f"write_vec: vectors must be 2-D, got shape {vectors.shape}")
+    if len(words) != len(vectors):
+        raise ValueError(f"write_vec: {len(words)} words but {len(vectors)} vectors")
+    write_vec_rows(path, words, vectors.shape[1], lambda start, stop: vectors[start:stop])
+
+
+def write_vec_rows(path, words: Sequence[bytes], dim: int, rows) -> None:
+    """`write_vec` with the vectors given by `rows(start, stop)`, asked for a block at a
+    time: a model's word vectors need not all be in memory at once."""
     words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
-    n, dim = vectors.shape
-    if len(words) != n:
-        raise ValueError(f"write_vec: {len(words)} words but {n} vectors")
+    n = len(words)
     row_format = b"%s " + b"%.5g " * dim + b"\n"
     with atomic_write(path, "wb") as f:
         try:
             f.write(b"%d %d\n" % (n, dim))
             for start in range(0, n, _VEC_BLOCK):
-                block = vectors[start:start + _VEC_BLOCK]
+                stop = min(n, start + _VEC_BLOCK)
                 # tolist() gives the exact double of each float32, the value C++ prints.
-                values = block.tolist()
+                values = np.asarray(rows(start, stop)).tolist()
                 flat = []
-                for word, row in zip(words[start:start + _VEC_BLOCK], values):
+                for word, row in zip(words[start:stop], values):
                     flat.append(word)
                     flat.extend(row)
                 f.write((row_format * len(values)) % tuple(flat))

@@ -228,11 +228,11 @@ def rows_mean(wi, rows):
 
 
 @nb.njit(cache=True, nogil=True)
-def word_vectors(wi, sub_offsets, sub_ids, nwords):
-    """getWordVector for every dictionary word at once."""
-    out = np.zeros((nwords, wi.shape[1]), dtype=np.float32)
-    for w in range(nwords):
-        mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w])
+def word_vectors(wi, sub_offsets, sub_ids, first, end):
+    """getWordVector for dictionary words first..end-1 at once."""
+    out = np.zeros((end - first, wi.shape[1]), dtype=np.float32)
+    for w in range(first, end):
+        mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w - first])
     return out
 
 
@@ -280,7 +280,7 @@ def norm(vec):
 @nb.njit(cache=True, nogil=True)
 def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     """Every word's vector scaled to unit length (zero vectors stay zero)."""
-    out = word_vectors(wi, sub_offsets, sub_ids, nwords)
+    out = word_vectors(wi, sub_offsets, sub_ids, np.int64(0), nwords)
     for w in range(nwords):
         length = norm(out[w])
         if length > 0:

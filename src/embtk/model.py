@@ -17,7 +17,7 @@ import numpy as np
 
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .fileformat import open_for_reading, save_bin, write_vec
+from .fileformat import open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
@@ -337,9 +337,11 @@ class FastText:
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
-        vecs = word_vectors(self.input_matrix, self.dictionary.tables.subword_offsets,
-                            self.dictionary.tables.subword_ids, self.dictionary.nwords)
-        write_vec(str(path), self.dictionary.words[: self.dictionary.nwords], vecs)
+        t = self.dictionary.tables
+        rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
+                                                t.subword_ids, start, stop)
+        write_vec_rows(str(path), self.dictionary.words[: self.dictionary.nwords],
+                       self.get_dimension(), rows)
 
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""
