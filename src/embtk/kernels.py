@@ -237,10 +237,11 @@ def word_vectors(wi, sub_offsets, sub_ids, first, end):
 
 
 @nb.njit(cache=True, nogil=True)
-def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
+def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """Top-k (label id, probability) for each encoded line, best first; count[i] may be < k.
 
-    The probability is exp(log(p + 1e-5)) in 32-bit floats, exactly as fastText reports it.
+    `wo_t` is wo transposed (C-contiguous). The probability is exp(log(p + 1e-5)) in
+    32-bit floats, exactly as fastText reports it.
     """
     nlines = len(feat_offsets) - 1
     threshold = np.float32(threshold)
@@ -256,7 +257,7 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
         if b == a:
             continue
         mean_rows(wi, feats, a, b, hidden)
-        n = predict_top_k(params, wo, hidden, k, threshold, output, heap_scores, heap_ids)
+        n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores, heap_ids)
         counts[i] = n
         for j in range(n):
             probs[i, j] = math.exp(heap_scores[j])

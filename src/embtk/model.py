@@ -228,11 +228,11 @@ class FastText:
             raise EmbtkError("this model is not a classifier (it was trained with "
                              f"{self.args.model}); prediction needs a supervised model")
 
-    def _predict_chunk(self, data, k: int, threshold: float):
+    def _predict_chunk(self, data, k: int, threshold: float, output_t):
         """Encode every line of one chunk and run batched prediction on all of them."""
         buf = np.frombuffer(data, dtype=np.uint8)
         feat_off, feats, lab_off, labels, _ = self.dictionary.encode(buf)
-        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix,
+        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix, output_t,
                                            self._predict_params, feat_off, feats, k,
                                            float(threshold))
         return counts, probs, ids, feat_off, lab_off, labels
@@ -244,7 +244,10 @@ class FastText:
         if k != -1 and k < 1:
             raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
         k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
-        work = lambda chunk: (then or (lambda r: r))(self._predict_chunk(chunk, k, threshold))
+        # the transpose scores all outputs at once (losses.all_scores); tiny for classifiers
+        output_t = np.ascontiguousarray(self.output_matrix.T)
+        work = lambda chunk: (then or (lambda r: r))(self._predict_chunk(chunk, k, threshold,
+                                                                         output_t))
         workers = os.cpu_count() or 1
         size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
         chunks = list(_line_chunks(data, size))
