@@ -331,11 +331,13 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
     out = _stdout()
     try:
         while True:
-            # a live pipe is answered line by line; a file in large batches
-            lines = [stream.readline()] if live else stream.readlines(1 << 24)
-            if not lines or not lines[0]:
+            # a live pipe is answered line by line; a file in blocks of whole lines
+            data = stream.readline() if live else stream.read(1 << 24)
+            if not data:
                 break
-            _write_pieces(out, _prediction_lines(model, b"".join(lines), k, threshold, with_prob))
+            if not live and not data.endswith(b"\n"):
+                data += stream.readline()
+            _write_pieces(out, _prediction_lines(model, data, k, threshold, with_prob))
             if live:
                 out.flush()
     finally:

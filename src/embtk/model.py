@@ -283,12 +283,13 @@ class FastText:
         """Labels and probabilities for a line, or for each line of a list."""
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
-        results = [(tuple(_decode(label) for label, _ in pairs),
-                    np.array([p for _, p in pairs], dtype=np.float32 if many else np.float64))
-                   for pairs in self.predict_lines_bytes(lines, k, threshold)]
+        counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
+        names = [_decode(w) for w in self.dictionary.words[self.dictionary.nwords:]]
+        counts = counts.tolist()
+        labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
         if many:
-            return [r[0] for r in results], [r[1] for r in results]
-        return results[0]
+            return labels, [row[:n] for n, row in zip(counts, probs)]
+        return labels[0], probs[0, :counts[0]].astype(np.float64)
 
     def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
