@@ -265,20 +265,6 @@ class FastText:
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
         return tuple(np.concatenate(column) for column in zip(*parts))
 
-    def predict_lines_bytes(self, lines, k=1, threshold=0.0):
-        """[(label, probability)] lists, best first, for raw lines as read (one per line).
-
-        A line's newline, if it has one, is its EOS token, as in fastText's `predict`.
-        """
-        counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
-        names = self.dictionary.words[self.dictionary.nwords:]
-        ids, probs = ids.tolist(), probs.tolist()
-        out = []
-        for i in range(len(lines)):
-            n = counts[i] if i < len(counts) else 0
-            out.append([(names[ids[i][j]], probs[i][j]) for j in range(n)])
-        return out
-
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
         """Labels and probabilities for a line, or for each line of a list."""
         many = isinstance(text, (list, tuple))
