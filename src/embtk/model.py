@@ -76,6 +76,7 @@ class TestResult:
     gold: np.ndarray
     predicted: np.ndarray
     correct: np.ndarray
+    confusion: np.ndarray | None = None  # gold x (top prediction or none), if asked
 
     @property
     def precision(self) -> float:
@@ -263,19 +264,27 @@ class FastText:
             return [r[0] for r in results], [r[1] for r in results]
         return results[0]
 
-    def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
-        """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
+    def evaluate(self, path, k=1, threshold=0.0, confusion=False) -> TestResult:
+        """Score a labelled file (path, binary file object or '-'), a few MB at a time.
+        With `confusion`, also count (gold label, top prediction) pairs."""
         examples = 0
         gold, predicted, correct = (np.zeros(self.dictionary.nlabels, dtype=np.int64) for _ in range(3))
+        matrix = None
+        if confusion:
+            from .evaluation import confusion_counts
+
+            matrix = np.zeros((self.dictionary.nlabels, self.dictionary.nlabels + 1), dtype=np.int64)
         for chunk in _line_chunks(_read_all(path)):
             counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(chunk, k, threshold)
             n, g, p, c = _score_predictions(counts, ids, feat_off, lab_off, labels,
                                             self.dictionary.nlabels)
+            if matrix is not None:
+                confusion_counts(matrix, counts, ids, feat_off, lab_off, labels)
             examples += n
             gold += g
             predicted += p
             correct += c
-        return TestResult(int(examples), self.labels, gold, predicted, correct)
+        return TestResult(int(examples), self.labels, gold, predicted, correct, matrix)
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
