@@ -619,7 +619,7 @@ def eval_similarity_command(model, data, lower, as_json, plot):
     lines = [head]
     for r in results:
         row = (f"{os.path.basename(r.data):<{name_width}}  {r.pairs:>6}  "
-               f"{r.in_vocab:>6} ({100 * r.coverage:5.1f}%)  {_fixed(r.pearson):>8}  "
+               f"{f'{r.in_vocab} ({100 * r.coverage:.1f}%)':>14}  {_fixed(r.pearson):>8}  "
                f"{_fixed(r.spearman):>8}")
         if subwords:
             row += (f"  | {r.subword_pairs:>23}  {_fixed(r.subword_pearson):>8}  "
