@@ -497,3 +497,16 @@ def _has_matplotlib():
         return True
     except ImportError:
         return False
+
+
+def test_subword_model_scores_a_set_outside_its_vocabulary(sg_model, tmp_path):
+    _, bin_path, vec_path = sg_model
+    data = write(tmp_path / "new.tsv", "apples\tbananas\t9\ncars\tpears\t1\ntrucks\tbuses\t8\n")
+    result = evaluate_similarity(str(bin_path), data)
+    assert result.in_vocab == 0 and math.isnan(result.spearman)
+    assert result.subword_pairs == 3 and -1 <= result.subword_spearman <= 1
+    code, out, err = run("eval-similarity", bin_path, data, "-json")
+    assert code == 0, err
+    assert json.loads(out)["results"][0]["spearman"] is None
+    with pytest.raises(EmbtkError, match="0 of its 3 pairs"):
+        evaluate_similarity(str(vec_path), data)

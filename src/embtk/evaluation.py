@@ -278,15 +278,18 @@ def evaluate_similarity(vectors, path, lower: bool = False, subwords: bool = Tru
     cosine = np.full(n, np.nan)
     unit = vectors.unit
     cosine[known] = np.einsum("ij,ij->i", unit[rows_a[known]], unit[rows_b[known]])
-    if known.sum() < 2:
-        raise EmbtkError(f"{data.path}: {int(known.sum())} of its {n} pairs have both words in "
+    in_vocab = int(known.sum())
+    subwords = subwords and vectors.has_subwords
+    if in_vocab < 2 and not subwords:
+        raise EmbtkError(f"{data.path}: {in_vocab} of its {n} pairs have both words in "
                          f"the vocabulary of {vectors.source or 'the model'}; need at least 2"
                          + ("" if lower else " (try -lower)"))
-    result = SimilarityResult(data.path, n, int(known.sum()), pearson(data.human[known], cosine[known]),
-                              spearman(data.human[known], cosine[known]), lower,
-                              human=data.human, cosine=cosine,
-                              subword_cosine=np.full(n, np.nan))
-    if subwords and vectors.has_subwords:
+    # With subwords, a data set outside the vocabulary still gets its all-pairs figures.
+    r, rho = ((pearson(data.human[known], cosine[known]), spearman(data.human[known], cosine[known]))
+              if in_vocab >= 2 else (float("nan"), float("nan")))
+    result = SimilarityResult(data.path, n, in_vocab, r, rho, lower, human=data.human,
+                              cosine=cosine, subword_cosine=np.full(n, np.nan))
+    if subwords:
         ua = vectors.subword_unit(data.first, lower)
         ub = vectors.subword_unit(data.second, lower)
         # A word with no n-gram in the model has a zero vector: it cannot be scored.
