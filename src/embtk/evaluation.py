@@ -201,27 +201,31 @@ def read_similarity_pairs(path) -> SimilarityPairs:
     are skipped. Anything else is an error naming the line."""
     path = os.fsdecode(path)
     first, second, human = [], [], []
-    try:
-        with open_for_reading(path, "similarity data") as f:
-            for lineno, line in enumerate(f, 1):
-                stripped = line.strip()
-                if not stripped or stripped.startswith(b"#"):
-                    continue
-                fields = stripped.split(b"\t") if b"\t" in stripped else stripped.split()
-                fields = [x.strip() for x in fields]
-                score = _score(fields[2]) if len(fields) >= 3 and fields[0] and fields[1] else None
-                if score is None:
-                    shown = stripped[:60].decode("utf-8", "replace")
-                    raise EmbtkError(f"line {lineno} of {path} should be 'word1 word2 score', "
-                                     f"got {shown!r}")
-                first.append(fields[0])
-                second.append(fields[1])
-                human.append(score)
-    except OSError as exc:
-        raise EmbtkError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for lineno, line in _data_lines(path, "similarity data"):
+        fields = line.split(b"\t") if b"\t" in line else line.split()
+        fields = [x.strip() for x in fields]
+        score = _score(fields[2]) if len(fields) >= 3 and fields[0] and fields[1] else None
+        if score is None:
+            raise EmbtkError(f"line {lineno} of {path} should be 'word1 word2 score', "
+                             f"got {line[:60].decode('utf-8', 'replace')!r}")
+        first.append(fields[0])
+        second.append(fields[1])
+        human.append(score)
     if not human:
         raise EmbtkError(f"{path} has no word pairs")
     return SimilarityPairs(path, first, second, np.array(human, dtype=np.float64))
+
+
+def _data_lines(path: str, what: str):
+    """(line number, stripped line) of a text data file, blank and `#` lines skipped."""
+    try:
+        with open_for_reading(path, what) as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if line and not line.startswith(b"#"):
+                    yield lineno, line
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _score(text: bytes):
@@ -371,28 +375,18 @@ def read_analogy_questions(path):
     Returns (section names, section index per question, list of 4-word tuples)."""
     path = os.fsdecode(path)
     names, section_of, questions = [], [], []
-    try:
-        with open_for_reading(path, "analogy questions") as f:
-            for lineno, line in enumerate(f, 1):
-                fields = line.split()
-                if not fields or fields[0].startswith(b"#"):
-                    continue
-                if fields[0] == b":":
-                    names.append(b" ".join(fields[1:]).decode("utf-8", "replace") or "?")
-                    continue
-                if fields[0].startswith(b":") and len(fields) == 1:
-                    names.append(fields[0][1:].decode("utf-8", "replace"))
-                    continue
-                if len(fields) != 4:
-                    shown = line.strip()[:60].decode("utf-8", "replace")
-                    raise EmbtkError(f"line {lineno} of {path} should be ': section' or four "
-                                     f"words 'a b c d', got {shown!r}")
-                if not names:
-                    names.append("(no section)")
-                section_of.append(len(names) - 1)
-                questions.append(tuple(fields))
-    except OSError as exc:
-        raise EmbtkError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for lineno, line in _data_lines(path, "analogy questions"):
+        fields = line.split()
+        if fields[0] == b":" or (fields[0].startswith(b":") and len(fields) == 1):
+            names.append(b" ".join(fields).lstrip(b": ").decode("utf-8", "replace") or "?")
+            continue
+        if len(fields) != 4:
+            raise EmbtkError(f"line {lineno} of {path} should be ': section' or four words "
+                             f"'a b c d', got {line[:60].decode('utf-8', 'replace')!r}")
+        if not names:
+            names.append("(no section)")
+        section_of.append(len(names) - 1)
+        questions.append(tuple(fields))
     if not questions:
         raise EmbtkError(f"{path} has no analogy questions")
     return names, np.array(section_of, dtype=np.int64), questions
