@@ -336,15 +336,15 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
     out = _stdout()
     if report:
         scores = result.sorted_labels(order)
-        width = max(len("label"), *(len(s.label) for s in scores + [result.micro]))
+        width = max(len(s.label) for s in scores + [result.micro])
+
+        def row(s):
+            return (f"{s.label:<{width}}  {s.support:>7}  {s.predicted:>9}  {s.correct:>7}  "
+                    f"{_fixed(s.precision):>9}  {_fixed(s.recall):>7}  {_fixed(s.f1):>7}")
+
         lines = [f"{'label':<{width}}  {'support':>7}  {'predicted':>9}  {'correct':>7}  "
                  f"{'precision':>9}  {'recall':>7}  {'F1':>7}"]
-        for s in scores + [None, result.micro, result.macro]:
-            if s is None:
-                lines.append("")
-                continue
-            lines.append(f"{s.label:<{width}}  {s.support:>7}  {s.predicted:>9}  {s.correct:>7}  "
-                         f"{_fixed(s.precision):>9}  {_fixed(s.recall):>7}  {_fixed(s.f1):>7}")
+        lines += [row(s) for s in scores] + ["", row(result.micro), row(result.macro)]
         lines.append(f"N {result.examples} lines, k={result.k}, threshold {result.threshold:g}; "
                      "macro: mean over labels in the data or predicted (undefined = 0)")
         out.write(("\n".join(lines) + "\n").encode("utf-8"))
