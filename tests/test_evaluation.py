@@ -248,8 +248,10 @@ def brute_force(words, vectors, questions, top, method):
     return outcome
 
 
+@pytest.mark.parametrize("memory", [1 << 28, 3 * 4 * 50 * 7])  # one batch; batches of 7
 @pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
-def test_analogies_match_brute_force(tmp_path, method):
+def test_analogies_match_brute_force(tmp_path, method, memory, monkeypatch):
+    monkeypatch.setattr("embtk.evaluation._ANALOGY_MEMORY", memory)
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(60)]
     vectors = rng.normal(size=(60, 6)).astype(np.float32)

@@ -23,8 +23,8 @@ from .fileformat import MAGIC, load_bin, open_for_reading, read_vec
 _SYNTACTIC_PREFIX = "gram"
 # 3CosMul's epsilon (Levy and Goldberg 2014), which keeps the division finite.
 _COSMUL_EPSILON = 1e-3
-# Questions scored per matrix product: bounds memory to this many x top floats.
-_ANALOGY_BATCH = 256
+# Bytes of similarities per batch of analogy questions (3 rows of `top` floats each).
+_ANALOGY_MEMORY = 1 << 28
 ANALOGY_METHODS = ("3cosadd", "3cosmul")
 
 
@@ -426,22 +426,43 @@ def evaluate_analogies(vectors, path, top: int = 30000, method: str = "3cosadd",
 
 
 def _answer(unit: np.ndarray, rows: np.ndarray, method: str) -> np.ndarray:
-    """Row of the best answer to each question (a, b, c, _), by matrix products in batches."""
+    """Row of the best answer to each question (a, b, c, _).
+
+    Question words repeat a lot (the Google set has under a thousand distinct ones), so
+    each batch takes the similarities of its distinct words to every candidate in one
+    matrix product (BLAS) and scores questions from those rows in one fused pass.
+    """
     answers = np.empty(len(rows), dtype=np.int64)
-    for lo in range(0, len(rows), _ANALOGY_BATCH):
-        q = rows[lo:lo + _ANALOGY_BATCH]
-        a, b, c = unit[q[:, 0]], unit[q[:, 1]], unit[q[:, 2]]
-        if method == "3cosadd":
-            scores = (b - a + c) @ unit.T
-        else:
-            # Cosines shifted to [0, 1] so that the product and quotient keep their order.
-            sim_a, sim_b, sim_c = ((x @ unit.T + 1.0) * 0.5 for x in (a, b, c))
-            scores = sim_b * sim_c / (sim_a + _COSMUL_EPSILON)
-        batch = np.arange(len(q))
-        for j in range(3):
-            scores[batch, q[:, j]] = -np.inf
-        answers[lo:lo + len(q)] = scores.argmax(axis=1)
+    batch = max(1, _ANALOGY_MEMORY // (3 * 4 * unit.shape[0]))
+    for lo in range(0, len(rows), batch):
+        q = np.ascontiguousarray(rows[lo:lo + batch, :3])
+        words, local = np.unique(q.ravel(), return_inverse=True)
+        sims = unit[words] @ unit.T
+        answers[lo:lo + len(q)] = _best_answers(sims, local.reshape(q.shape), q,
+                                                method == "3cosmul", np.float32(_COSMUL_EPSILON))
     return answers
+
+
+@nb.njit(cache=True, nogil=True)
+def _best_answers(sims, local, excluded, cosmul, epsilon):
+    """For each question, the arg-max over candidates of sim(x,b) - sim(x,a) + sim(x,c)
+    (3CosAdd) or of s(x,b) s(x,c) / (s(x,a) + epsilon), s = (sim + 1) / 2 (3CosMul),
+    the question's own words excluded. `local` indexes the rows of `sims`."""
+    out = np.empty(len(local), dtype=np.int64)
+    scores = np.empty(sims.shape[1], dtype=np.float32)
+    half = np.float32(0.5)
+    for i in range(len(local)):
+        sa, sb, sc = sims[local[i, 0]], sims[local[i, 1]], sims[local[i, 2]]
+        if cosmul:
+            for j in range(len(scores)):
+                scores[j] = (sb[j] + 1) * half * ((sc[j] + 1) * half) / ((sa[j] + 1) * half + epsilon)
+        else:
+            for j in range(len(scores)):
+                scores[j] = sb[j] - sa[j] + sc[j]
+        for k in range(3):
+            scores[excluded[i, k]] = -np.inf
+        out[i] = np.argmax(scores)
+    return out
 
 
 # ---------------------------------------------------------------------------- helpers
