@@ -514,3 +514,13 @@ def test_subword_model_scores_a_set_outside_its_vocabulary(sg_model, tmp_path):
     assert json.loads(out)["results"][0]["spearman"] is None
     with pytest.raises(EmbtkError, match="0 of its 3 pairs"):
         evaluate_similarity(str(vec_path), data)
+
+
+def test_cli_test_label_report_from_stdin(classifier):
+    _, path = classifier
+    data = (DATA / "authors.test").read_bytes()
+    code, out, err = run("test-label", path, "-", "-1", "-json", input=data)
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["data"] == "-" and got["k"] == -1 and got["examples"] == 800
+    assert got["micro"]["recall"] == pytest.approx(1.0)  # every label predicted at k = -1
