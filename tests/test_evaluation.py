@@ -524,3 +524,11 @@ def test_cli_test_label_report_from_stdin(classifier):
     got = json.loads(out)
     assert got["data"] == "-" and got["k"] == -1 and got["examples"] == 800
     assert got["micro"]["recall"] == pytest.approx(1.0)  # every label predicted at k = -1
+
+
+def test_lowered_known_words_keep_their_vector_in_the_subword_figures(sg_model, tmp_path):
+    _, bin_path, _ = sg_model
+    data = write(tmp_path / "upper.tsv", "APPLE\tBanana\t9\nCar\tbus\t8\nPear\tTAXIS\t1\n")
+    result = evaluate_similarity(str(bin_path), data, lower=True)
+    assert result.in_vocab == 2 and result.subword_pairs == 3
+    np.testing.assert_allclose(result.subword_cosine[:2], result.cosine[:2], atol=1e-6)

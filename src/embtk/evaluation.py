@@ -146,11 +146,15 @@ class WordVectors:
         return np.fromiter((table.get(_lower(w) if lower else w, -1) for w in words),
                            dtype=np.int64, count=len(words))
 
-    def subword_unit(self, words: Sequence[bytes], lower: bool = False) -> np.ndarray:
-        """Unit vectors built from each word's character n-grams (its row too if known)."""
+    def unit_with_subwords(self, words: Sequence[bytes], rows: np.ndarray,
+                           lower: bool = False) -> np.ndarray:
+        """Unit vectors of `words`: the vocabulary's row where `rows` has one, else built
+        from the word's character n-grams (zero when it has none in the model)."""
+        known = rows >= 0
         out = np.zeros((len(words), self.dim), dtype=np.float32)
-        for i, w in enumerate(words):
-            out[i] = self.model.get_word_vector(_lower(w) if lower else w)
+        out[known] = self.unit[rows[known]]
+        for i in np.flatnonzero(~known):
+            out[i] = self.model.get_word_vector(_lower(words[i]) if lower else words[i])
         return _unit_rows(out)
 
 
@@ -294,8 +298,8 @@ def evaluate_similarity(vectors, path, lower: bool = False, subwords: bool = Tru
     result = SimilarityResult(data.path, n, in_vocab, r, rho, lower, human=data.human,
                               cosine=cosine, subword_cosine=np.full(n, np.nan))
     if subwords:
-        ua = vectors.subword_unit(data.first, lower)
-        ub = vectors.subword_unit(data.second, lower)
+        ua = vectors.unit_with_subwords(data.first, rows_a, lower)
+        ub = vectors.unit_with_subwords(data.second, rows_b, lower)
         # A word with no n-gram in the model has a zero vector: it cannot be scored.
         scored = (np.abs(ua).sum(1) > 0) & (np.abs(ub).sum(1) > 0)
         sub = np.einsum("ij,ij->i", ua, ub).astype(np.float64)
