@@ -28,64 +28,31 @@ SUPERVISED = dict(epoch=10, lr=0.5, wordNgrams=2, dim=50)
 DATASETS = ("langid_gettext", "twitter_sentiment_crowdflower")
 SPEARMAN_TOL = 0.02  # absolute, on the mean Spearman over sets
 P1_TOL = 1.0         # points of P@1
-_scipy_checked = False
 
 
 # ---------------------------------------------------------------- scoring
 
-def _average_ranks(x) -> np.ndarray:
-    """1-based ranks, ties get the mean of the ranks they span."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    new_group = np.r_[True, xs[1:] != xs[:-1]]
-    starts = np.r_[np.flatnonzero(new_group), len(x)]
-    group_rank = (starts[:-1] + starts[1:] - 1) / 2.0 + 1.0
-    ranks = np.empty(len(x))
-    ranks[order] = group_rank[np.cumsum(new_group) - 1]
-    return ranks
-
-
-def spearman(a, b) -> float:
-    rho = float(np.corrcoef(_average_ranks(a), _average_ranks(b))[0, 1])
-    global _scipy_checked
-    if not _scipy_checked:
-        try:
-            from scipy.stats import spearmanr
-        except ImportError:
-            pass
-        else:
-            ref = float(spearmanr(a, b)[0])
-            assert abs(ref - rho) < 1e-9, f"numpy Spearman {rho} != scipy {ref}"
-        _scipy_checked = True
-    return rho
-
-
-def read_pairs(path: Path):
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 3:
-            pairs.append((fields[0], fields[1], float(fields[2])))
-    return pairs
-
-
 def similarity_scores(model, sets: dict) -> dict:
     """{set: (spearman, pairs used)}; pairs with an out-of-vocabulary word are skipped.
 
-    Words are looked up as written (the corpus is mixed case, so no lowercasing).
+    Scored by embtk.evaluation (SciPy's tie convention, checked against SciPy in the tests),
+    on the vectors either tool's model gives. Words are looked up as written (the corpus is
+    mixed case, so no lowercasing).
     """
+    from embtk.errors import EmbtkError
+    from embtk.evaluation import evaluate_similarity, read_similarity_pairs
+
     vocab = set(model.words)
     out = {}
-    for name, pairs in sets.items():
-        gold, pred = [], []
-        for w1, w2, score in pairs:
-            if w1 in vocab and w2 in vocab:
-                v1, v2 = model.get_word_vector(w1), model.get_word_vector(w2)
-                n = np.linalg.norm(v1) * np.linalg.norm(v2)
-                pred.append(float(np.dot(v1, v2) / n) if n > 0 else 0.0)
-                gold.append(score)
-        out[name] = (spearman(gold, pred) if len(gold) > 1 else float("nan"), len(gold))
+    for name, path in sets.items():
+        pairs = read_similarity_pairs(path)
+        needed = sorted({w.decode("utf-8") for w in pairs.first + pairs.second} & vocab)
+        matrix = np.array([model.get_word_vector(w) for w in needed], dtype=np.float32)
+        try:
+            result = evaluate_similarity((needed, matrix.reshape(len(needed), -1)), path)
+            out[name] = (result.spearman, result.in_vocab)
+        except EmbtkError:  # fewer than 2 pairs in the vocabulary
+            out[name] = (float("nan"), 0)
     return out
 
 
@@ -114,7 +81,7 @@ def warm_up_embtk(embtk, data: Path, thread: int) -> float:
 
 def measure_skipgram(tools: dict, data: Path, seeds: int, thread: int) -> dict:
     corpus = str(data / "corpus" / "en_small.txt")
-    sets = {p.stem: read_pairs(p) for p in sorted((data / "similarity").glob("*.tsv"))}
+    sets = {p.stem: p for p in sorted((data / "similarity").glob("*.tsv"))}
     results = {}
     for name, (module, takes_seed) in tools.items():
         runs = []

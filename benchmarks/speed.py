@@ -80,9 +80,9 @@ def _train(job: dict) -> dict:
         result["quality"] = {"P@1": p1}
     else:
         sys.path.insert(0, str(HERE))
-        from quality import read_pairs, similarity_scores
+        from quality import similarity_scores
 
-        sets = {Path(p).stem: read_pairs(Path(p)) for p in job["similarity"]}
+        sets = {Path(p).stem: Path(p) for p in job["similarity"]}
         result["quality"] = {name: rho for name, (rho, _) in similarity_scores(model, sets).items()}
     return result
 

@@ -55,3 +55,22 @@ def tokenize(text: str) -> list:
 
 
 _SEPARATORS = re.compile(rb"[ \r\t\v\f\0]+")
+
+
+def evaluate_similarity(model_or_vectors, path, lower=False, subwords=True):
+    """Pearson and Spearman of cosine similarities against a `word1 word2 score` file.
+
+    `model_or_vectors`: a loaded model, a `.bin` or `.vec`/GloVe path, or (words, matrix).
+    Returns an `embtk.evaluation.SimilarityResult` (`.to_dict()` for JSON).
+    """
+    from .evaluation import evaluate_similarity as evaluate
+
+    return evaluate(model_or_vectors, path, lower=lower, subwords=subwords)
+
+
+def evaluate_analogies(model_or_vectors, path, top=30000, method="3cosadd", lower=False):
+    """Accuracy on questions-words analogies (3CosAdd, or method='3cosmul'), per section
+    and semantic / syntactic / total. Returns an `embtk.evaluation.AnalogyResult`."""
+    from .evaluation import evaluate_analogies as evaluate
+
+    return evaluate(model_or_vectors, path, top=top, method=method, lower=lower)

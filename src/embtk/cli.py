@@ -278,29 +278,20 @@ def _write_general_metrics(out, n, precision, recall, k, fixed: bool):
     out.write(f"N\t{n}\nP@{k}\t{precision:{spec}}\nR@{k}\t{recall:{spec}}\n".encode("ascii"))
 
 
-def _test(model_path, data, k, threshold, per_label: bool):
+def _load_for_test(model_path, data, k):
     _check_k(k, allow_all=True)
     model = _load(model_path)
     if data != "-" and not os.path.isfile(data):
         raise _user_error(f"test file {data} cannot be opened" if os.path.exists(data)
                           else f"test file {data}: no such file")
-    out = _stdout()
+    return model
+
+
+def _test(model_path, data, k, threshold):
+    model = _load_for_test(model_path, data, k)
     result = model.evaluate(_stdin() if data == "-" else data, k, threshold)
-    if not per_label:
-        _write_general_metrics(out, result.examples, result.precision, result.recall, k, fixed=False)
-        return
-    import math
-
-    def metric(name, value):
-        shown = f"{value:.6f}" if math.isfinite(value) else "--------"
-        return f"{name} : {shown}  "
-
-    for label, m in result.per_label().items():
-        line = (metric("F1-Score", m["f1score"]) + metric("Precision", m["precision"])
-                + metric("Recall", m["recall"]) + " ")
-        out.write(line.encode("ascii") + _text(label) + b"\n")
-    n, precision, recall = result.examples, result.precision, result.recall
-    _write_general_metrics(out, n, precision, recall, k, fixed=True)
+    _write_general_metrics(_stdout(), result.examples, result.precision, result.recall, k,
+                           fixed=False)
 
 
 @cli.command("test", context_settings=_POSITIONAL_CONTEXT,
@@ -312,15 +303,88 @@ def test_command(model, data, k, threshold):
     DATA is a labelled file, or - for stdin. K (default 1) is the number of labels
     predicted per line, -1 for all; THRESHOLD (default 0.0) the minimal probability.
     """
-    _test(model, data, k, threshold, per_label=False)
+    _test(model, data, k, threshold)
 
 
 @cli.command("test-label", context_settings=_POSITIONAL_CONTEXT,
              short_help="print labels with precision and recall scores")
 @_k_and_threshold()
-def test_label_command(model, data, k, threshold):
-    """Like test, preceded by F1-score, precision and recall of every label."""
-    _test(model, data, k, threshold, per_label=True)
+@click.option("-report", "--report", is_flag=True,
+              help="a sorted per-label table with support, micro and macro averages, "
+                   "instead of fastText's lines")
+@click.option("-sort", "--sort", "order", default="support", show_default=True,
+              type=click.Choice(["support", "f1", "precision", "recall", "label"]),
+              help="order of the -report table, -json labels and -plot bars")
+@click.option("-confusion", "--confusion", is_flag=True,
+              help="also print the confusion matrix (gold label x top prediction) as TSV")
+@click.option("-json", "--json", "as_json", is_flag=True,
+              help="print the report as JSON instead of text")
+@click.option("-plot", "--plot", metavar="FILE.png",
+              help="also draw per-label precision/recall bars (needs matplotlib: embtk[plot])")
+def test_label_command(model, data, k, threshold, report, order, confusion, as_json, plot):
+    """Like test, preceded by F1-score, precision and recall of every label.
+
+    Without options the output is fastText's, line for line. -report, -confusion,
+    -json and -plot add a sorted table with micro/macro averages, a confusion matrix,
+    machine-readable output and a picture.
+    """
+    _label_report(model, data, k, threshold, report, order, confusion, as_json, plot)
+
+
+def _label_report(model_path, data, k, threshold, report, order, confusion, as_json, plot):
+    """test-label with the evaluation extras (see test_label_command)."""
+    from .evaluation import classification_report
+
+    _check_plot(plot)
+    model = _load_for_test(model_path, data, k)
+    result = classification_report(model, _stdin() if data == "-" else data, k, threshold,
+                                   confusion=confusion)
+    if plot:
+        from .plots import label_plot
+
+        label_plot(result, plot, order)
+    if as_json:
+        _json_out(dict(result.to_dict(order), model=model_path))
+        return
+    out = _stdout()
+    if report:
+        scores = result.sorted_labels(order)
+        width = max(len(s.label) for s in scores + [result.micro])
+
+        def row(s):
+            return (f"{s.label:<{width}}  {s.support:>7}  {s.predicted:>9}  {s.correct:>7}  "
+                    f"{_fixed(s.precision):>9}  {_fixed(s.recall):>7}  {_fixed(s.f1):>7}")
+
+        lines = [f"{'label':<{width}}  {'support':>7}  {'predicted':>9}  {'correct':>7}  "
+                 f"{'precision':>9}  {'recall':>7}  {'F1':>7}"]
+        lines += [row(s) for s in scores] + ["", row(result.micro), row(result.macro)]
+        lines.append(f"N {result.examples} lines, k={result.k}, threshold {result.threshold:g}; "
+                     "macro: mean over labels in the data or predicted (undefined = 0)")
+        out.write(("\n".join(lines) + "\n").encode("utf-8"))
+    else:
+        _test_label_lines(out, result)
+    if confusion:
+        names = [s.label for s in result.labels]
+        out.write(b"\nconfusion (rows: gold label, columns: top prediction)\n")
+        out.write(("gold\\predicted\t" + "\t".join(names + ["(none)"]) + "\n").encode("utf-8"))
+        for name, counts in zip(names, result.confusion.tolist()):
+            out.write((name + "\t" + "\t".join(map(str, counts)) + "\n").encode("utf-8"))
+
+
+def _test_label_lines(out, report):
+    """fastText's test-label output, from a ClassificationReport."""
+    import math
+
+    def metric(name, value):
+        shown = f"{value:.6f}" if math.isfinite(value) else "--------"
+        return f"{name} : {shown}  "
+
+    for s in report.labels:
+        line = (metric("F1-Score", s.f1) + metric("Precision", s.precision)
+                + metric("Recall", s.recall) + " ")
+        out.write(line.encode("ascii") + _text(s.label) + b"\n")
+    m = report.micro
+    _write_general_metrics(out, report.examples, m.precision, m.recall, report.k, fixed=True)
 
 
 def _predict(model_path, data, k, threshold, with_prob: bool):
@@ -515,6 +579,133 @@ def dump_command(model, what):
         if m.is_quantized():
             raise _user_error(f"dump {what} is not supported for quantized models")
         _dump_matrix(out, m.get_input_matrix() if what == "input" else m.get_output_matrix())
+
+
+# ----------------------------------------------------------------------- evaluation
+def _json_out(value) -> None:
+    import json
+
+    _stdout().write((json.dumps(value, indent=2, allow_nan=False) + "\n").encode("utf-8"))
+
+
+def _check_plot(plot):
+    if plot:
+        from .plots import check_plot_path
+
+        check_plot_path(plot)
+
+
+def _fixed(value, spec: str = ".4f") -> str:
+    return "nan" if value is None or value != value else format(value, spec)
+
+
+_JSON_HELP = "print the result as JSON instead of a table"
+_PLOT_HELP = "also draw the result to this PNG file (needs matplotlib: embtk[plot])"
+
+
+@cli.command("eval-similarity", context_settings=_CONTEXT,
+             short_help="score word vectors on word-similarity data (Pearson, Spearman)")
+@click.argument("model", metavar="MODEL")
+@click.argument("data", metavar="DATA...", nargs=-1, required=True)
+@click.option("-lower", "--lower", is_flag=True,
+              help="lower-case the data's and the model's words (most frequent spelling wins)")
+@click.option("-json", "--json", "as_json", is_flag=True, help=_JSON_HELP)
+@click.option("-plot", "--plot", metavar="FILE.png", help=_PLOT_HELP)
+def eval_similarity_command(model, data, lower, as_json, plot):
+    """Correlate the model's cosine similarities with human scores.
+
+    MODEL is a .bin model or word vectors as text (.vec, word2vec or GloVe layout,
+    with or without the 'count dim' header). Each DATA file has 'word1 word2 score'
+    lines (tab- or space-separated, '#' comments skipped). Pearson and Spearman are
+    over the pairs with both words in the vocabulary; with a .bin model that has
+    character n-grams, a second pair of figures scores all pairs, building unknown
+    words from their n-grams.
+    """
+    from .evaluation import evaluate_similarity, load_vectors
+
+    _check_plot(plot)
+    vectors = load_vectors(model)
+    results = [evaluate_similarity(vectors, path, lower=lower) for path in data]
+    if plot:
+        from .plots import similarity_plot
+
+        similarity_plot(results, plot, model)
+    if as_json:
+        _json_out({"model": model, "results": [r.to_dict() for r in results]})
+        return
+    subwords = vectors.has_subwords
+    name_width = max(len("data"), *(len(os.path.basename(r.data)) for r in results))
+    head = f"{'data':<{name_width}}  {'pairs':>6}  {'in vocab':>14}  {'Pearson':>8}  {'Spearman':>8}"
+    if subwords:
+        head += f"  | {'OOV via subwords: pairs':>23}  {'Pearson':>8}  {'Spearman':>8}"
+    lines = [head]
+    for r in results:
+        row = (f"{os.path.basename(r.data):<{name_width}}  {r.pairs:>6}  "
+               f"{f'{r.in_vocab} ({100 * r.coverage:.1f}%)':>14}  {_fixed(r.pearson):>8}  "
+               f"{_fixed(r.spearman):>8}")
+        if subwords:
+            row += (f"  | {r.subword_pairs:>23}  {_fixed(r.subword_pearson):>8}  "
+                    f"{_fixed(r.subword_spearman):>8}")
+        lines.append(row)
+    if subwords:
+        lines.append("OOV via subwords: all pairs scored, words outside the vocabulary built "
+                     "from their character n-grams")
+    _stdout().write(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+@cli.command("eval-analogies", context_settings=_CONTEXT,
+             short_help="analogy accuracy (a : b :: c : d) per section")
+@click.argument("model", metavar="MODEL")
+@click.argument("questions", metavar="QUESTIONS")
+@click.option("-top", "--top", type=int, default=30000, show_default=True,
+              help="candidate answers: the most frequent words; questions with other words "
+                   "are skipped")
+@click.option("-method", "--method", type=click.Choice(["3cosadd", "3cosmul"], case_sensitive=False),
+              default="3cosadd", show_default=True, help="how the answer is chosen")
+@click.option("-lower", "--lower", is_flag=True,
+              help="lower-case questions and vocabulary (most frequent spelling wins)")
+@click.option("-json", "--json", "as_json", is_flag=True, help=_JSON_HELP)
+@click.option("-plot", "--plot", metavar="FILE.png", help=_PLOT_HELP)
+def eval_analogies_command(model, questions, top, method, lower, as_json, plot):
+    """Accuracy on analogy questions in the questions-words layout (': section'
+    lines, then 'a b c d'): d should be the word nearest to b - a + c, a, b and c
+    excluded. Sections named gram* count as syntactic, the others as semantic.
+    Accuracy is over the questions answered; the skipped ones are counted.
+    """
+    import time
+
+    from .evaluation import evaluate_analogies, load_vectors
+
+    started = time.perf_counter()
+    _check_plot(plot)
+    if top < 1:
+        raise _user_error(f"-top must be a positive number of words, got {top}")
+    result = evaluate_analogies(load_vectors(model, max_words=top), questions, top=top,
+                                method=method, lower=lower)
+    if plot:
+        from .plots import analogy_plot
+
+        analogy_plot(result, plot)
+    if as_json:
+        _json_out(dict(result.to_dict(), model=model))
+        return
+    width = max(len("section"), *(len(s.name) for s in result.sections))
+    lines = [f"{'section':<{width}}  {'questions':>9}  {'answered':>8}  {'correct':>7}  "
+             f"{'accuracy':>8}"]
+
+    def row(s):
+        accuracy = f"{100 * s.accuracy:.2f}%" if s.answered else "-"
+        return (f"{s.name:<{width}}  {s.questions:>9}  {s.answered:>8}  {s.correct:>7}  "
+                f"{accuracy:>8}")
+
+    lines += [row(s) for s in result.sections]
+    lines.append("")
+    lines += [row(s) for s in (result.semantic, result.syntactic, result.total)]
+    lines.append(f"{result.method}, top {result.top} words{', lower-cased' if lower else ''}: "
+                 f"{result.total.skipped} of {result.total.questions} questions skipped "
+                 f"(a word outside the top words); answered in {result.seconds:.2f} s, "
+                 f"{time.perf_counter() - started:.2f} s in all")
+    _stdout().write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- main

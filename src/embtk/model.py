@@ -78,6 +78,7 @@ class TestResult:
     gold: np.ndarray
     predicted: np.ndarray
     correct: np.ndarray
+    confusion: np.ndarray | None = None  # gold x (top prediction or none), if asked
 
     @property
     def precision(self) -> float:
@@ -277,17 +278,27 @@ class FastText:
             return labels, [row[:n] for n, row in zip(counts, probs)]
         return labels[0], probs[0, :counts[0]].astype(np.float64)
 
-    def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
-        """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
+    def evaluate(self, path, k=1, threshold=0.0, confusion=False) -> TestResult:
+        """Score a labelled file (path, binary file object or '-'), a few MB at a time.
+        With `confusion`, also count (gold label, top prediction) pairs."""
         examples = 0
         gold, predicted, correct = (np.zeros(self.dictionary.nlabels, dtype=np.int64) for _ in range(3))
-        score = lambda r: _score_predictions(r[0], r[2], r[3], r[4], r[5], self.dictionary.nlabels)
-        for n, g, p, c in self._map_lines(_read_all(path), k, threshold, then=score):
+        matrix = None
+        if confusion:
+            from .evaluation import confusion_counts
+
+            matrix = np.zeros((self.dictionary.nlabels, self.dictionary.nlabels + 1), dtype=np.int64)
+        score = lambda r: (_score_predictions(r[0], r[2], r[3], r[4], r[5], self.dictionary.nlabels),
+                           r if confusion else None)
+        for (n, g, p, c), r in self._map_lines(_read_all(path), k, threshold, then=score):
+            if matrix is not None:
+                counts, _, ids, feat_off, lab_off, labels = r
+                confusion_counts(matrix, counts, ids, feat_off, lab_off, labels)
             examples += n
             gold += g
             predicted += p
             correct += c
-        return TestResult(int(examples), self.labels, gold, predicted, correct)
+        return TestResult(int(examples), self.labels, gold, predicted, correct, matrix)
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
