@@ -82,9 +82,22 @@ def _open_data(path: str, what: str):
 
 
 def _load(path: str):
-    from .api import load_model
+    import warnings
 
+    from .api import load_model
+    from .errors import UnknownWordWarning
+
+    # the commands report unknown words themselves, in one line (see _warn_if_unknown)
+    warnings.simplefilter("ignore", UnknownWordWarning)
     return load_model(path)
+
+
+def _warn_if_unknown(model, word) -> None:
+    """On stderr, for a model without subwords: this word's vector is only zeros."""
+    if model.lacks_vector(word):
+        shown = word.decode("utf-8", "replace") if isinstance(word, bytes) else word
+        click.echo(f"embtk: warning: '{shown}' is not in the vocabulary (the model has no "
+                   "subword information): its vector is all zeros", err=True)
 
 
 def _check_k(k: int, allow_all: bool):
@@ -450,6 +463,7 @@ def print_word_vectors_command(model):
         if word is None:
             out.flush()
             continue
+        _warn_if_unknown(m, word)
         out.write(word + b" " + _vector_text(m.get_word_vector(word)) + b"\n")
 
 
@@ -512,6 +526,7 @@ def nn_command(model, k):
     for word in _words_from(_stdin()):
         if word is None:
             continue
+        _warn_if_unknown(m, _word_arg(word))
         _write_neighbors(out, m.get_nearest_neighbors(_word_arg(word), k))
         out.write(prompt)
         out.flush()
@@ -536,6 +551,7 @@ def analogies_command(model, k):
         if word is None:
             continue
         triplet.append(_word_arg(word))
+        _warn_if_unknown(m, triplet[-1])
         if len(triplet) == 3:
             _write_neighbors(out, m.get_analogies(*triplet, k=k))
             triplet.clear()
