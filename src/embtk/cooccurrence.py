@@ -415,8 +415,10 @@ def count_shards(ids, nwords: int, window: int, symmetric: bool, plan: Plan, fol
             k, c = dense_entries(dense, offsets, nwords, symmetric, r, end)
             write_shard(path, k, c)
             r = end
-        if os.path.exists(path):
+        if os.path.getsize(path) > 0:
             paths.append(path)
+        else:
+            os.remove(path)
     return paths
 
 
