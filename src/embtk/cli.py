@@ -157,17 +157,19 @@ def cli():
 
 
 # ----------------------------------------------------------------------------- train
+def _opt(name, *, help, **kw):
+    """An option spelled -name and --name, its default shown in --help."""
+    kw.setdefault("show_default", True)
+    return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
+                        help=help, **kw)
+
+
 def _train_options(mode: str):
     """The options of `embtk <mode>`, with that mode's defaults shown in --help."""
     from .args import Args  # dataclasses only, keeps --help fast
 
     d = vars(Args.for_model(mode))
-
-    def opt(name, *, help, **kw):
-        kw.setdefault("show_default", True)
-        return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
-                            help=help, **kw)
-
+    opt = _opt
     specs = [
         opt("input", required=True, metavar="FILE", show_default=False,
             help="training file (one example per line; stdin is not supported)"),
@@ -269,12 +271,7 @@ def _glove_options(f):
 
     d = {fl.name: fl.default for fl in dataclasses.fields(_glove_args_class())}
     d["thread"] = default_thread_count()
-
-    def opt(name, *, help, **kw):
-        kw.setdefault("show_default", True)
-        return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
-                            help=help, **kw)
-
+    opt = _opt
     specs = [
         opt("input", required=True, metavar="FILE", show_default=False,
             help="training text (whitespace-separated words; windows stop at line ends)"),

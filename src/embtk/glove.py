@@ -18,7 +18,6 @@ import math
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from .dictionary import Dictionary
 from .errors import EmbtkError
 from .kernels import init_uniform
 from .model import FastText
+from .training import read_corpus, run_threads
 
 _GB = 1 << 30
 # Every fastmath flag except 'nnan' and 'ninf': the non-finite check must stay.
@@ -155,39 +155,23 @@ def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
     history = []
     bar = _bar(args, args.epoch * n, "rec",
                "Training: {percentage:5.1f}% |{bar}| {desc} {rate_fmt} ETA: {remaining}")
+
+    def show(epoch):
+        done = int(progress.sum())
+        cost = costs[:, 0].sum() / max(1, done)
+        bar.set_description_str(f"epoch {epoch + 1}/{args.epoch} cost {cost:.5f}", refresh=False)
+        bar.update(epoch * n + done - bar.n)
+
     try:
         for epoch in range(args.epoch):
             progress[:] = 0
             costs[:] = 0
-            errors = []
 
             def work(tid):
-                try:
-                    train_records(tid, pairs, counts, bounds[tid], bounds[tid + 1], wv, cv, wsq,
-                                  csq, args.lr, args.xmax, args.alpha, progress, costs, halt)
-                except BaseException as e:  # surfaced below, in the main thread
-                    errors.append(e)
-                    halt[0] = 1
+                train_records(tid, pairs, counts, bounds[tid], bounds[tid + 1], wv, cv, wsq, csq,
+                              args.lr, args.xmax, args.alpha, progress, costs, halt)
 
-            threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(nthreads)]
-            for t in threads:
-                t.start()
-            try:
-                while any(t.is_alive() for t in threads):
-                    time.sleep(0.1)
-                    if bar is not None:
-                        done = int(progress.sum())
-                        cost = costs[:, 0].sum() / max(1, done)
-                        bar.set_description_str(f"epoch {epoch + 1}/{args.epoch} cost {cost:.5f}",
-                                                refresh=False)
-                        bar.update(epoch * n + done - bar.n)
-            except BaseException:
-                halt[0] = 1
-                for t in threads:
-                    t.join()
-                raise
-            if errors:
-                raise errors[0]
+            run_threads(work, nthreads, halt, None if bar is None else lambda: show(epoch))
             cost = costs[:, 0].sum() / max(1, n - costs[:, 1].sum())
             if not math.isfinite(cost) or costs[:, 1].sum() > n // 2:
                 raise EmbtkError("training diverged (the cost became NaN); try a smaller -lr")
@@ -209,8 +193,6 @@ def train(args: GloveArgs) -> FastText:
     The temporary folder (shards, buckets, the shuffled records) is removed at the end,
     whether training succeeded, failed or was interrupted.
     """
-    from .training import read_corpus
-
     args.validate()
     timings = {}
     started = time.perf_counter()

@@ -119,8 +119,10 @@ def train(args: Args) -> FastText:
     return model
 
 
-def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
-    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+def run_threads(work, nthreads: int, stop, poll=None) -> None:
+    """Run `work(tid)` (a nogil kernel call) on `nthreads` threads, calling `poll()` every
+    0.1 s until they finish. On Ctrl-C, or an error in a thread, stop[0] is set so the
+    kernels return; the threads are joined and the exception is raised here."""
     errors = []
 
     def guarded(tid):
@@ -131,28 +133,36 @@ def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
             stop[0] = 1
 
     threads = [threading.Thread(target=guarded, args=(t,), daemon=True) for t in range(nthreads)]
-    bar = _progress_bar(args, total)
-    started = time.perf_counter()
     for t in threads:
         t.start()
     try:
         while any(t.is_alive() for t in threads):
             time.sleep(0.1)
-            if bar is not None:
-                _update_bar(bar, args, progress, loss_stats, total, started)
-    except KeyboardInterrupt:
+            if poll is not None:
+                poll()
+    except BaseException:
         stop[0] = 1
         for t in threads:
             t.join()
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
+    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+    bar = _progress_bar(args, total)
+    started = time.perf_counter()
+    poll = None if bar is None else (
+        lambda: _update_bar(bar, args, progress, loss_stats, total, started))
+    try:
+        run_threads(work, nthreads, stop, poll)
+    except KeyboardInterrupt:
         raise
     except BaseException:
         if bar is not None:
             bar.close()  # as far as it got: an interrupted run must not look finished
         raise
-    if errors:
-        if bar is not None:
-            bar.close()
-        raise errors[0]
     closing = _progress_text(args, progress, loss_stats, total, started, final=True)
     if bar is not None:
         bar.set_description_str(closing.split("% ", 1)[1], refresh=False)
