@@ -215,7 +215,7 @@ def test_cli_outputs_load_everywhere(tmp_path):
     prefix = tmp_path / "g"
     code, out, err = run("glove", "-input", AUSTEN, "-output", prefix, "-dim", 6, "-ws", 4,
                          "-epoch", 2, "-minCount", 5, "-thread", 2, "-memory", 0.0001,
-                         "-asymmetric", "-tmpdir", tmp_path, "-verbose", 2)
+                         "-asymmetric", "-tmpdir", tmp_path, "-verbose", 2, "-seed", -5)
     assert code == 0, err
     assert "Counting:" in err and "Training:" in err and "epoch 2/2 cost" in err
     assert sorted(os.listdir(tmp_path)) == ["g.bin", "g.vec"]  # temporary folder gone

@@ -30,7 +30,7 @@ from .dictionary import Dictionary
 from .errors import EmbtkError
 from .kernels import init_uniform
 from .model import FastText
-from .training import read_corpus, run_threads
+from .training import _thread_seed, read_corpus, run_threads
 
 _GB = 1 << 30
 # Every fastmath flag except 'nnan' and 'ninf': the non-finite check must stay.
@@ -216,7 +216,7 @@ def train(args: GloveArgs) -> FastText:
 
         try:
             counted = count_to_file(ids, nwords, args.ws, args.symmetric, int(args.memory * _GB),
-                                    folder, args.seed, advance=bar.update if bar else None,
+                                    folder, _thread_seed(args.seed, 2), advance=bar.update if bar else None,
                                     phase=phase)
         finally:
             if bar is not None and not bar.disable:
@@ -233,8 +233,8 @@ def train(args: GloveArgs) -> FastText:
         dim = args.dim
         wv = np.empty((nwords, dim + 1), dtype=np.float32)
         cv = np.empty((nwords, dim + 1), dtype=np.float32)
-        init_uniform(wv, 0.5 / dim, args.seed)
-        init_uniform(cv, 0.5 / dim, args.seed + 1)
+        init_uniform(wv, 0.5 / dim, _thread_seed(args.seed, 0))
+        init_uniform(cv, 0.5 / dim, _thread_seed(args.seed, 1))
         wsq = np.ones_like(wv)
         csq = np.ones_like(cv)
         records = load_records(counted.path, counted.count)
