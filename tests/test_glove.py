@@ -275,15 +275,21 @@ def test_bad_input_files_one_line(tmp_path):
         embtk.train_glove(AUSTEN, neg=5)
 
 
-def test_temporary_folder_removed_on_interrupt(tmp_path, monkeypatch):
+@pytest.mark.parametrize("phase", ["count_to_file", "_run_epochs"])
+def test_temporary_folder_removed_on_interrupt(tmp_path, monkeypatch, phase):
     import embtk.glove
 
+    real = getattr(embtk.glove, phase)
+
     def interrupted(*args, **kwargs):
-        assert len(os.listdir(tmp_path)) == 1  # the folder exists while training
+        if phase == "count_to_file":
+            real(*args, **kwargs)  # shards, buckets and records written, then Ctrl-C
+        [folder] = os.listdir(tmp_path)
+        assert folder.startswith("embtk-glove-") and os.listdir(tmp_path / folder)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embtk.glove, "_run_epochs", interrupted)
+    monkeypatch.setattr(embtk.glove, phase, interrupted)
     code, out, err = run("glove", "-input", AUSTEN, "-output", tmp_path / "g", "-tmpdir", tmp_path,
-                         "-verbose", 0)
+                         "-verbose", 0, "-memory", 0.0001)
     assert code == 130 and err == "embtk: interrupted\n"
     assert os.listdir(tmp_path) == []
