@@ -162,12 +162,13 @@ def test_one_adagrad_step_by_hand():
     assert cost == pytest.approx(0.5 * f * diff * diff, rel=1e-5)
     gw = [g * 0.3, g * 0.4]   # gradient of w_0: g * c_1
     gc = [g * 0.1, g * -0.2]  # gradient of c_1: g * w_0 (the old one)
-    want_w = [0.1 - gw[0] / 1.0, -0.2 - gw[1] / 2.0, 0.05 - g / 1.0]
-    want_c = [0.3 - gc[0] / 1.0, 0.4 - gc[1] / 1.0, -0.1 - g / 3.0]
+    gb = f * diff  # the biases' step is 1, not lr
+    want_w = [0.1 - gw[0] / 1.0, -0.2 - gw[1] / 2.0, 0.05 - gb / 1.0]
+    want_c = [0.3 - gc[0] / 1.0, 0.4 - gc[1] / 1.0, -0.1 - gb / 3.0]
     np.testing.assert_allclose(wv[0], want_w, rtol=1e-5)
     np.testing.assert_allclose(cv[1], want_c, rtol=1e-5)
-    np.testing.assert_allclose(wsq[0], [1 + gw[0] ** 2, 4 + gw[1] ** 2, 1 + g * g], rtol=1e-6)
-    np.testing.assert_allclose(csq[1], [1 + gc[0] ** 2, 1 + gc[1] ** 2, 9 + g * g], rtol=1e-6)
+    np.testing.assert_allclose(wsq[0], [1 + gw[0] ** 2, 4 + gw[1] ** 2, 1 + gb * gb], rtol=1e-6)
+    np.testing.assert_allclose(csq[1], [1 + gc[0] ** 2, 1 + gc[1] ** 2, 9 + gb * gb], rtol=1e-6)
     assert not wv[1].any() and not cv[0].any()  # other rows untouched
 
 
