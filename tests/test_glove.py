@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from test_cli import assert_one_line_error, run
 
 import embtk
+import embtk.cooccurrence
 from embtk.args import GloveArgs
 from embtk.cooccurrence import (cooccurrence_matrix, count_shards, count_to_file, load_records,
                                 merge_shards, plan_memory)
@@ -99,7 +100,9 @@ def test_counts_match_the_definition_for_any_budget(tmp_path_factory, ids, windo
     assert os.listdir(folder) == []
 
 
-def test_shard_merge_equals_in_memory(tmp_path):
+@pytest.mark.parametrize("max_open", [256, 3])
+def test_shard_merge_equals_in_memory(tmp_path, monkeypatch, max_open):
+    monkeypatch.setattr(embtk.cooccurrence, "MAX_OPEN_FILES", max_open)  # 3: merged in passes
     rng = np.random.default_rng(1)
     ids = rng.zipf(1.3, 5000).astype(np.int64) % 200
     ids[rng.random(5000) < 0.05] = -1
@@ -114,13 +117,16 @@ def test_shard_merge_equals_in_memory(tmp_path):
         assert np.all(np.diff(keys) > 0)  # sorted, each key once
         for p in shards:
             os.remove(p)
+        assert os.listdir(tmp_path) == []  # intermediate merges removed too
         small = counts_of(ids, 200, 5, symmetric, 4000, tmp_path)
         whole = counts_of(ids, 200, 5, symmetric, BIG, tmp_path)
         assert small.keys() == whole.keys()
         assert all(small[k] == pytest.approx(whole[k], rel=1e-12) for k in whole)
 
 
-def test_records_file_is_a_shuffle_of_the_counts(tmp_path):
+@pytest.mark.parametrize("max_open", [256, 2])
+def test_records_file_is_a_shuffle_of_the_counts(tmp_path, monkeypatch, max_open):
+    monkeypatch.setattr(embtk.cooccurrence, "MAX_OPEN_FILES", max_open)  # 2: buckets capped
     rng = np.random.default_rng(2)
     ids = (rng.zipf(1.5, 3000) % 100).astype(np.int32)
     want = counts_of(ids, 100, 4, True, BIG, tmp_path)

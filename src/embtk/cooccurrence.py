@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 
 import numba as nb
@@ -35,6 +36,7 @@ SHARD_ENTRY_BYTES = 16  # key int64 (row * nwords + col), count float64
 _EMPTY = -1
 _MAX_LOAD = 0.7
 _MIN_SLOTS = 16
+MAX_OPEN_FILES = 256  # shards merged at once, shuffle buckets written at once
 
 
 # --------------------------------------------------------------------- memory plan
@@ -43,7 +45,7 @@ _MIN_SLOTS = 16
 @dataclass
 class Plan:
     """How a memory budget is split: the dense block's rank-product limit and its row
-    offsets, the hash table's size, and the shuffle bucket size."""
+    offsets, and the hash table's size."""
 
     nwords: int
     symmetric: bool
@@ -264,8 +266,30 @@ def merge_step(keys, vals, lens, pos, last, pending_key, pending_val, out_keys, 
 
 def merge_shards(paths, block: int, sink) -> None:
     """k-way merge of sorted shard files; `sink(keys, counts)` gets the merged entries
-    in key order, one block at a time (the arrays are reused after the call)."""
+    in key order, one block at a time (the arrays are reused after the call).
+
+    More than MAX_OPEN_FILES shards are first merged, that many at a time, into bigger
+    shards (which are removed once merged)."""
     paths = [p for p in paths if os.path.getsize(p) > 0]
+    made = []
+    while len(paths) > MAX_OPEN_FILES:
+        group, paths = paths[:MAX_OPEN_FILES], paths[MAX_OPEN_FILES:]
+        merged = os.path.join(os.path.dirname(group[0]), f"merged{len(made):05d}.bin")
+        _merge_runs(group, block, lambda k, c, out=merged: write_shard(out, k, c))
+        for p in group:
+            if p in made:
+                os.remove(p)
+        made.append(merged)
+        paths.append(merged)
+    try:
+        _merge_runs(paths, block, sink)
+    finally:
+        for p in made:
+            if os.path.exists(p):
+                os.remove(p)
+
+
+def _merge_runs(paths, block: int, sink) -> None:
     if not paths:
         return
     runs = len(paths)
@@ -426,8 +450,6 @@ def count_to_file(ids, nwords: int, window: int, symmetric: bool, memory_bytes: 
                   folder: str, seed: int, advance=None, phase=None) -> Counted:
     """Count, merge and shuffle: the co-occurrence records of `ids` in random order, in
     one file of `folder`. `phase(name)` is called as each phase starts."""
-    import time
-
     seconds = {}
     plan = plan_memory(nwords, symmetric, memory_bytes, window, len(ids) * window)
     started = time.perf_counter()
@@ -439,7 +461,7 @@ def count_to_file(ids, nwords: int, window: int, symmetric: bool, memory_bytes: 
     started = time.perf_counter()
     bound = sum(os.path.getsize(p) for p in shards) // SHARD_ENTRY_BYTES * (2 if symmetric else 1)
     bucket_bytes = max(RECORD_BYTES, memory_bytes // 2)
-    nbuckets = max(1, math.ceil(bound * RECORD_BYTES / bucket_bytes))
+    nbuckets = min(MAX_OPEN_FILES, max(1, math.ceil(bound * RECORD_BYTES / bucket_bytes)))
     rng = seed_rng(seed ^ 0xC0FFEE)
     bucket_paths = [os.path.join(folder, f"bucket{b:05d}.bin") for b in range(nbuckets)]
     bucket_files = [open(p, "wb") for p in bucket_paths]
