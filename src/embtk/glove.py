@@ -33,8 +33,8 @@ from .model import FastText
 from .training import _thread_seed, read_corpus, run_threads
 
 _GB = 1 << 30
-# Every fastmath flag except 'nnan' and 'ninf': the non-finite check must stay.
 BIAS_STEP = 1.0  # AdaGrad step of the biases (see adagrad_step)
+# Every fastmath flag except 'nnan' and 'ninf': the non-finite check must stay.
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
@@ -221,8 +221,8 @@ def train(args: GloveArgs) -> FastText:
 
         try:
             counted = count_to_file(ids, nwords, args.ws, args.symmetric, int(args.memory * _GB),
-                                    folder, _thread_seed(args.seed, 2), advance=bar.update if bar else None,
-                                    phase=phase)
+                                    folder, _thread_seed(args.seed, 2),
+                                    advance=bar.update if bar else None, phase=phase)
         finally:
             if bar is not None and not bar.disable:
                 bar.close()
