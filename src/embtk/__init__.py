@@ -9,7 +9,7 @@ Submodules load on first use, so `import embtk` (and `embtk --help`) stay fast.
 
 __version__ = "0.1.0"
 
-_API = {"train_supervised", "train_unsupervised", "load_model", "tokenize"}
+_API = {"train_supervised", "train_unsupervised", "load_model", "tokenize", "train_glove"}
 _API |= {"evaluate_similarity", "evaluate_analogies"}
 __all__ = sorted(_API | {"FastText", "EmbtkError", "Args"})
 

@@ -36,6 +36,19 @@ def train_unsupervised(input, model="skipgram", **options):
     return _train(model, input, options)
 
 
+def train_glove(input, **options):
+    """GloVe word vectors (options: `embtk glove`'s names, e.g. dim, ws, epoch, xmax,
+    memory, symmetric, vectors). Returns a model without subwords: get_word_vector,
+    get_nearest_neighbors, get_analogies, save_model and save_vectors work as usual."""
+    from .args import GloveArgs
+    from .glove import train
+
+    given = {"input": str(input)}
+    for key, value in options.items():
+        given[_ALIASES.get(key, key)] = value
+    return train(GloveArgs.from_options(**given))
+
+
 def load_model(path):
     """Load a `.bin` written by embtk or by the official fastText."""
     from .fileformat import load_bin

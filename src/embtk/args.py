@@ -23,6 +23,19 @@ def default_thread_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def check_field_types(options) -> None:
+    """Each int field holds an int and each float field a number (made a float), or the
+    option is reported by its command-line name."""
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if f.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise EmbtkError(f"-{f.name} must be an integer, got {value!r}")
+        if f.type == "float":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise EmbtkError(f"-{f.name} must be a number, got {value!r}")
+            setattr(options, f.name, float(value))
+
+
 @dataclass
 class Args:
     """Every option of the train commands. Field names are fastText's."""
@@ -86,14 +99,7 @@ class Args:
         return self.bucket
 
     def validate(self) -> "Args":
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-                raise EmbtkError(f"-{f.name} must be an integer, got {value!r}")
-            if f.type == "float":
-                if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                    raise EmbtkError(f"-{f.name} must be a number, got {value!r}")
-                setattr(self, f.name, float(value))
+        check_field_types(self)
         if self.model not in MODEL_CODES:
             raise EmbtkError(f"unknown model '{self.model}' (use cbow, skipgram or supervised)")
         if self.loss not in LOSS_CODES:
@@ -118,3 +124,64 @@ class Args:
         if self.dim > 100000:
             raise EmbtkError(f"-dim {self.dim} is unreasonably large")
         return self
+
+
+@dataclass
+class GloveArgs:
+    """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""
+
+    input: str = ""
+    output: str = ""
+    dim: int = 50
+    ws: int = 15
+    minCount: int = 5
+    epoch: int = 25
+    xmax: float = 100.0
+    alpha: float = 0.75
+    lr: float = 0.05
+    thread: int = field(default_factory=default_thread_count)
+    memory: float = 4.0
+    symmetric: bool = True
+    seed: int = 0
+    verbose: int = 2
+    vectors: str = "w+w~"
+    tmpdir: str = ""
+
+    VECTORS = ("w+w~", "w")
+
+    @classmethod
+    def from_options(cls, **options) -> "GloveArgs":
+        names = {f.name for f in dataclasses.fields(cls)}
+        args = cls()
+        for key, value in options.items():
+            if key not in names:
+                raise EmbtkError(f"unknown option '{key}'")
+            if value is not None:
+                setattr(args, key, value)
+        return args
+
+    def validate(self) -> "GloveArgs":
+        check_field_types(self)
+        for name in ("dim", "ws", "epoch", "thread", "minCount"):
+            if getattr(self, name) <= 0:
+                raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("xmax", "lr", "memory"):
+            value = getattr(self, name)
+            if not (value > 0 and value != float("inf")):
+                raise EmbtkError(f"-{name} must be a positive number, got {value}")
+        if not (self.alpha >= 0 and self.alpha != float("inf")):
+            raise EmbtkError(f"-alpha must be zero or positive, got {self.alpha}")
+        if self.vectors not in self.VECTORS:
+            raise EmbtkError(f"-vectors must be one of {', '.join(self.VECTORS)}, got {self.vectors!r}")
+        if self.dim > 100000:
+            raise EmbtkError(f"-dim {self.dim} is unreasonably large")
+        if not isinstance(self.symmetric, bool):
+            raise EmbtkError(f"symmetric must be True or False, got {self.symmetric!r}")
+        return self
+
+    def model_args(self) -> Args:
+        """The fastText options stored in the .bin: a skipgram-like model, no subwords."""
+        return Args.for_model("skipgram", input=self.input, output=self.output, dim=self.dim,
+                              ws=self.ws, epoch=self.epoch, minCount=self.minCount, lr=self.lr,
+                              minn=0, maxn=0, bucket=0, thread=self.thread, seed=self.seed,
+                              verbose=self.verbose)

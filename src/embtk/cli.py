@@ -95,9 +95,22 @@ def _open_data(path: str, what: str):
 
 
 def _load(path: str):
-    from .api import load_model
+    import warnings
 
+    from .api import load_model
+    from .errors import UnknownWordWarning
+
+    # the commands report unknown words themselves, in one line (see _warn_if_unknown)
+    warnings.simplefilter("ignore", UnknownWordWarning)
     return load_model(path)
+
+
+def _warn_if_unknown(model, word) -> None:
+    """On stderr, for a model without subwords: this word's vector is only zeros."""
+    if model.lacks_vector(word):
+        shown = word.decode("utf-8", "replace") if isinstance(word, bytes) else word
+        click.echo(f"embtk: warning: '{shown}' is not in the vocabulary (the model has no "
+                   "subword information): its vector is all zeros", err=True)
 
 
 def _check_k(k: int, allow_all: bool):
@@ -157,17 +170,19 @@ def cli():
 
 
 # ----------------------------------------------------------------------------- train
+def _opt(name, *, help, **kw):
+    """An option spelled -name and --name, its default shown in --help."""
+    kw.setdefault("show_default", True)
+    return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
+                        help=help, **kw)
+
+
 def _train_options(mode: str):
     """The options of `embtk <mode>`, with that mode's defaults shown in --help."""
     from .args import Args  # dataclasses only, keeps --help fast
 
     d = vars(Args.for_model(mode))
-
-    def opt(name, *, help, **kw):
-        kw.setdefault("show_default", True)
-        return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
-                            help=help, **kw)
-
+    opt = _opt
     specs = [
         opt("input", required=True, metavar="FILE", show_default=False,
             help="training file (one example per line; stdin is not supported)"),
@@ -257,6 +272,81 @@ def _make_train_command(mode: str, summary: str):
 supervised_command = _make_train_command("supervised", "Train a supervised classifier.")
 skipgram_command = _make_train_command("skipgram", "Train a skipgram model (word vectors).")
 cbow_command = _make_train_command("cbow", "Train a cbow model (word vectors).")
+
+
+# ----------------------------------------------------------------------------- glove
+def _glove_options(f):
+    """The options of `embtk glove`, defaults from `embtk.glove.GloveArgs` (the reference
+    GloVe's), shown in --help."""
+    import dataclasses
+
+    from .args import default_thread_count
+
+    d = {fl.name: fl.default for fl in dataclasses.fields(_glove_args_class())}
+    d["thread"] = default_thread_count()
+    opt = _opt
+    specs = [
+        opt("input", required=True, metavar="FILE", show_default=False,
+            help="training text (whitespace-separated words; windows stop at line ends)"),
+        opt("output", required=True, metavar="PREFIX", show_default=False,
+            help="writes PREFIX.bin (fastText format, no subwords) and PREFIX.vec"),
+        opt("dim", type=int, default=d["dim"], help="size of the word vectors"),
+        opt("ws", type=int, default=d["ws"], help="context window: words up to this far apart"),
+        opt("minCount", type=int, default=d["minCount"],
+            help="minimal number of occurrences of a word"),
+        opt("epoch", type=int, default=d["epoch"], help="number of passes over the co-occurrences"),
+        opt("xmax", type=float, default=d["xmax"], help="count at which the weighting reaches 1"),
+        opt("alpha", type=float, default=d["alpha"], help="exponent of the weighting (x/xmax)^alpha"),
+        opt("lr", type=float, default=d["lr"], help="initial AdaGrad step"),
+        opt("thread", type=int, default=d["thread"],
+            help="number of threads (by default, one per CPU)"),
+        opt("memory", type=float, default=d["memory"],
+            help="GB for counting co-occurrences; more is spilled to sorted shards on disk"),
+        click.option("-symmetric/-asymmetric", "--symmetric/--asymmetric", "symmetric",
+                     default=d["symmetric"], show_default=True,
+                     help="count context on both sides of a word, or only on its left"),
+        opt("vectors", type=click.Choice(_glove_args_class().VECTORS), default=d["vectors"],
+            help="save word + context vectors, or word vectors alone"),
+        opt("tmpdir", default=d["tmpdir"], metavar="DIR", show_default=False,
+            help="folder for the temporary shards (default: the system's temporary folder)"),
+        opt("seed", type=int, default=d["seed"], help="random seed (reproducible with -thread 1)"),
+        opt("verbose", type=int, default=d["verbose"],
+            help="0: silent, 1: summary, 2: progress bars on stderr"),
+    ]
+    for spec in reversed(specs):
+        f = spec(f)
+    return f
+
+
+def _glove_args_class():
+    from .args import GloveArgs  # dataclasses only, keeps --help fast
+
+    return GloveArgs
+
+
+@cli.command("glove", context_settings=_CONTEXT, short_help="train GloVe word vectors",
+             options_metavar="-input FILE -output PREFIX [OPTIONS]")
+@_glove_options
+@click.pass_context
+def glove_command(ctx, **options):
+    """Train GloVe word vectors: count co-occurrences, then fit them with AdaGrad.
+
+    The .bin is a fastText model without subwords: nn, analogies, print-word-vectors
+    and the Python API read it; words outside the vocabulary have no vector.
+    """
+    from .glove import train
+
+    given = {}
+    for name, value in options.items():
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            given["input" if name == "input_" else name] = value
+    args = _glove_args_class().from_options(**given).validate()
+    _check_paths(args.model_args())
+    if args.tmpdir and not os.path.isdir(args.tmpdir):
+        raise _user_error(f"-tmpdir {args.tmpdir}: no such directory")
+    model = train(args)
+    model.save_model(args.output + ".bin")
+    model.save_vectors(args.output + ".vec")
 
 
 # ------------------------------------------------------------------- test / predict
@@ -456,6 +546,7 @@ def print_word_vectors_command(model):
         if word is None:
             out.flush()
             continue
+        _warn_if_unknown(m, word)
         out.write(word + b" " + _vector_text(m.get_word_vector(word)) + b"\n")
 
 
@@ -518,6 +609,7 @@ def nn_command(model, k):
     for word in _words_from(_stdin()):
         if word is None:
             continue
+        _warn_if_unknown(m, _word_arg(word))
         _write_neighbors(out, m.get_nearest_neighbors(_word_arg(word), k))
         out.write(prompt)
         out.flush()
@@ -542,6 +634,7 @@ def analogies_command(model, k):
         if word is None:
             continue
         triplet.append(_word_arg(word))
+        _warn_if_unknown(m, triplet[-1])
         if len(triplet) == 3:
             _write_neighbors(out, m.get_analogies(*triplet, k=k))
             triplet.clear()

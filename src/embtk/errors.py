@@ -7,3 +7,8 @@ class EmbtkError(ValueError):
     A ValueError, like the errors of the official fasttext module, so ported code that
     catches those keeps working.
     """
+
+
+class UnknownWordWarning(UserWarning):
+    """A word-vector model without subword information was asked for a word it does not
+    know: the vector returned is all zeros, not a learnt one."""

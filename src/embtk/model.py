@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from .dictionary import EOS, LABEL, WORD, Dictionary
-from .errors import EmbtkError
+from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
@@ -167,8 +168,20 @@ class FastText:
     def get_input_vector(self, index: int) -> np.ndarray:
         return np.array(self.input_matrix[index], dtype=np.float32)
 
+    def lacks_vector(self, word) -> bool:
+        """True for a word that a word-vector model without subwords (GloVe's, or fastText
+        trained with -maxn 0) does not know: it has no vector, only zeros."""
+        return not self.args.supervised and self.args.maxn == 0 and word not in self
+
     def get_word_vector(self, word) -> np.ndarray:
-        """Mean of the word's own row and its char n-gram rows (n-grams only if unknown)."""
+        """Mean of the word's own row and its char n-gram rows (n-grams only if unknown).
+
+        A model without subwords has nothing for an unknown word: the zero vector comes
+        with an UnknownWordWarning."""
+        if self.lacks_vector(word):
+            warnings.warn(f"{_decode(_encode(word))!r} is not in the vocabulary and the model has "
+                          "no subword information: its vector is all zeros",
+                          UnknownWordWarning, stacklevel=2)
         return rows_mean(self.input_matrix, self.dictionary.word_rows(_encode(word)))
 
     def get_sentence_vector(self, text) -> np.ndarray:

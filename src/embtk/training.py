@@ -50,7 +50,7 @@ def _log(args: Args, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> None:
+def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> None:
     """init_uniform over the whole matrix, its blocks shared among `nthreads` threads."""
     blocks = -(-matrix.size // INIT_BLOCK)
     nthreads = max(1, min(nthreads, blocks))
@@ -103,7 +103,7 @@ def train(args: Args) -> FastText:
     del corpus
 
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    _fill_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0), args.thread)
+    fill_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0), args.thread)
     if pretrained is not None:
         words, vectors = pretrained
         rows = np.array([dictionary.get_id(w) for w in words])
@@ -145,8 +145,10 @@ def train(args: Args) -> FastText:
     return model
 
 
-def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
-    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+def run_threads(work, nthreads: int, stop, poll=None) -> None:
+    """Run `work(tid)` (a nogil kernel call) on `nthreads` threads, calling `poll()` every
+    0.1 s until they finish. On Ctrl-C, or an error in a thread, stop[0] is set so the
+    kernels return; the threads are joined and the exception is raised here."""
     errors = []
 
     def guarded(tid):
@@ -157,28 +159,36 @@ def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
             stop[0] = 1
 
     threads = [threading.Thread(target=guarded, args=(t,), daemon=True) for t in range(nthreads)]
-    bar = _progress_bar(args, total)
-    started = time.perf_counter()
     for t in threads:
         t.start()
     try:
         while any(t.is_alive() for t in threads):
             time.sleep(0.1)
-            if bar is not None:
-                _update_bar(bar, args, progress, loss_stats, total, started)
-    except KeyboardInterrupt:
+            if poll is not None:
+                poll()
+    except BaseException:
         stop[0] = 1
         for t in threads:
             t.join()
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
+    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+    bar = _progress_bar(args, total)
+    started = time.perf_counter()
+    poll = None if bar is None else (
+        lambda: _update_bar(bar, args, progress, loss_stats, total, started))
+    try:
+        run_threads(work, nthreads, stop, poll)
+    except KeyboardInterrupt:
         raise
     except BaseException:
         if bar is not None:
             bar.close()  # as far as it got: an interrupted run must not look finished
         raise
-    if errors:
-        if bar is not None:
-            bar.close()
-        raise errors[0]
     closing = _progress_text(args, progress, loss_stats, total, started, final=True)
     if bar is not None:
         bar.set_description_str(closing.split("% ", 1)[1], refresh=False)
