@@ -111,9 +111,14 @@ def rand_unit(state):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def dot_row(wo, row, hidden):
+    """wo[row] . hidden in float32. A quantized output matrix with separate norms carries
+    each row's norm in an extra last column: fastText scales the dot product by it."""
+    n = hidden.shape[0]
     s = np.float32(0.0)
-    for j in range(hidden.shape[0]):
+    for j in range(n):
         s += wo[row, j] * hidden[j]
+    if wo.shape[1] > n:
+        s *= wo[row, n]
     return s
 
 

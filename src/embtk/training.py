@@ -60,12 +60,25 @@ def _pretrained(args: Args, dictionary: Dictionary):
     return dictionary.with_extra_words(words), words, vectors
 
 
-def train(args: Args) -> FastText:
-    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do."""
+class TrainingTimeout(Exception):
+    """Training was stopped at its deadline (autotune's time budget ran out)."""
+
+
+def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
+    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do.
+
+    `deadline` (a time.perf_counter() value) stops training there with TrainingTimeout.
+    `counted`, a (corpus, Dictionary) pair from an earlier call on the same input and
+    count options, skips reading and counting the corpus again (autotune's trials).
+    """
     args.validate()
     args.bucket = args.effective_bucket()
-    corpus = read_corpus(args.input)
-    dictionary = build_dictionary(args, corpus)
+    if counted is None:
+        corpus = read_corpus(args.input)
+        dictionary = build_dictionary(args, corpus)
+    else:
+        corpus, counted_dictionary = counted
+        dictionary = counted_dictionary.with_options(args)
     pretrained = None
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
@@ -79,9 +92,18 @@ def train(args: Args) -> FastText:
         wi[ids[ok]] = vectors[ok]
     out_kind = LABEL if args.supervised else WORD
     wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
-    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     model = FastText(args, dictionary, wi, wo)
+    fit(model, corpus, deadline)
+    return model
 
+
+def fit(model: FastText, corpus: np.ndarray, deadline: float | None = None) -> None:
+    """Run the training kernels over `corpus` on the model's own matrices, in place
+    (fastText's startThreads); used by `train` and by retraining after pruning."""
+    args, dictionary = model.args, model.dictionary
+    wi, wo = model.input_matrix, model.output_matrix
+    out_kind = LABEL if args.supervised else WORD
+    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     total = args.epoch * dictionary.ntokens
     nthreads = args.thread
     progress = np.zeros(nthreads, dtype=np.int64)
@@ -111,15 +133,14 @@ def train(args: Args) -> FastText:
                                tables.subword_offsets, tables.subword_ids, *common,
                                args.model == "cbow", args.ws, *schedule)
 
-    _run_threads(work, nthreads, args, progress, loss_stats, stop, total)
+    _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline)
     loss = loss_stats[:, 0].sum() / max(1.0, loss_stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise EmbtkError("training diverged (the loss became NaN); try a smaller -lr")
     model.final_loss = float(loss)
-    return model
 
 
-def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
+def _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline=None):
     """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
     errors = []
 
@@ -138,6 +159,13 @@ def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
     try:
         while any(t.is_alive() for t in threads):
             time.sleep(0.1)
+            if deadline is not None and time.perf_counter() > deadline:
+                stop[0] = 1
+                for t in threads:
+                    t.join()
+                if bar is not None:
+                    bar.close()
+                raise TrainingTimeout()
             if bar is not None:
                 _update_bar(bar, args, progress, loss_stats, total, started)
     except KeyboardInterrupt:
