@@ -276,6 +276,11 @@ class _Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
 
+def _describe(args: Args) -> str:
+    return " ".join(f"{name} {getattr(args, name)}" for name in
+                    ("epoch", "lr", "dim", "wordNgrams", "minn", "maxn", "bucket", "dsub", "loss"))
+
+
 def autotune(args: Args) -> FastText:
     """Search options for a classifier on args.input, scored on args.autotuneValidationFile;
     returns the model trained with the best ones (quantized with -autotune-modelsize)."""
@@ -328,6 +333,9 @@ def autotune(args: Args) -> FastText:
                 if "diverged" in str(e) or isinstance(e, MemoryError):
                     continue  # a sample that asks too much: try the next one
                 raise
+            if args.verbose > 2:
+                print(f"\nTrial {progress.trials}: {_describe(trial)} score {score:.6f}",
+                      file=sys.stderr)
             if best_score is None or score > best_score:
                 best_args, best_score = trial, score
                 progress.best = score
@@ -344,6 +352,8 @@ def autotune(args: Args) -> FastText:
         raise EmbtkError("not enough time to train even once: increase -autotune-duration")
     if args.verbose > 0:
         print("Training again with best arguments", file=sys.stderr)
+    if args.verbose > 2:
+        print(f"Best: {_describe(best_args)} score {best_score:.6f}", file=sys.stderr)
     final = copy.copy(best_args)
     final.verbose = args.verbose
     model = train(copy.copy(final), counted=counted)
