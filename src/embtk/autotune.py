@@ -276,6 +276,17 @@ class _Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
 
+def _run_trial(trial: Args, deadline, counted, size, validation: bytes, metric):
+    """Train (and fit to the size) with the trial's options; its score, or None when the
+    size cannot be met. The model is dropped on return, before the next one is built."""
+    from .training import train
+
+    model = train(copy.copy(trial), deadline=deadline, counted=counted)
+    if not _fit_size(model, trial, size, counted):
+        return None
+    return validation_score(model, validation, trial.autotunePredictions, metric)
+
+
 def _describe(args: Args) -> str:
     return " ".join(f"{name} {getattr(args, name)}" for name in
                     ("epoch", "lr", "dim", "wordNgrams", "minn", "maxn", "bucket", "dsub", "loss"))
@@ -285,7 +296,7 @@ def autotune(args: Args) -> FastText:
     """Search options for a classifier on args.input, scored on args.autotuneValidationFile;
     returns the model trained with the best ones (quantized with -autotune-modelsize)."""
     from .fileformat import open_for_reading
-    from .training import TrainingTimeout, build_dictionary, read_corpus, train
+    from .training import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus, train
 
     args.validate()
     if not args.supervised:
@@ -322,17 +333,14 @@ def autotune(args: Args) -> FastText:
             if not _fits_in_memory(trial, counted[1].nwords):
                 continue
             try:
-                model = train(copy.copy(trial), deadline=deadline, counted=counted)
-                if not _fit_size(model, trial, size, counted):
-                    size_failures += 1
-                    continue
-                score = validation_score(model, validation, trial.autotunePredictions, metric)
+                score = _run_trial(trial, deadline, counted, size, validation, metric)
             except TrainingTimeout:
                 break
-            except (EmbtkError, MemoryError) as e:
-                if "diverged" in str(e) or isinstance(e, MemoryError):
-                    continue  # a sample that asks too much: try the next one
-                raise
+            except (TrainingDiverged, MemoryError):
+                continue  # a sample that asks too much: try the next one
+            if score is None:
+                size_failures += 1
+                continue
             if args.verbose > 2:
                 print(f"\nTrial {progress.trials}: {_describe(trial)} score {score:.6f}",
                       file=sys.stderr)

@@ -64,6 +64,10 @@ class TrainingTimeout(Exception):
     """Training was stopped at its deadline (autotune's time budget ran out)."""
 
 
+class TrainingDiverged(EmbtkError):
+    """The loss became NaN (usually a learning rate too large)."""
+
+
 def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
     """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do.
 
@@ -136,7 +140,7 @@ def fit(model: FastText, corpus: np.ndarray, deadline: float | None = None) -> N
     _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline)
     loss = loss_stats[:, 0].sum() / max(1.0, loss_stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
-        raise EmbtkError("training diverged (the loss became NaN); try a smaller -lr")
+        raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     model.final_loss = float(loss)
 
 
