@@ -138,6 +138,12 @@ def test_bad_autotune_input_is_one_line_error(tmp_path, options, words):
     assert not list(tmp_path.iterdir())
 
 
+def test_every_trial_diverging_is_reported():
+    with pytest.raises(EmbtkError, match="diverged"):
+        embtk.train_supervised(str(TRAIN), autotuneValidationFile=str(TEST), autotuneDuration=3,
+                               lr=1e30, dim=4, epoch=1, thread=1, verbose=0)
+
+
 def test_autotune_is_for_classifiers_only():
     with pytest.raises(EmbtkError, match="supervised"):
         embtk.train_unsupervised(str(DATA / "austen_small.txt"), autotuneValidationFile=str(TEST))

@@ -325,7 +325,7 @@ def autotune(args: Args) -> FastText:
     strategy = SearchStrategy(quiet, args.seed)
     progress = _Progress(args.autotuneDuration, args.verbose > 0)
     deadline = progress.start + args.autotuneDuration
-    best_args, best_score, size_failures = None, None, 0
+    best_args, best_score, size_failures, failures = None, None, 0, 0
     try:
         while time.perf_counter() < deadline:
             progress.trials += 1
@@ -337,6 +337,7 @@ def autotune(args: Args) -> FastText:
             except TrainingTimeout:
                 break
             except (TrainingDiverged, MemoryError):
+                failures += 1
                 continue  # a sample that asks too much: try the next one
             if score is None:
                 size_failures += 1
@@ -357,6 +358,9 @@ def autotune(args: Args) -> FastText:
         if size is not None and size_failures:
             raise EmbtkError("cannot reach -autotune-modelsize "
                              f"{args.autotuneModelSize}: increase it")
+        if failures:
+            raise EmbtkError(f"every one of the {failures} trials diverged or ran out of memory; "
+                             "set a smaller -lr, -dim or -bucket")
         raise EmbtkError("not enough time to train even once: increase -autotune-duration")
     if args.verbose > 0:
         print("Training again with best arguments", file=sys.stderr)
