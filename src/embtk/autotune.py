@@ -121,6 +121,25 @@ def _curve_points(scores: np.ndarray, gold: np.ndarray, total_gold: int):
     return np.append(precision, 1.0), np.append(recall, 0.0)
 
 
+def _logged_predictions(result):
+    """What fastText's Meter logs for one chunk of predicted lines (lines with labels and
+    input only): each prediction's label, score (p capped at 1) and whether it is gold,
+    and every gold label."""
+    counts, probs, ids, feat_off, lab_off, labels = result
+    n = len(counts)
+    has = (np.diff(lab_off[: n + 1]) > 0) & (np.diff(feat_off[: n + 1]) > 0)
+    mask = (np.arange(ids.shape[1])[None, :] < counts[:, None]) & has[:, None]
+    pred_ids = ids[mask].astype(np.int64)
+    pred_scores = np.minimum(probs[mask].astype(np.float64), 1.0)
+    rows = np.nonzero(mask)[0]
+    gold_sets = [set(labels[lab_off[i]:lab_off[i + 1]].tolist()) for i in range(n)]
+    hit = np.array([p in gold_sets[r] for r, p in zip(rows.tolist(), pred_ids.tolist())],
+                   dtype=np.int64)
+    gold = [labels[lab_off[i]:lab_off[i + 1]] for i in np.nonzero(has)[0]]
+    gold_labels = np.concatenate(gold).astype(np.int64) if gold else np.zeros(0, np.int64)
+    return pred_ids, pred_scores, hit, gold_labels
+
+
 def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> float:
     """The -autotune-metric of `model` on labelled lines `data` (fastText's Meter)."""
     name, value, label_name = metric
@@ -129,17 +148,8 @@ def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> flo
         label = model.get_label_id(label_name)
         if label < 0:
             raise EmbtkError(f"-autotune-metric: the label {label_name} is not in the training data")
-    counts, probs, ids, feat_off, lab_off, labels = model._predict_buffer(data, k, 0.0)
-    n = min(len(counts), len(lab_off) - 1)
-    has = (np.diff(lab_off[: n + 1]) > 0) & (np.diff(feat_off[: n + 1]) > 0)
-    mask = np.arange(ids.shape[1])[None, :] < counts[:n, None]
-    mask &= has[:, None]
-    pred_ids, pred_scores = ids[:n][mask], np.minimum(probs[:n][mask].astype(np.float64), 1.0)
-    rows = np.nonzero(mask)[0]
-    gold_sets = [set(labels[lab_off[i]:lab_off[i + 1]].tolist()) for i in range(n)]
-    hit = np.array([p in gold_sets[r] for r, p in zip(rows.tolist(), pred_ids.tolist())], dtype=np.int64)
-    gold_labels = np.concatenate([labels[lab_off[i]:lab_off[i + 1]] for i in np.nonzero(has)[0]]
-                                 or [np.zeros(0, np.int32)])
+    pred_ids, pred_scores, hit, gold_labels = (np.concatenate(parts) for parts in zip(
+        *model._map_lines(data, k, 0.0, then=_logged_predictions)))
     if name == "f1":
         if label >= 0:
             predicted = np.count_nonzero(pred_ids == label)

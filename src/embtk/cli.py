@@ -62,6 +62,19 @@ def _number(x) -> str:
     return "%g" % x
 
 
+def _write_pieces(out, lines, piece: int = 1 << 15):
+    """Write many lines in pieces of about `piece` bytes. One huge write into a pipe whose
+    reader has gone can end without an error (a partial write), which would hide the
+    broken pipe; small writes report it."""
+    start, size = 0, 0
+    for i, line in enumerate(lines):
+        size += len(line)
+        if size >= piece:
+            out.write(b"".join(lines[start:i + 1]))
+            start, size = i + 1, 0
+    out.write(b"".join(lines[start:]))
+
+
 def _words_from(stream):
     """Whitespace-separated words (bytes) of a binary stream, read line by line so that
     answers can be given while a pipe is still open. Yields None after each line."""
@@ -376,24 +389,33 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
     out = _stdout()
     try:
         while True:
-            # a live pipe is answered line by line; a file in large batches
-            lines = [stream.readline()] if live else stream.readlines(1 << 20)
-            if not lines or not lines[0]:
+            # a live pipe is answered line by line; a file in blocks of whole lines
+            data = stream.readline() if live else stream.read(1 << 24)
+            if not data:
                 break
-            answers = []
-            for pairs in model.predict_lines_bytes(lines, k, threshold):
-                parts = []
-                for label, prob in pairs:
-                    parts.append(_text(label))
-                    if with_prob:
-                        parts.append(_number(prob).encode("ascii"))
-                answers.append(b" ".join(parts) + b"\n")
-            out.write(b"".join(answers))
+            if not live and not data.endswith(b"\n"):
+                data += stream.readline()
+            _write_pieces(out, _prediction_lines(model, data, k, threshold, with_prob))
             if live:
                 out.flush()
     finally:
         if not live:
             stream.close()
+
+
+def _prediction_lines(model, data: bytes, k, threshold, with_prob: bool) -> list:
+    """fastText's output for each line of `data`: labels (and probabilities), then newline."""
+    counts, probs, ids = model.predict_arrays(data, k, threshold)
+    names = [_text(label) for label in model.dictionary.words[model.dictionary.nwords:]]
+    ids = ids.tolist()
+    if not with_prob and (k == 1 or probs.shape[1] == 1):
+        return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
+    probs = probs.tolist()
+    if with_prob:
+        return [b" ".join([b"%s %s" % (names[i], _number(p).encode()) for i, p in
+                           zip(row[:n], prow)]) + b"\n"
+                for n, row, prow in zip(counts.tolist(), ids, probs)]
+    return [b" ".join([names[i] for i in row[:n]]) + b"\n" for n, row in zip(counts.tolist(), ids)]
 
 
 @cli.command("predict", context_settings=_POSITIONAL_CONTEXT,

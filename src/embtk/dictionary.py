@@ -62,7 +62,7 @@ def _is_space(c):
     return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12 or c == 0
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def next_token(buf, pos, end):
     """Next token at or after `pos`: (start, stop, next_pos); start == -1 means EOS, -2 end."""
     while pos < end:
@@ -83,11 +83,11 @@ def next_token(buf, pos, end):
 @nb.njit(cache=True, nogil=True, inline="always")
 def _token_hash(buf, start, stop):
     if start == -1:
-        return fnv1a(_EOS_ARRAY, 0, 4)
+        return fnv1a(_EOS_ARRAY, np.int64(0), np.int64(4))
     return fnv1a(buf, start, stop)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _is_eos(buf, start, stop):
     """A newline, or the literal token `</s>`, which fastText takes for one."""
     if start == -1:
@@ -100,7 +100,7 @@ def _is_eos(buf, start, stop):
     return True
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _has_prefix(buf, start, stop, prefix):
     if start < 0 or stop - start < len(prefix):
         return False
@@ -113,7 +113,7 @@ def _has_prefix(buf, start, stop, prefix):
 # ------------------------------------------------------------------ counting (pass 1)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def _same_token(buf, start, stop, ebuf, estart, elen):
     """Compare a token in `buf` with an entry stored in `ebuf` (start -1 == EOS)."""
     if start == -1:
@@ -196,7 +196,7 @@ def _heap_sort(perm, first, last, types, counts):
         last -= 1
         value = perm[last]
         perm[last] = perm[first]
-        _adjust_heap(perm, first, 0, last - first, value, types, counts)
+        _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -274,7 +274,8 @@ def sort_entries(types, counts):
     for i in range(1, min(n, _SORT_RUN)):
         value = perm[i]
         if _before(value, perm[0], types, counts):
-            perm[1:i + 1] = perm[0:i].copy()
+            for j in range(i, 0, -1):
+                perm[j] = perm[j - 1]
             perm[0] = value
         else:
             _insert_back(perm, i, types, counts)
@@ -301,7 +302,7 @@ def count_tokens(buf, label_prefix, max_vocab):
     hashes = np.zeros(cap, dtype=np.uint32)
     nslots = 2048
     slots = np.full(nslots, -1, dtype=np.int32)
-    n = 0
+    n = np.int64(0)  # typed: a literal 0 passed on would compile another copy of the callee
     nbytes = 0
     ntokens = 0
     threshold = 1
@@ -357,7 +358,8 @@ def count_tokens(buf, label_prefix, max_vocab):
             kept_bytes = 0
             for e in order:
                 if counts[e] >= threshold:
-                    new_bytes[kept_bytes:kept_bytes + elen[e]] = ebytes[eoff[e]:eoff[e] + elen[e]]
+                    for i in range(elen[e]):
+                        new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
                     new_off[keep], new_len[keep] = kept_bytes, elen[e]
                     new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
                     kept_bytes += elen[e]
@@ -373,7 +375,8 @@ def count_tokens(buf, label_prefix, max_vocab):
 @nb.njit(cache=True, nogil=True)
 def _grow(arr, size):
     out = np.zeros(size, dtype=arr.dtype)
-    out[: len(arr)] = arr
+    for i in range(len(arr)):
+        out[i] = arr[i]
     return out
 
 
@@ -388,7 +391,7 @@ def _hash_all(word_bytes, offsets):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def find_id(tables, buf, start, stop, h):
     """Id of the token buf[start:stop] (start -1 == EOS), or -1 if it is not in the vocabulary."""
     slots = tables.slots
@@ -405,24 +408,23 @@ def find_id(tables, buf, start, stop, h):
     return -1
 
 
-@nb.njit(cache=True, nogil=True)
-def _push(out, n, value):
-    if n == len(out):
-        out = _grow(out, 2 * len(out))
-    out[n] = value
-    return out, n + 1
+# Arrays are copied with loops, not slice assignment: numba compiles a slice assignment
+# with the machinery of its shape-mismatch error message, seconds on a cold cache.
+# Output arrays grow in the caller, written as `if n + k > len(out): out = _grow(...)`,
+# never through a helper that returns the array: numba reference-counts an array each time
+# it is returned and re-bound, which made every appended id cost ~80 ns (10x the work).
 
 
-@nb.njit(cache=True, nogil=True)
-def _push_bucket(tables, out, n, bucket_id):
-    """Append the input row of hash bucket `bucket_id`, following pruning if any."""
+@nb.njit(cache=True, nogil=True, inline="always")
+def _bucket_row(tables, bucket_id):
+    """Input row of hash bucket `bucket_id`, following pruning; -1 if it has none."""
     if len(tables.prune_map) > 0:
         bucket_id = tables.prune_map[bucket_id]
         if bucket_id < 0:
-            return out, n
+            return -1
     elif tables.bucket == 0:
-        return out, n
-    return _push(out, n, tables.nwords + bucket_id)
+        return -1
+    return tables.nwords + bucket_id
 
 
 @nb.njit(cache=True, nogil=True)
@@ -433,23 +435,29 @@ def push_char_ngrams(tables, word, out, n, spans):
     index as its id (how get_subwords names them).
     """
     size = len(word)
+    maxn, minn = tables.maxn, tables.minn
+    if n + size * maxn > len(out):
+        out = _grow(out, 2 * (n + size * maxn))
+    bucket = np.uint64(max(1, tables.bucket))
     for i in range(size):
         if (word[i] & 0xC0) == 0x80:
             continue
         h = np.uint64(2166136261)
         j = i
         length = 1
-        while j < size and length <= tables.maxn:
+        while j < size and length <= maxn:
             h = _fnv_step(h, word[j])
             j += 1
             while j < size and (word[j] & 0xC0) == 0x80:
                 h = _fnv_step(h, word[j])
                 j += 1
-            if length >= tables.minn and not (length == 1 and (i == 0 or j == size)):
-                before = n
-                out, n = _push_bucket(tables, out, n, np.int64(h % np.uint64(tables.bucket)))
-                if n > before and len(spans) > 0:
-                    spans[before, 0], spans[before, 1] = i, j
+            if length >= minn and not (length == 1 and (i == 0 or j == size)):
+                row = _bucket_row(tables, np.int64(h % bucket))
+                if row >= 0:
+                    if len(spans) > 0:
+                        spans[n, 0], spans[n, 1] = i, j
+                    out[n] = row
+                    n += 1
             length += 1
     return out, n
 
@@ -465,7 +473,8 @@ def _wrap_word(buf, start, stop, scratch):
     if len(scratch) < size:
         scratch = np.empty(2 * size, dtype=np.uint8)
     scratch[0] = 60  # '<'
-    scratch[1 : size - 1] = buf[start:stop]
+    for i in range(start, stop):
+        scratch[1 + i - start] = buf[i]
     scratch[size - 1] = 62  # '>'
     return scratch, size
 
@@ -477,10 +486,13 @@ def build_subword_table(tables_without_subwords):
     size = len(t.word_offsets) - 1
     offsets = np.zeros(size + 1, dtype=np.int64)
     ids = np.empty(max(16, size * 4), dtype=np.int32)
-    n = 0
+    n = np.int64(0)
     scratch = np.empty(64, dtype=np.uint8)
     for w in range(size):
-        ids, n = _push(ids, n, w)
+        if n == len(ids):
+            ids = _grow(ids, 2 * n)
+        ids[n] = w
+        n += 1
         a, b = t.word_offsets[w], t.word_offsets[w + 1]
         if t.maxn > 0 and not _is_eos(t.word_bytes, a, b):
             scratch, length = _wrap_word(t.word_bytes, a, b, scratch)
@@ -499,12 +511,17 @@ def _sign_extend32(h):
 
 @nb.njit(cache=True, nogil=True)
 def _push_word_ngrams(tables, hashes, nh, out, n):
-    bucket = np.uint64(tables.bucket)
+    if n + nh * tables.word_ngrams > len(out):
+        out = _grow(out, 2 * (n + nh * tables.word_ngrams))
+    bucket = np.uint64(max(1, tables.bucket))
     for i in range(nh):
         h = _sign_extend32(hashes[i])
         for j in range(i + 1, min(nh, i + tables.word_ngrams)):
             h = h * np.uint64(116049371) + _sign_extend32(hashes[j])
-            out, n = _push_bucket(tables, out, n, np.int64(h % bucket))
+            row = _bucket_row(tables, np.int64(h % bucket))
+            if row >= 0:
+                out[n] = row
+                n += 1
     return out, n
 
 
@@ -544,21 +561,35 @@ def encode_lines(tables, buf):
                 is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
             if not is_label:
                 if wid >= 0:
-                    for k in range(tables.subword_offsets[wid], tables.subword_offsets[wid + 1]):
-                        feats, nf = _push(feats, nf, tables.subword_ids[k])
+                    a, b = tables.subword_offsets[wid], tables.subword_offsets[wid + 1]
+                    if nf + b - a > len(feats):
+                        feats = _grow(feats, 2 * (nf + b - a))
+                    for k in range(a, b):
+                        feats[nf] = tables.subword_ids[k]
+                        nf += 1
                 elif tables.maxn > 0 and not eos:
                     scratch, size = _wrap_word(buf, tstart, tstop, scratch)
                     feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
-                hashes, nh = _push(hashes, nh, np.uint32(h))
+                if nh == len(hashes):
+                    hashes = _grow(hashes, 2 * nh)
+                hashes[nh] = h
+                nh += 1
             elif wid >= 0:
-                labels, nl = _push(labels, nl, wid - tables.nwords)
+                if nl == len(labels):
+                    labels = _grow(labels, 2 * nl)
+                labels[nl] = wid - tables.nwords
+                nl += 1
             if not eos:
                 continue
         # the line is complete: add its word n-grams and close it
         feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
-        line_feat, _ = _push(line_feat, nlines + 1, nf)
-        line_lab, _ = _push(line_lab, nlines + 1, nl)
-        line_tok, _ = _push(line_tok, nlines, ntok)
+        if nlines + 2 > len(line_tok):
+            line_feat = _grow(line_feat, 2 * (nlines + 2))
+            line_lab = _grow(line_lab, 2 * (nlines + 2))
+            line_tok = _grow(line_tok, 2 * (nlines + 2))
+        line_feat[nlines + 1] = nf
+        line_lab[nlines + 1] = nl
+        line_tok[nlines] = ntok
         nlines += 1
         nh = 0
         ntok = 0
@@ -594,9 +625,9 @@ def char_ngram_rows(tables, word, spans):
     """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
     go to `spans` when it has rows."""
     out = np.empty(max(1, len(spans)), dtype=np.int32)
-    n = 0
+    n = np.int64(0)
     if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
-        scratch, size = _wrap_word(word, 0, len(word), np.empty(len(word) + 2, dtype=np.uint8))
+        scratch, size = _wrap_word(word, np.int64(0), len(word), np.empty(len(word) + 2, dtype=np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
@@ -604,7 +635,7 @@ def char_ngram_rows(tables, word, spans):
 @nb.njit(cache=True, nogil=True)
 def word_rows(tables, word):
     """Input rows averaged into a word's vector: the entry's own list, or its char n-grams."""
-    wid = find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
+    wid = find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
     if wid >= 0:
         return tables.subword_ids[tables.subword_offsets[wid]:tables.subword_offsets[wid + 1]].copy()
     return char_ngram_rows(tables, word, _no_spans())
@@ -612,7 +643,7 @@ def word_rows(tables, word):
 
 @nb.njit(cache=True, nogil=True)
 def lookup(tables, word):
-    return find_id(tables, word, 0, len(word), fnv1a(word, 0, len(word)))
+    return find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
 
 
 # ------------------------------------------------------------------------ Dictionary
@@ -623,7 +654,7 @@ class Dictionary:
 
     def __init__(self, words, counts, types, ntokens, *, minn, maxn, bucket, word_ngrams,
                  label=b"__label__", pruneidx=None, t=1e-4):
-        self.words = [bytes(w) for w in words]
+        self.words = list(map(bytes, words))  # bytes(b) is b itself: no copy
         self.counts = np.asarray(counts, dtype=np.int64)
         self.types = np.asarray(types, dtype=np.int8)
         self.ntokens = int(ntokens)
@@ -635,7 +666,7 @@ class Dictionary:
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
         self.pruneidx = pruneidx
-        lengths = np.fromiter((len(w) for w in self.words), dtype=np.int64, count=len(self.words))
+        lengths = np.array(list(map(len, self.words)), dtype=np.int64)
         offsets = np.zeros(len(self.words) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         word_bytes = np.frombuffer(b"".join(self.words), dtype=np.uint8).copy()

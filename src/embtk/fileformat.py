@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Sequence
 
+import numba as nb
 import numpy as np
 
 from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
@@ -300,6 +301,35 @@ def _read_args(r: _Reader, version: int) -> Args:
                           minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t)
 
 
+@nb.njit(cache=True, nogil=True)
+def _scan_entries(raw, pos, size):
+    """Walk `size` dictionary entries (word, NUL, int64 count, int8 type) from `pos`.
+
+    Returns how many entries fit in `raw` and where the first one that did not starts (or
+    its tail, if its word did fit), then each entry's NUL offset, count and type.
+    """
+    ends = np.empty(size, dtype=np.int64)
+    counts = np.empty(size, dtype=np.int64)
+    types = np.empty(size, dtype=np.int8)
+    n = len(raw)
+    for i in range(size):
+        entry = pos
+        while pos < n and raw[pos] != 0:
+            pos += 1
+        if pos >= n:
+            return i, entry, ends, counts, types
+        if pos + 1 + _ENTRY_TAIL > n:
+            return i, pos + 1, ends, counts, types
+        ends[i] = pos
+        count = np.uint64(0)
+        for k in range(8):  # little-endian int64
+            count |= np.uint64(raw[pos + 1 + k]) << np.uint64(8 * k)
+        counts[i] = np.int64(count)
+        types[i] = np.int8(raw[pos + 9])
+        pos += 1 + _ENTRY_TAIL
+    return size, pos, ends, counts, types
+
+
 def _read_dictionary(r: _Reader):
     size, nwords, nlabels, ntokens, prune_size = r.unpack(_DICT, "the dictionary header")
     if size < 0 or nwords < 0 or nlabels < 0 or nwords + nlabels != size:
@@ -312,38 +342,19 @@ def _read_dictionary(r: _Reader):
     if size * (_ENTRY_TAIL + 1) > r.remaining():
         raise r.truncated(f"the {size} dictionary entries")
 
-    buf, pos, start = r.buf, r.pos, r.pos
-    find = buf.find
-    words = []
-    append = words.append
-    tails = [0] * size
-    for i in range(size):
-        end = find(b"\0", pos)
-        if end < 0:
-            r.pos = pos
-            raise r.truncated(f"dictionary entry {i}")
-        append(bytes(buf[pos:end]))
-        tails[i] = end + 1
-        pos = end + 1 + _ENTRY_TAIL
-    r.pos = pos
-    if pos > r.size:
-        r.pos = tails[-1]
-        raise r.truncated(f"dictionary entry {size - 1}")
+    raw = np.frombuffer(r.buf, dtype=np.uint8)
+    done, stopped_at, ends, counts, types = _scan_entries(raw, r.pos, size)
+    if done < size:
+        r.pos = int(stopped_at)
+        raise r.truncated(f"dictionary entry {done}")
+    starts = np.empty(size, dtype=np.int64)
+    starts[:1] = r.pos
+    starts[1:] = ends[:-1] + 1 + _ENTRY_TAIL
+    buf = r.buf
+    words = [buf[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
     if size:
-        # Gather the (count, type) tails of all entries with numpy, byte by byte so no
-        # temporary is bigger than one int64 per entry.
-        raw = np.frombuffer(buf, dtype=np.uint8, count=pos - start, offset=start)
-        idx = np.asarray(tails, dtype=np.int64)
-        idx -= start
-        packed = np.zeros(size, dtype=np.uint64)
-        for k in range(8):
-            packed |= raw[idx + k].astype(np.uint64) << np.uint64(8 * k)
-        counts = packed.view(np.int64)
-        types = raw[idx + 8].view(np.int8)
-        del raw
-    else:
-        counts = np.zeros(0, np.int64)
-        types = np.zeros(0, np.int8)
+        r.pos = int(ends[-1]) + 1 + _ENTRY_TAIL
+    del raw
     # fastText sorts words before labels; ids of labels are nwords + label index.
     if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
         raise r.corrupt(f"dictionary entry types do not match nwords {nwords} and nlabels {nlabels}")
@@ -553,25 +564,31 @@ _VEC_BLOCK = 1024  # rows formatted per % operation
 
 
 def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
-    """Write fastText's `.vec` text: "n dim" then "word v1 ... vd \\n" per row, values as
+    """Write fastText's `.vec` text: "n dim" then "word v1 ... vd \n" per row, values as
     C++ `setprecision(5)` prints them ('%.5g'), words written as raw bytes."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise ValueError(f"write_vec: vectors must be 2-D, got shape {vectors.shape}")
+    if len(words) != len(vectors):
+        raise ValueError(f"write_vec: {len(words)} words but {len(vectors)} vectors")
+    write_vec_rows(path, words, vectors.shape[1], lambda start, stop: vectors[start:stop])
+
+
+def write_vec_rows(path, words: Sequence[bytes], dim: int, rows) -> None:
+    """`write_vec` with the vectors given by `rows(start, stop)`, asked for a block at a
+    time: a model's word vectors need not all be in memory at once."""
     words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
-    n, dim = vectors.shape
-    if len(words) != n:
-        raise ValueError(f"write_vec: {len(words)} words but {n} vectors")
+    n = len(words)
     row_format = b"%s " + b"%.5g " * dim + b"\n"
     with atomic_write(path, "wb") as f:
         try:
             f.write(b"%d %d\n" % (n, dim))
             for start in range(0, n, _VEC_BLOCK):
-                block = vectors[start:start + _VEC_BLOCK]
+                stop = min(n, start + _VEC_BLOCK)
                 # tolist() gives the exact double of each float32, the value C++ prints.
-                values = block.tolist()
+                values = np.asarray(rows(start, stop)).tolist()
                 flat = []
-                for word, row in zip(words[start:start + _VEC_BLOCK], values):
+                for word, row in zip(words[start:stop], values):
                     flat.append(word)
                     flat.extend(row)
                 f.write((row_format * len(values)) % tuple(flat))

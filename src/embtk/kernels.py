@@ -3,7 +3,9 @@
 The model is fastText's: the hidden vector is the mean of some input rows, the loss
 (see `losses.forward`) scores it and returns a gradient, and that gradient is added back
 to every one of those input rows. Threads share the matrices without locks (Hogwild);
-each writes its own progress slot, so the shared token count needs no atomics.
+each writes its own progress slot, so the shared token count needs no atomics. The slots
+are a cache line apart (rows of 8 int64), so that one thread's writes never evict the line
+the other thread is reading.
 """
 
 from __future__ import annotations
@@ -19,28 +21,38 @@ from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_belo
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def mean_rows(wi, rows, hidden):
+def mean_rows(wi, rows, start, stop, hidden):
+    """hidden = mean of the rows wi[rows[start:stop]].
+
+    Kernels pass index ranges, never slices: numba reference-counts every slice it makes,
+    and two threads slicing the same shared array fight over the cache line holding that
+    count (an atomic add and subtract per example).
+    """
     hidden[:] = 0.0
-    for r in rows:
+    for k in range(start, stop):
+        r = rows[k]
         for j in range(hidden.shape[0]):
             hidden[j] += wi[r, j]
-    if len(rows) > 0:
-        scale = np.float32(1.0 / len(rows))
+    if stop > start:
+        scale = np.float32(1.0 / (stop - start))
         for j in range(hidden.shape[0]):
             hidden[j] *= scale
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, grad, output, rng):
-    """One example: forward through the loss, then push the gradient into the input rows."""
-    mean_rows(wi, rows, hidden)
+def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, grad_scale,
+            hidden, grad, output, rng):
+    """One example: the input rows rows[start:stop] predict targets[target] (the other
+    targets[tstart:tstop] count as positives for ova); forward through the loss, then push
+    the gradient, times `grad_scale`, into the input rows."""
+    mean_rows(wi, rows, start, stop, hidden)
     grad[:] = 0.0
-    loss = forward(params, wo, targets, target_index, lr, hidden, grad, output, rng)
-    if normalize:
-        scale = np.float32(1.0 / len(rows))
+    loss = forward(params, wo, targets, tstart, tstop, target, lr, hidden, grad, output, rng)
+    if grad_scale != 1.0:
         for j in range(grad.shape[0]):
-            grad[j] *= scale
-    for r in rows:
+            grad[j] *= grad_scale
+    for k in range(start, stop):
+        r = rows[k]
         for j in range(grad.shape[0]):
             wi[r, j] += grad[j]
     return loss
@@ -49,7 +61,7 @@ def _update(wi, wo, params, rows, targets, target_index, lr, normalize, hidden, 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _publish(tid, local, loss_sum, examples, progress, loss_stats):
     """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
-    progress[tid] += local
+    progress[tid, 0] += local
     loss_stats[tid, 0] = loss_sum
     loss_stats[tid, 1] = examples
     return 0
@@ -59,8 +71,8 @@ def _publish(tid, local, loss_sum, examples, progress, loss_stats):
 def _current_lr(lr0, progress, local, total_tokens):
     """fastText's linear decay over the tokens of all threads; negative once training is done."""
     done = local
-    for v in progress:
-        done += v
+    for t in range(progress.shape[0]):
+        done += progress[t, 0]
     if done >= total_tokens:
         return -1.0
     return lr0 * (1.0 - done / total_tokens)
@@ -87,6 +99,10 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
     for w in range(nwords):
         longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
     bow = np.empty(2 * ws * longest, dtype=np.int32)
+    # Typed constants rather than literals: a literal argument (0, False) makes numba
+    # compile one more specialization of the callee.
+    first = np.int64(0)
+    unscaled = np.float32(1.0)
     pos = start
     local = 0
     loss_sum = 0.0
@@ -120,16 +136,16 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
                             bow[nbow] = sub_ids[k]
                             nbow += 1
                 if nbow > 0:
-                    loss_sum += _update(wi, wo, params, bow[:nbow], line[:nline], i, lr, False,
-                                        hidden, grad, output, rng)
+                    loss_sum += _update(wi, wo, params, bow, first, np.int64(nbow), line, first,
+                                        nline, i, lr, unscaled, hidden, grad, output, rng)
                     examples += 1
             else:
                 center = line[i]
-                rows = sub_ids[sub_offsets[center]:sub_offsets[center + 1]]
+                a, b = sub_offsets[center], sub_offsets[center + 1]
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
-                        loss_sum += _update(wi, wo, params, rows, line[:nline], c, lr, False,
-                                            hidden, grad, output, rng)
+                        loss_sum += _update(wi, wo, params, sub_ids, a, b, line, first, nline,
+                                            c, lr, unscaled, hidden, grad, output, rng)
                         examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
@@ -166,25 +182,39 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
         la, lb = label_offsets[li], label_offsets[li + 1]
         li += 1
         if b > a and lb > la:
-            target = 0 if params.kind == OVA else rand_below(rng, lb - la)
-            loss_sum += _update(wi, wo, params, feats[a:b], labels[la:lb], target, lr, True,
-                                hidden, grad, output, rng)
+            target = la if params.kind == OVA else la + rand_below(rng, lb - la)
+            loss_sum += _update(wi, wo, params, feats, a, b, labels, la, lb, target, lr,
+                                np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
     _publish(tid, local, loss_sum, examples, progress, loss_stats)
 
 
-@nb.njit(cache=True, nogil=True)
-def init_uniform(matrix, bound, seed):
-    """Fill a float32 matrix with U(-bound, bound) from the project's own seeded rng.
+INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
 
-    The stream is salted so that it differs from the one training thread 0 draws.
+
+@nb.njit(cache=True, nogil=True)
+def init_uniform(matrix, bound, seed, first_block, end_block):
+    """Fill blocks [first_block, end_block) of a float32 matrix (INIT_BLOCK values each,
+    in row-major order) with U(-bound, bound) from the project's own seeded rng.
+
+    Each block has its own stream, so threads can fill disjoint blocks and the matrix is
+    the same whatever the number of threads. Streams are salted so that they differ from
+    the ones training threads draw.
     """
-    rng = seed_rng(seed ^ 0x5EED)
     flat = matrix.reshape(-1)
-    for i in range(flat.shape[0]):
-        flat[i] = (2.0 * rand_unit(rng) - 1.0) * bound
+    scale = np.float32(2.0 * bound / 16777216.0)
+    shift = np.float32(bound)
+    for block in range(first_block, end_block):
+        x = seed_rng(seed ^ (0x5EED + (block << 20)))[0]
+        for i in range(block * INIT_BLOCK, min((block + 1) * INIT_BLOCK, flat.shape[0])):
+            # rand_unit's xorshift64* step, with the state kept in a register
+            x ^= x >> np.uint64(12)
+            x ^= x << np.uint64(25)
+            x ^= x >> np.uint64(27)
+            top24 = (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(40)
+            flat[i] = np.float32(top24) * scale - shift
 
 
 # ---------------------------------------------------------------------- inference
@@ -193,24 +223,25 @@ def init_uniform(matrix, bound, seed):
 @nb.njit(cache=True, nogil=True)
 def rows_mean(wi, rows):
     out = np.zeros(wi.shape[1], dtype=np.float32)
-    mean_rows(wi, rows, out)
+    mean_rows(wi, rows, 0, len(rows), out)
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def word_vectors(wi, sub_offsets, sub_ids, nwords):
-    """getWordVector for every dictionary word at once."""
-    out = np.zeros((nwords, wi.shape[1]), dtype=np.float32)
-    for w in range(nwords):
-        mean_rows(wi, sub_ids[sub_offsets[w]:sub_offsets[w + 1]], out[w])
+def word_vectors(wi, sub_offsets, sub_ids, first, end):
+    """getWordVector for dictionary words first..end-1 at once."""
+    out = np.zeros((end - first, wi.shape[1]), dtype=np.float32)
+    for w in range(first, end):
+        mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w - first])
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
+def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """Top-k (label id, probability) for each encoded line, best first; count[i] may be < k.
 
-    The probability is exp(log(p + 1e-5)) in 32-bit floats, exactly as fastText reports it.
+    `wo_t` is wo transposed (C-contiguous). The probability is exp(log(p + 1e-5)) in
+    32-bit floats, exactly as fastText reports it.
     """
     nlines = len(feat_offsets) - 1
     threshold = np.float32(threshold)
@@ -225,8 +256,8 @@ def predict_lines(wi, wo, params, feat_offsets, feats, k, threshold):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
             continue
-        mean_rows(wi, feats[a:b], hidden)
-        n = predict_top_k(params, wo, hidden, k, threshold, output, heap_scores, heap_ids)
+        mean_rows(wi, feats, a, b, hidden)
+        n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores, heap_ids)
         counts[i] = n
         for j in range(n):
             probs[i, j] = math.exp(heap_scores[j])
@@ -250,7 +281,7 @@ def norm(vec):
 @nb.njit(cache=True, nogil=True)
 def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     """Every word's vector scaled to unit length (zero vectors stay zero)."""
-    out = word_vectors(wi, sub_offsets, sub_ids, nwords)
+    out = word_vectors(wi, sub_offsets, sub_ids, np.int64(0), nwords)
     for w in range(nwords):
         length = norm(out[w])
         if length > 0:
@@ -268,7 +299,7 @@ def nearest_words(unit_vectors, query, k, banned):
         qnorm = np.float32(1.0)
     scores = np.zeros(k + 1, dtype=np.float32)
     ids = np.zeros(k + 1, dtype=np.int64)
-    n = 0
+    n = np.int64(0)
     for i in range(unit_vectors.shape[0]):
         skip = False
         for b in banned:
@@ -300,7 +331,7 @@ def line_means(wi, feat_offsets, feats):
     nlines = len(feat_offsets) - 1
     out = np.zeros((nlines, wi.shape[1]), dtype=np.float32)
     for i in range(nlines):
-        mean_rows(wi, feats[feat_offsets[i]:feat_offsets[i + 1]], out[i])
+        mean_rows(wi, feats, feat_offsets[i], feat_offsets[i + 1], out[i])
     return out
 
 
@@ -335,7 +366,8 @@ def word_vector_means(wi, tables, buf, nlines):
         start = pos
         while pos < len(buf) and not _stream_space(buf[pos]):
             pos += 1
-        mean_rows(wi, word_rows(tables, buf[start:pos]), vec)
+        rows = word_rows(tables, buf[start:pos])
+        mean_rows(wi, rows, 0, len(rows), vec)
         length = norm(vec)
         if length > 0:
             scale = np.float32(1.0 / length)

@@ -6,7 +6,9 @@ written for it ports by changing the import.
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -15,7 +17,7 @@ import numpy as np
 
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .fileformat import open_for_reading, save_bin, write_vec
+from .fileformat import open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
@@ -236,51 +238,61 @@ class FastText:
             raise EmbtkError("this model is not a classifier (it was trained with "
                              f"{self.args.model}); prediction needs a supervised model")
 
-    def _predict_buffer(self, data: bytes, k: int, threshold: float):
-        """Encode every line of `data` and run batched prediction on all of them."""
-        self._require_classifier()
+    def _predict_chunk(self, data, k: int, threshold: float, output_t):
+        """Encode every line of one chunk and run batched prediction on all of them."""
         buf = np.frombuffer(data, dtype=np.uint8)
         feat_off, feats, lab_off, labels, _ = self.dictionary.encode(buf)
-        if k != -1 and k < 1:
-            raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
-        k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
-        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix,
+        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix, output_t,
                                            self._predict_params, feat_off, feats, k,
                                            float(threshold))
         return counts, probs, ids, feat_off, lab_off, labels
 
-    def predict_lines_bytes(self, lines, k=1, threshold=0.0):
-        """[(label, probability)] lists, best first, for raw lines as read (one per line).
+    def _map_lines(self, data, k, threshold, then=None):
+        """`_predict_chunk` (followed by `then`) over line-aligned chunks of `data`, one
+        thread per core (the kernels release the GIL); results in input order."""
+        self._require_classifier()
+        if k != -1 and k < 1:
+            raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
+        k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
+        # the transpose scores all outputs at once (losses.all_scores); tiny for classifiers
+        output_t = np.ascontiguousarray(self.output_matrix.T)
+        work = lambda chunk: (then or (lambda r: r))(self._predict_chunk(chunk, k, threshold,
+                                                                         output_t))
+        workers = os.cpu_count() or 1
+        size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
+        chunks = list(_line_chunks(data, size))
+        if len(chunks) <= 1 or workers == 1:
+            return [work(c) for c in chunks]
+        with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+            return list(pool.map(work, chunks))
 
-        A line's newline, if it has one, is its EOS token, as in fastText's `predict`.
-        """
-        counts, probs, ids, *_ = self._predict_buffer(b"".join(lines), k, threshold)
-        names = self.dictionary.words[self.dictionary.nwords:]
-        out = []
-        for i in range(len(lines)):
-            n = counts[i] if i < len(counts) else 0
-            out.append([(names[ids[i, j]], float(probs[i, j])) for j in range(n)])
-        return out
+    def predict_arrays(self, data: bytes, k=1, threshold=0.0):
+        """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
+        counts (lines,), probabilities and label indices (lines, k), best first."""
+        parts = self._map_lines(data, k, threshold, then=lambda r: r[:3])
+        if not parts:
+            kk = max(1, self.dictionary.nlabels if k == -1 else k)
+            return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
+        return tuple(np.concatenate(column) for column in zip(*parts))
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
         """Labels and probabilities for a line, or for each line of a list."""
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
-        results = [(tuple(_decode(label) for label, _ in pairs),
-                    np.array([p for _, p in pairs], dtype=np.float32 if many else np.float64))
-                   for pairs in self.predict_lines_bytes(lines, k, threshold)]
+        counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
+        names = [_decode(w) for w in self.dictionary.words[self.dictionary.nwords:]]
+        counts = counts.tolist()
+        labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
         if many:
-            return [r[0] for r in results], [r[1] for r in results]
-        return results[0]
+            return labels, [row[:n] for n, row in zip(counts, probs)]
+        return labels[0], probs[0, :counts[0]].astype(np.float64)
 
     def evaluate(self, path, k=1, threshold=0.0) -> TestResult:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time."""
         examples = 0
         gold, predicted, correct = (np.zeros(self.dictionary.nlabels, dtype=np.int64) for _ in range(3))
-        for chunk in _line_chunks(_read_all(path)):
-            counts, _, ids, feat_off, lab_off, labels = self._predict_buffer(chunk, k, threshold)
-            n, g, p, c = _score_predictions(counts, ids, feat_off, lab_off, labels,
-                                            self.dictionary.nlabels)
+        score = lambda r: _score_predictions(r[0], r[2], r[3], r[4], r[5], self.dictionary.nlabels)
+        for n, g, p, c in self._map_lines(_read_all(path), k, threshold, then=score):
             examples += n
             gold += g
             predicted += p
@@ -336,9 +348,11 @@ class FastText:
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
-        vecs = word_vectors(self.input_matrix, self.dictionary.tables.subword_offsets,
-                            self.dictionary.tables.subword_ids, self.dictionary.nwords)
-        write_vec(str(path), self.dictionary.words[: self.dictionary.nwords], vecs)
+        t = self.dictionary.tables
+        rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
+                                                t.subword_ids, start, stop)
+        write_vec_rows(str(path), self.dictionary.words[: self.dictionary.nwords],
+                       self.get_dimension(), rows)
 
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""
@@ -366,7 +380,10 @@ class FastText:
                 f"words={d.nwords} labels={d.nlabels} loss={self.args.loss}>")
 
 
-def _line_chunks(data: bytes, size: int = 1 << 22):
+_CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
+
+
+def _line_chunks(data: bytes, size: int = _CHUNK_BYTES):
     """Slices of `data` of about `size` bytes that end at a line end."""
     view = memoryview(data)
     pos = 0

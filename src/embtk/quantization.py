@@ -338,10 +338,11 @@ def quantize_model(model, *, input=None, qout=False, cutoff=0, retrain=False, ep
     if pruning:
         dictionary, wi = prune_dictionary(dictionary, wi, cutoff)
         if retrain:
-            from .training import fit, read_corpus
+            from .training import encode_corpus, fit, read_corpus
 
             args.input = str(input)
-            fit(FastText(args, dictionary, wi, wo), read_corpus(args.input))
+            fit(FastText(args, dictionary, wi, wo),
+                encode_corpus(args, dictionary, read_corpus(args.input)))
     quant_input = quantize_matrix(wi, dsub, qnorm)
     quant_output = quantize_matrix(wo, 2, qnorm) if qout else None
 

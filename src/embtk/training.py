@@ -14,7 +14,7 @@ from .args import Args
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import open_for_reading, read_vec
-from .kernels import init_uniform, train_supervised, train_unsupervised
+from .kernels import INIT_BLOCK, init_uniform, train_supervised, train_unsupervised
 from .losses import make_loss_params
 from .model import FastText
 
@@ -32,6 +32,14 @@ def read_corpus(path: str) -> np.ndarray:
     return np.frombuffer(mapped, dtype=np.uint8)
 
 
+def _cache_line_rows(n: int, dtype) -> np.ndarray:
+    """n zeroed rows of 8 values, each row exactly one 64-byte cache line, so that threads
+    writing their own row never contend for a line."""
+    flat = np.zeros((n + 1) * 8, dtype=dtype)
+    skip = (-flat.ctypes.data % 64) // flat.itemsize
+    return flat[skip:skip + 8 * n].reshape(n, 8)
+
+
 def _thread_seed(seed: int, tid: int) -> int:
     """Thread `tid`'s seed, as fastText's `seed + tid`, kept a non-negative int64."""
     return (seed + tid) & 0x7FFFFFFFFFFFFFFF
@@ -40,6 +48,20 @@ def _thread_seed(seed: int, tid: int) -> int:
 def _log(args: Args, message: str) -> None:
     if args.verbose > 0:
         print(message, file=sys.stderr, flush=True)
+
+
+def _fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> None:
+    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads."""
+    blocks = -(-matrix.size // INIT_BLOCK)
+    nthreads = max(1, min(nthreads, blocks))
+    cuts = [blocks * t // nthreads for t in range(nthreads + 1)]
+    threads = [threading.Thread(target=init_uniform, args=(matrix, bound, seed, cuts[t], cuts[t + 1]))
+               for t in range(1, nthreads)]
+    for t in threads:
+        t.start()
+    init_uniform(matrix, bound, seed, cuts[0], cuts[1])
+    for t in threads:
+        t.join()
 
 
 def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
@@ -87,48 +109,61 @@ def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
+    # Encode the corpus before allocating the matrices, and let the mapped file go: it
+    # need not count towards the peak memory of training.
+    encoded = encode_corpus(args, dictionary, corpus)
+    del corpus
+
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    init_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0))
+    _fill_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0), args.thread)
     if pretrained is not None:
         words, vectors = pretrained
-        ids = np.array([dictionary.get_id(w) for w in words])
-        ok = (ids >= 0) & (ids < dictionary.nwords)
-        wi[ids[ok]] = vectors[ok]
+        rows = np.array([dictionary.get_id(w) for w in words])
+        ok = (rows >= 0) & (rows < dictionary.nwords)
+        wi[rows[ok]] = vectors[ok]
     out_kind = LABEL if args.supervised else WORD
     wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
     model = FastText(args, dictionary, wi, wo)
-    fit(model, corpus, deadline)
+    fit(model, encoded, deadline)
     return model
 
 
-def fit(model: FastText, corpus: np.ndarray, deadline: float | None = None) -> None:
-    """Run the training kernels over `corpus` on the model's own matrices, in place
-    (fastText's startThreads); used by `train` and by retraining after pruning."""
+def encode_corpus(args: Args, dictionary: Dictionary, corpus: np.ndarray):
+    """The corpus as the training kernels read it: for classifiers the CSR arrays of
+    `Dictionary.encode`, for word vectors the in-vocabulary token ids."""
+    if args.supervised:
+        return dictionary.encode(corpus)
+    ids = dictionary.corpus_ids(corpus)
+    if len(ids) == 0:
+        raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+    return ids
+
+
+def fit(model: FastText, encoded, deadline: float | None = None) -> None:
+    """Run the training kernels over the `encode_corpus` output on the model's own
+    matrices, in place (fastText's startThreads); used by `train` and by retraining
+    after pruning."""
     args, dictionary = model.args, model.dictionary
     wi, wo = model.input_matrix, model.output_matrix
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     total = args.epoch * dictionary.ntokens
     nthreads = args.thread
-    progress = np.zeros(nthreads, dtype=np.int64)
-    loss_stats = np.zeros((nthreads, 2), dtype=np.float64)
+    progress = _cache_line_rows(nthreads, np.int64)
+    loss_stats = _cache_line_rows(nthreads, np.float64)
     stop = np.zeros(1, dtype=np.int32)
     common = (wi, wo, params)
     schedule = (args.lr, total, args.lrUpdateRate, progress, loss_stats, stop)
     tables = dictionary.tables
     if args.supervised:
-        feat_off, feats, lab_off, labels, line_tok = dictionary.encode(corpus)
-        del corpus
+        feat_off, feats, lab_off, labels, line_tok = encoded
         nlines = len(line_tok)
 
         def work(tid):
             train_supervised(tid, _thread_seed(args.seed, tid), feat_off, feats, lab_off, labels, line_tok,
                              tid * nlines // nthreads, *common, *schedule)
     else:
-        ids = dictionary.corpus_ids(corpus)
-        del corpus
-        if len(ids) == 0:
-            raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+        ids = encoded
         keep = dictionary.discard_probabilities()
         eos = dictionary.eos_id()
 
@@ -204,16 +239,16 @@ def _progress_bar(args, total):
 
 
 def _progress_text(args, progress, loss_stats, total, started, final=False):
-    done = total if final else min(int(progress.sum()), total)
+    done = total if final else min(int(progress[:, 0].sum()), total)
     elapsed = max(1e-9, time.perf_counter() - started)
     lr = 0.0 if final else args.lr * (1.0 - done / total)
     examples = loss_stats[:, 1].sum()
     loss = loss_stats[:, 0].sum() / examples if examples else 0.0
-    speed = int(progress.sum()) / elapsed / args.thread
+    speed = int(progress[:, 0].sum()) / elapsed / args.thread
     text = f"words/sec/thread: {speed:.0f} lr: {lr:.6f} avg.loss: {loss:.6f}"
     return f"Progress: 100.0% {text}" if final else text
 
 
 def _update_bar(bar, args, progress, loss_stats, total, started):
     bar.set_description_str(_progress_text(args, progress, loss_stats, total, started), refresh=False)
-    bar.update(min(int(progress.sum()), total) - bar.n)
+    bar.update(min(int(progress[:, 0].sum()), total) - bar.n)

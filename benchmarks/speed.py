@@ -1,0 +1,438 @@
+#!/usr/bin/env python
+"""Speed of embtk next to the official fastText (and gensim), same data and settings, one run.
+
+Every measurement runs in a fresh process, tools alternating A B A B, so each gets the same
+share of a noisy machine; the table shows medians, peak RSS (of that process) and the ratio
+embtk / fastText. Quality columns stay in the table so a speed-up that costs accuracy shows.
+
+    python benchmarks/speed.py                        # everything the speed issue lists
+    python benchmarks/speed.py --reps 1 --corpus ../shared/data/corpus/en_small.txt
+    python benchmarks/speed.py --cases 'supervised|predict' --threads 2 --json out.json
+
+Needs the official `fasttext` module (`pip install '.[test]'`); gensim is timed when it is
+installed. `--fasttext-cli PATH` (a native build of fastText) adds its command-line `predict`
+and `--help` beside embtk's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parents[0].parent / "shared" / "data"
+UNSUPERVISED = dict(dim=100, epoch=5, minn=3, maxn=6, lr=0.05, ws=5, neg=5, minCount=5)
+SUPERVISED = dict(dim=50, epoch=10, lr=0.5, wordNgrams=2)
+SUPERVISED_LOSSES = ("softmax", "hs", "ova")
+TIME = os.path.exists("/usr/bin/time")  # GNU time, for each command's own peak RSS
+NN_QUERIES = ("king", "water", "love", "house", "ship", "night", "gold", "city", "war", "child")
+
+
+# ---------------------------------------------------------------- worker (one measurement)
+
+class _GensimVectors:
+    """Just enough of the fastText API to score a gensim model."""
+
+    def __init__(self, model):
+        self.wv = model.wv
+        self.words = list(self.wv.key_to_index)
+
+    def get_word_vector(self, word):
+        return self.wv[word]
+
+
+def _train(job: dict) -> dict:
+    tool, mode, thread = job["tool"], job["mode"], job["thread"]
+    params = dict(job["params"])
+    start = time.perf_counter()
+    if tool == "gensim":
+        from gensim.models import FastText as GensimFastText
+
+        start = time.perf_counter()
+        model = _GensimVectors(GensimFastText(
+            corpus_file=job["input"], sg=int(mode == "skipgram"), vector_size=params["dim"],
+            window=params["ws"], min_count=params["minCount"], negative=params["neg"],
+            sample=1e-4, min_n=params["minn"], max_n=params["maxn"], bucket=2_000_000,
+            alpha=params["lr"], epochs=params["epoch"], workers=thread))
+    else:
+        module = __import__(tool)
+        start = time.perf_counter()
+        if mode == "supervised":
+            model = module.train_supervised(job["input"], thread=thread, verbose=0, **params)
+        else:
+            model = module.train_unsupervised(job["input"], model=mode, thread=thread,
+                                              verbose=0, **params)
+    seconds = time.perf_counter() - start
+    result = {"seconds": seconds}
+    if job.get("save"):
+        model.save_model(job["save"])
+    if mode == "supervised":
+        n, p1, _ = model.test(job["test"])
+        result["quality"] = {"P@1": p1}
+    else:
+        sys.path.insert(0, str(HERE))
+        from quality import read_pairs, similarity_scores
+
+        sets = {Path(p).stem: read_pairs(Path(p)) for p in job["similarity"]}
+        result["quality"] = {name: rho for name, (rho, _) in similarity_scores(model, sets).items()}
+    return result
+
+
+def _load(job: dict) -> dict:
+    module = __import__(job["tool"])
+    start = time.perf_counter()
+    model = module.load_model(job["model"])
+    loaded = time.perf_counter() - start
+    result = {"seconds": loaded}
+    if job.get("nn"):
+        start = time.perf_counter()
+        model.get_nearest_neighbors(NN_QUERIES[0], k=10)
+        result["first_query"] = time.perf_counter() - start
+        times = []
+        for word in NN_QUERIES[1:]:
+            start = time.perf_counter()
+            model.get_nearest_neighbors(word, k=10)
+            times.append(time.perf_counter() - start)
+        result["seconds"] = statistics.median(times)
+        result["load"] = loaded
+    return result
+
+
+def _predict_in_process(job: dict) -> dict:
+    module = __import__(job["tool"])
+    model = module.load_model(job["model"])
+    with open(job["input"], encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    start = time.perf_counter()
+    model.predict(lines, k=1)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "lines": len(lines)}
+
+
+def worker(job: dict) -> dict:
+    return {"train": _train, "load": _load, "predict-api": _predict_in_process}[job["kind"]](job)
+
+
+# ---------------------------------------------------------------- parent (runs the workers)
+
+def _run(argv: list, stdout=subprocess.PIPE) -> tuple:
+    """Wall seconds, peak RSS (MB) of the command alone, and its stdout.
+
+    A child's peak RSS includes its parent's at fork time, so the command is started by
+    /usr/bin/time (a tiny process), which reports the peak of the command itself."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        timer = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name] if TIME else []
+        start = time.perf_counter()
+        proc = subprocess.Popen(timer + argv, stdout=stdout, stderr=subprocess.PIPE)
+        out, err = proc.communicate()
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n"
+                               f"{err.decode(errors='replace')[-2000:]}")
+        rss_kb = float(rss_file.read().split()[-1]) if TIME else float("nan")
+    return wall, rss_kb / 1024.0, out
+
+
+def _run_job(job: dict) -> dict:
+    wall, rss, out = _run([sys.executable, __file__, "--worker", json.dumps(job)])
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result.update(wall=wall, rss_mb=rss)
+    return result
+
+
+def _time_to_progress(argv: list) -> float:
+    """Seconds from launch until the command prints its first `Progress:` (training began)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen, elapsed = b"", None
+    while chunk := proc.stderr.read1(4096):
+        seen += chunk
+        if elapsed is None and b"Progress:" in seen:
+            elapsed = time.perf_counter() - start
+    if proc.wait() != 0 or elapsed is None:
+        raise RuntimeError(f"{' '.join(argv)} failed or printed no progress:\n{seen[-2000:]}")
+    return elapsed
+
+
+def count_tokens(path: Path) -> int:
+    """Tokens as fastText counts them: whitespace-separated words plus one `</s>` per line.
+
+    Read in chunks: the children's peak RSS includes this process's RSS when they are forked.
+    """
+    import numpy as np
+
+    space = np.zeros(256, dtype=bool)
+    space[list(b" \n\r\t\v\f\0")] = True
+    tokens, previous_is_space = 0, True
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            is_space = space[np.frombuffer(chunk, dtype=np.uint8)]
+            before = np.concatenate(([previous_is_space], is_space[:-1]))
+            tokens += int(np.count_nonzero(before & ~is_space)) + chunk.count(b"\n")
+            previous_is_space = bool(is_space[-1])
+    return tokens
+
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.rows = []  # one dict per case
+        self.work = Path(tempfile.mkdtemp(prefix="embtk-speed-"))
+
+    def log(self, text: str, end="\n"):
+        print(text, end=end, file=sys.stderr, flush=True)
+
+    def alternate(self, case: str, make_job, tools, unit: str, per_run=None) -> dict:
+        """Run each tool `reps` times, interleaved; record medians under `case`."""
+        runs = {tool: [] for tool in tools}
+        for rep in range(self.opts.reps):
+            for tool in tools:
+                self.log(f"  {case:34s} {tool:8s} rep {rep + 1} ...", end="")
+                result = make_job(tool, rep)
+                runs[tool].append(result)
+                self.log(f" {result['seconds']:8.3f}s  rss {result.get('rss_mb', 0):7.0f} MB")
+        summary = {}
+        for tool, results in runs.items():
+            entry = {"seconds": statistics.median(r["seconds"] for r in results),
+                     "all_seconds": [r["seconds"] for r in results], "unit": unit}
+            if any("rss_mb" in r for r in results):
+                entry["rss_mb"] = max(r.get("rss_mb", 0) for r in results)
+            if "quality" in results[0]:
+                entry["quality"] = {k: statistics.median(r["quality"][k] for r in results)
+                                    for k in results[0]["quality"]}
+            if per_run:
+                entry.update(per_run(results))
+            summary[tool] = entry
+        self.rows.append({"case": case, "tools": summary})
+        return summary
+
+    # -- cases
+    def training(self):
+        o = self.opts
+        sims = [str(o.data / "similarity" / f) for f in ("wordsim353.tsv", "simlex999.tsv")]
+        langid = o.data / "classify" / "langid_gettext"
+        cases = []
+        for mode in ("skipgram", "cbow"):
+            for thread in o.threads:
+                cases.append((f"{mode} {o.corpus.name} t{thread}", mode, thread,
+                              dict(UNSUPERVISED), o.corpus))
+        for loss in SUPERVISED_LOSSES:
+            for thread in o.threads:
+                cases.append((f"supervised langid {loss} t{thread}", "supervised", thread,
+                              dict(SUPERVISED, loss=loss), langid / "train.txt"))
+        tokens_of = {}
+        for case, mode, thread, params, source in cases:
+            if not re.search(o.cases, case):
+                continue
+            if source not in tokens_of:
+                tokens_of[source] = count_tokens(source)
+            tokens = tokens_of[source]
+            tools = [t for t in o.tools if t != "gensim" or mode != "supervised"]
+            save = {"embtk": self.work / "skipgram.bin"} if mode == "skipgram" else {}
+            save.update({"embtk": self.work / "supervised.bin"}
+                        if mode == "supervised" and params["loss"] == "softmax" else {})
+
+            def job(tool, rep, mode=mode, thread=thread, params=params, save=save):
+                spec = {"kind": "train", "tool": tool, "mode": mode, "thread": thread,
+                        "params": params, "similarity": sims}
+                if mode == "supervised":
+                    spec.update(input=str(langid / "train.txt"), test=str(langid / "test.txt"))
+                else:
+                    spec["input"] = str(o.corpus)
+                if rep == 0 and tool in save:
+                    spec["save"] = str(save[tool])
+                return _run_job(spec)
+
+            def words_per_sec(results, tokens=tokens, params=params, thread=thread):
+                secs = statistics.median(r["seconds"] for r in results)
+                return {"words_per_sec_thread": tokens * params["epoch"] / secs / thread}
+
+            self.alternate(case, job, tools, "s", words_per_sec)
+
+    def predict(self):
+        o = self.opts
+        model = self.work / "supervised.bin"
+        test = o.data / "classify" / "langid_gettext" / "test.txt"
+        if not re.search(o.cases, "predict") or not model.exists():
+            if re.search(o.cases, "predict"):
+                self.log("  predict: no supervised softmax model was trained (see --cases)")
+            return
+        lines = test.read_bytes().count(b"\n")
+        rate = lambda results: {"lines_per_sec": lines / statistics.median(
+            r["seconds"] for r in results)}
+        commands = {"embtk": [sys.executable, "-m", "embtk", "predict", str(model), str(test)]}
+        if o.fasttext_cli:
+            commands["fasttext"] = [o.fasttext_cli, "predict", str(model), str(test)]
+
+        def cli(tool, rep):
+            with open(os.devnull, "wb") as sink:
+                wall, rss, _ = _run(commands[tool], stdout=sink)
+            return {"seconds": wall, "rss_mb": rss}
+
+        self.alternate("predict CLI, whole process", cli, list(commands), "s", rate)
+        self.alternate("predict API, list of lines", lambda tool, rep: _run_job(
+            {"kind": "predict-api", "tool": tool, "model": str(model), "input": str(test)}),
+            [t for t in o.tools if t != "gensim"], "s", rate)
+
+    def loading(self):
+        o = self.opts
+        model = self.work / "skipgram.bin"
+        if not model.exists():
+            if re.search(o.cases, "load|nn"):
+                self.log("  load/nn: no skipgram model was trained (see --cases)")
+            return
+        tools = [t for t in o.tools if t != "gensim"]
+        size = model.stat().st_size / 1e6
+        if re.search(o.cases, "load"):
+            self.alternate(f"load .bin ({size:.0f} MB)", lambda tool, rep: _run_job(
+                {"kind": "load", "tool": tool, "model": str(model)}), tools, "s")
+        if re.search(o.cases, "nn"):
+            self.alternate("nn query (median, after first)", lambda tool, rep: _run_job(
+                {"kind": "load", "tool": tool, "model": str(model), "nn": True}), tools, "s",
+                lambda results: {"first_query": statistics.median(
+                    r["first_query"] for r in results)})
+
+    def startup(self):
+        o = self.opts
+        if not re.search(o.cases, "help|start"):
+            return
+        commands = {"embtk": ["embtk", "--help"]}
+        if o.fasttext_cli:  # its usage text exits non-zero: wrap it
+            commands["fasttext"] = ["sh", "-c", f"'{o.fasttext_cli}' help >/dev/null 2>&1; true"]
+
+        def run(tool, rep):
+            wall, rss, _ = _run(commands[tool])
+            return {"seconds": wall, "rss_mb": rss}
+
+        self.alternate("--help", run, list(commands), "s")
+
+        small = HERE.parent / "examples" / "authors.train"
+        out = self.work / "small_model"
+        train = ["embtk", "supervised", "-input", str(small), "-output", str(out),
+                 "-epoch", "5", "-verbose", "2", "-thread", "1"]
+        _run(train)  # warm numba's cache once, untimed
+        commands = {"embtk": train}
+        if o.fasttext_cli:
+            commands["fasttext"] = [o.fasttext_cli] + train[1:]
+        self.alternate("launch -> first training step (warm)",
+                       lambda tool, rep: {"seconds": _time_to_progress(commands[tool])},
+                       list(commands), "s")
+
+
+# ---------------------------------------------------------------- report
+
+def _seconds(t: float) -> str:
+    return f"{t * 1000:.1f} ms" if t < 0.1 else f"{t:.2f}" if t < 10 else f"{t:.1f}"
+
+
+def table(rows: list, baseline: str = "fasttext") -> str:
+    tools = []
+    for row in rows:
+        tools += [t for t in row["tools"] if t not in tools]
+    head = ["case"]
+    for t in tools:
+        head += [f"{t} time (s)", f"{t} RSS MB", f"{t} quality"]
+    head += ["w/s/thread (embtk)", "embtk / fastText", "embtk / gensim", "RSS embtk / fastText"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row["case"]]
+        res = row["tools"]
+        for t in tools:
+            r = res.get(t)
+            if not r:
+                cells += ["", "", ""]
+                continue
+            q = r.get("quality", {})
+            extra = ""
+            if "lines_per_sec" in r:
+                extra = f"{r['lines_per_sec']:,.0f} lines/s"
+            if "first_query" in r:
+                extra = f"first query {_seconds(r['first_query'])}"
+            cells += [_seconds(r["seconds"]),
+                      f"{r['rss_mb']:.0f}" if "rss_mb" in r else "",
+                      " ".join(f"{k} {v:.4f}" for k, v in q.items()) or extra]
+        e = res.get("embtk", {})
+        cells.append(f"{e['words_per_sec_thread']:,.0f}" if "words_per_sec_thread" in e else "")
+        for other in (baseline, "gensim"):
+            o = res.get(other)
+            cells.append(f"×{e['seconds'] / o['seconds']:.2f}" if e and o else "")
+        o = res.get(baseline)
+        cells.append(f"×{e['rss_mb'] / o['rss_mb']:.2f}"
+                     if e and o and "rss_mb" in e and "rss_mb" in o else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(json.loads(sys.argv[2]))))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    ap.add_argument("--corpus", type=Path, help="unsupervised corpus (default: "
+                    "DATA/corpus/en_corpus.txt)")
+    ap.add_argument("--reps", type=int, default=3, help="runs per tool and case (default 3)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--cases", default=".", help="regex on case names (default: all)")
+    ap.add_argument("--tools", nargs="+", default=["fasttext", "embtk", "gensim"])
+    ap.add_argument("--fasttext-cli", help="a native fastText binary, for CLI predict/--help")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    opts = ap.parse_args(argv)
+    opts.corpus = opts.corpus or opts.data / "corpus" / "en_corpus.txt"
+    needed = [opts.corpus, opts.data / "similarity" / "wordsim353.tsv",
+              opts.data / "classify" / "langid_gettext" / "train.txt"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        sys.exit(f"error: benchmark data not found: {', '.join(missing)} (use --data DIR)")
+    try:
+        import gensim  # noqa: F401
+    except ImportError:
+        if "gensim" in opts.tools:
+            print("gensim is not installed: its column stays empty", file=sys.stderr)
+            opts.tools.remove("gensim")
+    if not shutil.which("embtk"):
+        sys.exit("error: the embtk command is not on PATH (pip install . first)")
+
+    bench = Bench(opts)
+    try:
+        # Compile or load numba's cache before anything is timed.
+        _run([sys.executable, "-c", "import embtk, sys; embtk.train_supervised(sys.argv[1], "
+              "epoch=1, verbose=0).predict(['x'])",
+              str(opts.data / "classify" / "langid_gettext" / "test.txt")])
+        bench.training()
+        bench.predict()
+        bench.loading()
+        bench.startup()
+    finally:
+        shutil.rmtree(bench.work, ignore_errors=True)
+    print(f"\nembtk vs fastText {_version('fasttext-wheel')}"
+          f"{', gensim ' + _version('gensim') if 'gensim' in opts.tools else ''}; "
+          f"{opts.reps} runs each, alternating; medians; {os.cpu_count()} CPUs\n")
+    print(table(bench.rows))
+    if opts.json:
+        opts.json.write_text(json.dumps({"options": {k: str(v) for k, v in vars(opts).items()},
+                                         "rows": bench.rows}, indent=2) + "\n")
+        print(f"\nwrote {opts.json}")
+    return 0
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
