@@ -213,14 +213,19 @@ def test_version_11_supervised_forces_maxn_zero(models, tmp_path):
     assert mf.args.maxn == 0
 
 
-def test_official_quantized_model_is_reported(models, tmp_path):
+def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp_path):
     path, _ = models["sup"]
     model = fasttext.load_model(path)
     model.quantize(input=None, retrain=False)
-    ftz = str(tmp_path / "q.ftz")
-    model.save_model(ftz)
-    with pytest.raises(EmbtkError, match="quantized model"):
-        load_bin(ftz)
+    ftz = tmp_path / "q.ftz"
+    model.save_model(str(ftz))
+    assert load_bin(ftz).quant_input
+    data = ftz.read_bytes()
+    for end in (len(data) - 1, len(data) - 1030, len(data) // 2):
+        cut = tmp_path / "cut.ftz"
+        cut.write_bytes(data[:end])
+        with pytest.raises(EmbtkError, match="truncated or corrupt"):
+            load_bin(cut)
 
 
 # ---------------------------------------------------------------------------
@@ -333,8 +338,8 @@ def test_matrix_headers_checked(models, tmp_path):
     with pytest.raises(EmbtkError, match="not a boolean"):
         load_bin(_write(tmp_path / "m.bin", bad))
     bad = bytearray(data)
-    bad[in_header - 1] = 1
-    with pytest.raises(EmbtkError, match="quantized"):
+    bad[in_header - 1] = 1  # a dense matrix read as a quantized one
+    with pytest.raises(EmbtkError, match="truncated or corrupt"):
         load_bin(_write(tmp_path / "m.bin", bad))
 
 

@@ -21,7 +21,12 @@ def _train(model: str, input, options: dict):
     given = {"input": str(input)}
     for key, value in options.items():
         given[_ALIASES.get(key, key)] = value
-    return train(Args.for_model(model, **given))
+    args = Args.for_model(model, **given)
+    if args.autotuneValidationFile:
+        from .autotune import autotune
+
+        return autotune(args)
+    return train(args)
 
 
 def train_supervised(input, **options):
@@ -33,6 +38,8 @@ def train_unsupervised(input, model="skipgram", **options):
     """Learn word vectors with `skipgram` or `cbow`; `seed` is honoured (with thread=1)."""
     if model not in ("skipgram", "cbow"):
         raise EmbtkError(f"unknown model '{model}' (use skipgram or cbow)")
+    if any(key.startswith("autotune") for key in options):
+        raise EmbtkError("autotune is for supervised models only (train_supervised)")
     return _train(model, input, options)
 
 

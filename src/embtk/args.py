@@ -63,6 +63,20 @@ class Args:
     pretrainedVectors: str = ""
     saveOutput: bool = False
     seed: int = 0
+    # quantization (`embtk quantize`; autotune uses them to meet -autotune-modelsize)
+    cutoff: int = 0
+    retrain: bool = False
+    qnorm: bool = False
+    qout: bool = False
+    dsub: int = 2
+    # autotune: a validation file turns it on
+    autotuneValidationFile: str = ""
+    autotuneMetric: str = "f1"
+    autotunePredictions: int = 1
+    autotuneDuration: int = 300
+    autotuneModelSize: str = ""
+    # The options the user gave explicitly: autotune never changes them.
+    manual: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     @classmethod
     def for_model(cls, model: str, **overrides) -> "Args":
@@ -77,6 +91,7 @@ class Args:
                 raise EmbtkError(f"unknown option '{key}'")
             if value is not None:
                 setattr(base, key, value)
+        base.manual = frozenset(k for k, v in overrides.items() if v is not None)
         base.loss = LOSS_ALIASES.get(base.loss, base.loss)
         return base
 
@@ -97,6 +112,45 @@ class Args:
         if self.wordNgrams <= 1 and self.maxn == 0:
             return 0
         return self.bucket
+
+    def autotune_metric(self) -> tuple:
+        """(name, value, label) of -autotune-metric: name is f1, precisionAtRecall or
+        recallAtPrecision, value the R or P given in percent as a fraction, label '' for
+        all labels. Raises EmbtkError when it cannot be parsed."""
+        text = str(self.autotuneMetric)
+        name, _, rest = text.partition(":")
+        value, label = 0.0, ""
+        if name == "f1" and text == "f1":
+            pass
+        elif name == "f1":
+            label = rest
+        elif name in ("precisionAtRecall", "recallAtPrecision") and rest:
+            number, _, label = rest.partition(":")
+            try:
+                value = float(number) / 100.0
+            except ValueError:
+                raise EmbtkError(f"-autotune-metric {text}: '{number}' is not a number") from None
+            if not 0.0 <= value <= 1.0:
+                raise EmbtkError(f"-autotune-metric {text}: {number} is not a percentage (0-100)")
+            if ":" in rest and not label:
+                raise EmbtkError(f"-autotune-metric {text}: empty label")
+        else:
+            raise EmbtkError(f"unknown -autotune-metric '{text}' (use f1, f1:LABEL, "
+                             "precisionAtRecall:R[:LABEL] or recallAtPrecision:P[:LABEL])")
+        if name == "f1" and text != "f1" and not label:
+            raise EmbtkError(f"-autotune-metric {text}: empty label")
+        return name, value, label
+
+    def autotune_model_size(self) -> int | None:
+        """-autotune-modelsize in bytes (k, m, g suffixes are powers of 1000); None if unset."""
+        text = str(self.autotuneModelSize)
+        if not text:
+            return None
+        units = {"k": 1000, "m": 1000 ** 2, "g": 1000 ** 3}
+        number, unit = (text[:-1], units[text[-1].lower()]) if text[-1].lower() in units else (text, 1)
+        if not number.isdigit():
+            raise EmbtkError(f"cannot parse -autotune-modelsize '{text}' (e.g. 2000000, 500k or 2M)")
+        return int(number) * unit
 
     def validate(self) -> "Args":
         check_field_types(self)
@@ -123,6 +177,20 @@ class Args:
             raise EmbtkError("-label must not be empty")
         if self.dim > 100000:
             raise EmbtkError(f"-dim {self.dim} is unreasonably large")
+        if self.cutoff < 0:
+            raise EmbtkError(f"-cutoff must be zero or positive, got {self.cutoff}")
+        if self.dsub <= 0:
+            raise EmbtkError(f"-dsub must be a positive integer, got {self.dsub}")
+        if isinstance(self.autotuneModelSize, numbers.Integral):  # the official module allows it
+            self.autotuneModelSize = str(self.autotuneModelSize)
+        self.autotune_metric()
+        self.autotune_model_size()
+        if self.autotunePredictions != -1 and self.autotunePredictions <= 0:
+            raise EmbtkError(f"-autotune-predictions must be positive (or -1 for all labels), "
+                             f"got {self.autotunePredictions}")
+        if self.autotuneDuration <= 0:
+            raise EmbtkError(f"-autotune-duration must be a positive number of seconds, "
+                             f"got {self.autotuneDuration}")
         return self
 
 

@@ -216,6 +216,8 @@ def _train_options(mode: str):
             help="also write the output vectors to PREFIX.output"),
         opt("seed", type=int, default=d["seed"], help="random seed (reproducible with -thread 1)"),
     ]
+    if mode == "supervised":
+        specs += _autotune_options(d)
 
     def decorate(f):
         for spec in reversed(specs):
@@ -225,11 +227,31 @@ def _train_options(mode: str):
     return decorate
 
 
+def _autotune_options(d):
+    def opt(name, dest, **kw):
+        return click.option(f"-{name}", f"--{name}", dest, **kw)
+
+    return [
+        opt("autotune-validation", "autotuneValidationFile", metavar="FILE",
+            default=d["autotuneValidationFile"],
+            help="search the options for the best score on this labelled file (turns autotune on)"),
+        opt("autotune-metric", "autotuneMetric", default=d["autotuneMetric"], show_default=True,
+            help="f1, f1:LABEL, precisionAtRecall:R[:LABEL] or recallAtPrecision:P[:LABEL] (R, P in %)"),
+        opt("autotune-predictions", "autotunePredictions", type=int, show_default=True,
+            default=d["autotunePredictions"], help="number of labels predicted when scoring"),
+        opt("autotune-duration", "autotuneDuration", type=int, default=d["autotuneDuration"],
+            show_default=True, help="time budget of the search, in seconds"),
+        opt("autotune-modelsize", "autotuneModelSize", default=d["autotuneModelSize"],
+            metavar="SIZE", help="largest model file, e.g. 2M (quantizes; writes PREFIX.ftz)"),
+    ]
+
+
 def _check_paths(args):
     """Fail before training, not after it, on files that cannot be read or written."""
     if args.input == "-":
         raise _user_error("training from stdin is not supported: give a file to -input")
-    for what, path in (("-input", args.input), ("-pretrainedVectors", args.pretrainedVectors)):
+    for what, path in (("-input", args.input), ("-pretrainedVectors", args.pretrainedVectors),
+                       ("-autotune-validation", args.autotuneValidationFile)):
         if path and not os.path.exists(path):
             raise _user_error(f"{what} {path}: no such file")
         if path and os.path.isdir(path):
@@ -257,8 +279,15 @@ def _make_train_command(mode: str, summary: str):
                 given["input" if name == "input_" else name] = value
         args = Args.for_model(mode, **given).validate()
         _check_paths(args)
-        model = train(args)
-        model.save_model(args.output + ".bin")
+        suffix = ".bin"
+        if args.autotuneValidationFile:
+            from .autotune import autotune
+
+            model = autotune(args)
+            suffix = ".bin" if args.autotune_model_size() is None else ".ftz"
+        else:
+            model = train(args)
+        model.save_model(args.output + suffix)
         model.save_vectors(args.output + ".vec")
         if args.saveOutput:
             model.save_output(args.output + ".output")
@@ -347,6 +376,35 @@ def glove_command(ctx, **options):
     model = train(args)
     model.save_model(args.output + ".bin")
     model.save_vectors(args.output + ".vec")
+
+
+# ----------------------------------------------------------------------------- quantize
+@cli.command("quantize", context_settings=_CONTEXT, short_help="quantize a model to reduce the memory usage",
+             options_metavar="-output PREFIX [-input FILE] [OPTIONS]")
+@click.option("-output", "--output", required=True, metavar="PREFIX",
+              help="reads the classifier PREFIX.bin, writes PREFIX.ftz")
+@click.option("-input", "--input", "input_", default="", metavar="FILE",
+              help="training file, needed by -retrain")
+@click.option("-cutoff", "--cutoff", type=int, default=0, show_default=True,
+              help="number of words and n-grams to keep, by norm (0: all)")
+@click.option("-retrain", "--retrain", is_flag=True, help="finetune the embeddings after -cutoff")
+@click.option("-qnorm", "--qnorm", is_flag=True, help="quantize the norms separately")
+@click.option("-qout", "--qout", is_flag=True, help="quantize the output matrix too (256+ labels)")
+@click.option("-dsub", "--dsub", type=int, default=2, show_default=True, help="size of each sub-vector")
+@click.option("-epoch", "--epoch", type=int, default=5, show_default=True, help="epochs of -retrain")
+@click.option("-lr", "--lr", type=float, default=0.05, show_default=True, help="learning rate of -retrain")
+@click.option("-thread", "--thread", type=int, default=None, help="threads of -retrain [default: one per CPU]")
+@click.option("-verbose", "--verbose", type=int, default=2, show_default=True,
+              help="0: silent, 2: progress bar of -retrain")
+def quantize_command(output, input_, cutoff, retrain, qnorm, qout, dsub, epoch, lr, thread, verbose):
+    """Shrink a classifier: product quantization of its vectors, optionally pruned to
+    the -cutoff rows of largest norm (and retrained on -input with -retrain)."""
+    if retrain and input_ and not os.path.isfile(input_):
+        raise _user_error(f"-input {input_}: no such file")
+    model = _load(output + ".bin")
+    model.quantize(input=input_ or None, qout=qout, cutoff=cutoff, retrain=retrain, epoch=epoch,
+                   lr=lr, thread=thread, verbose=verbose, dsub=dsub, qnorm=qnorm)
+    model.save_model(output + ".ftz")
 
 
 # ------------------------------------------------------------------- test / predict

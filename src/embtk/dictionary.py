@@ -727,6 +727,13 @@ class Dictionary:
             self.ntokens + len(extra), 1, 0, minn=self.minn, maxn=self.maxn, bucket=self.bucket,
             word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
 
+    def with_options(self, args):
+        """The same entries with the n-gram options of `args` (minn, maxn, bucket,
+        wordNgrams): what counting the same corpus again would give."""
+        return Dictionary(self.words, self.counts, self.types, self.ntokens, minn=args.minn,
+                          maxn=args.maxn, bucket=args.effective_bucket(),
+                          word_ngrams=args.wordNgrams, label=self.label, t=args.t)
+
     # queries ---------------------------------------------------------------------
     def get_id(self, word: bytes) -> int:
         return int(lookup(self.tables, np.frombuffer(word, dtype=np.uint8)))

@@ -10,6 +10,9 @@ The `.bin` layout (native little-endian, fastText version 12) is
                 pruneidx_size x (int32 bucket_id, int32 new_index)
     bool quant_input, input matrix, bool qout, output matrix
     dense matrix: int64 m, int64 n, float32[m * n] row-major
+    quantized matrix (.ftz): bool qnorm, int64 m, int64 n, int32 codesize, uint8 codes[codesize],
+                quantizer {int32 dim nsubq dsub lastdsub, float32 centroids[dim * 256]},
+                then if qnorm: uint8 norm_codes[m] and a second quantizer (dim 1)
 
 Loaded matrices are memory-mapped copy-on-write, never read into RAM up front: a 2 GB
 model opens in milliseconds, and training in place on them leaves the file untouched.
@@ -142,7 +145,8 @@ class ModelFile:
 
     `words` are the dictionary entries in id order (words, then labels); `pruneidx` is
     None when the file says the dictionary is not pruned. `input` and `output` are
-    copy-on-write memory maps of the file when loaded (writable; writes stay in RAM).
+    copy-on-write memory maps of the file when loaded (writable; writes stay in RAM),
+    or `quantization.QuantMatrix` objects for a quantized model (`.ftz`).
     `quant_output` is true only when the output matrix itself is quantized (fastText
     reads `qout` as meaningful only for quantized models).
     """
@@ -252,20 +256,25 @@ def load_bin(path) -> ModelFile:
     words, counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
 
     quant_input = r.flag("the quant_input flag")
-    if quant_input:
-        raise EmbtkError(f"{path} is a quantized model (.ftz); quantized models are not supported yet")
-    if pruneidx is not None:
+    if pruneidx is not None and not quant_input:
         raise EmbtkError(f"{path} is corrupt: its dictionary is pruned but its matrix is not "
                          "quantized (fastText rejects such files too, see its issue #332)")
-    input_rows = nwords + args.bucket
-    input_matrix = _read_dense(r, "input", input_rows, f"nwords + bucket = {nwords} + {args.bucket}",
-                               args.dim)
+    if pruneidx is not None:
+        input_rows, why = nwords + len(pruneidx), f"nwords + pruned n-grams = {nwords} + {len(pruneidx)}"
+        if len(pruneidx) and (pruneidx[:, 1].min() < 0 or pruneidx[:, 1].max() >= len(pruneidx)
+                              or pruneidx[:, 0].min() < 0 or pruneidx[:, 0].max() >= args.bucket):
+            raise r.corrupt("its pruned-index pairs point outside the buckets or the matrix")
+    else:
+        input_rows, why = nwords + args.bucket, f"nwords + bucket = {nwords} + {args.bucket}"
+    read = _read_quant if quant_input else _read_dense
+    input_matrix = read(r, "input", input_rows, why, args.dim)
     qout = r.flag("the qout flag")
     if args.model_code == MODEL_CODES["supervised"]:
         output_rows, why = nlabels, f"the number of labels, {nlabels}"
     else:
         output_rows, why = nwords, f"the number of words, {nwords}"
-    output_matrix = _read_dense(r, "output", output_rows, why, args.dim)
+    read = _read_quant if quant_input and qout else _read_dense
+    output_matrix = read(r, "output", output_rows, why, args.dim)
     if r.remaining():
         raise EmbtkError(f"{path} is corrupt: {r.remaining()} unexpected bytes after the output "
                          f"matrix (the model ends at byte {r.pos})")
@@ -384,24 +393,101 @@ def _read_dense(r: _Reader, name: str, rows: int, why: str, dim: int) -> np.ndar
     return matrix
 
 
+_QUANT_HEAD = struct.Struct("<?qqi")   # qnorm, m, n, codesize
+_PQ_HEAD = struct.Struct("<iiii")       # dim, nsubq, dsub, lastdsub
+
+
+def _read_pq(r: _Reader, name: str, dim: int):
+    from .quantization import KSUB, ProductQuantizer
+
+    pq_dim, nsubq, dsub, lastdsub = r.unpack(_PQ_HEAD, f"the {name} quantizer header")
+    if (pq_dim != dim or dsub <= 0 or (nsubq, lastdsub) != ProductQuantizer.shape_for(dim, dsub)):
+        raise r.corrupt(f"the {name} quantizer has an invalid shape (dim {pq_dim}, nsubq {nsubq}, "
+                        f"dsub {dsub}, lastdsub {lastdsub})")
+    nbytes = 4 * dim * KSUB
+    if nbytes > r.remaining():
+        raise r.truncated(f"the {name} centroids")
+    centroids = np.frombuffer(r.buf, dtype=_F32, count=dim * KSUB, offset=r.pos).astype(np.float32)
+    r.pos += nbytes
+    return ProductQuantizer(pq_dim, nsubq, dsub, lastdsub, centroids)
+
+
+def _read_bytes(r: _Reader, count: int, what: str) -> np.ndarray:
+    if count > r.remaining():
+        raise r.truncated(what)
+    out = np.frombuffer(r.buf, dtype=np.uint8, count=count, offset=r.pos).copy()
+    r.pos += count
+    return out
+
+
+def _read_quant(r: _Reader, name: str, rows: int, why: str, dim: int):
+    """A product-quantized matrix (see quantization.QuantMatrix), read into RAM."""
+    from .quantization import QuantMatrix
+
+    if r.pos >= r.size:
+        raise r.truncated(f"the {name} matrix")
+    if r.buf[r.pos] not in (0, 1):
+        raise r.corrupt(f"the qnorm flag of the {name} matrix is {r.buf[r.pos]}, not a boolean")
+    qnorm, m, n, codesize = r.unpack(_QUANT_HEAD, f"the {name} matrix header")
+    if n != dim:
+        raise r.corrupt(f"the {name} matrix has {n} columns but the model's dim is {dim}")
+    if m != rows:
+        raise r.corrupt(f"the {name} matrix has {m} rows, expected {why}")
+    codes = _read_bytes(r, codesize, f"the {name} codes")
+    pq = _read_pq(r, name, dim)
+    if codesize != m * pq.nsubq:
+        raise r.corrupt(f"the {name} matrix has {codesize} codes, expected {m} x {pq.nsubq}")
+    norm_codes = npq = None
+    if qnorm:
+        norm_codes = _read_bytes(r, m, f"the {name} norm codes")
+        npq = _read_pq(r, f"{name} norm", 1)
+    return QuantMatrix(m, n, codes.reshape(m, pq.nsubq), pq, norm_codes, npq)
+
+
+def _write_pq(f: BinaryIO, pq) -> None:
+    f.write(_PQ_HEAD.pack(pq.dim, pq.nsubq, pq.dsub, pq.lastdsub))
+    f.write(np.ascontiguousarray(pq.centroids, dtype=_F32).tobytes())
+
+
+def _write_quant(f: BinaryIO, q) -> None:
+    f.write(_QUANT_HEAD.pack(q.qnorm, q.m, q.n, q.codes.size))
+    f.write(np.ascontiguousarray(q.codes, dtype=np.uint8).tobytes())
+    _write_pq(f, q.pq)
+    if q.qnorm:
+        f.write(np.ascontiguousarray(q.norm_codes, dtype=np.uint8).tobytes())
+        _write_pq(f, q.npq)
+
+
+def _write_matrix(f: BinaryIO, matrix) -> None:
+    if isinstance(matrix, np.ndarray):
+        _write_dense(f, matrix)
+    else:
+        _write_quant(f, matrix)
+
+
 def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: int,
              pruneidx, input: np.ndarray, output: np.ndarray) -> None:
-    """Write a fastText version-12 `.bin` (unquantized) atomically.
+    """Write a fastText version-12 model atomically: a `.bin`, or an `.ftz` when `input`
+    is a quantization.QuantMatrix (the output may then be one too).
 
     The arguments must describe a loadable model (words before labels, input rows =
-    nwords + args.bucket, output rows = nlabels for supervised models or nwords
-    otherwise, dim columns); inconsistent arguments are a programming error and raise
-    ValueError before anything is written.
+    nwords + args.bucket, or + the pruned n-grams, output rows = nlabels for supervised
+    models or nwords otherwise, dim columns); inconsistent arguments are a programming
+    error and raise ValueError before anything is written.
     """
+    input, output = (m if hasattr(m, "codes") else np.asarray(m) for m in (input, output))
     header, dictionary = _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
+    quant_input = not isinstance(input, np.ndarray)
+    if not quant_input and (pruneidx is not None or not isinstance(output, np.ndarray)):
+        raise ValueError("save_bin: a pruned dictionary or a quantized output needs a quantized input")
     with atomic_write(path, "wb") as f:
         try:
             f.write(header)
             f.write(dictionary)
-            f.write(b"\0")  # quant_input
-            _write_dense(f, input)
-            f.write(b"\0")  # qout
-            _write_dense(f, output)
+            f.write(b"\1" if quant_input else b"\0")
+            _write_matrix(f, input)
+            f.write(b"\0" if isinstance(output, np.ndarray) else b"\1")  # qout
+            _write_matrix(f, output)
         except OSError as exc:
             raise EmbtkError(f"cannot write {path}: {_os_reason(exc)}") from None
 
@@ -422,14 +508,14 @@ def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
     if b"\0" in b"".join(words):
         raise ValueError("save_bin: a word contains a NUL byte")
     dim, bucket = int(args.dim), int(args.bucket)
-    input = np.asarray(input)
-    output = np.asarray(output)
-    if input.shape != (nwords + bucket, dim):
-        raise ValueError(f"save_bin: input matrix is {input.shape}, expected "
-                         f"(nwords + bucket, dim) = ({nwords + bucket}, {dim})")
+    in_shape, out_shape = _shape(input), _shape(output)
+    in_rows = nwords + (bucket if pruneidx is None else len(pruneidx))
+    if in_shape != (in_rows, dim):
+        raise ValueError(f"save_bin: input matrix is {in_shape}, expected "
+                         f"(nwords + bucket or pruned n-grams, dim) = ({in_rows}, {dim})")
     out_rows = nlabels if args.supervised else nwords
-    if output.shape != (out_rows, dim):
-        raise ValueError(f"save_bin: output matrix is {output.shape}, expected ({out_rows}, {dim})")
+    if out_shape != (out_rows, dim):
+        raise ValueError(f"save_bin: output matrix is {out_shape}, expected ({out_rows}, {dim})")
     if pruneidx is None:
         prune_size, prune_bytes = -1, b""
     else:
@@ -450,6 +536,12 @@ def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
     dictionary = b"".join([b"%s\0%s" % (w, raw[i * step:(i + 1) * step])
                            for i, w in enumerate(words)])
     return header, dictionary + prune_bytes
+
+
+def _shape(matrix) -> tuple:
+    if isinstance(matrix, np.ndarray):
+        return matrix.shape
+    return (matrix.m, matrix.n)  # a QuantMatrix
 
 
 def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:

@@ -111,9 +111,14 @@ def rand_unit(state):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def dot_row(wo, row, hidden):
+    """wo[row] . hidden in float32. A quantized output matrix with separate norms carries
+    each row's norm in an extra last column: fastText scales the dot product by it."""
+    n = hidden.shape[0]
     s = np.float32(0.0)
-    for j in range(hidden.shape[0]):
+    for j in range(n):
         s += wo[row, j] * hidden[j]
+    if wo.shape[1] > n:
+        s *= wo[row, n]
     return s
 
 
@@ -154,12 +159,16 @@ def all_scores(wo_t, hidden, output):
     one row at a time without fastmath, cannot vectorize.
     """
     osz = wo_t.shape[1]
+    dim = hidden.shape[0]
     for i in range(osz):
         output[i] = 0.0
-    for j in range(wo_t.shape[0]):
+    for j in range(dim):
         x = hidden[j]
         for i in range(osz):
             output[i] += wo_t[j, i] * x
+    if wo_t.shape[0] > dim:  # quantized rows with their norms apart (see dot_row)
+        for i in range(osz):
+            output[i] *= wo_t[dim, i]
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -112,6 +112,10 @@ class FastText:
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
         self.final_loss = float("nan")
+        # A quantized model (.ftz) keeps its quantized matrices for saving, and uses
+        # their decoded rows (input_matrix / output_matrix) for everything else.
+        self.quant_input = None
+        self.quant_output = None
 
     # ---------------------------------------------------------------- vocabulary
     @property
@@ -150,7 +154,7 @@ class FastText:
         return [_decode(s) for s in names], ids
 
     def is_quantized(self) -> bool:
-        return False
+        return self.quant_input is not None
 
     def __contains__(self, word) -> bool:
         return 0 <= self.get_word_id(word) < self.dictionary.nwords
@@ -159,10 +163,16 @@ class FastText:
         return self.get_word_vector(word)
 
     # -------------------------------------------------------------------- vectors
+    def _require_dense(self):
+        if self.is_quantized():
+            raise EmbtkError("this model is quantized: its matrices cannot be exported")
+
     def get_input_matrix(self) -> np.ndarray:
+        self._require_dense()
         return np.asarray(self.input_matrix)
 
     def get_output_matrix(self) -> np.ndarray:
+        self._require_dense()
         return np.asarray(self.output_matrix)
 
     def get_input_vector(self, index: int) -> np.ndarray:
@@ -345,9 +355,20 @@ class FastText:
 
     # ----------------------------------------------------------------------- files
     def save_model(self, path):
+        """A `.bin`, or the `.ftz` layout once the model is quantized."""
         d = self.dictionary
-        save_bin(str(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx,
-                 self.input_matrix, self.output_matrix)
+        wi = self.input_matrix if self.quant_input is None else self.quant_input
+        wo = self.output_matrix if self.quant_output is None else self.quant_output
+        save_bin(str(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo)
+
+    def quantize(self, input=None, qout=False, cutoff=0, retrain=False, epoch=None, lr=None,
+                 thread=None, verbose=None, dsub=2, qnorm=False):
+        """Product-quantize this classifier in place (see `embtk quantize`); then save it
+        with save_model, usually as an `.ftz`."""
+        from .quantization import quantize_model
+
+        quantize_model(self, input=input, qout=qout, cutoff=cutoff, retrain=retrain, epoch=epoch,
+                       lr=lr, thread=thread, verbose=verbose, dsub=dsub, qnorm=qnorm)
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
@@ -359,6 +380,8 @@ class FastText:
 
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""
+        if self.is_quantized():
+            raise EmbtkError("-saveOutput is not supported for quantized models")
         d = self.dictionary
         names = d.words[d.nwords:] if self.args.supervised else d.words[: d.nwords]
         write_vec(str(path), names, np.asarray(self.output_matrix))
@@ -411,5 +434,11 @@ def from_model_file(contents) -> FastText:
     dictionary = Dictionary(contents.words, contents.counts, contents.types, contents.ntokens,
                             minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
                             label=a.label, pruneidx=contents.pruneidx, t=a.t)
-    return FastText(a, dictionary, contents.input, contents.output)
+    if not contents.quant_input:
+        return FastText(a, dictionary, contents.input, contents.output)
+    wo = contents.output.decode_for_scoring() if contents.quant_output else contents.output
+    model = FastText(a, dictionary, contents.input.decode(), wo)
+    model.quant_input = contents.input
+    model.quant_output = contents.output if contents.quant_output else None
+    return model
 

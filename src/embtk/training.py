@@ -82,24 +82,36 @@ def _pretrained(args: Args, dictionary: Dictionary):
     return dictionary.with_extra_words(words), words, vectors
 
 
-def train(args: Args) -> FastText:
-    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do."""
+class TrainingTimeout(Exception):
+    """Training was stopped at its deadline (autotune's time budget ran out)."""
+
+
+class TrainingDiverged(EmbtkError):
+    """The loss became NaN (usually a learning rate too large)."""
+
+
+def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
+    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do.
+
+    `deadline` (a time.perf_counter() value) stops training there with TrainingTimeout.
+    `counted`, a (corpus, Dictionary) pair from an earlier call on the same input and
+    count options, skips reading and counting the corpus again (autotune's trials).
+    """
     args.validate()
     args.bucket = args.effective_bucket()
-    corpus = read_corpus(args.input)
-    dictionary = build_dictionary(args, corpus)
+    if counted is None:
+        corpus = read_corpus(args.input)
+        dictionary = build_dictionary(args, corpus)
+    else:
+        corpus, counted_dictionary = counted
+        dictionary = counted_dictionary.with_options(args)
     pretrained = None
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
     # Encode the corpus before allocating the matrices, and let the mapped file go: it
     # need not count towards the peak memory of training.
-    if args.supervised:
-        feat_off, feats, lab_off, labels, line_tok = dictionary.encode(corpus)
-    else:
-        ids = dictionary.corpus_ids(corpus)
-        if len(ids) == 0:
-            raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+    encoded = encode_corpus(args, dictionary, corpus)
     del corpus
 
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
@@ -111,9 +123,30 @@ def train(args: Args) -> FastText:
         wi[rows[ok]] = vectors[ok]
     out_kind = LABEL if args.supervised else WORD
     wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
-    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     model = FastText(args, dictionary, wi, wo)
+    fit(model, encoded, deadline)
+    return model
 
+
+def encode_corpus(args: Args, dictionary: Dictionary, corpus: np.ndarray):
+    """The corpus as the training kernels read it: for classifiers the CSR arrays of
+    `Dictionary.encode`, for word vectors the in-vocabulary token ids."""
+    if args.supervised:
+        return dictionary.encode(corpus)
+    ids = dictionary.corpus_ids(corpus)
+    if len(ids) == 0:
+        raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
+    return ids
+
+
+def fit(model: FastText, encoded, deadline: float | None = None) -> None:
+    """Run the training kernels over the `encode_corpus` output on the model's own
+    matrices, in place (fastText's startThreads); used by `train` and by retraining
+    after pruning."""
+    args, dictionary = model.args, model.dictionary
+    wi, wo = model.input_matrix, model.output_matrix
+    out_kind = LABEL if args.supervised else WORD
+    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     total = args.epoch * dictionary.ntokens
     nthreads = args.thread
     progress = _cache_line_rows(nthreads, np.int64)
@@ -123,12 +156,14 @@ def train(args: Args) -> FastText:
     schedule = (args.lr, total, args.lrUpdateRate, progress, loss_stats, stop)
     tables = dictionary.tables
     if args.supervised:
+        feat_off, feats, lab_off, labels, line_tok = encoded
         nlines = len(line_tok)
 
         def work(tid):
             train_supervised(tid, _thread_seed(args.seed, tid), feat_off, feats, lab_off, labels, line_tok,
                              tid * nlines // nthreads, *common, *schedule)
     else:
+        ids = encoded
         keep = dictionary.discard_probabilities()
         eos = dictionary.eos_id()
 
@@ -137,12 +172,11 @@ def train(args: Args) -> FastText:
                                tables.subword_offsets, tables.subword_ids, *common,
                                args.model == "cbow", args.ws, *schedule)
 
-    _run_threads(work, nthreads, args, progress, loss_stats, stop, total)
+    _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline)
     loss = loss_stats[:, 0].sum() / max(1.0, loss_stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
-        raise EmbtkError("training diverged (the loss became NaN); try a smaller -lr")
+        raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     model.final_loss = float(loss)
-    return model
 
 
 def run_threads(work, nthreads: int, stop, poll=None) -> None:
@@ -175,12 +209,18 @@ def run_threads(work, nthreads: int, stop, poll=None) -> None:
         raise errors[0]
 
 
-def _run_threads(work, nthreads, args, progress, loss_stats, stop, total):
-    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly."""
+def _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline=None):
+    """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly, and
+    so does `deadline` (a time.perf_counter() value), with TrainingTimeout."""
     bar = _progress_bar(args, total)
     started = time.perf_counter()
-    poll = None if bar is None else (
-        lambda: _update_bar(bar, args, progress, loss_stats, total, started))
+
+    def poll():
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TrainingTimeout()
+        if bar is not None:
+            _update_bar(bar, args, progress, loss_stats, total, started)
+
     try:
         run_threads(work, nthreads, stop, poll)
     except KeyboardInterrupt:

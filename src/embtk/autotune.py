@@ -1,0 +1,384 @@
+"""Hyper-parameter search for classifiers (fastText's `-autotune-validation`).
+
+Within a time budget, train one model after another, each with options drawn around
+the best ones so far (wide steps at first, narrower as time runs out), score each on
+the validation file with the chosen metric, and finally train again with the best.
+Options the user set explicitly are never changed. With `-autotune-modelsize` every
+trial is also pruned and quantized to fit the size, as fastText does.
+
+The corpus is read and counted once; each trial only rebuilds the n-gram tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .args import Args
+from .errors import EmbtkError
+from .model import FastText
+
+MIN_CUTOFF = 256          # the fewest rows a quantized input matrix can keep
+MINN_CHOICES = (0, 2, 3)  # maxn follows as minn + 3 (or 0)
+TUNED = ("epoch", "lr", "dim", "wordNgrams", "loss", "bucket", "minn", "maxn", "dsub")
+
+
+# ------------------------------------------------------------------------ sampling
+
+
+def _gauss_step(rng, value, low, high, start_sigma, end_sigma, t, linear, as_int):
+    """A random step from `value`: additive (linear) or by a power of two, with a spread
+    that narrows from start_sigma to end_sigma over the middle half of the budget."""
+    sigma = start_sigma - (start_sigma - end_sigma) / 0.5 * min(0.5, max(t - 0.25, 0.0))
+    coeff = rng.normal(0.0, sigma)
+    new = value + coeff if linear else value * 2.0 ** coeff
+    if as_int:
+        new = math.trunc(new)
+    return min(max(new, low), high)
+
+
+class SearchStrategy:
+    """Proposes the options of each trial: first the user's own, then perturbations of
+    the best so far."""
+
+    def __init__(self, base: Args, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.trials = 0
+        self.original_bucket = base.bucket
+        self.best_nonzero_bucket = 2000000
+        self.update_best(base)
+
+    def update_best(self, args: Args) -> None:
+        self.best = copy.copy(args)
+        self.best_minn_index = MINN_CHOICES.index(args.minn) if args.minn in MINN_CHOICES else 0
+        self.best_dsub_exponent = max(1, int(math.log2(args.dsub)))
+        if args.bucket:
+            self.best_nonzero_bucket = args.bucket
+
+    def ask(self, t: float) -> Args:
+        """Options for the next trial; `t` is the fraction of the budget used."""
+        self.trials += 1
+        args = copy.copy(self.best)
+        if self.trials == 1:
+            return args
+        manual, rng = args.manual, self.rng
+
+        def step(value, low, high, s0, s1, linear, as_int=True):
+            return _gauss_step(rng, value, low, high, s0, s1, t, linear, as_int)
+
+        if "epoch" not in manual:
+            args.epoch = step(args.epoch, 1, 100, 2.8, 2.5, False)
+        if "lr" not in manual:
+            args.lr = step(args.lr, 0.01, 5.0, 1.9, 1.0, False, as_int=False)
+        if "dim" not in manual:
+            args.dim = step(args.dim, 1, 1000, 1.4, 0.3, False)
+        if "wordNgrams" not in manual:
+            args.wordNgrams = step(args.wordNgrams, 1, 5, 4.3, 2.4, True)
+        if "dsub" not in manual:
+            args.dsub = 1 << step(self.best_dsub_exponent, 1, 4, 2.0, 1.0, True)
+        if "minn" not in manual:
+            args.minn = MINN_CHOICES[step(self.best_minn_index, 0, len(MINN_CHOICES) - 1,
+                                          4.0, 1.4, True)]
+        if "maxn" not in manual:
+            args.maxn = 0 if args.minn == 0 else args.minn + 3
+        if "bucket" not in manual:
+            args.bucket = step(self.best_nonzero_bucket, 10000, 10000000, 2.0, 1.5, False)
+        else:
+            args.bucket = self.original_bucket
+        if args.wordNgrams <= 1 and args.maxn == 0:
+            args.bucket = 0
+        if "loss" not in manual:
+            args.loss = "softmax"
+        return args
+
+
+# ------------------------------------------------------------------------- scoring
+
+
+def _curve_points(scores: np.ndarray, gold: np.ndarray, total_gold: int):
+    """fastText's precision-recall curve: walk predictions from the highest score down
+    (ties as one step), stop at full recall, then add the point (precision 1, recall 0)."""
+    order = np.argsort(-scores, kind="stable")
+    scores, gold = scores[order], gold[order]
+    keep = scores >= 0  # false negatives (score -1) are reachable only by recall
+    scores, gold = scores[keep], gold[keep]
+    if not len(scores):
+        return np.zeros(0), np.zeros(0)
+    tp = np.cumsum(gold)
+    fp = np.cumsum(1 - gold)
+    last_of_tie = np.append(scores[1:] != scores[:-1], True)
+    tp, fp = tp[last_of_tie], fp[last_of_tie]
+    full = np.searchsorted(tp, total_gold, side="left")
+    tp, fp = tp[: full + 1], fp[: full + 1]
+    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+    recall = tp / total_gold if total_gold else np.full(len(tp), np.nan)
+    return np.append(precision, 1.0), np.append(recall, 0.0)
+
+
+def _logged_predictions(result):
+    """What fastText's Meter logs for one chunk of predicted lines (lines with labels and
+    input only): each prediction's label, score (p capped at 1) and whether it is gold,
+    and every gold label."""
+    counts, probs, ids, feat_off, lab_off, labels = result
+    n = len(counts)
+    has = (np.diff(lab_off[: n + 1]) > 0) & (np.diff(feat_off[: n + 1]) > 0)
+    mask = (np.arange(ids.shape[1])[None, :] < counts[:, None]) & has[:, None]
+    pred_ids = ids[mask].astype(np.int64)
+    pred_scores = np.minimum(probs[mask].astype(np.float64), 1.0)
+    rows = np.nonzero(mask)[0]
+    gold_sets = [set(labels[lab_off[i]:lab_off[i + 1]].tolist()) for i in range(n)]
+    hit = np.array([p in gold_sets[r] for r, p in zip(rows.tolist(), pred_ids.tolist())],
+                   dtype=np.int64)
+    gold = [labels[lab_off[i]:lab_off[i + 1]] for i in np.nonzero(has)[0]]
+    gold_labels = np.concatenate(gold).astype(np.int64) if gold else np.zeros(0, np.int64)
+    return pred_ids, pred_scores, hit, gold_labels
+
+
+def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> float:
+    """The -autotune-metric of `model` on labelled lines `data` (fastText's Meter)."""
+    name, value, label_name = metric
+    label = -1
+    if label_name:
+        label = model.get_label_id(label_name)
+        if label < 0:
+            raise EmbtkError(f"-autotune-metric: the label {label_name} is not in the training data")
+    pred_ids, pred_scores, hit, gold_labels = (np.concatenate(parts) for parts in zip(
+        *model._map_lines(data, k, 0.0, then=_logged_predictions)))
+    if name == "f1":
+        if label >= 0:
+            predicted = np.count_nonzero(pred_ids == label)
+            gold = np.count_nonzero(gold_labels == label)
+            correct = np.count_nonzero(hit[pred_ids == label])
+            return 2 * correct / (predicted + gold) if predicted + gold else float("nan")
+        precision = hit.sum() / len(hit) if len(hit) else float("nan")
+        recall = hit.sum() / len(gold_labels) if len(gold_labels) else float("nan")
+        if precision + recall != 0:
+            return 2 * precision * recall / (precision + recall)
+        return float("nan")
+    if label >= 0:
+        chosen = pred_ids == label
+        scores, gold = pred_scores[chosen], hit[chosen]
+        total_gold = int(np.count_nonzero(gold_labels == label))
+        # gold labels never predicted count as misses with score -1 (reachable only by recall)
+        missed = total_gold - int(gold.sum())
+        scores = np.append(scores, np.full(missed, -1.0))
+        gold = np.append(gold, np.ones(missed, dtype=np.int64))
+    else:
+        scores, gold, total_gold = pred_scores, hit, len(gold_labels)
+    precision, recall = _curve_points(scores, gold, total_gold)
+    if name == "precisionAtRecall":
+        ok = recall >= value
+        return float(precision[ok].max()) if ok.any() else 0.0
+    ok = precision >= value
+    return float(recall[ok].max()) if ok.any() else 0.0
+
+
+# ------------------------------------------------------------------------ model size
+
+
+def cutoff_for_size(model: FastText, args: Args, size: int) -> int:
+    """The most input rows (kept by norm, as pruning keeps them) whose `.ftz` fits in
+    `size` bytes, counted exactly: dictionary entries, pruned-index pairs, codes and
+    quantizers. MIN_CUTOFF when even that many do not fit (the size cannot be reached)."""
+    from .dictionary import EOS
+    from .quantization import KSUB, ProductQuantizer, select_rows
+
+    d, dim = model.dictionary, model.get_dimension()
+    nsubq = ProductQuantizer.shape_for(dim, args.dsub)[0]
+    pq_block = 16 + 4 * dim * KSUB
+    norm_block = (16 + 4 * KSUB) if args.qnorm else 0
+    out_rows = model.output_matrix.shape[0]
+    if args.qout:
+        out_size = 21 + out_rows * ProductQuantizer.shape_for(dim, 2)[0] + pq_block
+        out_size += (out_rows + norm_block) if args.qnorm else 0
+    else:
+        out_size = 16 + 4 * out_rows * dim
+    labels = sum(len(w) + 10 for w in d.words[d.nwords:])
+    fixed = 8 + 56 + 8 + 28 + labels + 1 + 21 + pq_block + norm_block + 1 + out_size
+    rows = model.input_matrix.shape[0]
+    order = select_rows(model.input_matrix, rows, d.get_id(EOS))
+    lengths = np.array([len(w) for w in d.words[: d.nwords]], dtype=np.int64)
+    entry = np.where(order < d.nwords, lengths[np.minimum(order, max(d.nwords - 1, 0))] + 10, 8)
+    per_row = nsubq + (1 if args.qnorm else 0)
+    total = fixed + np.cumsum(entry + per_row)
+    fits = int(np.searchsorted(total, size, side="right"))
+    return max(min(fits, rows - 1), MIN_CUTOFF)
+
+
+def _fit_size(model: FastText, args: Args, size: int | None, counted) -> bool:
+    """Quantize a trial's model to the size, as fastText does; False if it cannot fit."""
+    if size is None:
+        return True
+    args.qnorm, args.retrain = True, True
+    args.qout = model.output_matrix.shape[0] >= MIN_CUTOFF
+    args.cutoff = cutoff_for_size(model, args, size)
+    if args.cutoff == MIN_CUTOFF:
+        return False
+    model.quantize(input=args.input, qout=args.qout, cutoff=args.cutoff, retrain=True,
+                   epoch=args.epoch, lr=args.lr, thread=args.thread, verbose=0, dsub=args.dsub,
+                   qnorm=True)
+    return True
+
+
+# ------------------------------------------------------------------------- search
+
+
+def _available_memory() -> int:
+    """Bytes of RAM available now (Linux's MemAvailable; free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def _fits_in_memory(args: Args, nwords: int) -> bool:
+    """fastText skips a sample whose matrices cannot be allocated; Linux would rather
+    kill the process later, so check before allocating (half of the free RAM at most)."""
+    need = 4 * (nwords + args.effective_bucket()) * args.dim
+    return need < _available_memory() // 2
+
+
+
+class _Progress:
+    """fastText's autotune line on stderr, refreshed twice a second."""
+
+    def __init__(self, duration: float, enabled: bool):
+        self.duration, self.enabled = duration, enabled
+        self.start = time.perf_counter()
+        self.trials, self.best = 0, None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        if enabled:
+            self._thread.start()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def line(self) -> str:
+        elapsed = self.elapsed()
+        left = int(max(self.duration - elapsed, 0))
+        best = "  unknown" if self.best is None else f"{self.best:9.6f}"
+        return (f"\rProgress: {min(100.0, 100 * elapsed / self.duration):5.1f}% Trials: "
+                f"{self.trials:4d} Best score: {best} ETA: {left // 3600:3d}h{left // 60 % 60:2d}m"
+                f"{left % 60:2d}s")
+
+    def _loop(self):
+        while not self._done.wait(0.5):
+            print(self.line(), end="", file=sys.stderr, flush=True)
+
+    def close(self):
+        self._done.set()
+        if self.enabled:
+            self._thread.join()
+            print(self.line(), file=sys.stderr, flush=True)
+
+
+def _run_trial(trial: Args, deadline, counted, size, validation: bytes, metric):
+    """Train (and fit to the size) with the trial's options; its score, or None when the
+    size cannot be met. The model is dropped on return, before the next one is built."""
+    from .training import train
+
+    model = train(copy.copy(trial), deadline=deadline, counted=counted)
+    if not _fit_size(model, trial, size, counted):
+        return None
+    return validation_score(model, validation, trial.autotunePredictions, metric)
+
+
+def _describe(args: Args) -> str:
+    return " ".join(f"{name} {getattr(args, name)}" for name in
+                    ("epoch", "lr", "dim", "wordNgrams", "minn", "maxn", "bucket", "dsub", "loss"))
+
+
+def autotune(args: Args) -> FastText:
+    """Search options for a classifier on args.input, scored on args.autotuneValidationFile;
+    returns the model trained with the best ones (quantized with -autotune-modelsize)."""
+    from .fileformat import open_for_reading
+    from .training import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus, train
+
+    args.validate()
+    if not args.supervised:
+        raise EmbtkError("autotune is for supervised models only")
+    metric = args.autotune_metric()
+    size = args.autotune_model_size()
+    with open_for_reading(args.autotuneValidationFile, "validation file") as f:
+        validation = f.read()
+    if not validation.strip():
+        raise EmbtkError(f"validation file {args.autotuneValidationFile} is empty")
+    if args.pretrainedVectors:  # the vectors fix the dimension
+        args.manual = args.manual | {"dim"}
+    if args.verbose > 0:
+        for name in TUNED:
+            if name in args.manual:
+                print(f"Warning : {name} is manually set to a specific value. It will not be "
+                      "automatically optimized.", file=sys.stderr)
+
+    corpus = read_corpus(args.input)
+    quiet = copy.copy(args)
+    quiet.verbose = 0
+    counted = (corpus, build_dictionary(quiet, corpus))
+    if metric[2] and counted[1].get_id(metric[2].encode("utf-8")) < counted[1].nwords:
+        raise EmbtkError(f"-autotune-metric: the label {metric[2]} is not in the training data")
+
+    strategy = SearchStrategy(quiet, args.seed)
+    progress = _Progress(args.autotuneDuration, args.verbose > 0)
+    deadline = progress.start + args.autotuneDuration
+    best_args, best_score, size_failures, failures = None, None, 0, 0
+    try:
+        while time.perf_counter() < deadline:
+            progress.trials += 1
+            trial = strategy.ask(progress.elapsed() / args.autotuneDuration)
+            if not _fits_in_memory(trial, counted[1].nwords):
+                continue
+            try:
+                score = _run_trial(trial, deadline, counted, size, validation, metric)
+            except TrainingTimeout:
+                break
+            except (TrainingDiverged, MemoryError):
+                failures += 1
+                continue  # a sample that asks too much: try the next one
+            if score is None:
+                size_failures += 1
+                continue
+            if args.verbose > 2:
+                print(f"\nTrial {progress.trials}: {_describe(trial)} score {score:.6f}",
+                      file=sys.stderr)
+            if best_score is None or score > best_score:
+                best_args, best_score = trial, score
+                progress.best = score
+                strategy.update_best(trial)
+    except KeyboardInterrupt:
+        if args.verbose > 0:
+            print("\nAborting autotune...", file=sys.stderr)
+    finally:
+        progress.close()
+    if best_args is None:
+        if size is not None and size_failures:
+            raise EmbtkError("cannot reach -autotune-modelsize "
+                             f"{args.autotuneModelSize}: increase it")
+        if failures:
+            raise EmbtkError(f"every one of the {failures} trials diverged or ran out of memory; "
+                             "set a smaller -lr, -dim or -bucket")
+        raise EmbtkError("not enough time to train even once: increase -autotune-duration")
+    if args.verbose > 0:
+        print("Training again with best arguments", file=sys.stderr)
+    if args.verbose > 2:
+        print(f"Best: {_describe(best_args)} score {best_score:.6f}", file=sys.stderr)
+    final = copy.copy(best_args)
+    final.verbose = args.verbose
+    model = train(copy.copy(final), counted=counted)
+    _fit_size(model, final, size, counted)
+    model.args.autotuneValidationFile = ""
+    return model

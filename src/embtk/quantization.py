@@ -1,0 +1,354 @@
+"""Product quantization of fastText matrices (the `.ftz` models) and its k-means kernels.
+
+A quantized matrix keeps, for each row, one byte per sub-vector of `dsub` columns: the
+index of the nearest of 256 centroids learnt by k-means for that sub-vector. With
+`qnorm` the rows are first divided by their L2 norm and the norms are quantized the
+same way (one sub-vector of size 1). Rows are used decoded: row i is
+`norm_i * centroid` per element in float32, exactly what fastText adds into a hidden
+vector, so inference on the decoded dense matrix gives fastText's own numbers.
+
+Pruning (`-cutoff`) keeps the rows of largest norm (the end-of-line token `</s>`
+always), renumbers the kept words, and maps the kept hash buckets through `pruneidx`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from .errors import EmbtkError
+from .losses import rand_below, rand_unit, seed_rng
+
+KSUB = 256                # centroids per sub-quantizer (8-bit codes)
+MAX_POINTS = 256 * KSUB   # k-means trains on at most this many sampled rows
+NITER = 25                # k-means iterations
+SEED = 1234
+EPS = np.float32(1e-7)    # split distance when an empty cluster takes half of another
+
+
+@dataclass
+class ProductQuantizer:
+    """Centroids of `nsubq` sub-quantizers over `dim` columns, laid out as fastText does:
+    sub-quantizer m < nsubq-1 holds 256 x dsub floats, the last one 256 x lastdsub."""
+
+    dim: int
+    nsubq: int
+    dsub: int
+    lastdsub: int
+    centroids: np.ndarray  # float32[dim * 256]
+
+    @classmethod
+    def shape_for(cls, dim: int, dsub: int) -> tuple[int, int]:
+        """(nsubq, lastdsub) for `dim` columns cut in sub-vectors of `dsub`."""
+        nsubq, last = dim // dsub, dim % dsub
+        if last == 0:
+            return nsubq, dsub
+        return nsubq + 1, last
+
+
+@dataclass
+class QuantMatrix:
+    """A quantized m x n matrix: codes[m, nsubq] into `pq`, and optionally norm codes."""
+
+    m: int
+    n: int
+    codes: np.ndarray  # uint8[m, nsubq]
+    pq: ProductQuantizer
+    norm_codes: np.ndarray | None = None  # uint8[m] when qnorm
+    npq: ProductQuantizer | None = None
+
+    @property
+    def qnorm(self) -> bool:
+        return self.norm_codes is not None
+
+    def norms(self) -> np.ndarray:
+        if self.qnorm:
+            return self.npq.centroids[self.norm_codes.astype(np.int64)].astype(np.float32)
+        return np.ones(self.m, dtype=np.float32)
+
+    def decode(self) -> np.ndarray:
+        """The dense float32 rows fastText adds when it reads this matrix (input side)."""
+        return _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
+                       self.norms(), self.n)
+
+    def decode_for_scoring(self) -> np.ndarray:
+        """Rows to score against (output side). fastText computes (x . centroids) * norm
+        there, so with qnorm the rows stay unscaled and each norm goes in an extra last
+        column, which `losses.dot_row` applies after the sum: the same float32 results."""
+        if not self.qnorm:
+            return self.decode()
+        rows = _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
+                       np.ones(self.m, dtype=np.float32), self.n)
+        return np.ascontiguousarray(np.hstack([rows, self.norms()[:, None]]))
+
+
+# ------------------------------------------------------------------------- kernels
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _centroid_base(q, nsubq, dsub, lastdsub):
+    """Offset of sub-quantizer q's first centroid, and its sub-vector size."""
+    return q * KSUB * dsub, (lastdsub if q == nsubq - 1 else dsub)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _decode(codes, centroids, dsub, lastdsub, norms, n):
+    m, nsubq = codes.shape
+    out = np.empty((m, n), dtype=np.float32)
+    for i in nb.prange(m):
+        alpha = norms[i]
+        for q in range(nsubq):
+            base, d = _centroid_base(q, nsubq, dsub, lastdsub)
+            c = base + np.int64(codes[i, q]) * d
+            for j in range(d):
+                out[i, q * dsub + j] = alpha * centroids[c + j]
+    return out
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _nearest(x, cent, dist):
+    """Index of the centroid (columns of cent, d x 256) nearest to x; first one on ties."""
+    d = x.shape[0]
+    for k in range(KSUB):
+        dist[k] = 0.0
+    for j in range(d):
+        xj = x[j]
+        for k in range(KSUB):
+            t = xj - cent[j, k]
+            dist[k] += t * t
+    best = 0
+    low = dist[0]
+    for k in range(1, KSUB):
+        if dist[k] < low:
+            low = dist[k]
+            best = k
+    return best
+
+
+@nb.njit(cache=True, nogil=True)
+def _kmeans(points, rng):
+    """256 centroids (d x 256, column per centroid) of `points` (n x d), NITER rounds.
+
+    Starts from 256 distinct random points; an empty cluster takes over half of a
+    cluster chosen with probability growing with its size, the two split by EPS.
+    """
+    n, d = points.shape
+    cent = np.empty((d, KSUB), dtype=np.float32)
+    perm = np.arange(n)
+    for i in range(KSUB):  # partial Fisher-Yates: the first 256 of a random order
+        j = i + rand_below(rng, n - i)
+        perm[i], perm[j] = perm[j], perm[i]
+        for c in range(d):
+            cent[c, i] = points[perm[i], c]
+    assign = np.empty(n, dtype=np.int64)
+    dist = np.empty(KSUB, dtype=np.float32)
+    sums = np.empty((KSUB, d), dtype=np.float64)
+    counts = np.empty(KSUB, dtype=np.int64)
+    for _ in range(NITER):
+        for i in range(n):
+            assign[i] = _nearest(points[i], cent, dist)
+        sums[:] = 0.0
+        counts[:] = 0
+        for i in range(n):
+            k = assign[i]
+            counts[k] += 1
+            for c in range(d):
+                sums[k, c] += points[i, c]
+        for k in range(KSUB):
+            if counts[k] > 0:
+                for c in range(d):
+                    cent[c, k] = np.float32(sums[k, c] / counts[k])
+        for k in range(KSUB):
+            if counts[k] != 0:
+                continue
+            donor = 0
+            while rand_unit(rng) * (n - KSUB) >= counts[donor] - 1:
+                donor = (donor + 1) % KSUB
+            for c in range(d):
+                sign = np.float32(1.0 if c % 2 == 1 else -1.0)
+                cent[c, k] = cent[c, donor] + sign * EPS
+                cent[c, donor] -= sign * EPS
+            counts[k] = counts[donor] // 2
+            counts[donor] -= counts[k]
+    return cent
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _train_pq(x, dsub, lastdsub, nsubq, seed):
+    """Centroids (fastText layout) and codes of every row of x, one k-means per sub-vector.
+
+    Sub-quantizers are independent (each has its own rng), so they run in parallel and
+    the result does not depend on the number of threads.
+    """
+    m, dim = x.shape
+    npoints = min(m, MAX_POINTS)
+    centroids = np.empty(dim * KSUB, dtype=np.float32)
+    codes = np.empty((m, nsubq), dtype=np.uint8)
+    for q in nb.prange(nsubq):
+        rng = seed_rng(seed + 7919 * q)
+        base, d = _centroid_base(q, nsubq, dsub, lastdsub)
+        col = q * dsub
+        rows = np.arange(m)
+        if npoints < m:
+            for i in range(npoints):
+                j = i + rand_below(rng, m - i)
+                rows[i], rows[j] = rows[j], rows[i]
+        sample = np.empty((npoints, d), dtype=np.float32)
+        for i in range(npoints):
+            for c in range(d):
+                sample[i, c] = x[rows[i], col + c]
+        cent = _kmeans(sample, rng)
+        for k in range(KSUB):
+            for c in range(d):
+                centroids[base + k * d + c] = cent[c, k]
+        dist = np.empty(KSUB, dtype=np.float32)
+        point = np.empty(d, dtype=np.float32)
+        for i in range(m):
+            for c in range(d):
+                point[c] = x[i, col + c]
+            codes[i, q] = _nearest(point, cent, dist)
+    return centroids, codes
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def row_norms(x):
+    """L2 norm of each row, summed in float64 as fastText does."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    for i in nb.prange(x.shape[0]):
+        s = 0.0
+        for j in range(x.shape[1]):
+            v = np.float32(x[i, j] * x[i, j])
+            s += v
+        out[i] = np.float32(np.sqrt(s))
+    return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _divide_rows(x, norms):
+    out = np.empty_like(x)
+    for i in nb.prange(x.shape[0]):
+        n = norms[i]
+        for j in range(x.shape[1]):
+            out[i, j] = x[i, j] / n if n != 0 else x[i, j]
+    return out
+
+
+# ------------------------------------------------------------------------- python side
+
+
+def train_product_quantizer(x: np.ndarray, dsub: int, seed: int = SEED):
+    """(ProductQuantizer, codes) for the rows of float32 matrix x."""
+    m, dim = x.shape
+    if m < KSUB:
+        raise EmbtkError(f"the matrix is too small to quantize: it has {m} rows, "
+                         f"product quantization needs at least {KSUB}")
+    nsubq, lastdsub = ProductQuantizer.shape_for(dim, dsub)
+    centroids, codes = _train_pq(np.ascontiguousarray(x, dtype=np.float32), dsub, lastdsub,
+                                 nsubq, seed)
+    return ProductQuantizer(dim, nsubq, dsub, lastdsub, centroids), codes
+
+
+def quantize_matrix(x: np.ndarray, dsub: int, qnorm: bool) -> QuantMatrix:
+    """Product-quantize a dense matrix; with qnorm, unit rows plus quantized norms."""
+    m, n = x.shape
+    if dsub < 1:
+        raise EmbtkError(f"-dsub must be a positive integer, got {dsub}")
+    if m < KSUB:
+        raise EmbtkError(f"the matrix is too small to quantize: it has {m} rows, "
+                         f"product quantization needs at least {KSUB}")
+    norm_codes = npq = None
+    if qnorm:
+        norms = row_norms(x)
+        if not np.all(np.isfinite(norms)):
+            raise EmbtkError("the model has NaN or infinite values; it cannot be quantized")
+        npq, ncodes = train_product_quantizer(norms.reshape(-1, 1), 1)
+        norm_codes = ncodes.reshape(-1)
+        x = _divide_rows(np.ascontiguousarray(x, dtype=np.float32), norms)
+    pq, codes = train_product_quantizer(x, dsub)
+    return QuantMatrix(m, n, codes, pq, norm_codes, npq)
+
+
+def select_rows(input_matrix: np.ndarray, cutoff: int, eos_id: int) -> np.ndarray:
+    """The `cutoff` input rows of largest norm, largest first, `</s>` always first."""
+    norms = row_norms(input_matrix)
+    order = np.argsort(-norms, kind="stable")
+    if eos_id >= 0:
+        order = np.concatenate([[eos_id], order[order != eos_id]])
+    return order[:cutoff]
+
+
+def prune_dictionary(dictionary, input_matrix: np.ndarray, cutoff: int):
+    """fastText's pruning: (new Dictionary, new dense input) keeping `cutoff` rows.
+
+    Kept words keep their order (they are renumbered densely, labels follow them); kept
+    hash buckets get rows after the words, in norm order, found through `pruneidx`.
+    """
+    from .dictionary import EOS, Dictionary
+
+    d = dictionary
+    keep = select_rows(input_matrix, cutoff, d.get_id(EOS))
+    words = np.sort(keep[keep < d.nwords])
+    ngrams = keep[keep >= d.nwords]
+    entries = np.concatenate([words, np.arange(d.nwords, d.nwords + d.nlabels)])
+    pruneidx = np.stack([ngrams - d.nwords, np.arange(len(ngrams))], axis=1).astype(np.int32)
+    pruned = Dictionary([d.words[i] for i in entries], d.counts[entries], d.types[entries],
+                        d.ntokens, minn=d.minn, maxn=d.maxn, bucket=d.bucket,
+                        word_ngrams=d.word_ngrams, label=d.label, pruneidx=pruneidx, t=d.t)
+    rows = np.concatenate([words, ngrams])
+    return pruned, np.ascontiguousarray(input_matrix[rows], dtype=np.float32)
+
+
+def quantize_model(model, *, input=None, qout=False, cutoff=0, retrain=False, epoch=None,
+                   lr=None, thread=None, verbose=None, dsub=2, qnorm=False) -> None:
+    """fastText's quantize: optional pruning to `cutoff` rows (then optional retraining
+    on `input`), product quantization of the input matrix and, with qout, of the output
+    matrix. Changes `model` in place; every check runs before the expensive work."""
+    import copy
+
+    from .model import FastText
+
+    if model.is_quantized():
+        raise EmbtkError("the model is already quantized; quantize its .bin instead")
+    if not model.args.supervised:
+        raise EmbtkError(f"only supervised models can be quantized, this one is a "
+                         f"{model.args.model} model")
+    for name, value, low in (("cutoff", cutoff, 0), ("dsub", dsub, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise EmbtkError(f"-{name} must be an integer >= {low}, got {value!r}")
+    args = copy.copy(model.args)
+    for name, value in (("epoch", epoch), ("lr", lr), ("thread", thread), ("verbose", verbose)):
+        if value is not None:
+            setattr(args, name, value)
+    args.validate()
+    rows = model.input_matrix.shape[0]
+    pruning = 0 < cutoff < rows
+    if min(cutoff if pruning else rows, rows) < KSUB:
+        raise EmbtkError(f"cannot quantize to {cutoff if pruning else rows} input rows: product "
+                         f"quantization needs at least {KSUB} (raise -cutoff)")
+    if qout and model.output_matrix.shape[0] < KSUB:
+        raise EmbtkError(f"-qout needs at least {KSUB} labels to quantize the output matrix, "
+                         f"this model has {model.output_matrix.shape[0]}")
+    if pruning and retrain and not input:
+        raise EmbtkError("-retrain needs the training file (-input)")
+
+    dictionary, wi = model.dictionary, model.input_matrix
+    wo = np.array(model.output_matrix, dtype=np.float32)
+    if pruning:
+        dictionary, wi = prune_dictionary(dictionary, wi, cutoff)
+        if retrain:
+            from .training import encode_corpus, fit, read_corpus
+
+            args.input = str(input)
+            fit(FastText(args, dictionary, wi, wo),
+                encode_corpus(args, dictionary, read_corpus(args.input)))
+    quant_input = quantize_matrix(wi, dsub, qnorm)
+    quant_output = quantize_matrix(wo, 2, qnorm) if qout else None
+
+    model.args, model.dictionary = args, dictionary
+    model.input_matrix = quant_input.decode()
+    model.output_matrix = wo if quant_output is None else quant_output.decode_for_scoring()
+    model.quant_input, model.quant_output = quant_input, quant_output
+    for cached in ("_unit_word_vectors", "_predict_params"):
+        model.__dict__.pop(cached, None)
