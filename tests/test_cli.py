@@ -118,6 +118,20 @@ def test_help_starts_fast_without_numba():
     assert done.returncode == 0 and b"supervised" in done.stdout
 
 
+def test_commands_start_numba_without_scipy_linalg(classifier, corpus):
+    # SciPy's linear algebra costs ~0.2 s of start-up; the commands keep numba from
+    # importing it, and numba still compiles np.dot (through BLAS) afterwards.
+    pytest.importorskip("scipy")
+    probe = ("import sys, numpy as np, numba; from embtk.cli import main;"
+             f"code = main(['predict', {str(classifier)!r}, {str(corpus)!r}]);"
+             "hidden = 'scipy.linalg' not in sys.modules;"
+             "dot = numba.njit(lambda a: np.dot(a, a))(np.ones(3));"
+             "print(code, hidden, dot, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.split() == ["0", "True", "3.0"]
+
+
 def test_help_lists_commands_in_fasttext_order():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0

@@ -40,6 +40,24 @@ def build(text: bytes, **options):
     return Dictionary.from_buffer(np.frombuffer(text, dtype=np.uint8), args)
 
 
+def test_packed_dictionary_is_the_same_dictionary():
+    # A loaded model builds its Dictionary from packed bytes, never listing the words.
+    d = build(b"__label__x a bb ccc a\n__label__y bb e\xcc\x81\n", minCount=1, minn=2, maxn=3)
+    packed = Dictionary.from_packed(d.tables.word_bytes, d.tables.word_offsets, d.counts,
+                                    d.types, d.ntokens, minn=d.minn, maxn=d.maxn,
+                                    bucket=d.bucket, word_ngrams=d.word_ngrams)
+    assert packed._words is None
+    assert packed.labels == [b"__label__x", b"__label__y"] == d.labels
+    assert packed.entries(1, 3) == d.words[1:3]
+    assert packed._words is None
+    assert packed.words == d.words and packed.size == d.size == len(d.words)
+    for name in d.tables._fields:
+        assert np.array_equal(getattr(packed.tables, name), getattr(d.tables, name)), name
+    with pytest.raises(EmbtkError, match="2 counts"):
+        Dictionary.from_packed(d.tables.word_bytes, d.tables.word_offsets, d.counts[:2],
+                               d.types, d.ntokens, minn=2, maxn=3, bucket=10, word_ngrams=1)
+
+
 def test_tokenizer_counts_and_order():
     text = b"b a\tb\vc\fa\rb\x00c\n\nb a\n"
     d = build(text, minCount=1)

@@ -94,6 +94,33 @@ def _open_data(path: str, what: str):
     return open_for_reading(path, what)
 
 
+def _start_numba() -> None:
+    """Bring numba's CPU target up with SciPy's linear algebra hidden from it.
+
+    With SciPy installed, numba's first compilation or cache load imports scipy.linalg
+    (0.15-0.25 s, a fifth of a small `embtk predict`) only to decide how np.correlate and
+    np.convolve are compiled; no embtk kernel uses them. np.dot would still find BLAS:
+    numba imports it again when it compiles one."""
+    if "numba.np.arraymath" in sys.modules:  # the target is up already
+        return
+
+    class HideLinalg:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "scipy.linalg" or name.startswith("scipy.linalg."):
+                raise ModuleNotFoundError(name)
+            return None
+
+    hide = HideLinalg()
+    sys.meta_path.insert(0, hide)
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+    finally:
+        sys.meta_path.remove(hide)
+
+
 def _load(path: str):
     import warnings
 
@@ -102,6 +129,7 @@ def _load(path: str):
 
     # the commands report unknown words themselves, in one line (see _warn_if_unknown)
     warnings.simplefilter("ignore", UnknownWordWarning)
+    _start_numba()
     return load_model(path)
 
 
@@ -279,6 +307,7 @@ def _make_train_command(mode: str, summary: str):
                 given["input" if name == "input_" else name] = value
         args = Args.for_model(mode, **given).validate()
         _check_paths(args)
+        _start_numba()
         suffix = ".bin"
         if args.autotuneValidationFile:
             from .autotune import autotune
@@ -373,6 +402,7 @@ def glove_command(ctx, **options):
     _check_paths(args.model_args())
     if args.tmpdir and not os.path.isdir(args.tmpdir):
         raise _user_error(f"-tmpdir {args.tmpdir}: no such directory")
+    _start_numba()
     model = train(args)
     model.save_model(args.output + ".bin")
     model.save_vectors(args.output + ".vec")
@@ -560,7 +590,7 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
 def _prediction_lines(model, data: bytes, k, threshold, with_prob: bool) -> list:
     """fastText's output for each line of `data`: labels (and probabilities), then newline."""
     counts, probs, ids = model.predict_arrays(data, k, threshold)
-    names = [_text(label) for label in model.dictionary.words[model.dictionary.nwords:]]
+    names = [_text(label) for label in model.dictionary.labels]
     ids = ids.tolist()
     if not with_prob and (k == 1 or probs.shape[1] == 1):
         return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
@@ -775,6 +805,7 @@ def eval_similarity_command(model, data, lower, as_json, plot):
     from .evaluation import evaluate_similarity, load_vectors
 
     _check_plot(plot)
+    _start_numba()
     vectors = load_vectors(model)
     results = [evaluate_similarity(vectors, path, lower=lower) for path in data]
     if plot:
@@ -831,6 +862,7 @@ def eval_analogies_command(model, questions, top, method, lower, as_json, plot):
     _check_plot(plot)
     if top < 1:
         raise _user_error(f"-top must be a positive number of words, got {top}")
+    _start_numba()
     result = evaluate_analogies(load_vectors(model, max_words=top), questions, top=top,
                                 method=method, lower=lower)
     if plot:

@@ -647,6 +647,12 @@ def lookup(tables, word):
 
 
 # ------------------------------------------------------------------------ Dictionary
+def unpack_entries(word_bytes, offsets, start: int, stop: int) -> list[bytes]:
+    """Entries start..stop-1 of a packed dictionary (entry i is word_bytes[offsets[i]:offsets[i+1]])."""
+    raw = word_bytes.tobytes()
+    bounds = offsets[start:stop + 1].tolist()
+    return [raw[a:b] for a, b in zip(bounds, bounds[1:])]
+
 
 
 class Dictionary:
@@ -654,25 +660,46 @@ class Dictionary:
 
     def __init__(self, words, counts, types, ntokens, *, minn, maxn, bucket, word_ngrams,
                  label=b"__label__", pruneidx=None, t=1e-4):
-        self.words = list(map(bytes, words))  # bytes(b) is b itself: no copy
+        words = list(map(bytes, words))  # bytes(b) is b itself: no copy
+        offsets = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(np.array(list(map(len, words)), dtype=np.int64), out=offsets[1:])
+        word_bytes = np.frombuffer(b"".join(words), dtype=np.uint8).copy()
+        self._setup(word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
+                    word_ngrams, label, pruneidx, t)
+        self._words = words
+
+    @classmethod
+    def from_packed(cls, word_bytes, offsets, counts, types, ntokens, *, minn, maxn, bucket,
+                    word_ngrams, label=b"__label__", pruneidx=None, t=1e-4):
+        """From entries packed in one byte array (entry i is word_bytes[offsets[i]:offsets[i+1]]),
+        as a loaded model holds them: no list of bytes objects is built."""
+        d = cls.__new__(cls)
+        d._setup(np.ascontiguousarray(word_bytes, dtype=np.uint8),
+                 np.ascontiguousarray(offsets, dtype=np.int64), counts, types, ntokens, minn,
+                 maxn, bucket, word_ngrams, label, pruneidx, t)
+        return d
+
+    def _setup(self, word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
+               word_ngrams, label, pruneidx, t):
+        self._words = None
+        self.size = len(offsets) - 1
         self.counts = np.asarray(counts, dtype=np.int64)
         self.types = np.asarray(types, dtype=np.int8)
+        if len(self.counts) != self.size or len(self.types) != self.size:
+            raise EmbtkError(f"{self.size} dictionary entries but {len(self.counts)} counts "
+                             f"and {len(self.types)} types")
         self.ntokens = int(ntokens)
         self.nwords = int(np.count_nonzero(self.types == WORD))
-        self.nlabels = len(self.words) - self.nwords
+        self.nlabels = self.size - self.nwords
         if np.any(self.types[: self.nwords] != WORD):
             raise EmbtkError("dictionary entries must list all words before labels")
         self.minn, self.maxn, self.bucket, self.word_ngrams = int(minn), int(maxn), int(bucket), int(word_ngrams)
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
         self.pruneidx = pruneidx
-        lengths = np.array(list(map(len, self.words)), dtype=np.int64)
-        offsets = np.zeros(len(self.words) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        word_bytes = np.frombuffer(b"".join(self.words), dtype=np.uint8).copy()
         hashes = _hash_all(word_bytes, offsets)
-        nslots = 1 << max(4, int(2 * max(1, len(self.words))).bit_length())
-        slots = _rebuild_slots(hashes, len(self.words), nslots)
+        nslots = 1 << max(4, int(2 * max(1, self.size)).bit_length())
+        slots = _rebuild_slots(hashes, self.size, nslots)
         prune_map = np.zeros(0, dtype=np.int32)
         if pruneidx is not None:
             prune_map = np.full(max(1, self.bucket), -1, dtype=np.int32)
@@ -684,6 +711,23 @@ class Dictionary:
                       np.frombuffer(self.label, dtype=np.uint8).copy())
         sub_off, sub_ids = build_subword_table(base)
         self.tables = base._replace(subword_offsets=sub_off, subword_ids=sub_ids)
+
+    @property
+    def words(self) -> list[bytes]:
+        """Every entry, words then labels, built from the packed bytes on first use."""
+        if self._words is None:
+            self._words = self.entries(0, self.size)
+        return self._words
+
+    @property
+    def labels(self) -> list[bytes]:
+        return self.entries(self.nwords, self.size)
+
+    def entries(self, start: int, stop: int) -> list[bytes]:
+        """Entries start..stop-1 as bytes (the labels alone stay cheap on a big model)."""
+        if self._words is not None:
+            return self._words[start:stop]
+        return unpack_entries(self.tables.word_bytes, self.tables.word_offsets, start, stop)
 
     # construction -----------------------------------------------------------------
     @classmethod

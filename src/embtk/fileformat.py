@@ -36,6 +36,7 @@ import numba as nb
 import numpy as np
 
 from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
+from .dictionary import unpack_entries
 from .errors import EmbtkError
 
 MAGIC = 793712314
@@ -143,7 +144,8 @@ def _fsync_directory(directory: str) -> None:
 class ModelFile:
     """Everything a `.bin` file holds.
 
-    `words` are the dictionary entries in id order (words, then labels); `pruneidx` is
+    `word_bytes` and `word_offsets` hold the dictionary entries in id order (words, then
+    labels) packed, as `Dictionary.from_packed` takes them; `pruneidx` is
     None when the file says the dictionary is not pruned. `input` and `output` are
     copy-on-write memory maps of the file when loaded (writable; writes stay in RAM),
     or `quantization.QuantMatrix` objects for a quantized model (`.ftz`).
@@ -152,7 +154,8 @@ class ModelFile:
     """
 
     args: Args
-    words: list[bytes]
+    word_bytes: np.ndarray
+    word_offsets: np.ndarray
     counts: np.ndarray
     types: np.ndarray
     ntokens: int
@@ -161,6 +164,10 @@ class ModelFile:
     output: np.ndarray
     quant_input: bool = False
     quant_output: bool = False
+
+    @property
+    def words(self) -> list[bytes]:
+        return unpack_entries(self.word_bytes, self.word_offsets, 0, len(self.word_offsets) - 1)
 
 
 class _Reader:
@@ -253,7 +260,7 @@ def load_bin(path) -> ModelFile:
                          f"(only versions {MIN_VERSION}-{VERSION})")
 
     args = _read_args(r, version)
-    words, counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
+    (word_bytes, word_offsets), counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
 
     quant_input = r.flag("the quant_input flag")
     if pruneidx is not None and not quant_input:
@@ -278,7 +285,7 @@ def load_bin(path) -> ModelFile:
     if r.remaining():
         raise EmbtkError(f"{path} is corrupt: {r.remaining()} unexpected bytes after the output "
                          f"matrix (the model ends at byte {r.pos})")
-    return ModelFile(args=args, words=words, counts=counts, types=types, ntokens=ntokens,
+    return ModelFile(args=args, word_bytes=word_bytes, word_offsets=word_offsets, counts=counts, types=types, ntokens=ntokens,
                      pruneidx=pruneidx, input=input_matrix, output=output_matrix,
                      quant_input=quant_input, quant_output=quant_input and qout)
 
@@ -330,6 +337,23 @@ def _scan_entries(raw, pos, size):
     return size, pos, ends, counts, types
 
 
+@nb.njit(cache=True, nogil=True)
+def _gather_entries(raw, pos, ends):
+    """The words of entries scanned from `pos` (each ends at its NUL), packed together."""
+    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+    start = pos
+    for i in range(len(ends)):
+        offsets[i + 1] = offsets[i] + ends[i] - start
+        start = ends[i] + 1 + _ENTRY_TAIL
+    data = np.empty(offsets[-1], dtype=np.uint8)
+    start = pos
+    for i in range(len(ends)):
+        for k in range(ends[i] - start):
+            data[offsets[i] + k] = raw[start + k]
+        start = ends[i] + 1 + _ENTRY_TAIL
+    return data, offsets
+
+
 def _read_dictionary(r: _Reader):
     size, nwords, nlabels, ntokens, prune_size = r.unpack(_DICT, "the dictionary header")
     if size < 0 or nwords < 0 or nlabels < 0 or nwords + nlabels != size:
@@ -347,11 +371,8 @@ def _read_dictionary(r: _Reader):
     if done < size:
         r.pos = int(stopped_at)
         raise r.truncated(f"dictionary entry {done}")
-    starts = np.empty(size, dtype=np.int64)
-    starts[:1] = r.pos
-    starts[1:] = ends[:-1] + 1 + _ENTRY_TAIL
+    entries = _gather_entries(raw, r.pos, ends)
     buf = r.buf
-    words = [buf[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
     if size:
         r.pos = int(ends[-1]) + 1 + _ENTRY_TAIL
     del raw
@@ -367,7 +388,7 @@ def _read_dictionary(r: _Reader):
         pruneidx = np.frombuffer(buf, dtype="<i4", count=2 * prune_size, offset=r.pos) \
             .astype(np.int32).reshape(prune_size, 2)
         r.pos += nbytes
-    return words, counts, types, int(ntokens), pruneidx, nwords, nlabels
+    return entries, counts, types, int(ntokens), pruneidx, nwords, nlabels
 
 
 def _read_dense(r: _Reader, name: str, rows: int, why: str, dim: int) -> np.ndarray:

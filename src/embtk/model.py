@@ -120,11 +120,11 @@ class FastText:
     # ---------------------------------------------------------------- vocabulary
     @property
     def words(self) -> list:
-        return [_decode(w) for w in self.dictionary.words[: self.dictionary.nwords]]
+        return [_decode(w) for w in self.dictionary.entries(0, self.dictionary.nwords)]
 
     @property
     def labels(self) -> list:
-        return [_decode(w) for w in self.dictionary.words[self.dictionary.nwords:]]
+        return [_decode(w) for w in self.dictionary.labels]
 
     def get_words(self, include_freq=False, on_unicode_error="replace"):
         if include_freq:
@@ -294,7 +294,7 @@ class FastText:
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
         counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
-        names = [_decode(w) for w in self.dictionary.words[self.dictionary.nwords:]]
+        names = [_decode(w) for w in self.dictionary.labels]
         counts = counts.tolist()
         labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
         if many:
@@ -375,7 +375,7 @@ class FastText:
         t = self.dictionary.tables
         rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
                                                 t.subword_ids, start, stop)
-        write_vec_rows(str(path), self.dictionary.words[: self.dictionary.nwords],
+        write_vec_rows(str(path), self.dictionary.entries(0, self.dictionary.nwords),
                        self.get_dimension(), rows)
 
     def save_output(self, path):
@@ -383,7 +383,7 @@ class FastText:
         if self.is_quantized():
             raise EmbtkError("-saveOutput is not supported for quantized models")
         d = self.dictionary
-        names = d.words[d.nwords:] if self.args.supervised else d.words[: d.nwords]
+        names = d.labels if self.args.supervised else d.entries(0, d.nwords)
         write_vec(str(path), names, np.asarray(self.output_matrix))
 
     def dump_args(self):
@@ -431,9 +431,10 @@ def _read_all(path_or_file) -> bytes:
 def from_model_file(contents) -> FastText:
     """Build a model from what `fileformat.load_bin` read."""
     a = contents.args
-    dictionary = Dictionary(contents.words, contents.counts, contents.types, contents.ntokens,
-                            minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
-                            label=a.label, pruneidx=contents.pruneidx, t=a.t)
+    dictionary = Dictionary.from_packed(
+        contents.word_bytes, contents.word_offsets, contents.counts, contents.types,
+        contents.ntokens, minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
+        label=a.label, pruneidx=contents.pruneidx, t=a.t)
     if not contents.quant_input:
         return FastText(a, dictionary, contents.input, contents.output)
     wo = contents.output.decode_for_scoring() if contents.quant_output else contents.output
