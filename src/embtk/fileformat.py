@@ -260,7 +260,7 @@ def load_bin(path) -> ModelFile:
                          f"(only versions {MIN_VERSION}-{VERSION})")
 
     args = _read_args(r, version)
-    (word_bytes, word_offsets), counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
+    packed, counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
 
     quant_input = r.flag("the quant_input flag")
     if pruneidx is not None and not quant_input:
@@ -285,9 +285,9 @@ def load_bin(path) -> ModelFile:
     if r.remaining():
         raise EmbtkError(f"{path} is corrupt: {r.remaining()} unexpected bytes after the output "
                          f"matrix (the model ends at byte {r.pos})")
-    return ModelFile(args=args, word_bytes=word_bytes, word_offsets=word_offsets, counts=counts, types=types, ntokens=ntokens,
-                     pruneidx=pruneidx, input=input_matrix, output=output_matrix,
-                     quant_input=quant_input, quant_output=quant_input and qout)
+    return ModelFile(args=args, word_bytes=packed[0], word_offsets=packed[1], counts=counts,
+                     types=types, ntokens=ntokens, pruneidx=pruneidx, input=input_matrix,
+                     output=output_matrix, quant_input=quant_input, quant_output=quant_input and qout)
 
 
 def _read_args(r: _Reader, version: int) -> Args:
