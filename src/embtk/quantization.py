@@ -76,7 +76,7 @@ class QuantMatrix:
     def decode_for_scoring(self) -> np.ndarray:
         """Rows to score against (output side). fastText computes (x . centroids) * norm
         there, so with qnorm the rows stay unscaled and each norm goes in an extra last
-        column, which `losses.dot_row` applies after the sum: the same float32 results."""
+        column, which `losses.scaled_dot_row` applies after the sum: the same float32 results."""
         if not self.qnorm:
             return self.decode()
         rows = _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
