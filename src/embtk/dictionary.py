@@ -654,7 +654,6 @@ def unpack_entries(word_bytes, offsets, start: int, stop: int) -> list[bytes]:
     return [raw[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-
 class Dictionary:
     """A finished vocabulary: words then labels, each with its count, and the hash tables."""
 
