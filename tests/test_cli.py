@@ -180,6 +180,9 @@ class _FakeModel:
     def save_model(self, path):
         self.saved.append(path)
 
+    def is_quantized(self):
+        return False
+
     save_vectors = save_output = save_model
 
 
@@ -190,7 +193,7 @@ def _train_capturing(monkeypatch):
         seen.append(_FakeModel(args))
         return seen[-1]
 
-    monkeypatch.setattr("embtk.training.train", fake_train)
+    monkeypatch.setattr("embtk.api.train_with_args", fake_train)
     return seen
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import embtk
@@ -36,6 +36,7 @@ def _scores(draw_ties):
 
 @settings(max_examples=200, deadline=None)
 @given(st.booleans().flatmap(_scores))
+@example(([0.0, 0.0, 0.01], [5.65, 5.65, 5.65]))  # the mean of a constant is not exact
 def test_correlations_equal_scipy(pair):
     x, y = (np.array(v) for v in pair)
     if np.ptp(x) == 0 or np.ptp(y) == 0:

@@ -13,7 +13,7 @@ import pytest
 import embtk
 from embtk.errors import EmbtkError
 from embtk.fileformat import load_bin
-from embtk.quantization import KSUB, ProductQuantizer, quantize_matrix
+from embtk.quantmatrix import KSUB, ProductQuantizer, quantize_matrix
 
 from test_cli import assert_one_line_error, run
 

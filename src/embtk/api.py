@@ -1,11 +1,25 @@
-"""The module-level functions of the official `fasttext` Python API."""
+"""The module-level functions of the official `fasttext` Python API, and the entry points
+the command line calls. Everything a user can reach from Python starts here."""
 
 from __future__ import annotations
 
 import re
 
-from .args import Args
+from .args import Args, GloveArgs
+from .autotune import autotune
 from .errors import EmbtkError
+from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, WordVectors,
+                         classification_report, load_vectors)
+from .evaluation import evaluate_analogies as _evaluate_analogies
+from .evaluation import evaluate_similarity as _evaluate_similarity
+from .fileformat import load_bin
+from .glove import train as _train_glove
+from .model import FastText, from_model_file
+
+__all__ = ["train_supervised", "train_unsupervised", "train_glove", "load_model", "tokenize",
+           "evaluate_similarity", "evaluate_analogies", "classification_report",
+           "load_vectors", "train_with_args", "train_glove_with_args", "WordVectors",
+           "ClassificationReport"]
 
 # Spellings the official module accepts besides fastText's own option names.
 _ALIASES = {
@@ -15,52 +29,47 @@ _ALIASES = {
 }
 
 
-def _train(model: str, input, options: dict):
-    from .training import train
-
+def _options(input, options: dict) -> dict:
     given = {"input": str(input)}
     for key, value in options.items():
         given[_ALIASES.get(key, key)] = value
-    args = Args.for_model(model, **given)
+    return given
+
+
+def train_with_args(args: Args) -> FastText:
+    """Train with complete options: autotune when a validation file is set."""
     if args.autotuneValidationFile:
-        from .autotune import autotune
-
         return autotune(args)
-    return train(args)
+    return FastText.train(args)
 
 
-def train_supervised(input, **options):
+def train_supervised(input, **options) -> FastText:
     """Train a classifier on lines tagged `__label__X` (options: fastText's names)."""
-    return _train("supervised", input, options)
+    return train_with_args(Args.for_model("supervised", **_options(input, options)))
 
 
-def train_unsupervised(input, model="skipgram", **options):
+def train_unsupervised(input, model="skipgram", **options) -> FastText:
     """Learn word vectors with `skipgram` or `cbow`; `seed` is honoured (with thread=1)."""
     if model not in ("skipgram", "cbow"):
         raise EmbtkError(f"unknown model '{model}' (use skipgram or cbow)")
     if any(key.startswith("autotune") for key in options):
         raise EmbtkError("autotune is for supervised models only (train_supervised)")
-    return _train(model, input, options)
+    return train_with_args(Args.for_model(model, **_options(input, options)))
 
 
-def train_glove(input, **options):
+def train_glove_with_args(args: GloveArgs) -> FastText:
+    return _train_glove(args)
+
+
+def train_glove(input, **options) -> FastText:
     """GloVe word vectors (options: `embtk glove`'s names, e.g. dim, ws, epoch, xmax,
     memory, symmetric, vectors). Returns a model without subwords: get_word_vector,
     get_nearest_neighbors, get_analogies, save_model and save_vectors work as usual."""
-    from .args import GloveArgs
-    from .glove import train
-
-    given = {"input": str(input)}
-    for key, value in options.items():
-        given[_ALIASES.get(key, key)] = value
-    return train(GloveArgs.from_options(**given))
+    return train_glove_with_args(GloveArgs.from_options(**_options(input, options)))
 
 
-def load_model(path):
-    """Load a `.bin` written by embtk or by the official fastText."""
-    from .fileformat import load_bin
-    from .model import from_model_file
-
+def load_model(path) -> FastText:
+    """Load a `.bin` or `.ftz` written by embtk or by the official fastText."""
     return from_model_file(load_bin(str(path)))
 
 
@@ -77,20 +86,17 @@ def tokenize(text: str) -> list:
 _SEPARATORS = re.compile(rb"[ \r\t\v\f\0]+")
 
 
-def evaluate_similarity(model_or_vectors, path, lower=False, subwords=True):
+def evaluate_similarity(model_or_vectors, path, lower=False, subwords=True) -> SimilarityResult:
     """Pearson and Spearman of cosine similarities against a `word1 word2 score` file.
 
     `model_or_vectors`: a loaded model, a `.bin` or `.vec`/GloVe path, or (words, matrix).
-    Returns an `embtk.evaluation.SimilarityResult` (`.to_dict()` for JSON).
+    Returns an `embtk.evaluation.SimilarityResult` (`.to_dict()` for JSON, `.to_text()`).
     """
-    from .evaluation import evaluate_similarity as evaluate
-
-    return evaluate(model_or_vectors, path, lower=lower, subwords=subwords)
+    return _evaluate_similarity(model_or_vectors, path, lower=lower, subwords=subwords)
 
 
-def evaluate_analogies(model_or_vectors, path, top=30000, method="3cosadd", lower=False):
+def evaluate_analogies(model_or_vectors, path, top=30000, method="3cosadd",
+                       lower=False) -> AnalogyResult:
     """Accuracy on questions-words analogies (3CosAdd, or method='3cosmul'), per section
     and semantic / syntactic / total. Returns an `embtk.evaluation.AnalogyResult`."""
-    from .evaluation import evaluate_analogies as evaluate
-
-    return evaluate(model_or_vectors, path, top=top, method=method, lower=lower)
+    return _evaluate_analogies(model_or_vectors, path, top=top, method=method, lower=lower)

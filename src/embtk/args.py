@@ -36,33 +36,86 @@ def check_field_types(options) -> None:
             setattr(options, f.name, float(value))
 
 
+def check_k(k, allow_all: bool = True, name: str = "k") -> int:
+    """A number of answers: a positive integer, or -1 (all labels) where `allow_all`."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {k!r}")
+    if k > 0 or (allow_all and k == -1):
+        return int(k)
+    more = " or -1 (all labels)" if allow_all else ""
+    raise EmbtkError(f"{name} must be a positive integer{more}, got {k}")
+
+
+def check_paths(inputs: dict, outputs: list) -> None:
+    """Fail before training, not after it, on files that cannot be read or written.
+    `inputs`: option name -> path ('' when unset); `outputs`: paths to be written."""
+    for what, path in inputs.items():
+        if path == "-" and what == "-input":
+            raise EmbtkError("training from stdin is not supported: give a file to -input")
+        if path and not os.path.exists(path):
+            raise EmbtkError(f"{what} {path}: no such file")
+        if path and os.path.isdir(path):
+            raise EmbtkError(f"{what} {path} is a directory, not a text file")
+    for path in outputs:
+        if os.path.isdir(path):
+            raise EmbtkError(f"cannot write {path}: it is a directory")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise EmbtkError(f"cannot write {path}: no directory {folder}")
+        if not os.access(folder, os.W_OK):
+            raise EmbtkError(f"cannot write {path}: {folder} is not writable")
+
+
+def option(default=dataclasses.MISSING, help="", *, factory=None, **cli):
+    """A field that is also a command-line option: `help` and the `cli` keywords (metavar,
+    choices, flag) are what `embtk.cli` builds the option from."""
+    meta = {"help": help, **cli}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def cli_options(options_class, mode: str = "") -> list:
+    """The command-line options of a dataclass of options, in field order: (name, field,
+    default for `mode`). Fields without help text are not options."""
+    defaults = vars(options_class.for_model(mode)) if mode else {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(options_class)}
+    return [(f.name, f, defaults[f.name]) for f in dataclasses.fields(options_class)
+            if f.metadata.get("help") and mode in f.metadata.get("modes", (mode,))]
+
+
 @dataclass
 class Args:
     """Every option of the train commands. Field names are fastText's."""
 
-    input: str = ""
-    output: str = ""
+    input: str = option("", "training file (one example per line; stdin is not supported)",
+                        metavar="FILE", required=True)
+    output: str = option("", "writes PREFIX.bin and PREFIX.vec (and PREFIX.output with "
+                         "-saveOutput)", metavar="PREFIX", required=True)
     model: str = "skipgram"
-    lr: float = 0.05
-    lrUpdateRate: int = 100
-    dim: int = 100
-    ws: int = 5
-    epoch: int = 5
-    minCount: int = 5
-    minCountLabel: int = 0
-    neg: int = 5
-    wordNgrams: int = 1
-    loss: str = "ns"
-    bucket: int = 2000000
-    minn: int = 3
-    maxn: int = 6
-    thread: int = field(default_factory=default_thread_count)
-    t: float = 1e-4
-    label: str = "__label__"
-    verbose: int = 2
-    pretrainedVectors: str = ""
-    saveOutput: bool = False
-    seed: int = 0
+    lr: float = option(0.05, "learning rate")
+    lrUpdateRate: int = option(100, "tokens processed between learning-rate updates")
+    dim: int = option(100, "size of the word vectors")
+    ws: int = option(5, "size of the context window")
+    epoch: int = option(5, "number of passes over the data")
+    minCount: int = option(5, "minimal number of occurrences of a word")
+    minCountLabel: int = option(0, "minimal number of occurrences of a label")
+    neg: int = option(5, "number of negatives sampled")
+    wordNgrams: int = option(1, "max length of word n-grams")
+    loss: str = option("ns", "loss function", choices=("hs", "ns", "softmax", "ova", "one-vs-all"))
+    bucket: int = option(2000000, "number of hash buckets for n-grams")
+    minn: int = option(3, "min length of char n-grams")
+    maxn: int = option(6, "max length of char n-grams (0: none)")
+    thread: int = option(help="number of threads (by default, one per CPU)",
+                         factory=default_thread_count)
+    t: float = option(1e-4, "sampling threshold")
+    label: str = option("__label__", "prefix that marks labels")
+    verbose: int = option(2, "0: silent, 1: summary, 2: progress bar on stderr")
+    pretrainedVectors: str = option("", "initialise the input vectors from this .vec file",
+                                    metavar="FILE")
+    saveOutput: bool = option(False, "also write the output vectors to PREFIX.output")
+    seed: int = option(0, "random seed (reproducible with -thread 1)")
     # quantization (`embtk quantize`; autotune uses them to meet -autotune-modelsize)
     cutoff: int = 0
     retrain: bool = False
@@ -70,11 +123,19 @@ class Args:
     qout: bool = False
     dsub: int = 2
     # autotune: a validation file turns it on
-    autotuneValidationFile: str = ""
-    autotuneMetric: str = "f1"
-    autotunePredictions: int = 1
-    autotuneDuration: int = 300
-    autotuneModelSize: str = ""
+    autotuneValidationFile: str = option(
+        "", "search the options for the best score on this labelled file (turns autotune on)",
+        metavar="FILE", flag_name="autotune-validation", modes=("supervised",), show_default=False)
+    autotuneMetric: str = option(
+        "f1", "f1, f1:LABEL, precisionAtRecall:R[:LABEL] or recallAtPrecision:P[:LABEL] "
+        "(R, P in %)", flag_name="autotune-metric", modes=("supervised",))
+    autotunePredictions: int = option(1, "number of labels predicted when scoring",
+                                      flag_name="autotune-predictions", modes=("supervised",))
+    autotuneDuration: int = option(300, "time budget of the search, in seconds",
+                                   flag_name="autotune-duration", modes=("supervised",))
+    autotuneModelSize: str = option(
+        "", "largest model file, e.g. 2M (quantizes; writes PREFIX.ftz)", metavar="SIZE",
+        flag_name="autotune-modelsize", modes=("supervised",), show_default=False)
     # The options the user gave explicitly: autotune never changes them.
     manual: frozenset = field(default=frozenset(), repr=False, compare=False)
 
@@ -152,6 +213,13 @@ class Args:
             raise EmbtkError(f"cannot parse -autotune-modelsize '{text}' (e.g. 2000000, 500k or 2M)")
         return int(number) * unit
 
+    def check_paths(self) -> None:
+        """The files this run reads exist, the ones it writes can be written."""
+        suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
+        check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
+                     "-autotune-validation": self.autotuneValidationFile},
+                    [self.output + s for s in suffixes])
+
     def validate(self) -> "Args":
         check_field_types(self)
         if self.model not in MODEL_CODES:
@@ -198,22 +266,29 @@ class Args:
 class GloveArgs:
     """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""
 
-    input: str = ""
-    output: str = ""
-    dim: int = 50
-    ws: int = 15
-    minCount: int = 5
-    epoch: int = 25
-    xmax: float = 100.0
-    alpha: float = 0.75
-    lr: float = 0.05
-    thread: int = field(default_factory=default_thread_count)
-    memory: float = 4.0
-    symmetric: bool = True
-    seed: int = 0
-    verbose: int = 2
-    vectors: str = "w+w~"
-    tmpdir: str = ""
+    input: str = option("", "training text (whitespace-separated words; windows stop at line "
+                        "ends)", metavar="FILE", required=True)
+    output: str = option("", "writes PREFIX.bin (fastText format, no subwords) and PREFIX.vec",
+                         metavar="PREFIX", required=True)
+    dim: int = option(50, "size of the word vectors")
+    ws: int = option(15, "context window: words up to this far apart")
+    minCount: int = option(5, "minimal number of occurrences of a word")
+    epoch: int = option(25, "number of passes over the co-occurrences")
+    xmax: float = option(100.0, "count at which the weighting reaches 1")
+    alpha: float = option(0.75, "exponent of the weighting (x/xmax)^alpha")
+    lr: float = option(0.05, "initial AdaGrad step")
+    thread: int = option(help="number of threads (by default, one per CPU)",
+                         factory=default_thread_count)
+    memory: float = option(4.0, "GB for counting co-occurrences; more is spilled to sorted "
+                           "shards on disk")
+    symmetric: bool = option(True, "count context on both sides of a word, or only on its left",
+                             negative="asymmetric")
+    vectors: str = option("w+w~", "save word + context vectors, or word vectors alone",
+                          choices=("w+w~", "w"))
+    tmpdir: str = option("", "folder for the temporary shards (default: the system's temporary "
+                         "folder)", metavar="DIR", show_default=False)
+    seed: int = option(0, "random seed (reproducible with -thread 1)")
+    verbose: int = option(2, "0: silent, 1: summary, 2: progress bars on stderr")
 
     VECTORS = ("w+w~", "w")
 
@@ -227,6 +302,11 @@ class GloveArgs:
             if value is not None:
                 setattr(args, key, value)
         return args
+
+    def check_paths(self) -> None:
+        check_paths({"-input": self.input}, [self.output + ".bin", self.output + ".vec"])
+        if self.tmpdir and not os.path.isdir(self.tmpdir):
+            raise EmbtkError(f"-tmpdir {self.tmpdir}: no such directory")
 
     def validate(self) -> "GloveArgs":
         check_field_types(self)

@@ -21,8 +21,14 @@ import time
 import numpy as np
 
 from .args import Args
+from .compress import select_rows
+from .dictionary import EOS
 from .errors import EmbtkError
+from .fileformat import open_for_reading
+from .meter import Meter
 from .model import FastText
+from .quantmatrix import KSUB, ProductQuantizer
+from .trainer import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus
 
 MIN_CUTOFF = 256          # the fewest rows a quantized input matrix can keep
 MINN_CHOICES = (0, 2, 3)  # maxn follows as minn + 3 (or 0)
@@ -101,45 +107,6 @@ class SearchStrategy:
 # ------------------------------------------------------------------------- scoring
 
 
-def _curve_points(scores: np.ndarray, gold: np.ndarray, total_gold: int):
-    """fastText's precision-recall curve: walk predictions from the highest score down
-    (ties as one step), stop at full recall, then add the point (precision 1, recall 0)."""
-    order = np.argsort(-scores, kind="stable")
-    scores, gold = scores[order], gold[order]
-    keep = scores >= 0  # false negatives (score -1) are reachable only by recall
-    scores, gold = scores[keep], gold[keep]
-    if not len(scores):
-        return np.zeros(0), np.zeros(0)
-    tp = np.cumsum(gold)
-    fp = np.cumsum(1 - gold)
-    last_of_tie = np.append(scores[1:] != scores[:-1], True)
-    tp, fp = tp[last_of_tie], fp[last_of_tie]
-    full = np.searchsorted(tp, total_gold, side="left")
-    tp, fp = tp[: full + 1], fp[: full + 1]
-    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-    recall = tp / total_gold if total_gold else np.full(len(tp), np.nan)
-    return np.append(precision, 1.0), np.append(recall, 0.0)
-
-
-def _logged_predictions(result):
-    """What fastText's Meter logs for one chunk of predicted lines (lines with labels and
-    input only): each prediction's label, score (p capped at 1) and whether it is gold,
-    and every gold label."""
-    counts, probs, ids, feat_off, lab_off, labels = result
-    n = len(counts)
-    has = (np.diff(lab_off[: n + 1]) > 0) & (np.diff(feat_off[: n + 1]) > 0)
-    mask = (np.arange(ids.shape[1])[None, :] < counts[:, None]) & has[:, None]
-    pred_ids = ids[mask].astype(np.int64)
-    pred_scores = np.minimum(probs[mask].astype(np.float64), 1.0)
-    rows = np.nonzero(mask)[0]
-    gold_sets = [set(labels[lab_off[i]:lab_off[i + 1]].tolist()) for i in range(n)]
-    hit = np.array([p in gold_sets[r] for r, p in zip(rows.tolist(), pred_ids.tolist())],
-                   dtype=np.int64)
-    gold = [labels[lab_off[i]:lab_off[i + 1]] for i in np.nonzero(has)[0]]
-    gold_labels = np.concatenate(gold).astype(np.int64) if gold else np.zeros(0, np.int64)
-    return pred_ids, pred_scores, hit, gold_labels
-
-
 def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> float:
     """The -autotune-metric of `model` on labelled lines `data` (fastText's Meter)."""
     name, value, label_name = metric
@@ -148,35 +115,14 @@ def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> flo
         label = model.get_label_id(label_name)
         if label < 0:
             raise EmbtkError(f"-autotune-metric: the label {label_name} is not in the training data")
-    pred_ids, pred_scores, hit, gold_labels = (np.concatenate(parts) for parts in zip(
-        *model._map_lines(data, k, 0.0, then=_logged_predictions)))
+    meter = Meter(model.labels, log=name != "f1")
+    for chunk in model.predict_chunks(data, k, 0.0):
+        meter.add(chunk)
     if name == "f1":
-        if label >= 0:
-            predicted = np.count_nonzero(pred_ids == label)
-            gold = np.count_nonzero(gold_labels == label)
-            correct = np.count_nonzero(hit[pred_ids == label])
-            return 2 * correct / (predicted + gold) if predicted + gold else float("nan")
-        precision = hit.sum() / len(hit) if len(hit) else float("nan")
-        recall = hit.sum() / len(gold_labels) if len(gold_labels) else float("nan")
-        if precision + recall != 0:
-            return 2 * precision * recall / (precision + recall)
-        return float("nan")
-    if label >= 0:
-        chosen = pred_ids == label
-        scores, gold = pred_scores[chosen], hit[chosen]
-        total_gold = int(np.count_nonzero(gold_labels == label))
-        # gold labels never predicted count as misses with score -1 (reachable only by recall)
-        missed = total_gold - int(gold.sum())
-        scores = np.append(scores, np.full(missed, -1.0))
-        gold = np.append(gold, np.ones(missed, dtype=np.int64))
-    else:
-        scores, gold, total_gold = pred_scores, hit, len(gold_labels)
-    precision, recall = _curve_points(scores, gold, total_gold)
+        return meter.label_scores(label)[2] if label >= 0 else meter.f1
     if name == "precisionAtRecall":
-        ok = recall >= value
-        return float(precision[ok].max()) if ok.any() else 0.0
-    ok = precision >= value
-    return float(recall[ok].max()) if ok.any() else 0.0
+        return meter.precision_at_recall(value, label)
+    return meter.recall_at_precision(value, label)
 
 
 # ------------------------------------------------------------------------ model size
@@ -186,9 +132,6 @@ def cutoff_for_size(model: FastText, args: Args, size: int) -> int:
     """The most input rows (kept by norm, as pruning keeps them) whose `.ftz` fits in
     `size` bytes, counted exactly: dictionary entries, pruned-index pairs, codes and
     quantizers. MIN_CUTOFF when even that many do not fit (the size cannot be reached)."""
-    from .dictionary import EOS
-    from .quantization import KSUB, ProductQuantizer, select_rows
-
     d, dim = model.dictionary, model.get_dimension()
     nsubq = ProductQuantizer.shape_for(dim, args.dsub)[0]
     pq_block = 16 + 4 * dim * KSUB
@@ -289,9 +232,7 @@ class _Progress:
 def _run_trial(trial: Args, deadline, counted, size, validation: bytes, metric):
     """Train (and fit to the size) with the trial's options; its score, or None when the
     size cannot be met. The model is dropped on return, before the next one is built."""
-    from .training import train
-
-    model = train(copy.copy(trial), deadline=deadline, counted=counted)
+    model = FastText.train(copy.copy(trial), deadline=deadline, counted=counted)
     if not _fit_size(model, trial, size, counted):
         return None
     return validation_score(model, validation, trial.autotunePredictions, metric)
@@ -305,9 +246,6 @@ def _describe(args: Args) -> str:
 def autotune(args: Args) -> FastText:
     """Search options for a classifier on args.input, scored on args.autotuneValidationFile;
     returns the model trained with the best ones (quantized with -autotune-modelsize)."""
-    from .fileformat import open_for_reading
-    from .training import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus, train
-
     args.validate()
     if not args.supervised:
         raise EmbtkError("autotune is for supervised models only")
@@ -378,7 +316,7 @@ def autotune(args: Args) -> FastText:
         print(f"Best: {_describe(best_args)} score {best_score:.6f}", file=sys.stderr)
     final = copy.copy(best_args)
     final.verbose = args.verbose
-    model = train(copy.copy(final), counted=counted)
+    model = FastText.train(copy.copy(final), counted=counted)
     _fit_size(model, final, size, counted)
     model.args.autotuneValidationFile = ""
     return model

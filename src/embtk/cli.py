@@ -13,17 +13,14 @@ import sys
 
 import click
 
+# dataclasses and the error type only (no numba, no numpy), so --help stays fast
+from .args import Args, GloveArgs, check_k, cli_options
+from .errors import EmbtkError
 # Only the options the user typed are passed on, so `embtk.args.Args.for_model` stays
 # the single source of the defaults; --help shows them from there too.
 _LOSSES = ("hs", "ns", "softmax", "ova", "one-vs-all")
 _EXIT_INTERRUPTED = 130
 _EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a C tool killed by the signal reports
-
-
-def _user_error(message: str):
-    from .errors import EmbtkError  # a tiny module: no numba
-
-    return EmbtkError(message)
 
 
 # ----------------------------------------------------------------------------- output
@@ -141,15 +138,6 @@ def _warn_if_unknown(model, word) -> None:
                    "subword information): its vector is all zeros", err=True)
 
 
-def _check_k(k: int, allow_all: bool):
-    if allow_all and (k == -1 or k > 0):
-        return
-    if not allow_all and k > 0:
-        return
-    more = " or -1 (all labels)" if allow_all else ""
-    raise _user_error(f"k must be a positive integer{more}, got {k}")
-
-
 # ----------------------------------------------------------------------------- group
 class _Command(click.Command):
     """Reports an unknown option as typed (click would call `-foo` `-f`), suggesting
@@ -198,131 +186,63 @@ def cli():
 
 
 # ----------------------------------------------------------------------------- train
-def _opt(name, *, help, **kw):
-    """An option spelled -name and --name, its default shown in --help."""
-    kw.setdefault("show_default", True)
-    return click.option(f"-{name}", f"--{name}", name if name != "input" else "input_",
-                        help=help, **kw)
+def _click_option(name, f, default):
+    """The click option of one options-dataclass field: spelled -name and --name (or its
+    `flag_name`), its type from the field, its default shown in --help."""
+    meta = f.metadata
+    flag = meta.get("flag_name", name)
+    dest = "input_" if name == "input" else name
+    kw = {"help": meta["help"], "show_default": meta.get("show_default", True)}
+    if meta.get("required"):
+        kw.update(required=True, show_default=False)
+    else:
+        kw["default"] = default
+    if "metavar" in meta:
+        kw["metavar"] = meta["metavar"]
+    if "negative" in meta:  # a pair of flags, e.g. -symmetric/-asymmetric
+        no = meta["negative"]
+        return click.option(f"-{flag}/-{no}", f"--{flag}/--{no}", dest, **kw)
+    if f.type == "bool":
+        kw.update(is_flag=True, show_default=False)
+    elif "choices" in meta:
+        kw["type"] = click.Choice(meta["choices"])
+    else:
+        kw["type"] = {"int": int, "float": float, "str": str}[f.type]
+    return click.option(f"-{flag}", f"--{flag}", dest, **kw)
 
 
-def _train_options(mode: str):
-    """The options of `embtk <mode>`, with that mode's defaults shown in --help."""
-    from .args import Args  # dataclasses only, keeps --help fast
-
-    d = vars(Args.for_model(mode))
-    opt = _opt
-    specs = [
-        opt("input", required=True, metavar="FILE", show_default=False,
-            help="training file (one example per line; stdin is not supported)"),
-        opt("output", required=True, metavar="PREFIX", show_default=False,
-            help="writes PREFIX.bin and PREFIX.vec (and PREFIX.output with -saveOutput)"),
-        opt("lr", type=float, default=d["lr"], help="learning rate"),
-        opt("lrUpdateRate", type=int, default=d["lrUpdateRate"],
-            help="tokens processed between learning-rate updates"),
-        opt("dim", type=int, default=d["dim"], help="size of the word vectors"),
-        opt("ws", type=int, default=d["ws"], help="size of the context window"),
-        opt("epoch", type=int, default=d["epoch"], help="number of passes over the data"),
-        opt("minCount", type=int, default=d["minCount"],
-            help="minimal number of occurrences of a word"),
-        opt("minCountLabel", type=int, default=d["minCountLabel"],
-            help="minimal number of occurrences of a label"),
-        opt("neg", type=int, default=d["neg"], help="number of negatives sampled"),
-        opt("wordNgrams", type=int, default=d["wordNgrams"], help="max length of word n-grams"),
-        opt("loss", type=click.Choice(_LOSSES), default=d["loss"], help="loss function"),
-        opt("bucket", type=int, default=d["bucket"], help="number of hash buckets for n-grams"),
-        opt("minn", type=int, default=d["minn"], help="min length of char n-grams"),
-        opt("maxn", type=int, default=d["maxn"], help="max length of char n-grams (0: none)"),
-        opt("thread", type=int, default=d["thread"],
-            help="number of threads (by default, one per CPU)"),
-        opt("t", type=float, default=d["t"], help="sampling threshold"),
-        opt("label", default=d["label"], help="prefix that marks labels"),
-        opt("verbose", type=int, default=d["verbose"],
-            help="0: silent, 1: summary, 2: progress bar on stderr"),
-        opt("pretrainedVectors", default=d["pretrainedVectors"], metavar="FILE",
-            help="initialise the input vectors from this .vec file"),
-        opt("saveOutput", is_flag=True, default=d["saveOutput"], show_default=False,
-            help="also write the output vectors to PREFIX.output"),
-        opt("seed", type=int, default=d["seed"], help="random seed (reproducible with -thread 1)"),
-    ]
-    if mode == "supervised":
-        specs += _autotune_options(d)
-
-    def decorate(f):
-        for spec in reversed(specs):
-            f = spec(f)
-        return f
+def _options_of(options_class, mode: str = ""):
+    """Decorate a command with the options of an options dataclass (args.cli_options)."""
+    def decorate(command):
+        for name, f, default in reversed(cli_options(options_class, mode)):
+            command = _click_option(name, f, default)(command)
+        return command
 
     return decorate
 
 
-def _autotune_options(d):
-    def opt(name, dest, **kw):
-        return click.option(f"-{name}", f"--{name}", dest, **kw)
-
-    return [
-        opt("autotune-validation", "autotuneValidationFile", metavar="FILE",
-            default=d["autotuneValidationFile"],
-            help="search the options for the best score on this labelled file (turns autotune on)"),
-        opt("autotune-metric", "autotuneMetric", default=d["autotuneMetric"], show_default=True,
-            help="f1, f1:LABEL, precisionAtRecall:R[:LABEL] or recallAtPrecision:P[:LABEL] (R, P in %)"),
-        opt("autotune-predictions", "autotunePredictions", type=int, show_default=True,
-            default=d["autotunePredictions"], help="number of labels predicted when scoring"),
-        opt("autotune-duration", "autotuneDuration", type=int, default=d["autotuneDuration"],
-            show_default=True, help="time budget of the search, in seconds"),
-        opt("autotune-modelsize", "autotuneModelSize", default=d["autotuneModelSize"],
-            metavar="SIZE", help="largest model file, e.g. 2M (quantizes; writes PREFIX.ftz)"),
-    ]
-
-
-def _check_paths(args):
-    """Fail before training, not after it, on files that cannot be read or written."""
-    if args.input == "-":
-        raise _user_error("training from stdin is not supported: give a file to -input")
-    for what, path in (("-input", args.input), ("-pretrainedVectors", args.pretrainedVectors),
-                       ("-autotune-validation", args.autotuneValidationFile)):
-        if path and not os.path.exists(path):
-            raise _user_error(f"{what} {path}: no such file")
-        if path and os.path.isdir(path):
-            raise _user_error(f"{what} {path} is a directory, not a text file")
-    outputs = [".bin", ".vec"] + ([".output"] if args.saveOutput else [])
-    for suffix in outputs:
-        if os.path.isdir(args.output + suffix):
-            raise _user_error(f"cannot write {args.output}{suffix}: it is a directory")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise _user_error(f"cannot write {args.output}.bin: no directory {folder}")
-    if not os.access(folder, os.W_OK):
-        raise _user_error(f"cannot write {args.output}.bin: {folder} is not writable")
+def _given(ctx, options: dict) -> dict:
+    """The options the user typed (the defaults stay the options class's own)."""
+    return {("input" if name == "input_" else name): value for name, value in options.items()
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
 
 
 def _make_train_command(mode: str, summary: str):
     @click.pass_context
     def command(ctx, **options):
-        from .args import Args
-        from .training import train
+        from .api import train_with_args
 
-        given = {}
-        for name, value in options.items():
-            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-                given["input" if name == "input_" else name] = value
-        args = Args.for_model(mode, **given).validate()
-        _check_paths(args)
+        args = Args.for_model(mode, **_given(ctx, options)).validate()
+        args.check_paths()
         _start_numba()
-        suffix = ".bin"
-        if args.autotuneValidationFile:
-            from .autotune import autotune
-
-            model = autotune(args)
-            suffix = ".bin" if args.autotune_model_size() is None else ".ftz"
-        else:
-            model = train(args)
-        model.save_model(args.output + suffix)
+        model = train_with_args(args)
+        model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
         model.save_vectors(args.output + ".vec")
         if args.saveOutput:
             model.save_output(args.output + ".output")
 
     command.__doc__ = summary
-    command = _train_options(mode)(command)
+    command = _options_of(Args, mode)(command)
     return cli.command(mode, context_settings=_CONTEXT, short_help=summary.lower().rstrip("."),
                        options_metavar="-input FILE -output PREFIX [OPTIONS]")(command)
 
@@ -333,58 +253,9 @@ cbow_command = _make_train_command("cbow", "Train a cbow model (word vectors).")
 
 
 # ----------------------------------------------------------------------------- glove
-def _glove_options(f):
-    """The options of `embtk glove`, defaults from `embtk.glove.GloveArgs` (the reference
-    GloVe's), shown in --help."""
-    import dataclasses
-
-    from .args import default_thread_count
-
-    d = {fl.name: fl.default for fl in dataclasses.fields(_glove_args_class())}
-    d["thread"] = default_thread_count()
-    opt = _opt
-    specs = [
-        opt("input", required=True, metavar="FILE", show_default=False,
-            help="training text (whitespace-separated words; windows stop at line ends)"),
-        opt("output", required=True, metavar="PREFIX", show_default=False,
-            help="writes PREFIX.bin (fastText format, no subwords) and PREFIX.vec"),
-        opt("dim", type=int, default=d["dim"], help="size of the word vectors"),
-        opt("ws", type=int, default=d["ws"], help="context window: words up to this far apart"),
-        opt("minCount", type=int, default=d["minCount"],
-            help="minimal number of occurrences of a word"),
-        opt("epoch", type=int, default=d["epoch"], help="number of passes over the co-occurrences"),
-        opt("xmax", type=float, default=d["xmax"], help="count at which the weighting reaches 1"),
-        opt("alpha", type=float, default=d["alpha"], help="exponent of the weighting (x/xmax)^alpha"),
-        opt("lr", type=float, default=d["lr"], help="initial AdaGrad step"),
-        opt("thread", type=int, default=d["thread"],
-            help="number of threads (by default, one per CPU)"),
-        opt("memory", type=float, default=d["memory"],
-            help="GB for counting co-occurrences; more is spilled to sorted shards on disk"),
-        click.option("-symmetric/-asymmetric", "--symmetric/--asymmetric", "symmetric",
-                     default=d["symmetric"], show_default=True,
-                     help="count context on both sides of a word, or only on its left"),
-        opt("vectors", type=click.Choice(_glove_args_class().VECTORS), default=d["vectors"],
-            help="save word + context vectors, or word vectors alone"),
-        opt("tmpdir", default=d["tmpdir"], metavar="DIR", show_default=False,
-            help="folder for the temporary shards (default: the system's temporary folder)"),
-        opt("seed", type=int, default=d["seed"], help="random seed (reproducible with -thread 1)"),
-        opt("verbose", type=int, default=d["verbose"],
-            help="0: silent, 1: summary, 2: progress bars on stderr"),
-    ]
-    for spec in reversed(specs):
-        f = spec(f)
-    return f
-
-
-def _glove_args_class():
-    from .args import GloveArgs  # dataclasses only, keeps --help fast
-
-    return GloveArgs
-
-
 @cli.command("glove", context_settings=_CONTEXT, short_help="train GloVe word vectors",
              options_metavar="-input FILE -output PREFIX [OPTIONS]")
-@_glove_options
+@_options_of(GloveArgs)
 @click.pass_context
 def glove_command(ctx, **options):
     """Train GloVe word vectors: count co-occurrences, then fit them with AdaGrad.
@@ -392,18 +263,12 @@ def glove_command(ctx, **options):
     The .bin is a fastText model without subwords: nn, analogies, print-word-vectors
     and the Python API read it; words outside the vocabulary have no vector.
     """
-    from .glove import train
+    from .api import train_glove_with_args
 
-    given = {}
-    for name, value in options.items():
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-            given["input" if name == "input_" else name] = value
-    args = _glove_args_class().from_options(**given).validate()
-    _check_paths(args.model_args())
-    if args.tmpdir and not os.path.isdir(args.tmpdir):
-        raise _user_error(f"-tmpdir {args.tmpdir}: no such directory")
+    args = GloveArgs.from_options(**_given(ctx, options)).validate()
+    args.check_paths()
     _start_numba()
-    model = train(args)
+    model = train_glove_with_args(args)
     model.save_model(args.output + ".bin")
     model.save_vectors(args.output + ".vec")
 
@@ -430,7 +295,7 @@ def quantize_command(output, input_, cutoff, retrain, qnorm, qout, dsub, epoch, 
     """Shrink a classifier: product quantization of its vectors, optionally pruned to
     the -cutoff rows of largest norm (and retrained on -input with -retrain)."""
     if retrain and input_ and not os.path.isfile(input_):
-        raise _user_error(f"-input {input_}: no such file")
+        raise EmbtkError(f"-input {input_}: no such file")
     model = _load(output + ".bin")
     model.quantize(input=input_ or None, qout=qout, cutoff=cutoff, retrain=retrain, epoch=epoch,
                    lr=lr, thread=thread, verbose=verbose, dsub=dsub, qnorm=qnorm)
@@ -449,27 +314,22 @@ def _k_and_threshold(default_k: int = 1):
     return decorate
 
 
-def _write_general_metrics(out, n, precision, recall, k, fixed: bool):
-    # fastText prints these with precision 3, in fixed notation only after test-label
-    # switched the stream to std::fixed.
-    spec = ".3f" if fixed else ".3g"
-    out.write(f"N\t{n}\nP@{k}\t{precision:{spec}}\nR@{k}\t{recall:{spec}}\n".encode("ascii"))
-
-
 def _load_for_test(model_path, data, k):
-    _check_k(k, allow_all=True)
+    check_k(k, allow_all=True)
     model = _load(model_path)
     if data != "-" and not os.path.isfile(data):
-        raise _user_error(f"test file {data} cannot be opened" if os.path.exists(data)
+        raise EmbtkError(f"test file {data} cannot be opened" if os.path.exists(data)
                           else f"test file {data}: no such file")
     return model
 
 
 def _test(model_path, data, k, threshold):
+    from .meter import general_metrics_text
+
     model = _load_for_test(model_path, data, k)
     result = model.evaluate(_stdin() if data == "-" else data, k, threshold)
-    _write_general_metrics(_stdout(), result.examples, result.precision, result.recall, k,
-                           fixed=False)
+    _stdout().write(general_metrics_text(result.examples, result.precision, result.recall,
+                                         k).encode("ascii"))
 
 
 @cli.command("test", context_settings=_POSITIONAL_CONTEXT,
@@ -511,7 +371,7 @@ def test_label_command(model, data, k, threshold, report, order, confusion, as_j
 
 def _label_report(model_path, data, k, threshold, report, order, confusion, as_json, plot):
     """test-label with the evaluation extras (see test_label_command)."""
-    from .evaluation import classification_report
+    from .api import classification_report
 
     _check_plot(plot)
     model = _load_for_test(model_path, data, k)
@@ -524,49 +384,14 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
     if as_json:
         _json_out(dict(result.to_dict(order), model=model_path))
         return
-    out = _stdout()
-    if report:
-        scores = result.sorted_labels(order)
-        width = max(len(s.label) for s in scores + [result.micro])
-
-        def row(s):
-            return (f"{s.label:<{width}}  {s.support:>7}  {s.predicted:>9}  {s.correct:>7}  "
-                    f"{_fixed(s.precision):>9}  {_fixed(s.recall):>7}  {_fixed(s.f1):>7}")
-
-        lines = [f"{'label':<{width}}  {'support':>7}  {'predicted':>9}  {'correct':>7}  "
-                 f"{'precision':>9}  {'recall':>7}  {'F1':>7}"]
-        lines += [row(s) for s in scores] + ["", row(result.micro), row(result.macro)]
-        lines.append(f"N {result.examples} lines, k={result.k}, threshold {result.threshold:g}; "
-                     "macro: mean over labels in the data or predicted (undefined = 0)")
-        out.write(("\n".join(lines) + "\n").encode("utf-8"))
-    else:
-        _test_label_lines(out, result)
+    text = result.to_text(order) if report else result.fasttext_text()
     if confusion:
-        names = [s.label for s in result.labels]
-        out.write(b"\nconfusion (rows: gold label, columns: top prediction)\n")
-        out.write(("gold\\predicted\t" + "\t".join(names + ["(none)"]) + "\n").encode("utf-8"))
-        for name, counts in zip(names, result.confusion.tolist()):
-            out.write((name + "\t" + "\t".join(map(str, counts)) + "\n").encode("utf-8"))
-
-
-def _test_label_lines(out, report):
-    """fastText's test-label output, from a ClassificationReport."""
-    import math
-
-    def metric(name, value):
-        shown = f"{value:.6f}" if math.isfinite(value) else "--------"
-        return f"{name} : {shown}  "
-
-    for s in report.labels:
-        line = (metric("F1-Score", s.f1) + metric("Precision", s.precision)
-                + metric("Recall", s.recall) + " ")
-        out.write(line.encode("ascii") + _text(s.label) + b"\n")
-    m = report.micro
-    _write_general_metrics(out, report.examples, m.precision, m.recall, report.k, fixed=True)
+        text += "\n" + result.confusion_text()
+    _stdout().write(text.encode("utf-8", "surrogateescape"))
 
 
 def _predict(model_path, data, k, threshold, with_prob: bool):
-    _check_k(k, allow_all=True)
+    check_k(k, allow_all=True)
     model = _load(model_path)
     stream = _open_data(data, "input file")
     live = data == "-"  # answer each line as soon as it arrives
@@ -688,7 +513,7 @@ def _end_prompt(out):
 @click.argument("k", type=int, default=10, required=False)
 def nn_command(model, k):
     """Nearest neighbours of query words read from stdin (K of them, default 10)."""
-    _check_k(k, allow_all=False)
+    check_k(k, allow_all=False)
     m = _load(model)
     out = _stdout()
     prompt = b"Query word? "
@@ -711,7 +536,7 @@ def nn_command(model, k):
 def analogies_command(model, k):
     """Words closest to A - B + C, for triplets A B C read from stdin (K answers,
     default 10)."""
-    _check_k(k, allow_all=False)
+    check_k(k, allow_all=False)
     m = _load(model)
     out = _stdout()
     prompt = b"Query triplet (A - B + C)? "
@@ -758,7 +583,7 @@ def dump_command(model, what):
             out.write(_text(word) + f" {count} {kind}\n".encode("ascii"))
     else:
         if m.is_quantized():
-            raise _user_error(f"dump {what} is not supported for quantized models")
+            raise EmbtkError(f"dump {what} is not supported for quantized models")
         _dump_matrix(out, m.get_input_matrix() if what == "input" else m.get_output_matrix())
 
 
@@ -774,10 +599,6 @@ def _check_plot(plot):
         from .plots import check_plot_path
 
         check_plot_path(plot)
-
-
-def _fixed(value, spec: str = ".4f") -> str:
-    return "nan" if value is None or value != value else format(value, spec)
 
 
 _JSON_HELP = "print the result as JSON instead of a table"
@@ -802,7 +623,8 @@ def eval_similarity_command(model, data, lower, as_json, plot):
     character n-grams, a second pair of figures scores all pairs, building unknown
     words from their n-grams.
     """
-    from .evaluation import evaluate_similarity, load_vectors
+    from .api import evaluate_similarity, load_vectors
+    from .evaluation import similarity_table
 
     _check_plot(plot)
     _start_numba()
@@ -815,24 +637,7 @@ def eval_similarity_command(model, data, lower, as_json, plot):
     if as_json:
         _json_out({"model": model, "results": [r.to_dict() for r in results]})
         return
-    subwords = vectors.has_subwords
-    name_width = max(len("data"), *(len(os.path.basename(r.data)) for r in results))
-    head = f"{'data':<{name_width}}  {'pairs':>6}  {'in vocab':>14}  {'Pearson':>8}  {'Spearman':>8}"
-    if subwords:
-        head += f"  | {'OOV via subwords: pairs':>23}  {'Pearson':>8}  {'Spearman':>8}"
-    lines = [head]
-    for r in results:
-        row = (f"{os.path.basename(r.data):<{name_width}}  {r.pairs:>6}  "
-               f"{f'{r.in_vocab} ({100 * r.coverage:.1f}%)':>14}  {_fixed(r.pearson):>8}  "
-               f"{_fixed(r.spearman):>8}")
-        if subwords:
-            row += (f"  | {r.subword_pairs:>23}  {_fixed(r.subword_pearson):>8}  "
-                    f"{_fixed(r.subword_spearman):>8}")
-        lines.append(row)
-    if subwords:
-        lines.append("OOV via subwords: all pairs scored, words outside the vocabulary built "
-                     "from their character n-grams")
-    _stdout().write(("\n".join(lines) + "\n").encode("utf-8"))
+    _stdout().write(similarity_table(results).encode("utf-8"))
 
 
 @cli.command("eval-analogies", context_settings=_CONTEXT,
@@ -856,12 +661,11 @@ def eval_analogies_command(model, questions, top, method, lower, as_json, plot):
     """
     import time
 
-    from .evaluation import evaluate_analogies, load_vectors
+    from .api import evaluate_analogies, load_vectors
 
     started = time.perf_counter()
     _check_plot(plot)
-    if top < 1:
-        raise _user_error(f"-top must be a positive number of words, got {top}")
+    check_k(top, allow_all=False, name="-top")
     _start_numba()
     result = evaluate_analogies(load_vectors(model, max_words=top), questions, top=top,
                                 method=method, lower=lower)
@@ -872,23 +676,7 @@ def eval_analogies_command(model, questions, top, method, lower, as_json, plot):
     if as_json:
         _json_out(dict(result.to_dict(), model=model))
         return
-    width = max(len("section"), *(len(s.name) for s in result.sections))
-    lines = [f"{'section':<{width}}  {'questions':>9}  {'answered':>8}  {'correct':>7}  "
-             f"{'accuracy':>8}"]
-
-    def row(s):
-        accuracy = f"{100 * s.accuracy:.2f}%" if s.answered else "-"
-        return (f"{s.name:<{width}}  {s.questions:>9}  {s.answered:>8}  {s.correct:>7}  "
-                f"{accuracy:>8}")
-
-    lines += [row(s) for s in result.sections]
-    lines.append("")
-    lines += [row(s) for s in (result.semantic, result.syntactic, result.total)]
-    lines.append(f"{result.method}, top {result.top} words{', lower-cased' if lower else ''}: "
-                 f"{result.total.skipped} of {result.total.questions} questions skipped "
-                 f"(a word outside the top words); answered in {result.seconds:.2f} s, "
-                 f"{time.perf_counter() - started:.2f} s in all")
-    _stdout().write(("\n".join(lines) + "\n").encode("utf-8"))
+    _stdout().write(result.to_text(time.perf_counter() - started).encode("utf-8"))
 
 
 # ----------------------------------------------------------------------------- main
@@ -915,8 +703,6 @@ def main(argv=None) -> int:
     closed stdout (`| head`) ends quietly, and anything else is reported as an internal
     error in one line unless EMBTK_DEBUG=1 asks for the traceback.
     """
-    from .errors import EmbtkError
-
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         try:

@@ -30,6 +30,11 @@ Tables = namedtuple(
     "nwords minn maxn bucket word_ngrams label_prefix",
 )
 
+# Lines encoded for a classifier (`Dictionary.encode`): line i's input rows are
+# feats[feat_offsets[i]:feat_offsets[i + 1]], its known labels (0-based label ids)
+# labels[label_offsets[i]:label_offsets[i + 1]], and line_tokens[i] its token count.
+EncodedLines = namedtuple("EncodedLines", "feat_offsets feats label_offsets labels line_tokens")
+
 
 # --------------------------------------------------------------------------- hashing
 
@@ -799,9 +804,9 @@ class Dictionary:
         """Input row of one char n-gram (what fastText's getSubwordId returns)."""
         return self.nwords + hash_bytes(subword) % max(1, self.bucket)
 
-    def encode(self, buf: np.ndarray):
-        """Lines of a byte buffer as (feature CSR, label CSR, tokens per line)."""
-        return encode_lines(self.tables, buf)
+    def encode(self, buf: np.ndarray) -> EncodedLines:
+        """The lines of a byte buffer as input rows and label ids."""
+        return EncodedLines(*encode_lines(self.tables, buf))
 
     def corpus_ids(self, buf: np.ndarray) -> np.ndarray:
         """The ids of the corpus this dictionary was counted on (`ntokens` tokens)."""

@@ -18,6 +18,8 @@ import numpy as np
 
 from .errors import EmbtkError
 from .fileformat import MAGIC, load_bin, open_for_reading, read_vec
+from .meter import ClassificationReport, json_ready, score_text
+from .model import from_model_file
 
 # Analogy sections whose name starts with this are syntactic (Google's set: gram1-...).
 _SYNTACTIC_PREFIX = "gram"
@@ -32,6 +34,8 @@ ANALOGY_METHODS = ("3cosadd", "3cosmul")
 def pearson(x, y) -> float:
     """Pearson's r of two equally long score lists (NaN when either is constant)."""
     x, y = _paired_scores(x, y)
+    if np.all(x == x[0]) or np.all(y == y[0]):  # constant: the mean may not subtract to 0
+        return float("nan")
     dx = x - x.mean()
     dy = y - y.mean()
     # Scaling first keeps the products away from overflow and underflow.
@@ -124,7 +128,7 @@ class WordVectors:
         if self._unit is None:
             if self.model is not None:
                 # Shared with the model's `nn`/`analogies` (computed once per model).
-                self._unit = self.model._unit_word_vectors
+                self._unit = self.model.unit_word_vectors()
             else:
                 self._unit = _unit_rows(self._vectors)
         return self._unit
@@ -174,8 +178,6 @@ def load_vectors(source, max_words: int | None = None) -> WordVectors:
         return WordVectors(words, matrix)
     path = os.fsdecode(source)
     if _is_model_file(path):
-        from .model import from_model_file
-
         return WordVectors.from_model(from_model_file(load_bin(path)), source=path)
     words, matrix = read_vec(path, max_words)
     if not words:
@@ -272,7 +274,33 @@ class SimilarityResult:
         out = {k: v for k, v in asdict(self).items()
                if k not in ("human", "cosine", "subword_cosine")}
         out["coverage"] = self.coverage
-        return _json_ready(out)
+        return json_ready(out)
+
+    def to_text(self) -> str:
+        return similarity_table([self])
+
+
+def similarity_table(results: Sequence[SimilarityResult]) -> str:
+    """The `eval-similarity` table: one row per data set, the all-pairs figures beside
+    when the vectors have subwords."""
+    subwords = any(r.subword_pairs is not None for r in results)
+    name_width = max(len("data"), *(len(os.path.basename(r.data)) for r in results))
+    head = f"{'data':<{name_width}}  {'pairs':>6}  {'in vocab':>14}  {'Pearson':>8}  {'Spearman':>8}"
+    if subwords:
+        head += f"  | {'OOV via subwords: pairs':>23}  {'Pearson':>8}  {'Spearman':>8}"
+    lines = [head]
+    for r in results:
+        row = (f"{os.path.basename(r.data):<{name_width}}  {r.pairs:>6}  "
+               f"{f'{r.in_vocab} ({100 * r.coverage:.1f}%)':>14}  {score_text(r.pearson):>8}  "
+               f"{score_text(r.spearman):>8}")
+        if subwords:
+            row += (f"  | {r.subword_pairs:>23}  {score_text(r.subword_pearson):>8}  "
+                    f"{score_text(r.subword_spearman):>8}")
+        lines.append(row)
+    if subwords:
+        lines.append("OOV via subwords: all pairs scored, words outside the vocabulary built "
+                     "from their character n-grams")
+    return "\n".join(lines) + "\n"
 
 
 def evaluate_similarity(vectors, path, lower: bool = False, subwords: bool = True) -> SimilarityResult:
@@ -332,7 +360,7 @@ class AnalogySection:
         return self.name.startswith(_SYNTACTIC_PREFIX)
 
     def to_dict(self) -> dict:
-        return _json_ready(dict(asdict(self), questions=self.questions, accuracy=self.accuracy,
+        return json_ready(dict(asdict(self), questions=self.questions, accuracy=self.accuracy,
                                 syntactic=self.syntactic))
 
 
@@ -366,12 +394,33 @@ class AnalogyResult:
         return self._total("total", self.sections)
 
     def to_dict(self) -> dict:
-        return _json_ready({"data": self.data, "method": self.method, "top": self.top,
+        return json_ready({"data": self.data, "method": self.method, "top": self.top,
                             "lower": self.lower, "seconds": self.seconds,
                             "sections": [s.to_dict() for s in self.sections],
                             "semantic": self.semantic.to_dict(),
                             "syntactic": self.syntactic.to_dict(),
                             "total": self.total.to_dict()})
+
+    def to_text(self, elapsed: float | None = None) -> str:
+        """Accuracy per section, then semantic / syntactic / total; `elapsed`, the time
+        of the whole run, is added to the closing line when given."""
+        width = max(len("section"), *(len(s.name) for s in self.sections))
+        lines = [f"{'section':<{width}}  {'questions':>9}  {'answered':>8}  {'correct':>7}  "
+                 f"{'accuracy':>8}"]
+
+        def row(s):
+            accuracy = f"{100 * s.accuracy:.2f}%" if s.answered else "-"
+            return (f"{s.name:<{width}}  {s.questions:>9}  {s.answered:>8}  {s.correct:>7}  "
+                    f"{accuracy:>8}")
+
+        lines += [row(s) for s in self.sections]
+        lines.append("")
+        lines += [row(s) for s in (self.semantic, self.syntactic, self.total)]
+        lines.append(f"{self.method}, top {self.top} words{', lower-cased' if self.lower else ''}: "
+                     f"{self.total.skipped} of {self.total.questions} questions skipped "
+                     f"(a word outside the top words); answered in {self.seconds:.2f} s"
+                     + (f", {elapsed:.2f} s in all" if elapsed is not None else ""))
+        return "\n".join(lines) + "\n"
 
 
 def read_analogy_questions(path):
@@ -469,122 +518,8 @@ def _best_answers(sims, local, excluded, cosmul, epsilon):
     return out
 
 
-# ---------------------------------------------------------------------------- helpers
-def _json_ready(value):
-    """Floats as JSON accepts them: NaN and infinities become None; numpy scalars plain."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-# ---------------------------------------------------------------------- classification
-REPORT_ORDERS = ("support", "f1", "precision", "recall", "label")
-
-
-@dataclass
-class LabelScore:
-    """One label's counts at k and the scores derived from them (NaN when undefined)."""
-
-    label: str
-    support: int      # test lines carrying the label
-    predicted: int    # times it was among the predictions
-    correct: int
-    precision: float
-    recall: float
-    f1: float
-
-    def to_dict(self) -> dict:
-        return _json_ready(asdict(self))
-
-
-def _label_score(label, support, predicted, correct) -> LabelScore:
-    def ratio(a, b):
-        return float(a) / float(b) if b else float("nan")
-
-    return LabelScore(label, int(support), int(predicted), int(correct), ratio(correct, predicted),
-                      ratio(correct, support), ratio(2 * correct, predicted + support))
-
-
-@dataclass
-class ClassificationReport:
-    """test-label's numbers, with micro averages (fastText's P@k and R@k) and macro
-    averages (the mean over labels present in the test data or predicted; an undefined
-    precision counts as 0). `confusion[g, p]` counts lines of gold label g whose top
-    prediction is p; its last column counts lines left with no prediction."""
-
-    data: str
-    k: int
-    threshold: float
-    examples: int
-    labels: list
-    micro: LabelScore
-    macro: LabelScore
-    confusion: np.ndarray | None = field(default=None, repr=False)
-
-    def sorted_labels(self, order: str = "support") -> list:
-        """Labels with test lines or predictions, best or most frequent first."""
-        if order not in REPORT_ORDERS:
-            raise EmbtkError(f"unknown order {order!r} (use one of {', '.join(REPORT_ORDERS)})")
-        present = [s for s in self.labels if s.support or s.predicted]
-        if order == "label":
-            return sorted(present, key=lambda s: s.label)
-        value = {"support": lambda s: s.support, "f1": lambda s: s.f1,
-                 "precision": lambda s: s.precision, "recall": lambda s: s.recall}[order]
-
-        def key(s):
-            v = value(s)
-            return (-(v if v == v else -1.0), -s.support, s.label)  # NaN last
-
-        return sorted(present, key=key)
-
-    def to_dict(self, order: str = "support") -> dict:
-        out = {"data": self.data, "k": self.k, "threshold": self.threshold,
-               "examples": self.examples,
-               "labels": [s.to_dict() for s in self.sorted_labels(order)],
-               "micro": self.micro.to_dict(), "macro": self.macro.to_dict()}
-        if self.confusion is not None:
-            out["confusion"] = {"gold": [s.label for s in self.labels],
-                                "predicted": [s.label for s in self.labels] + [None],
-                                "counts": self.confusion.tolist()}
-        return _json_ready(out)
-
-
 def classification_report(model, path, k: int = 1, threshold: float = 0.0,
                           confusion: bool = False) -> ClassificationReport:
-    """Per-label precision, recall and F1 of a classifier on a labelled file."""
-    result = model.evaluate(path, k, threshold, confusion=confusion)
-    labels = [_label_score(name, g, p, c) for name, g, p, c in
-              zip(result.labels, result.gold, result.predicted, result.correct)]
-    micro = _label_score("micro avg", result.gold.sum(), result.predicted.sum(), result.correct.sum())
-    present = [s for s in labels if s.support or s.predicted]
-
-    def mean(values):
-        values = [0.0 if v != v else v for v in values]
-        return float(np.mean(values)) if values else float("nan")
-
-    macro = LabelScore("macro avg", micro.support, micro.predicted, micro.correct,
-                       mean(s.precision for s in present), mean(s.recall for s in present),
-                       mean(s.f1 for s in present))
-    name = "-" if hasattr(path, "read") or str(path) == "-" else os.fsdecode(path)
-    return ClassificationReport(name, int(k), float(threshold), int(result.examples), labels,
-                                micro, macro, result.confusion)
-
-
-@nb.njit(cache=True, nogil=True)
-def confusion_counts(matrix, counts, ids, feat_offsets, label_offsets, labels):
-    """Add each scored line's (gold label, top prediction) to `matrix`, whose last
-    column stands for 'no prediction'; lines are scored as in test (labels and features)."""
-    none = matrix.shape[1] - 1
-    for i in range(len(counts)):
-        a, b = label_offsets[i], label_offsets[i + 1]
-        if a == b or feat_offsets[i] == feat_offsets[i + 1]:
-            continue
-        top = ids[i, 0] if counts[i] > 0 else none
-        for j in range(a, b):
-            matrix[labels[j], top] += 1
+    """Per-label precision, recall and F1 of a classifier on a labelled file, with micro
+    and macro averages (see meter.ClassificationReport)."""
+    return model.evaluate(path, k, threshold, confusion=confusion).report(path, k, threshold)

@@ -38,6 +38,7 @@ import numpy as np
 from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
 from .dictionary import unpack_entries
 from .errors import EmbtkError
+from .quantmatrix import KSUB, ProductQuantizer, QuantMatrix
 
 MAGIC = 793712314
 VERSION = 12
@@ -148,7 +149,7 @@ class ModelFile:
     labels) packed, as `Dictionary.from_packed` takes them; `pruneidx` is
     None when the file says the dictionary is not pruned. `input` and `output` are
     copy-on-write memory maps of the file when loaded (writable; writes stay in RAM),
-    or `quantization.QuantMatrix` objects for a quantized model (`.ftz`).
+    or `quantmatrix.QuantMatrix` objects for a quantized model (`.ftz`).
     `quant_output` is true only when the output matrix itself is quantized (fastText
     reads `qout` as meaningful only for quantized models).
     """
@@ -419,8 +420,6 @@ _PQ_HEAD = struct.Struct("<iiii")       # dim, nsubq, dsub, lastdsub
 
 
 def _read_pq(r: _Reader, name: str, dim: int):
-    from .quantization import KSUB, ProductQuantizer
-
     pq_dim, nsubq, dsub, lastdsub = r.unpack(_PQ_HEAD, f"the {name} quantizer header")
     if (pq_dim != dim or dsub <= 0 or (nsubq, lastdsub) != ProductQuantizer.shape_for(dim, dsub)):
         raise r.corrupt(f"the {name} quantizer has an invalid shape (dim {pq_dim}, nsubq {nsubq}, "
@@ -442,9 +441,7 @@ def _read_bytes(r: _Reader, count: int, what: str) -> np.ndarray:
 
 
 def _read_quant(r: _Reader, name: str, rows: int, why: str, dim: int):
-    """A product-quantized matrix (see quantization.QuantMatrix), read into RAM."""
-    from .quantization import QuantMatrix
-
+    """A product-quantized matrix (see quantmatrix.QuantMatrix), read into RAM."""
     if r.pos >= r.size:
         raise r.truncated(f"the {name} matrix")
     if r.buf[r.pos] not in (0, 1):
@@ -489,7 +486,7 @@ def _write_matrix(f: BinaryIO, matrix) -> None:
 def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: int,
              pruneidx, input: np.ndarray, output: np.ndarray) -> None:
     """Write a fastText version-12 model atomically: a `.bin`, or an `.ftz` when `input`
-    is a quantization.QuantMatrix (the output may then be one too).
+    is a quantmatrix.QuantMatrix (the output may then be one too).
 
     The arguments must describe a loadable model (words before labels, input rows =
     nwords + args.bucket, or + the pruned n-grams, output rows = nlabels for supervised

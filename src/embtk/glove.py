@@ -29,7 +29,7 @@ from .cooccurrence import count_to_file, load_records
 from .dictionary import Dictionary
 from .errors import EmbtkError
 from .model import FastText
-from .training import _thread_seed, fill_uniform, read_corpus, run_threads
+from .trainer import fill_uniform, read_corpus, run_threads, thread_seed
 
 _GB = 1 << 30
 BIAS_STEP = 1.0  # AdaGrad step of the biases (see adagrad_step)
@@ -220,7 +220,7 @@ def train(args: GloveArgs) -> FastText:
 
         try:
             counted = count_to_file(ids, nwords, args.ws, args.symmetric, int(args.memory * _GB),
-                                    folder, _thread_seed(args.seed, 2),
+                                    folder, thread_seed(args.seed, 2),
                                     advance=bar.update if bar else None, phase=phase)
         finally:
             if bar is not None and not bar.disable:
@@ -237,8 +237,8 @@ def train(args: GloveArgs) -> FastText:
         dim = args.dim
         wv = np.empty((nwords, dim + 1), dtype=np.float32)
         cv = np.empty((nwords, dim + 1), dtype=np.float32)
-        fill_uniform(wv, 0.5 / dim, _thread_seed(args.seed, 0), args.thread)
-        fill_uniform(cv, 0.5 / dim, _thread_seed(args.seed, 1), args.thread)
+        fill_uniform(wv, 0.5 / dim, thread_seed(args.seed, 0), args.thread)
+        fill_uniform(cv, 0.5 / dim, thread_seed(args.seed, 1), args.thread)
         wsq = np.ones_like(wv)
         csq = np.ones_like(cv)
         records = load_records(counted.path, counted.count)
@@ -251,11 +251,11 @@ def train(args: GloveArgs) -> FastText:
     words = np.ascontiguousarray(wv[:, :dim])
     contexts = np.ascontiguousarray(cv[:, :dim])
     vectors = words + contexts if args.vectors == "w+w~" else words
-    model = FastText(args.model_args(), dictionary, vectors, contexts)
-    model.final_loss = costs[-1]
-    model.glove = GloveInfo(cooccurrences=counted.count, shards=counted.shards,
-                            epoch_costs=costs, seconds=timings,
-                            word_biases=wv[:, dim].copy(), context_biases=cv[:, dim].copy())
+    info = GloveInfo(cooccurrences=counted.count, shards=counted.shards, epoch_costs=costs,
+                     seconds=timings, word_biases=wv[:, dim].copy(),
+                     context_biases=cv[:, dim].copy())
+    model = FastText(args.model_args(), dictionary, vectors, contexts, final_loss=costs[-1],
+                     glove=info)
     _log(args, "Times: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return model
 

@@ -15,9 +15,22 @@ import math
 import numba as nb
 import numpy as np
 
+from collections import namedtuple
+
 from .dictionary import MAX_LINE_SIZE, word_rows
 from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_below, rand_unit,
                      seed_rng, sort_heap)
+
+# The learning-rate schedule and the state the training threads share: the initial rate,
+# the tokens of the whole run (epochs x corpus), tokens between updates of the rate, each
+# thread's token count and (loss sum, examples) on its own cache line (see
+# trainer.cache_line_rows), and the stop flag the caller sets to end the run early.
+Schedule = namedtuple("Schedule", "lr0 total_tokens lr_update_rate progress loss_stats stop")
+
+# A word-vector corpus as the kernels read it: in-vocabulary token ids, the end-of-line id,
+# each word's probability to be kept by subsampling, and each word's input rows (itself
+# and its char n-grams: the `Tables.subword_*` CSR arrays).
+WordCorpus = namedtuple("WordCorpus", "ids eos_id keep_prob subword_offsets subword_ids")
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -59,35 +72,37 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _publish(tid, local, loss_sum, examples, progress, loss_stats):
+def _publish(tid, local, loss_sum, examples, schedule):
     """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
-    progress[tid, 0] += local
-    loss_stats[tid, 0] = loss_sum
-    loss_stats[tid, 1] = examples
+    schedule.progress[tid, 0] += local
+    schedule.loss_stats[tid, 0] = loss_sum
+    schedule.loss_stats[tid, 1] = examples
     return 0
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _current_lr(lr0, progress, local, total_tokens):
+def _current_lr(schedule, local):
     """fastText's linear decay over the tokens of all threads; negative once training is done."""
     done = local
+    progress = schedule.progress
     for t in range(progress.shape[0]):
         done += progress[t, 0]
-    if done >= total_tokens:
+    if done >= schedule.total_tokens:
         return -1.0
-    return lr0 * (1.0 - done / total_tokens)
+    return schedule.lr0 * (1.0 - done / schedule.total_tokens)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets, sub_ids,
-                       wi, wo, params, cbow, ws, lr0, total_tokens, lr_update_rate,
-                       progress, loss_stats, stop):
-    """cbow / skipgram on `corpus` (in-vocabulary ids), starting at token `start`.
+def train_unsupervised(tid, seed, words, start, wi, wo, params, cbow, ws, schedule):
+    """cbow / skipgram on a WordCorpus, starting at token `start`.
 
     Lines are read as fastText's getLine does: up to EOS or past MAX_LINE_SIZE tokens,
     frequent words dropped with probability 1 - keep_prob. Stops when all threads together
-    have processed `total_tokens` (epochs x corpus tokens), or when stop[0] is set.
+    have processed the schedule's `total_tokens`, or when its stop flag is set.
     """
+    corpus, eos_id, keep_prob = words.ids, words.eos_id, words.keep_prob
+    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
+    stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     rng = seed_rng(seed)
     dim = wi.shape[1]
     nwords = len(keep_prob)
@@ -108,7 +123,7 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
     loss_sum = 0.0
     examples = 0
     while stop[0] == 0:
-        lr = _current_lr(lr0, progress, local, total_tokens)
+        lr = _current_lr(schedule, local)
         if lr < 0:
             break
         nline = 0
@@ -148,19 +163,20 @@ def train_unsupervised(tid, seed, corpus, start, eos_id, keep_prob, sub_offsets,
                                             c, lr, unscaled, hidden, grad, output, rng)
                         examples += 1
         if local > lr_update_rate:
-            local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
-    _publish(tid, local, loss_sum, examples, progress, loss_stats)
+            local = _publish(tid, local, loss_sum, examples, schedule)
+    _publish(tid, local, loss_sum, examples, schedule)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line_tokens,
-                     start_line, wi, wo, params, lr0, total_tokens, lr_update_rate,
-                     progress, loss_stats, stop):
-    """Classifier training over pre-encoded lines, starting at line `start_line`.
+def train_supervised(tid, seed, lines, start_line, wi, wo, params, schedule):
+    """Classifier training over `dictionary.EncodedLines`, starting at line `start_line`.
 
     softmax/ns/hs learn one label per line drawn at random; ova learns all of them.
     The gradient is divided by the number of input rows, as in fastText.
     """
+    feat_offsets, feats, line_tokens = lines.feat_offsets, lines.feats, lines.line_tokens
+    label_offsets, labels = lines.label_offsets, lines.labels
+    stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     rng = seed_rng(seed)
     dim = wi.shape[1]
     hidden = np.zeros(dim, dtype=np.float32)
@@ -172,7 +188,7 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
     loss_sum = 0.0
     examples = 0
     while stop[0] == 0:
-        lr = _current_lr(lr0, progress, local, total_tokens)
+        lr = _current_lr(schedule, local)
         if lr < 0:
             break
         if li >= nlines:
@@ -187,8 +203,8 @@ def train_supervised(tid, seed, feat_offsets, feats, label_offsets, labels, line
                                 np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
-            local = _publish(tid, local, loss_sum, examples, progress, loss_stats)
-    _publish(tid, local, loss_sum, examples, progress, loss_stats)
+            local = _publish(tid, local, loss_sum, examples, schedule)
+    _publish(tid, local, loss_sum, examples, schedule)
 
 
 INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform

@@ -10,18 +10,18 @@ import os
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cached_property
 
-import numba as nb
 import numpy as np
 
+from . import compress, trainer
+from .args import Args
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError, UnknownWordWarning
-from .fileformat import open_for_reading, save_bin, write_vec, write_vec_rows
+from .fileformat import ModelFile, open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
+from .meter import Meter, Predictions
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
 _DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
@@ -42,80 +42,38 @@ def _one_line(text) -> bytes:
     return data + b"\n"
 
 
-@nb.njit(cache=True, nogil=True)
-def _score_predictions(counts, ids, feat_offsets, label_offsets, labels, nlabels):
-    """Per-label gold / predicted / correct counts, as fastText's Meter keeps them.
-
-    A line counts as an example when it has labels and input features, even if the
-    threshold left it with no prediction.
-    """
-    gold = np.zeros(nlabels, dtype=np.int64)
-    predicted = np.zeros(nlabels, dtype=np.int64)
-    correct = np.zeros(nlabels, dtype=np.int64)
-    examples = 0
-    for i in range(len(counts)):
-        a, b = label_offsets[i], label_offsets[i + 1]
-        if a == b or feat_offsets[i] == feat_offsets[i + 1]:
-            continue
-        examples += 1
-        for j in range(a, b):
-            gold[labels[j]] += 1
-        for j in range(counts[i]):
-            p = ids[i, j]
-            predicted[p] += 1
-            for g in range(a, b):
-                if labels[g] == p:
-                    correct[p] += 1
-                    break
-    return examples, gold, predicted, correct
-
-
-@dataclass
-class TestResult:
-    """What `test`/`test-label` report: totals at k, and per-label counts."""
-
-    examples: int
-    labels: list
-    gold: np.ndarray
-    predicted: np.ndarray
-    correct: np.ndarray
-    confusion: np.ndarray | None = None  # gold x (top prediction or none), if asked
-
-    @property
-    def precision(self) -> float:
-        return _ratio(self.correct.sum(), self.predicted.sum())
-
-    @property
-    def recall(self) -> float:
-        return _ratio(self.correct.sum(), self.gold.sum())
-
-    def per_label(self) -> dict:
-        """fastText's per-label scores; F1 is 2·correct / (predicted + gold)."""
-        out = {}
-        for i, label in enumerate(self.labels):
-            out[label] = {"precision": _ratio(self.correct[i], self.predicted[i]),
-                          "recall": _ratio(self.correct[i], self.gold[i]),
-                          "f1score": _ratio(2 * self.correct[i], self.predicted[i] + self.gold[i])}
-        return out
-
-
-def _ratio(a, b) -> float:
-    return float(a) / float(b) if b else float("nan")
-
-
 class FastText:
-    """Matrices, dictionary and options of one model."""
+    """Matrices, dictionary and options of one model.
 
-    def __init__(self, args, dictionary: Dictionary, input_matrix, output_matrix):
+    A quantized model (.ftz) keeps its quantized matrices for saving (`quant_input`,
+    `quant_output`) and uses their decoded rows (input_matrix / output_matrix) for
+    everything else. `glove` holds what GloVe training measured (see glove.GloveInfo).
+    """
+
+    def __init__(self, args: Args, dictionary: Dictionary, input_matrix, output_matrix, *,
+                 quant_input=None, quant_output=None, final_loss=float("nan"), glove=None):
         self.args = args
+        self.final_loss = final_loss
+        self.glove = glove
+        self.set_matrices(dictionary, input_matrix, output_matrix, quant_input, quant_output)
+
+    @classmethod
+    def train(cls, args: Args, deadline: float | None = None, counted=None) -> "FastText":
+        """Train a model on args.input (see trainer.train for the keywords)."""
+        trained = trainer.train(args, deadline=deadline, counted=counted)
+        return cls(trained.args, trained.dictionary, trained.input, trained.output,
+                   final_loss=trained.loss)
+
+    def set_matrices(self, dictionary: Dictionary, input_matrix, output_matrix,
+                     quant_input=None, quant_output=None) -> None:
+        """Replace the dictionary and matrices, and forget everything derived from them."""
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
-        self.final_loss = float("nan")
-        # A quantized model (.ftz) keeps its quantized matrices for saving, and uses
-        # their decoded rows (input_matrix / output_matrix) for everything else.
-        self.quant_input = None
-        self.quant_output = None
+        self.quant_input = quant_input
+        self.quant_output = quant_output
+        self._unit_vectors = None
+        self._predict_params = None
 
     # ---------------------------------------------------------------- vocabulary
     @property
@@ -218,16 +176,19 @@ class FastText:
         out[: len(means)] = means
         return out
 
-    @cached_property
-    def _unit_word_vectors(self) -> np.ndarray:
-        t = self.dictionary.tables
-        return unit_word_vectors(self.input_matrix, t.subword_offsets, t.subword_ids,
-                                 self.dictionary.nwords)
+    def unit_word_vectors(self) -> np.ndarray:
+        """Every vocabulary word's vector at unit length, one row per word (computed once;
+        `nn`, analogies and the similarity evaluation share it)."""
+        if self._unit_vectors is None:
+            t = self.dictionary.tables
+            self._unit_vectors = unit_word_vectors(self.input_matrix, t.subword_offsets,
+                                                   t.subword_ids, self.dictionary.nwords)
+        return self._unit_vectors
 
     def _nearest(self, query: np.ndarray, k: int, banned_words):
         ids = [self.dictionary.get_id(_encode(w)) for w in banned_words]
         banned = np.array([i for i in ids if 0 <= i < self.dictionary.nwords], dtype=np.int64)
-        scores, rows = nearest_words(self._unit_word_vectors, query, int(k), banned)
+        scores, rows = nearest_words(self.unit_word_vectors(), query, int(k), banned)
         words = self.dictionary.words
         return [(float(s), _decode(words[i])) for s, i in zip(scores, rows)]
 
@@ -243,35 +204,34 @@ class FastText:
         return self._nearest(query, k, [wordA, wordB, wordC])
 
     # ---------------------------------------------------------------- prediction
-    @cached_property
-    def _predict_params(self):
-        return make_loss_params(self.args.loss_code, self.dictionary.counts_of(LABEL), 0)
-
     def _require_classifier(self):
         if not self.args.supervised:
             raise EmbtkError("this model is not a classifier (it was trained with "
                              f"{self.args.model}); prediction needs a supervised model")
 
-    def _predict_chunk(self, data, k: int, threshold: float, output_t):
+    def _predict_chunk(self, data, k: int, threshold: float, output_t) -> Predictions:
         """Encode every line of one chunk and run batched prediction on all of them."""
-        buf = np.frombuffer(data, dtype=np.uint8)
-        feat_off, feats, lab_off, labels, _ = self.dictionary.encode(buf)
+        lines = self.dictionary.encode(np.frombuffer(data, dtype=np.uint8))
         counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix, output_t,
-                                           self._predict_params, feat_off, feats, k,
-                                           float(threshold))
-        return counts, probs, ids, feat_off, lab_off, labels
+                                           self._predict_params, lines.feat_offsets, lines.feats,
+                                           k, float(threshold))
+        return Predictions(counts, probs, ids, lines)
 
-    def _map_lines(self, data, k, threshold, then=None):
-        """`_predict_chunk` (followed by `then`) over line-aligned chunks of `data`, one
-        thread per core (the kernels release the GIL); results in input order."""
+    def predict_chunks(self, data, k=1, threshold=0.0, then=None) -> list:
+        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
+        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run one thread
+        per core (the kernels release the GIL), `then` included."""
         self._require_classifier()
         if k != -1 and k < 1:
             raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
         k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
+        if self._predict_params is None:
+            self._predict_params = make_loss_params(self.args.loss_code,
+                                                    self.dictionary.counts_of(LABEL), 0)
         # the transpose scores all outputs at once (losses.all_scores); tiny for classifiers
         output_t = np.ascontiguousarray(self.output_matrix.T)
-        work = lambda chunk: (then or (lambda r: r))(self._predict_chunk(chunk, k, threshold,
-                                                                         output_t))
+        then = then or (lambda chunk: chunk)
+        work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
         workers = os.cpu_count() or 1
         size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
         chunks = list(_line_chunks(data, size))
@@ -283,7 +243,7 @@ class FastText:
     def predict_arrays(self, data: bytes, k=1, threshold=0.0):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
         counts (lines,), probabilities and label indices (lines, k), best first."""
-        parts = self._map_lines(data, k, threshold, then=lambda r: r[:3])
+        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3])
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
@@ -301,27 +261,13 @@ class FastText:
             return labels, [row[:n] for n, row in zip(counts, probs)]
         return labels[0], probs[0, :counts[0]].astype(np.float64)
 
-    def evaluate(self, path, k=1, threshold=0.0, confusion=False) -> TestResult:
-        """Score a labelled file (path, binary file object or '-'), a few MB at a time.
-        With `confusion`, also count (gold label, top prediction) pairs."""
-        examples = 0
-        gold, predicted, correct = (np.zeros(self.dictionary.nlabels, dtype=np.int64) for _ in range(3))
-        matrix = None
-        if confusion:
-            from .evaluation import confusion_counts
-
-            matrix = np.zeros((self.dictionary.nlabels, self.dictionary.nlabels + 1), dtype=np.int64)
-        score = lambda r: (_score_predictions(r[0], r[2], r[3], r[4], r[5], self.dictionary.nlabels),
-                           r if confusion else None)
-        for (n, g, p, c), r in self._map_lines(_read_all(path), k, threshold, then=score):
-            if matrix is not None:
-                counts, _, ids, feat_off, lab_off, labels = r
-                confusion_counts(matrix, counts, ids, feat_off, lab_off, labels)
-            examples += n
-            gold += g
-            predicted += p
-            correct += c
-        return TestResult(int(examples), self.labels, gold, predicted, correct, matrix)
+    def evaluate(self, path, k=1, threshold=0.0, confusion=False, log=False) -> Meter:
+        """Score a labelled file (path, binary file object or '-'), a few MB at a time:
+        a Meter of per-label counts; see meter.Meter for `confusion` and `log`."""
+        meter = Meter(self.labels, confusion=confusion, log=log)
+        for chunk in self.predict_chunks(_read_all(path), k, threshold):
+            meter.add(chunk)
+        return meter
 
     def test(self, path, k=1, threshold=0.0):
         """(number of examples, precision at k, recall at k), as fastText's `test`."""
@@ -365,10 +311,15 @@ class FastText:
                  thread=None, verbose=None, dsub=2, qnorm=False):
         """Product-quantize this classifier in place (see `embtk quantize`); then save it
         with save_model, usually as an `.ftz`."""
-        from .quantization import quantize_model
-
-        quantize_model(self, input=input, qout=qout, cutoff=cutoff, retrain=retrain, epoch=epoch,
-                       lr=lr, thread=thread, verbose=verbose, dsub=dsub, qnorm=qnorm)
+        if self.is_quantized():
+            raise EmbtkError("the model is already quantized; quantize its .bin instead")
+        small = compress.quantize(self.args, self.dictionary, self.input_matrix,
+                                  self.output_matrix, input=input, qout=qout, cutoff=cutoff,
+                                  retrain=retrain, epoch=epoch, lr=lr, thread=thread,
+                                  verbose=verbose, dsub=dsub, qnorm=qnorm)
+        self.args = small.args
+        self.set_matrices(small.dictionary, small.input, small.output, small.quant_input,
+                          small.quant_output)
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
@@ -428,7 +379,7 @@ def _read_all(path_or_file) -> bytes:
         return f.read()
 
 
-def from_model_file(contents) -> FastText:
+def from_model_file(contents: ModelFile) -> FastText:
     """Build a model from what `fileformat.load_bin` read."""
     a = contents.args
     dictionary = Dictionary.from_packed(
@@ -437,9 +388,7 @@ def from_model_file(contents) -> FastText:
         label=a.label, pruneidx=contents.pruneidx, t=a.t)
     if not contents.quant_input:
         return FastText(a, dictionary, contents.input, contents.output)
-    wo = contents.output.decode_for_scoring() if contents.quant_output else contents.output
-    model = FastText(a, dictionary, contents.input.decode(), wo)
-    model.quant_input = contents.input
-    model.quant_output = contents.output if contents.quant_output else None
-    return model
-
+    quant_output = contents.output if contents.quant_output else None
+    wo = contents.output.decode_for_scoring() if quant_output else contents.output
+    return FastText(a, dictionary, contents.input.decode(), wo, quant_input=contents.input,
+                    quant_output=quant_output)

@@ -1,4 +1,4 @@
-"""Product quantization of fastText matrices (the `.ftz` models) and its k-means kernels.
+"""Product-quantized matrices (the `.ftz` models' storage) and their k-means kernels.
 
 A quantized matrix keeps, for each row, one byte per sub-vector of `dsub` columns: the
 index of the nearest of 256 centroids learnt by k-means for that sub-vector. With
@@ -7,8 +7,8 @@ same way (one sub-vector of size 1). Rows are used decoded: row i is
 `norm_i * centroid` per element in float32, exactly what fastText adds into a hidden
 vector, so inference on the decoded dense matrix gives fastText's own numbers.
 
-Pruning (`-cutoff`) keeps the rows of largest norm (the end-of-line token `</s>`
-always), renumbers the kept words, and maps the kept hash buckets through `pruneidx`.
+A leaf module (numpy and numba only): the file format reads and writes these matrices,
+`compress` builds them from a trained model.
 """
 
 from __future__ import annotations
@@ -268,87 +268,3 @@ def quantize_matrix(x: np.ndarray, dsub: int, qnorm: bool) -> QuantMatrix:
         x = _divide_rows(np.ascontiguousarray(x, dtype=np.float32), norms)
     pq, codes = train_product_quantizer(x, dsub)
     return QuantMatrix(m, n, codes, pq, norm_codes, npq)
-
-
-def select_rows(input_matrix: np.ndarray, cutoff: int, eos_id: int) -> np.ndarray:
-    """The `cutoff` input rows of largest norm, largest first, `</s>` always first."""
-    norms = row_norms(input_matrix)
-    order = np.argsort(-norms, kind="stable")
-    if eos_id >= 0:
-        order = np.concatenate([[eos_id], order[order != eos_id]])
-    return order[:cutoff]
-
-
-def prune_dictionary(dictionary, input_matrix: np.ndarray, cutoff: int):
-    """fastText's pruning: (new Dictionary, new dense input) keeping `cutoff` rows.
-
-    Kept words keep their order (they are renumbered densely, labels follow them); kept
-    hash buckets get rows after the words, in norm order, found through `pruneidx`.
-    """
-    from .dictionary import EOS, Dictionary
-
-    d = dictionary
-    keep = select_rows(input_matrix, cutoff, d.get_id(EOS))
-    words = np.sort(keep[keep < d.nwords])
-    ngrams = keep[keep >= d.nwords]
-    entries = np.concatenate([words, np.arange(d.nwords, d.nwords + d.nlabels)])
-    pruneidx = np.stack([ngrams - d.nwords, np.arange(len(ngrams))], axis=1).astype(np.int32)
-    pruned = Dictionary([d.words[i] for i in entries], d.counts[entries], d.types[entries],
-                        d.ntokens, minn=d.minn, maxn=d.maxn, bucket=d.bucket,
-                        word_ngrams=d.word_ngrams, label=d.label, pruneidx=pruneidx, t=d.t)
-    rows = np.concatenate([words, ngrams])
-    return pruned, np.ascontiguousarray(input_matrix[rows], dtype=np.float32)
-
-
-def quantize_model(model, *, input=None, qout=False, cutoff=0, retrain=False, epoch=None,
-                   lr=None, thread=None, verbose=None, dsub=2, qnorm=False) -> None:
-    """fastText's quantize: optional pruning to `cutoff` rows (then optional retraining
-    on `input`), product quantization of the input matrix and, with qout, of the output
-    matrix. Changes `model` in place; every check runs before the expensive work."""
-    import copy
-
-    from .model import FastText
-
-    if model.is_quantized():
-        raise EmbtkError("the model is already quantized; quantize its .bin instead")
-    if not model.args.supervised:
-        raise EmbtkError(f"only supervised models can be quantized, this one is a "
-                         f"{model.args.model} model")
-    for name, value, low in (("cutoff", cutoff, 0), ("dsub", dsub, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise EmbtkError(f"-{name} must be an integer >= {low}, got {value!r}")
-    args = copy.copy(model.args)
-    for name, value in (("epoch", epoch), ("lr", lr), ("thread", thread), ("verbose", verbose)):
-        if value is not None:
-            setattr(args, name, value)
-    args.validate()
-    rows = model.input_matrix.shape[0]
-    pruning = 0 < cutoff < rows
-    if min(cutoff if pruning else rows, rows) < KSUB:
-        raise EmbtkError(f"cannot quantize to {cutoff if pruning else rows} input rows: product "
-                         f"quantization needs at least {KSUB} (raise -cutoff)")
-    if qout and model.output_matrix.shape[0] < KSUB:
-        raise EmbtkError(f"-qout needs at least {KSUB} labels to quantize the output matrix, "
-                         f"this model has {model.output_matrix.shape[0]}")
-    if pruning and retrain and not input:
-        raise EmbtkError("-retrain needs the training file (-input)")
-
-    dictionary, wi = model.dictionary, model.input_matrix
-    wo = np.array(model.output_matrix, dtype=np.float32)
-    if pruning:
-        dictionary, wi = prune_dictionary(dictionary, wi, cutoff)
-        if retrain:
-            from .training import encode_corpus, fit, read_corpus
-
-            args.input = str(input)
-            fit(FastText(args, dictionary, wi, wo),
-                encode_corpus(args, dictionary, read_corpus(args.input)))
-    quant_input = quantize_matrix(wi, dsub, qnorm)
-    quant_output = quantize_matrix(wo, 2, qnorm) if qout else None
-
-    model.args, model.dictionary = args, dictionary
-    model.input_matrix = quant_input.decode()
-    model.output_matrix = wo if quant_output is None else quant_output.decode_for_scoring()
-    model.quant_input, model.quant_output = quant_input, quant_output
-    for cached in ("_unit_word_vectors", "_predict_params"):
-        model.__dict__.pop(cached, None)

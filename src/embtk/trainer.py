@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,9 +15,9 @@ from .args import Args
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import open_for_reading, read_vec
-from .kernels import INIT_BLOCK, init_uniform, train_supervised, train_unsupervised
+from .kernels import (INIT_BLOCK, Schedule, WordCorpus, init_uniform, train_supervised,
+                      train_unsupervised)
 from .losses import make_loss_params
-from .model import FastText
 
 
 def read_corpus(path: str) -> np.ndarray:
@@ -32,7 +33,7 @@ def read_corpus(path: str) -> np.ndarray:
     return np.frombuffer(mapped, dtype=np.uint8)
 
 
-def _cache_line_rows(n: int, dtype) -> np.ndarray:
+def cache_line_rows(n: int, dtype) -> np.ndarray:
     """n zeroed rows of 8 values, each row exactly one 64-byte cache line, so that threads
     writing their own row never contend for a line."""
     flat = np.zeros((n + 1) * 8, dtype=dtype)
@@ -40,7 +41,7 @@ def _cache_line_rows(n: int, dtype) -> np.ndarray:
     return flat[skip:skip + 8 * n].reshape(n, 8)
 
 
-def _thread_seed(seed: int, tid: int) -> int:
+def thread_seed(seed: int, tid: int) -> int:
     """Thread `tid`'s seed, as fastText's `seed + tid`, kept a non-negative int64."""
     return (seed + tid) & 0x7FFFFFFFFFFFFFFF
 
@@ -90,8 +91,18 @@ class TrainingDiverged(EmbtkError):
     """The loss became NaN (usually a learning rate too large)."""
 
 
-def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
-    """Train a model as fastText's `supervised`, `skipgram` or `cbow` commands do.
+class Trained(NamedTuple):
+    """What training produces; `model.FastText` wraps it."""
+
+    args: Args
+    dictionary: Dictionary
+    input: np.ndarray
+    output: np.ndarray
+    loss: float
+
+
+def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
+    """Train as fastText's `supervised`, `skipgram` or `cbow` commands do.
 
     `deadline` (a time.perf_counter() value) stops training there with TrainingTimeout.
     `counted`, a (corpus, Dictionary) pair from an earlier call on the same input and
@@ -115,7 +126,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
     del corpus
 
     wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    fill_uniform(wi, 1.0 / args.dim, _thread_seed(args.seed, 0), args.thread)
+    fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
     if pretrained is not None:
         words, vectors = pretrained
         rows = np.array([dictionary.get_id(w) for w in words])
@@ -123,60 +134,56 @@ def train(args: Args, deadline: float | None = None, counted=None) -> FastText:
         wi[rows[ok]] = vectors[ok]
     out_kind = LABEL if args.supervised else WORD
     wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
-    model = FastText(args, dictionary, wi, wo)
-    fit(model, encoded, deadline)
-    return model
+    loss = fit(args, dictionary, wi, wo, encoded, deadline)
+    return Trained(args, dictionary, wi, wo, loss)
 
 
 def encode_corpus(args: Args, dictionary: Dictionary, corpus: np.ndarray):
-    """The corpus as the training kernels read it: for classifiers the CSR arrays of
-    `Dictionary.encode`, for word vectors the in-vocabulary token ids."""
+    """The corpus as the training kernels read it: EncodedLines for classifiers, a
+    WordCorpus (in-vocabulary token ids) for word vectors."""
     if args.supervised:
         return dictionary.encode(corpus)
     ids = dictionary.corpus_ids(corpus)
     if len(ids) == 0:
         raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
-    return ids
+    tables = dictionary.tables
+    return WordCorpus(ids, dictionary.eos_id(), dictionary.discard_probabilities(),
+                      tables.subword_offsets, tables.subword_ids)
 
 
-def fit(model: FastText, encoded, deadline: float | None = None) -> None:
-    """Run the training kernels over the `encode_corpus` output on the model's own
-    matrices, in place (fastText's startThreads); used by `train` and by retraining
-    after pruning."""
-    args, dictionary = model.args, model.dictionary
-    wi, wo = model.input_matrix, model.output_matrix
+def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray, encoded,
+        deadline: float | None = None) -> float:
+    """Run the training kernels over an `encode_corpus` result, updating the matrices
+    wi and wo in place (fastText's startThreads); returns the final average loss. Used
+    by `train` and by retraining after pruning."""
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
-    total = args.epoch * dictionary.ntokens
     nthreads = args.thread
-    progress = _cache_line_rows(nthreads, np.int64)
-    loss_stats = _cache_line_rows(nthreads, np.float64)
-    stop = np.zeros(1, dtype=np.int32)
-    common = (wi, wo, params)
-    schedule = (args.lr, total, args.lrUpdateRate, progress, loss_stats, stop)
-    tables = dictionary.tables
+    schedule = Schedule(lr0=args.lr, total_tokens=args.epoch * dictionary.ntokens,
+                        lr_update_rate=args.lrUpdateRate,
+                        progress=cache_line_rows(nthreads, np.int64),
+                        loss_stats=cache_line_rows(nthreads, np.float64),
+                        stop=np.zeros(1, dtype=np.int32))
     if args.supervised:
-        feat_off, feats, lab_off, labels, line_tok = encoded
-        nlines = len(line_tok)
+        nlines = len(encoded.line_tokens)
 
         def work(tid):
-            train_supervised(tid, _thread_seed(args.seed, tid), feat_off, feats, lab_off, labels, line_tok,
-                             tid * nlines // nthreads, *common, *schedule)
+            train_supervised(tid, thread_seed(args.seed, tid), encoded, tid * nlines // nthreads,
+                             wi, wo, params, schedule)
     else:
-        ids = encoded
-        keep = dictionary.discard_probabilities()
-        eos = dictionary.eos_id()
+        cbow = args.model == "cbow"
 
         def work(tid):
-            train_unsupervised(tid, _thread_seed(args.seed, tid), ids, tid * len(ids) // nthreads, eos, keep,
-                               tables.subword_offsets, tables.subword_ids, *common,
-                               args.model == "cbow", args.ws, *schedule)
+            train_unsupervised(tid, thread_seed(args.seed, tid), encoded,
+                               tid * len(encoded.ids) // nthreads, wi, wo, params, cbow, args.ws,
+                               schedule)
 
-    _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline)
-    loss = loss_stats[:, 0].sum() / max(1.0, loss_stats[:, 1].sum())
+    _run_threads(work, args, schedule, deadline)
+    stats = schedule.loss_stats
+    loss = stats[:, 0].sum() / max(1.0, stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
-    model.final_loss = float(loss)
+    return float(loss)
 
 
 def run_threads(work, nthreads: int, stop, poll=None) -> None:
@@ -209,30 +216,30 @@ def run_threads(work, nthreads: int, stop, poll=None) -> None:
         raise errors[0]
 
 
-def _run_threads(work, nthreads, args, progress, loss_stats, stop, total, deadline=None):
+def _run_threads(work, args, schedule: Schedule, deadline=None):
     """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly, and
     so does `deadline` (a time.perf_counter() value), with TrainingTimeout."""
-    bar = _progress_bar(args, total)
+    bar = _progress_bar(args, schedule.total_tokens)
     started = time.perf_counter()
 
     def poll():
         if deadline is not None and time.perf_counter() > deadline:
             raise TrainingTimeout()
         if bar is not None:
-            _update_bar(bar, args, progress, loss_stats, total, started)
+            _update_bar(bar, args, schedule, started)
 
     try:
-        run_threads(work, nthreads, stop, poll)
+        run_threads(work, args.thread, schedule.stop, poll)
     except KeyboardInterrupt:
         raise
     except BaseException:
         if bar is not None:
             bar.close()  # as far as it got: an interrupted run must not look finished
         raise
-    closing = _progress_text(args, progress, loss_stats, total, started, final=True)
+    closing = _progress_text(args, schedule, started, final=True)
     if bar is not None:
         bar.set_description_str(closing.split("% ", 1)[1], refresh=False)
-        bar.update(total - bar.n)
+        bar.update(schedule.total_tokens - bar.n)
         bar.close()
     elif args.verbose > 0:  # the closing line, as fastText prints it
         print(closing, file=sys.stderr, flush=True)
@@ -247,17 +254,19 @@ def _progress_bar(args, total):
                 bar_format="Progress: {percentage:5.1f}% |{bar}| {desc} ETA: {remaining}")
 
 
-def _progress_text(args, progress, loss_stats, total, started, final=False):
-    done = total if final else min(int(progress[:, 0].sum()), total)
+def _progress_text(args, schedule: Schedule, started, final=False):
+    total = schedule.total_tokens
+    processed = int(schedule.progress[:, 0].sum())
+    done = total if final else min(processed, total)
     elapsed = max(1e-9, time.perf_counter() - started)
     lr = 0.0 if final else args.lr * (1.0 - done / total)
-    examples = loss_stats[:, 1].sum()
-    loss = loss_stats[:, 0].sum() / examples if examples else 0.0
-    speed = int(progress[:, 0].sum()) / elapsed / args.thread
+    examples = schedule.loss_stats[:, 1].sum()
+    loss = schedule.loss_stats[:, 0].sum() / examples if examples else 0.0
+    speed = processed / elapsed / args.thread
     text = f"words/sec/thread: {speed:.0f} lr: {lr:.6f} avg.loss: {loss:.6f}"
     return f"Progress: 100.0% {text}" if final else text
 
 
-def _update_bar(bar, args, progress, loss_stats, total, started):
-    bar.set_description_str(_progress_text(args, progress, loss_stats, total, started), refresh=False)
-    bar.update(min(int(progress[:, 0].sum()), total) - bar.n)
+def _update_bar(bar, args, schedule: Schedule, started):
+    bar.set_description_str(_progress_text(args, schedule, started), refresh=False)
+    bar.update(min(int(schedule.progress[:, 0].sum()), schedule.total_tokens) - bar.n)
