@@ -226,10 +226,14 @@ class Args:
             raise EmbtkError(f"unknown model '{self.model}' (use cbow, skipgram or supervised)")
         if self.loss not in LOSS_CODES:
             raise EmbtkError(f"unknown loss '{self.loss}' (use hs, ns, softmax or one-vs-all)")
-        positive = ("dim", "ws", "epoch", "neg", "wordNgrams", "thread", "lrUpdateRate")
+        positive = ("dim", "ws", "epoch", "wordNgrams", "thread", "lrUpdateRate")
+        # negatives are drawn by the ns loss only: fastText accepts -neg 0 with the others
+        positive += ("neg",) if self.loss == "ns" else ()
         for name in positive:
             if int(getattr(self, name)) <= 0:
                 raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
+        if self.neg < 0:
+            raise EmbtkError(f"-neg must be zero or positive, got {self.neg}")
         for name in ("minCount", "minCountLabel", "bucket", "minn", "maxn"):
             if int(getattr(self, name)) < 0:
                 raise EmbtkError(f"-{name} must be zero or positive, got {getattr(self, name)}")

@@ -8,6 +8,7 @@ Every command reads and writes bytes, as fastText does: input lines are never de
 and labels and words are printed exactly as the model stores them.
 """
 
+import contextlib
 import os
 import sys
 
@@ -20,15 +21,21 @@ from .errors import EmbtkError
 # the single source of the defaults; --help shows them from there too.
 _LOSSES = ("hs", "ns", "softmax", "ova", "one-vs-all")
 _EXIT_INTERRUPTED = 130
+# Signals that end a run as Ctrl-C does (temporary files removed), with status 128 + number.
+_TERMINATING = ("SIGTERM", "SIGHUP")
 _EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a C tool killed by the signal reports
 
 
 # ----------------------------------------------------------------------------- output
 def _stdout():
+    if sys.stdout is None:  # started with `>&-`
+        raise EmbtkError("standard output is closed: nothing can be printed")
     return getattr(sys.stdout, "buffer", sys.stdout)
 
 
 def _stdin():
+    if sys.stdin is None:  # started with `<&-`
+        raise EmbtkError("standard input is closed: there is nothing to read")
     return getattr(sys.stdin, "buffer", sys.stdin)
 
 
@@ -72,15 +79,27 @@ def _write_pieces(out, lines, piece: int = 1 << 15):
     out.write(b"".join(lines[start:]))
 
 
-def _words_from(stream):
+def _words_from(stream, piece: int = 1 << 16):
     """Whitespace-separated words (bytes) of a binary stream, read line by line so that
-    answers can be given while a pipe is still open. Yields None after each line."""
+    answers can be given while a pipe is still open, and at most `piece` bytes at a time
+    so that memory does not grow with the length of a line. Yields None after each line."""
+    carry = b""  # a word cut by the end of a piece
+    in_line = False  # a line has begun and not ended
     while True:
-        line = stream.readline()
-        if not line:
+        data = stream.readline(piece)
+        if not data:
+            if carry:
+                yield carry
+            if in_line:
+                yield None
             return
-        yield from line.split()
-        yield None
+        data = carry + data
+        words = data.split()
+        carry = words.pop() if words and not data[-1:].isspace() else b""
+        yield from words
+        in_line = not data.endswith(b"\n")
+        if not in_line:
+            yield None
 
 
 def _open_data(path: str, what: str):
@@ -330,6 +349,15 @@ def _test(model_path, data, k, threshold):
     result = model.evaluate(_stdin() if data == "-" else data, k, threshold)
     _stdout().write(general_metrics_text(result.examples, result.precision, result.recall,
                                          k).encode("ascii"))
+    _note_if_no_examples(result.examples, data)
+
+
+def _note_if_no_examples(examples: int, data: str) -> None:
+    """fastText prints nan for precision and recall over no examples; say why."""
+    if examples == 0:
+        click.echo(f"embtk: note: no line of {'stdin' if data == '-' else data} has both a "
+                   "label the model knows and a word: precision and recall are undefined (nan)",
+                   err=True)
 
 
 @cli.command("test", context_settings=_POSITIONAL_CONTEXT,
@@ -384,6 +412,7 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
     if as_json:
         _json_out(dict(result.to_dict(order), model=model_path))
         return
+    _note_if_no_examples(result.examples, data)
     text = result.to_text(order) if report else result.fasttext_text()
     if confusion:
         text += "\n" + result.confusion_text()
@@ -695,22 +724,58 @@ def _silence_stdout():
         pass
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (removing temporary files on the way) and exit.
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` stops it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminating_signals_raise():
+    """While the command runs, SIGTERM and SIGHUP raise Terminated in the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for name in _TERMINATING:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _raise_terminated)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (the console script exits with it).
 
     All error reporting lives here: a user error (EmbtkError) is one line on stderr and
-    status 1, a usage error one line and status 2, Ctrl-C is status 130, a
+    status 1, a usage error one line and status 2, Ctrl-C is status 130 (SIGTERM 143 and
+    SIGHUP 129, temporary files removed as for Ctrl-C), a
     closed stdout (`| head`) ends quietly, and anything else is reported as an internal
     error in one line unless EMBTK_DEBUG=1 asks for the traceback.
     """
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
-            with cli.make_context("embtk", args) as ctx:
+            with _terminating_signals_raise(), cli.make_context("embtk", args) as ctx:
                 cli.invoke(ctx)
         finally:
             # What was written must reach the pipe (a closed one is reported below).
-            sys.stdout.flush()
+            if sys.stdout is not None:
+                sys.stdout.flush()
         return 0
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -731,6 +796,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("embtk: interrupted", err=True)
         return _EXIT_INTERRUPTED
+    except Terminated as e:
+        import signal
+
+        click.echo(f"embtk: stopped by {signal.Signals(e.signum).name}", err=True)
+        return 128 + e.signum
     except BrokenPipeError:
         _silence_stdout()
         return _EXIT_BROKEN_PIPE
