@@ -7,6 +7,7 @@ written for it ports by changing the import.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +36,30 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+# A literal `</s>` token: one between fastText's separators (or the ends of the text).
+_EOS_TOKEN = re.compile(rb"(?<![^ \n\r\t\v\f\x00])</s>(?![^ \n\r\t\v\f\x00])")
+
+
+def _first_example(line: bytes) -> bytes:
+    """`line` cut before its first `</s>` token, and ended by a newline there instead.
+
+    fastText's getLine stops at the first end of sentence, so the official module reads
+    one example per string given and ignores what follows the token; the encoder, like
+    fastText reading a stream (the CLI), would start a new example there instead.
+    """
+    if EOS not in line:
+        return line
+    found = _EOS_TOKEN.search(line)
+    if found is None:
+        return line
+    return line[:found.start()] + b"\n"
+
+
 def _one_line(text) -> bytes:
     data = _encode(text)
     if b"\n" in data:
         raise ValueError("predict processes one line at a time (remove '\\n')")
-    return data + b"\n"
+    return _first_example(data + b"\n")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -206,12 +226,14 @@ class FastText:
     def sentence_vectors_bytes(self, lines) -> np.ndarray:
         """One vector per raw line, as fastText computes them (float32, in its order).
 
-        Classifiers: the mean of the line's input rows (EOS included), as in prediction.
+        Classifiers: the mean of the input rows of the line's first example (up to its
+        first EOS, included), as in prediction.
         Word vectors: the mean of the unit-normalised vectors of the line's words.
         """
-        buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
         if not self.args.supervised:
+            buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
             return word_vector_means(self.input_matrix, self.dictionary.tables, buf, len(lines))
+        buf = np.frombuffer(b"".join(map(_first_example, lines)), dtype=np.uint8)
         feat_off, feats, *_ = self.dictionary.encode(buf)
         out = np.zeros((len(lines), self.get_dimension()), dtype=np.float32)
         means = line_means(self.input_matrix, feat_off, feats)
