@@ -113,3 +113,33 @@ def test_sentence_vector_of_a_line_with_eos(which, request):
     for line in ["the whale </s> the LORD", "</s>", "sister </s>", "x </s> y </s> z"]:
         np.testing.assert_array_equal(ours.get_sentence_vector(line),
                                       official.get_sentence_vector(line))
+
+
+# ------------------------------------------------------------------ vocabulary
+
+
+def test_labels_of_a_word_vector_model_are_its_words(skipgram_path):
+    ours, official = embtk.load_model(skipgram_path), official_load(skipgram_path)
+    assert len(ours.words) > 100
+    assert ours.get_labels() == official.get_labels() == ours.words
+    assert ours.labels == official.labels == ours.words
+    words, counts = ours.get_labels(include_freq=True)
+    official_words, official_counts = official.get_labels(include_freq=True)
+    assert words == official_words
+    assert counts.dtype == official_counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, official_counts)
+    np.testing.assert_array_equal(counts, ours.get_words(include_freq=True)[1])
+
+
+def test_labels_and_words_of_a_classifier(classifier_path):
+    ours, official = embtk.load_model(classifier_path), official_load(classifier_path)
+    for include_freq in (False, True):
+        for name in ("get_words", "get_labels"):
+            got = getattr(ours, name)(include_freq=include_freq)
+            expected = getattr(official, name)(include_freq=include_freq)
+            if include_freq:
+                assert got[0] == expected[0] and got[1].dtype == expected[1].dtype
+                np.testing.assert_array_equal(got[1], expected[1])
+            else:
+                assert got == expected
+    assert ours.labels == official.labels and ours.words == official.words

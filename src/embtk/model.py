@@ -144,6 +144,10 @@ class FastText:
 
     @property
     def labels(self) -> list:
+        """A classifier's labels; a word-vector model's words, which are its outputs (as
+        the official module answers)."""
+        if not self.args.supervised:
+            return self.words
         return [_decode(w) for w in self.dictionary.labels]
 
     def get_words(self, include_freq=False, on_unicode_error="replace"):
@@ -152,6 +156,8 @@ class FastText:
         return self.words
 
     def get_labels(self, include_freq=False, on_unicode_error="replace"):
+        if not self.args.supervised:
+            return self.get_words(include_freq, on_unicode_error)
         if include_freq:
             return self.labels, self.dictionary.counts[self.dictionary.nwords:].copy()
         return self.labels
