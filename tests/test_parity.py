@@ -6,6 +6,7 @@ official module skip without it.
 """
 
 import io
+import random
 import sys
 from pathlib import Path
 from unittest import mock
@@ -143,3 +144,142 @@ def test_labels_and_words_of_a_classifier(classifier_path):
             else:
                 assert got == expected
     assert ours.labels == official.labels and ours.words == official.words
+
+
+# ------------------------------------------------------------- on_unicode_error
+
+SEA = [b"whale", b"ship", b"sea", b"harpoon", b"captain", b"deck"]
+BALL = [b"caf\xe9", b"\xff\xfe", b"na\xefve", b"dance", b"ball", b"sister"]  # 3 not UTF-8
+BAD_LABEL = b"__label__b\xe4ll"
+
+
+@pytest.fixture(scope="module")
+def invalid_utf8_models(tmp_path_factory):
+    """A classifier and a skipgram model whose vocabularies hold bytes that are not UTF-8."""
+    folder = tmp_path_factory.mktemp("utf8")
+    rng = random.Random(3)
+    lines = []
+    for i in range(400):
+        label, words = (b"__label__sea", SEA) if i % 2 else (BAD_LABEL, BALL)
+        lines.append(b" ".join([label] + [rng.choice(words) for _ in range(8)]))
+    corpus = folder / "corpus.txt"
+    corpus.write_bytes(b"\n".join(lines) + b"\n")
+    paths = {}
+    for name, train in (("classifier", lambda: embtk.train_supervised(
+            corpus, epoch=5, lr=0.5, dim=8, thread=1, verbose=0)),
+            ("skipgram", lambda: embtk.train_unsupervised(
+                corpus, dim=8, epoch=2, minCount=1, bucket=10000, thread=1, verbose=0))):
+        paths[name] = folder / f"{name}.bin"
+        train().save_model(paths[name])
+    return paths
+
+
+def both(path):
+    return embtk.load_model(path), official_load(path)
+
+
+def assert_same_under_each_handler(call, *args, **kwargs):
+    """`call(model, ...)` raises UnicodeDecodeError by default and with 'strict' in both
+    modules, and gives the same values with 'replace' and 'ignore'."""
+    ours, official = args[0], args[1]
+    for model in (ours, official):
+        with pytest.raises(UnicodeDecodeError):
+            call(model)
+        with pytest.raises(UnicodeDecodeError):
+            call(model, on_unicode_error="strict")
+    answers = {}
+    for handler in ("replace", "ignore"):
+        got = call(ours, on_unicode_error=handler)
+        expected = call(official, on_unicode_error=handler)
+        assert got == expected, handler
+        answers[handler] = got
+    return answers
+
+
+def test_get_words_and_labels_honour_on_unicode_error(invalid_utf8_models):
+    ours, official = both(invalid_utf8_models["classifier"])
+    for name in ("get_words", "get_labels"):
+        answers = assert_same_under_each_handler(
+            lambda m, **kw: getattr(m, name)(**kw), ours, official)
+        assert any("\ufffd" in text for text in answers["replace"])
+        freq = getattr(ours, name)(include_freq=True, on_unicode_error="replace")
+        official_freq = getattr(official, name)(include_freq=True, on_unicode_error="replace")
+        assert freq[0] == official_freq[0]
+        np.testing.assert_array_equal(freq[1], official_freq[1])
+    assert "__label__b\ufffdll" in ours.get_labels(on_unicode_error="replace")
+    # embtk's properties never raise: they replace (the official ones are 'strict')
+    assert ours.words == ours.get_words(on_unicode_error="replace")
+    assert ours.labels == ours.get_labels(on_unicode_error="replace")
+
+
+def test_labels_of_word_vector_model_honour_on_unicode_error(invalid_utf8_models):
+    ours, official = both(invalid_utf8_models["skipgram"])
+    with pytest.raises(UnicodeDecodeError):
+        ours.get_labels()
+    # the official module drops the argument here (always 'strict'); embtk passes it on
+    replaced = ours.get_labels(on_unicode_error="replace")
+    assert replaced == official.get_words(on_unicode_error="replace")
+    assert "caf\ufffd" in replaced
+
+
+def test_neighbours_and_analogies_honour_on_unicode_error(invalid_utf8_models):
+    ours, official = both(invalid_utf8_models["skipgram"])
+    k = len(ours.words)  # every word: the ones that are not UTF-8 too
+    for call in (lambda m, **kw: m.get_nearest_neighbors("dance", k=k, **kw),
+                 lambda m, **kw: m.get_analogies("dance", "ball", "whale", k=k, **kw)):
+        answers = assert_same_under_each_handler(call, ours, official)
+        assert "caf\ufffd" in [word for _, word in answers["replace"]]
+        assert "caf" in [word for _, word in answers["ignore"]]
+    assert ours.get_nearest_neighbors("whale", k=1) == official.get_nearest_neighbors("whale", k=1)
+
+
+def test_get_subwords_honours_on_unicode_error(invalid_utf8_models):
+    ours, official = both(invalid_utf8_models["skipgram"])
+    # a word given as bytes (the official module accepts them too) keeps its bytes
+    answers = assert_same_under_each_handler(
+        lambda m, **kw: (lambda r: (r[0], r[1].tolist()))(m.get_subwords(b"caf\xe9", **kw)),
+        ours, official)
+    names, ids = answers["replace"]
+    assert names[0] == "caf\ufffd" and "<caf" in names and "af\ufffd>" in names
+    assert ids[0] == ours.get_word_id(b"caf\xe9")
+
+
+def test_predict_honours_on_unicode_error(invalid_utf8_models):
+    ours, official = both(invalid_utf8_models["classifier"])
+    lines = ["whale ship sea", "dance ball sister"]
+    answers = assert_same_under_each_handler(
+        lambda m, **kw: [list(row) for row in m.predict(lines, k=-1, **kw)[0]], ours, official)
+    assert ["__label__b\ufffdll", "__label__sea"] in [sorted(row) for row in answers["replace"]]
+    assert [list(ours.predict(lines[1], on_unicode_error="replace")[0])] == \
+        official.predict(lines[1:], on_unicode_error="replace")[0] == [["__label__b\ufffdll"]]
+    # only the labels returned are decoded: a valid top label never raises
+    assert [list(ours.predict(lines[0])[0])] == official.predict(lines[:1])[0] == [["__label__sea"]]
+    with pytest.raises(UnicodeDecodeError):
+        ours.predict(lines[1])
+
+
+def test_get_line_honours_on_unicode_error(invalid_utf8_models):
+    ours = embtk.load_model(invalid_utf8_models["classifier"])
+    # embtk also takes bytes (the official module takes str only, which is always UTF-8)
+    line = b"caf\xe9 whale " + BAD_LABEL + b" __label__nope"
+    with pytest.raises(UnicodeDecodeError):
+        ours.get_line(line)
+    with pytest.raises(UnicodeDecodeError):
+        ours.get_line([b"whale", line], on_unicode_error="strict")
+    assert ours.get_line(line, on_unicode_error="replace") == (
+        ["caf\ufffd", "whale", "</s>"], ["__label__b\ufffdll"])
+    assert ours.get_line([b"whale", line], on_unicode_error="ignore") == (
+        [["whale", "</s>"], ["caf", "whale", "</s>"]], [[], ["__label__bll"]])
+
+
+def test_cli_writes_words_that_are_not_utf8_as_their_bytes(invalid_utf8_models):
+    # fastText's CLI writes the dictionary's bytes as they are
+    path = invalid_utf8_models["skipgram"]
+    code, out = run_cli("nn", path, 20, input=b"dance\n")
+    assert code == 0
+    assert b"\ncaf\xe9 " in out and b"\xff\xfe " in out and "\ufffd".encode() not in out
+    code, out = run_cli("analogies", path, 20, input=b"dance ball whale\n")
+    assert code == 0 and b"\nna\xefve " in out
+    code, out = run_cli("print-ngrams", path, b"caf\xe9".decode("utf-8", "surrogateescape"))
+    assert code == 0
+    assert [line.split(b" ")[0] for line in out.splitlines()][:2] == [b"caf\xe9", b"<ca"]

@@ -32,8 +32,10 @@ def _encode(text) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8")
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+def _decode(data: bytes, errors: str = "replace") -> str:
+    """Text of dictionary bytes, which need not be UTF-8. `errors` is a codec error
+    handler: the official module's on_unicode_error ('strict' raises UnicodeDecodeError)."""
+    return data.decode("utf-8", errors=errors)
 
 
 # A literal `</s>` token: one between fastText's separators (or the ends of the text).
@@ -140,27 +142,32 @@ class FastText:
     # ---------------------------------------------------------------- vocabulary
     @property
     def words(self) -> list:
-        return [_decode(w) for w in self.dictionary.entries(0, self.dictionary.nwords)]
+        """get_words(), with bytes that are not UTF-8 replaced rather than raising."""
+        return self.get_words(on_unicode_error="replace")
 
     @property
     def labels(self) -> list:
+        """get_labels(), with bytes that are not UTF-8 replaced rather than raising."""
+        return self.get_labels(on_unicode_error="replace")
+
+    def get_words(self, include_freq=False, on_unicode_error="strict"):
+        """The words, most frequent first, and with include_freq their counts."""
+        d = self.dictionary
+        words = [_decode(w, on_unicode_error) for w in d.entries(0, d.nwords)]
+        if include_freq:
+            return words, d.counts[: d.nwords].copy()
+        return words
+
+    def get_labels(self, include_freq=False, on_unicode_error="strict"):
         """A classifier's labels; a word-vector model's words, which are its outputs (as
         the official module answers)."""
         if not self.args.supervised:
-            return self.words
-        return [_decode(w) for w in self.dictionary.labels]
-
-    def get_words(self, include_freq=False, on_unicode_error="replace"):
-        if include_freq:
-            return self.words, self.dictionary.counts[: self.dictionary.nwords].copy()
-        return self.words
-
-    def get_labels(self, include_freq=False, on_unicode_error="replace"):
-        if not self.args.supervised:
             return self.get_words(include_freq, on_unicode_error)
+        d = self.dictionary
+        labels = [_decode(w, on_unicode_error) for w in d.labels]
         if include_freq:
-            return self.labels, self.dictionary.counts[self.dictionary.nwords:].copy()
-        return self.labels
+            return labels, d.counts[d.nwords:].copy()
+        return labels
 
     def get_dimension(self) -> int:
         return int(self.input_matrix.shape[1])
@@ -175,9 +182,9 @@ class FastText:
     def get_subword_id(self, subword) -> int:
         return self.dictionary.subword_rows(_encode(subword))
 
-    def get_subwords(self, word, on_unicode_error="replace"):
+    def get_subwords(self, word, on_unicode_error="strict"):
         names, ids = self.dictionary.subwords(_encode(word))
-        return [_decode(s) for s in names], ids
+        return [_decode(s, on_unicode_error) for s in names], ids
 
     def is_quantized(self) -> bool:
         return self.quant_input is not None
@@ -252,23 +259,23 @@ class FastText:
         return unit_word_vectors(self.input_matrix, t.subword_offsets, t.subword_ids,
                                  self.dictionary.nwords)
 
-    def _nearest(self, query: np.ndarray, k: int, banned_words):
+    def _nearest(self, query: np.ndarray, k: int, banned_words, on_unicode_error):
         ids = [self.dictionary.get_id(_encode(w)) for w in banned_words]
         banned = np.array([i for i in ids if 0 <= i < self.dictionary.nwords], dtype=np.int64)
         scores, rows = nearest_words(self._unit_word_vectors, query, int(k), banned)
         words = self.dictionary.words
-        return [(float(s), _decode(words[i])) for s, i in zip(scores, rows)]
+        return [(float(s), _decode(words[i], on_unicode_error)) for s, i in zip(scores, rows)]
 
-    def get_nearest_neighbors(self, word, k=10, on_unicode_error="replace"):
+    def get_nearest_neighbors(self, word, k=10, on_unicode_error="strict"):
         """[(cosine similarity, word)] of the k words closest to `word`, itself excluded."""
-        return self._nearest(self.get_word_vector(word), k, [word])
+        return self._nearest(self.get_word_vector(word), k, [word], on_unicode_error)
 
-    def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="replace"):
+    def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="strict"):
         """Words closest to A - B + C (each term unit-normalised first)."""
         query = np.zeros(self.get_dimension(), dtype=np.float32)
         for word, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
             add_unit(query, self.get_word_vector(word), sign)
-        return self._nearest(query, k, [wordA, wordB, wordC])
+        return self._nearest(query, k, [wordA, wordB, wordC], on_unicode_error)
 
     # ---------------------------------------------------------------- prediction
     @cached_property
@@ -322,7 +329,10 @@ class FastText:
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
         counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
-        names = [_decode(w) for w in self.dictionary.labels]
+        # only the labels returned are decoded, so 'strict' raises only for those
+        returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
+        raw = self.dictionary.labels
+        names = {i: _decode(raw[i], on_unicode_error) for i in np.unique(returned).tolist()}
         counts = counts.tolist()
         labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
         if many:
@@ -360,10 +370,10 @@ class FastText:
         """{label: {precision, recall, f1score}} for every label of the model."""
         return self.evaluate(path, k, threshold).per_label()
 
-    def get_line(self, text, on_unicode_error="replace"):
+    def get_line(self, text, on_unicode_error="strict"):
         """The words and the known labels of one line, up to and including its EOS."""
         if isinstance(text, (list, tuple)):
-            pairs = [self.get_line(t) for t in text]
+            pairs = [self.get_line(t, on_unicode_error) for t in text]
             return [p[0] for p in pairs], [p[1] for p in pairs]
         data = _encode(text)
         if b"\n" in data:
@@ -374,9 +384,9 @@ class FastText:
             wid = d.get_id(token)
             if (wid >= d.nwords) if wid >= 0 else token.startswith(d.label):
                 if wid >= 0:
-                    labels.append(_decode(token))
+                    labels.append(_decode(token, on_unicode_error))
             else:
-                words.append(_decode(token))
+                words.append(_decode(token, on_unicode_error))
             if token == EOS:
                 break
         return words, labels
