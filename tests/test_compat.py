@@ -24,7 +24,7 @@ def official_predict(model, lines, k):
     labels, probs = [], []
     for line in lines:
         pairs = model.f.predict(line + "\n", k, 0.0, "strict")
-        labels.append(tuple(label for _, label in pairs))
+        labels.append([label for _, label in pairs])
         probs.append([p for p, _ in pairs])
     return labels, probs
 

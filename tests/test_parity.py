@@ -283,3 +283,25 @@ def test_cli_writes_words_that_are_not_utf8_as_their_bytes(invalid_utf8_models):
     code, out = run_cli("print-ngrams", path, b"caf\xe9".decode("utf-8", "surrogateescape"))
     assert code == 0
     assert [line.split(b" ")[0] for line in out.splitlines()][:2] == [b"caf\xe9", b"<ca"]
+
+
+# ------------------------------------------------------- return types and values
+
+
+def test_predict_return_types(classifier_path):
+    ours, official = both(classifier_path)
+    lines = ["whale ship", "the LORD God", "sister"]
+    labels, probs = ours.predict(lines, k=2)
+    official_labels, official_probs = official.predict(lines, k=2)
+    # a list of lists of labels and a list of float32 arrays
+    assert type(labels) is list and all(type(row) is list for row in labels)
+    assert labels == official_labels
+    assert ours.predict([]) == official.predict([]) == ([], [])
+    assert type(probs) is list and [p.dtype for p in probs] == [p.dtype for p in official_probs]
+    # one string: a tuple of labels and a float64 array (the official module's single-string
+    # form needs numpy < 2, so its pybind answer is compared)
+    single_labels, single_probs = ours.predict(lines[0], k=2)
+    pairs = official.f.predict(lines[0] + "\n", 2, 0.0, "strict")
+    assert single_labels == tuple(label for _, label in pairs)
+    assert single_probs.dtype == np.float64
+    np.testing.assert_array_equal(single_probs, [p for p, _ in pairs])

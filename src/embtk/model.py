@@ -325,7 +325,9 @@ class FastText:
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
-        """Labels and probabilities for a line, or for each line of a list."""
+        """Labels and probabilities for a line (a tuple and a float64 array), or for each
+        line of a list (a list of lists and a list of float32 arrays), as the official
+        module answers."""
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
         counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
@@ -334,10 +336,10 @@ class FastText:
         raw = self.dictionary.labels
         names = {i: _decode(raw[i], on_unicode_error) for i in np.unique(returned).tolist()}
         counts = counts.tolist()
-        labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
+        labels = [[names[i] for i in row[:n]] for n, row in zip(counts, ids.tolist())]
         if many:
             return labels, [row[:n] for n, row in zip(counts, probs)]
-        return labels[0], probs[0, :counts[0]].astype(np.float64)
+        return tuple(labels[0]), probs[0, :counts[0]].astype(np.float64)
 
     def evaluate(self, path, k=1, threshold=0.0, confusion=False) -> TestResult:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time.
