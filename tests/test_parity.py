@@ -305,3 +305,19 @@ def test_predict_return_types(classifier_path):
     assert single_labels == tuple(label for _, label in pairs)
     assert single_probs.dtype == np.float64
     np.testing.assert_array_equal(single_probs, [p for p, _ in pairs])
+
+
+def test_matrices_are_copies(skipgram_path):
+    # the official module copies the matrices out: writing to them leaves the model as it was
+    ours, official = both(skipgram_path)
+    for model in (ours, official):
+        before = model.get_word_vector("sister")
+        neighbours = model.get_nearest_neighbors("sister", k=3)
+        for matrix in (model.get_input_matrix(), model.get_output_matrix()):
+            assert matrix.dtype == np.float32 and matrix.flags.writeable
+            matrix[:] = 0
+        np.testing.assert_array_equal(model.get_word_vector("sister"), before)
+        assert model.get_nearest_neighbors("sister", k=3) == neighbours
+        assert np.any(model.get_input_matrix() != 0) and np.any(model.get_output_matrix() != 0)
+    np.testing.assert_array_equal(ours.get_input_matrix(), official.get_input_matrix())
+    np.testing.assert_array_equal(ours.get_output_matrix(), official.get_output_matrix())

@@ -201,12 +201,14 @@ class FastText:
             raise EmbtkError("this model is quantized: its matrices cannot be exported")
 
     def get_input_matrix(self) -> np.ndarray:
+        """A copy, as the official module returns: writing to it leaves the model as it is."""
         self._require_dense()
-        return np.asarray(self.input_matrix)
+        return np.array(self.input_matrix, dtype=np.float32)
 
     def get_output_matrix(self) -> np.ndarray:
+        """A copy, as the official module returns: writing to it leaves the model as it is."""
         self._require_dense()
-        return np.asarray(self.output_matrix)
+        return np.array(self.output_matrix, dtype=np.float32)
 
     def get_input_vector(self, index: int) -> np.ndarray:
         return np.array(self.input_matrix[index], dtype=np.float32)
