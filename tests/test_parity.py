@@ -321,3 +321,28 @@ def test_matrices_are_copies(skipgram_path):
         assert np.any(model.get_input_matrix() != 0) and np.any(model.get_output_matrix() != 0)
     np.testing.assert_array_equal(ours.get_input_matrix(), official.get_input_matrix())
     np.testing.assert_array_equal(ours.get_output_matrix(), official.get_output_matrix())
+
+
+OPTION_ATTRIBUTES = ["lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg",
+                     "wordNgrams", "loss", "bucket", "thread", "lrUpdateRate", "t", "label",
+                     "verbose", "pretrainedVectors"]
+
+
+@pytest.mark.parametrize("model", ["supervised", "cbow"])
+def test_training_options_are_attributes_of_the_model(model):
+    # the official module copies the options onto a model it trains (model.dim, ...)
+    fasttext = official_module()
+    options = dict(epoch=1, dim=4, thread=1, verbose=0, bucket=1000, lr=0.2, t=1e-3)
+    if model == "supervised":
+        official = fasttext.train_supervised(str(TRAIN), wordNgrams=2, **options)
+        ours = embtk.train_supervised(TRAIN, wordNgrams=2, **options)
+    else:
+        official = fasttext.train_unsupervised(str(CORPUS), model=model, minCount=3, **options)
+        ours = embtk.train_unsupervised(CORPUS, model=model, minCount=3, **options)
+    got = {name: getattr(ours, name) for name in OPTION_ATTRIBUTES}
+    expected = {name: getattr(official, name) for name in OPTION_ATTRIBUTES}
+    expected["loss"] = expected["loss"].name  # an enum there, its name in embtk
+    assert got == pytest.approx(expected)
+    assert got["dim"] == 4 and got["bucket"] == 1000
+    with pytest.raises(AttributeError):
+        ours.no_such_option

@@ -125,6 +125,12 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
+# The training options that the official module copies onto a model it trained.
+_OPTION_ATTRIBUTES = frozenset((
+    "lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg", "wordNgrams",
+    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors"))
+
+
 class FastText:
     """Matrices, dictionary and options of one model."""
 
@@ -138,6 +144,13 @@ class FastText:
         # their decoded rows (input_matrix / output_matrix) for everything else.
         self.quant_input = None
         self.quant_output = None
+
+    def __getattr__(self, name):
+        """model.dim, model.epoch...: the options in `args`, which code written for the
+        official module reads as attributes (loss is a name here, not an enum)."""
+        if name in _OPTION_ATTRIBUTES:
+            return getattr(self.args, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # ---------------------------------------------------------------- vocabulary
     @property
