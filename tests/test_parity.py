@@ -346,3 +346,13 @@ def test_training_options_are_attributes_of_the_model(model):
     assert got["dim"] == 4 and got["bucket"] == 1000
     with pytest.raises(AttributeError):
         ours.no_such_option
+
+
+# --------------------------------------------------------------- module level
+
+
+def test_module_constants():
+    fasttext = official_module()
+    assert (embtk.EOS, embtk.BOW, embtk.EOW) == (fasttext.EOS, fasttext.BOW, fasttext.EOW) \
+        == ("</s>", "<", ">")
+    assert {"EOS", "BOW", "EOW"} <= set(embtk.__all__)

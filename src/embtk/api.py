@@ -7,6 +7,10 @@ import re
 from .args import Args
 from .errors import EmbtkError
 
+# The official module's names for the end-of-sentence token and the word boundaries
+# that wrap a word before its character n-grams are taken.
+EOS, BOW, EOW = "</s>", "<", ">"
+
 # Spellings the official module accepts besides fastText's own option names.
 _ALIASES = {
     "min_count": "minCount", "min_count_label": "minCountLabel", "word_ngrams": "wordNgrams",
