@@ -356,3 +356,17 @@ def test_module_constants():
     assert (embtk.EOS, embtk.BOW, embtk.EOW) == (fasttext.EOS, fasttext.BOW, fasttext.EOW) \
         == ("</s>", "<", ">")
     assert {"EOS", "BOW", "EOW"} <= set(embtk.__all__)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"no_such": 1}, "unexpected keyword argument 'no_such'"),
+    ({"min_count": 1, "minCount": 2}, "multiple values for argument 'minCount'"),
+    ({"model": "cbow"}, "unexpected keyword argument 'model'"),
+])
+def test_train_supervised_refuses_bad_keywords_with_type_error(options, message):
+    fasttext = official_module()
+    for train in (fasttext.train_supervised, embtk.train_supervised):
+        with pytest.raises(TypeError, match=message):
+            train(str(TRAIN), epoch=1, dim=2, thread=1, verbose=0, **options)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'no_such'"):
+        embtk.train_unsupervised(str(CORPUS), no_such=1)

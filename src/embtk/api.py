@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from .args import Args
@@ -17,6 +18,7 @@ _ALIASES = {
     "lr_update_rate": "lrUpdateRate", "label_prefix": "label",
     "pretrained_vectors": "pretrainedVectors", "save_output": "saveOutput",
 }
+_OPTION_NAMES = {f.name for f in dataclasses.fields(Args)} - {"input", "model", "manual"}
 
 
 def _train(model: str, input, options: dict):
@@ -24,7 +26,14 @@ def _train(model: str, input, options: dict):
 
     given = {"input": str(input)}
     for key, value in options.items():
-        given[_ALIASES.get(key, key)] = value
+        name = _ALIASES.get(key, key)
+        # a misspelt or repeated option is a TypeError, as for any Python call (and in
+        # the official module); `model` is train_unsupervised's argument, not an option
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"unexpected keyword argument '{key}'")
+        if name in given:
+            raise TypeError(f"multiple values for argument '{name}'")
+        given[name] = value
     args = Args.for_model(model, **given)
     if args.autotuneValidationFile:
         from .autotune import autotune
