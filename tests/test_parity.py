@@ -370,3 +370,15 @@ def test_train_supervised_refuses_bad_keywords_with_type_error(options, message)
             train(str(TRAIN), epoch=1, dim=2, thread=1, verbose=0, **options)
     with pytest.raises(TypeError, match="unexpected keyword argument 'no_such'"):
         embtk.train_unsupervised(str(CORPUS), no_such=1)
+
+
+# -------------------------------------------------------------- tokens and rows
+
+
+def test_get_line_splits_on_every_fasttext_separator(classifier_path):
+    ours, official = both(classifier_path)
+    for line in ["the sister\x00whale", "a\x0bb\x0cc\rd\te  f", "\x00__label__austen\x00x\x00",
+                 "x \x1c y\x85z"]:  # \x1c and \x85 are not separators in fastText
+        assert ours.get_line(line) == official.get_line(line), repr(line)
+    assert ours.get_line("the sister\x00whale") == (["the", "sister", "whale", "</s>"], [])
+

@@ -397,7 +397,8 @@ class FastText:
             raise ValueError("get_line processes one line at a time (remove '\\n')")
         d = self.dictionary
         words, labels = [], []
-        for token in data.split() + [EOS]:
+        # bytes.split() cuts at fastText's separators but the NUL byte, which is one too
+        for token in data.replace(b"\0", b" ").split() + [EOS]:
             wid = d.get_id(token)
             if (wid >= d.nwords) if wid >= 0 else token.startswith(d.label):
                 if wid >= 0:
