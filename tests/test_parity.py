@@ -382,3 +382,16 @@ def test_get_line_splits_on_every_fasttext_separator(classifier_path):
         assert ours.get_line(line) == official.get_line(line), repr(line)
     assert ours.get_line("the sister\x00whale") == (["the", "sister", "whale", "</s>"], [])
 
+
+def test_word_vector_of_a_label_has_no_row_outside_the_matrix(classifier_path, tmp_path):
+    # a label's entry lists its own id as its row, past the words: in the hash buckets
+    # when the model has some (as fastText reads it), outside the matrix when it has none
+    ours, official = both(classifier_path)
+    for label in ours.labels:
+        np.testing.assert_array_equal(ours.get_word_vector(label), official.get_word_vector(label))
+    bucketless = embtk.train_supervised(TRAIN, epoch=1, dim=8, thread=1, verbose=0)
+    assert bucketless.args.bucket == 0
+    assert bucketless.get_input_matrix().shape[0] == len(bucketless.words)
+    for label in bucketless.labels:
+        np.testing.assert_array_equal(bucketless.get_word_vector(label), np.zeros(8, np.float32))
+    assert np.any(bucketless.get_word_vector("the") != 0)

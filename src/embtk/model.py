@@ -240,7 +240,10 @@ class FastText:
             warnings.warn(f"{_decode(_encode(word))!r} is not in the vocabulary and the model has "
                           "no subword information: its vector is all zeros",
                           UnknownWordWarning, stacklevel=2)
-        return rows_mean(self.input_matrix, self.dictionary.word_rows(_encode(word)))
+        rows = self.dictionary.word_rows(_encode(word))
+        # a label's own row lies past the words: a hash bucket, or nothing in a model
+        # without buckets (fastText reads past its matrix there; embtk leaves it out)
+        return rows_mean(self.input_matrix, rows[rows < self.input_matrix.shape[0]])
 
     def get_sentence_vector(self, text) -> np.ndarray:
         data = _encode(text)
