@@ -395,3 +395,55 @@ def test_word_vector_of_a_label_has_no_row_outside_the_matrix(classifier_path, t
     for label in bucketless.labels:
         np.testing.assert_array_equal(bucketless.get_word_vector(label), np.zeros(8, np.float32))
     assert np.any(bucketless.get_word_vector("the") != 0)
+
+
+# ----------------------------------------------------------------- set_matrices
+
+
+@pytest.mark.parametrize("which", ["classifier_path", "skipgram_path"])
+def test_set_matrices(which, request, tmp_path):
+    path = request.getfixturevalue(which)
+    ours, official = both(path)
+    rng = np.random.default_rng(5)
+    rows_in, rows_out = ours.get_input_matrix().shape[0], ours.get_output_matrix().shape[0]
+    new_in = rng.standard_normal((rows_in, 5))  # float64 and another dim: both are converted
+    new_out = rng.standard_normal((rows_out, 5))
+    neighbours = ours.get_nearest_neighbors("sister", k=5)  # fills embtk's caches first
+    for model in (ours, official):
+        model.set_matrices(new_in, new_out)
+        assert model.get_dimension() == 5
+        np.testing.assert_array_equal(model.get_input_matrix(), new_in.astype(np.float32))
+        np.testing.assert_array_equal(model.get_output_matrix(), new_out.astype(np.float32))
+    new_in[:] = 0  # the model keeps its own copy
+    assert ours.get_nearest_neighbors("sister", k=5) != neighbours
+    assert ours.get_nearest_neighbors("sister", k=5) == \
+        official.get_nearest_neighbors("sister", k=5)
+    for word in ["sister", "whale", "zzzq"]:
+        np.testing.assert_allclose(ours.get_word_vector(word), official.get_word_vector(word),
+                                   rtol=1e-6)
+    line = "the sister and the whale"
+    np.testing.assert_allclose(ours.get_sentence_vector(line), official.get_sentence_vector(line),
+                               rtol=1e-5, atol=1e-6)
+    if ours.args.supervised:
+        labels, probs = ours.predict([line], k=-1)
+        assert labels == official.predict([line], k=-1)[0]
+        np.testing.assert_allclose(probs[0], official_probabilities(official, [line], -1)[0],
+                                   rtol=1e-5)
+    # saved, the new matrices load in both modules
+    ours.save_model(tmp_path / "set.bin")
+    again, official_again = both(tmp_path / "set.bin")
+    np.testing.assert_array_equal(again.get_input_matrix(), official.get_input_matrix())
+    np.testing.assert_array_equal(official_again.get_output_matrix(), official.get_output_matrix())
+    assert again.dim == official_again.get_dimension() == 5
+
+
+def test_set_matrices_checks_shapes(classifier_path):
+    ours = embtk.load_model(classifier_path)
+    rows_in, rows_out = ours.get_input_matrix().shape[0], ours.get_output_matrix().shape[0]
+    for new_in, new_out in [(np.zeros((rows_in - 1, 8)), np.zeros((rows_out, 8))),
+                            (np.zeros((rows_in, 8)), np.zeros((rows_out + 1, 8))),
+                            (np.zeros((rows_in, 8)), np.zeros((rows_out, 7))),
+                            (np.zeros(rows_in), np.zeros((rows_out, 8)))]:
+        with pytest.raises(ValueError):
+            ours.set_matrices(new_in, new_out)
+    assert ours.get_dimension() == 8
