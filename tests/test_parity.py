@@ -1,6 +1,6 @@
 """The Python API against the official `fasttext` module, method by method.
 
-Each model here is trained by embtk, saved, and loaded by both modules, so any
+Most models here are trained by embtk, saved, and loaded by both modules, so a
 difference comes from the API code and not from training. Tests that need the
 official module skip without it.
 """
@@ -31,6 +31,11 @@ def official_load(path):
     fasttext = official_module()
     with mock.patch.object(sys, "stderr", io.StringIO()):
         return fasttext.load_model(str(path))
+
+
+def both(path):
+    """embtk's and the official module's models for `path`."""
+    return embtk.load_model(path), official_load(path)
 
 
 def official_probabilities(model, lines, k):
@@ -81,18 +86,17 @@ def lines_with_eos(model):
 
 
 def test_predict_list_gives_one_result_per_element(classifier_path):
-    ours = embtk.load_model(classifier_path)
-    official = official_load(classifier_path)
+    ours, official = both(classifier_path)
     lines = lines_with_eos(ours)
     labels, probs = ours.predict(lines, k=2)
     assert len(labels) == len(probs) == len(lines)
     official_labels, _ = official.predict(lines, k=2)
     assert [list(row) for row in labels] == official_labels
-    np.testing.assert_array_equal(np.array(probs), np.array(official_probabilities(official, lines, 2)))
+    np.testing.assert_array_equal(np.array(probs),
+                                  np.array(official_probabilities(official, lines, 2)))
     # tokens after the first '</s>' are ignored, as the official module ignores them
     assert ours.predict(["whale ship </s> the LORD"])[0] == ours.predict(["whale ship"])[0]
-    single_labels, single_probs = ours.predict(lines[0], k=2)
-    assert list(single_labels) == official_labels[0]
+    assert list(ours.predict(lines[0], k=2)[0]) == official_labels[0]
 
 
 def test_cli_predict_keeps_eos_as_a_line_break(classifier_path):
@@ -100,7 +104,7 @@ def test_cli_predict_keeps_eos_as_a_line_break(classifier_path):
     official = official_load(classifier_path)
     code, out = run_cli("predict", classifier_path, "-", input=b"whale ship </s> the LORD God\n")
     assert code == 0
-    expected = [official.predict(["whale ship"])[0][0][0], official.predict(["the LORD God"])[0][0][0]]
+    expected = [official.predict([text])[0][0][0] for text in ("whale ship", "the LORD God")]
     assert out.decode().splitlines() == expected
     assert expected[0] != expected[1]
 
@@ -110,7 +114,7 @@ def test_sentence_vector_of_a_line_with_eos(which, request):
     # a classifier's sentence vector is its first example's (fastText's getLine), a
     # word-vector model's averages every token of the line, '</s>' included
     path = request.getfixturevalue(which)
-    ours, official = embtk.load_model(path), official_load(path)
+    ours, official = both(path)
     for line in ["the whale </s> the LORD", "</s>", "sister </s>", "x </s> y </s> z"]:
         np.testing.assert_array_equal(ours.get_sentence_vector(line),
                                       official.get_sentence_vector(line))
@@ -120,7 +124,7 @@ def test_sentence_vector_of_a_line_with_eos(which, request):
 
 
 def test_labels_of_a_word_vector_model_are_its_words(skipgram_path):
-    ours, official = embtk.load_model(skipgram_path), official_load(skipgram_path)
+    ours, official = both(skipgram_path)
     assert len(ours.words) > 100
     assert ours.get_labels() == official.get_labels() == ours.words
     assert ours.labels == official.labels == ours.words
@@ -133,7 +137,7 @@ def test_labels_of_a_word_vector_model_are_its_words(skipgram_path):
 
 
 def test_labels_and_words_of_a_classifier(classifier_path):
-    ours, official = embtk.load_model(classifier_path), official_load(classifier_path)
+    ours, official = both(classifier_path)
     for include_freq in (False, True):
         for name in ("get_words", "get_labels"):
             got = getattr(ours, name)(include_freq=include_freq)
@@ -174,14 +178,9 @@ def invalid_utf8_models(tmp_path_factory):
     return paths
 
 
-def both(path):
-    return embtk.load_model(path), official_load(path)
-
-
-def assert_same_under_each_handler(call, *args, **kwargs):
+def assert_same_under_each_handler(call, ours, official):
     """`call(model, ...)` raises UnicodeDecodeError by default and with 'strict' in both
-    modules, and gives the same values with 'replace' and 'ignore'."""
-    ours, official = args[0], args[1]
+    modules, and gives the same values with 'replace' and 'ignore' (returned by name)."""
     for model in (ours, official):
         with pytest.raises(UnicodeDecodeError):
             call(model)
@@ -383,7 +382,7 @@ def test_get_line_splits_on_every_fasttext_separator(classifier_path):
     assert ours.get_line("the sister\x00whale") == (["the", "sister", "whale", "</s>"], [])
 
 
-def test_word_vector_of_a_label_has_no_row_outside_the_matrix(classifier_path, tmp_path):
+def test_word_vector_of_a_label_has_no_row_outside_the_matrix(classifier_path):
     # a label's entry lists its own id as its row, past the words: in the hash buckets
     # when the model has some (as fastText reads it), outside the matrix when it has none
     ours, official = both(classifier_path)
