@@ -109,6 +109,17 @@ def test_cli_predict_keeps_eos_as_a_line_break(classifier_path):
     assert expected[0] != expected[1]
 
 
+def test_test_file_keeps_eos_as_a_line_break(classifier_path, tmp_path):
+    # test() reads a file as fastText reads a stream: each '</s>' starts another example
+    ours, official = both(classifier_path)
+    path = tmp_path / "eos.txt"
+    path.write_text("__label__bible the LORD God </s> __label__melville whale ship\n"
+                    "__label__austen sister </s>\n__label__shakespeare thou art\n")
+    assert ours.test(path) == official.test(str(path))
+    assert ours.test(path)[0] == 4
+    assert ours.test(path, k=2) == pytest.approx(official.test(str(path), k=2))
+
+
 @pytest.mark.parametrize("which", ["classifier_path", "skipgram_path"])
 def test_sentence_vector_of_a_line_with_eos(which, request):
     # a classifier's sentence vector is its first example's (fastText's getLine), a
