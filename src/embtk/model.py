@@ -223,27 +223,6 @@ class FastText:
         self._require_dense()
         return np.array(self.output_matrix, dtype=np.float32)
 
-    def set_matrices(self, input_matrix, output_matrix):
-        """Replace both matrices by float32 copies (the dimension may change, not the
-        number of rows, which the dictionary fixes); a quantized model becomes dense."""
-        wi = np.array(input_matrix, dtype=np.float32)
-        wo = np.array(output_matrix, dtype=np.float32)
-        if wi.ndim != 2 or wo.ndim != 2 or wi.shape[1] != wo.shape[1]:
-            raise EmbtkError(f"set_matrices needs two matrices with as many columns, got "
-                             f"shapes {wi.shape} and {wo.shape}")
-        for name, new, old in (("input", wi, self.input_matrix),
-                               ("output", wo, self.output_matrix)):
-            if new.shape[0] != old.shape[0]:
-                raise EmbtkError(f"this model's {name} matrix has {old.shape[0]} rows, "
-                                 f"not {new.shape[0]}")
-        self.input_matrix, self.output_matrix = wi, wo
-        self.quant_input = self.quant_output = None
-        self.args.dim = int(wi.shape[1])
-        # whatever was computed from the old matrices (cached properties) goes
-        for name, value in vars(type(self)).items():
-            if isinstance(value, cached_property):
-                self.__dict__.pop(name, None)
-
     def get_input_vector(self, index: int) -> np.ndarray:
         return np.array(self.input_matrix[index], dtype=np.float32)
 
