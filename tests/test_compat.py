@@ -24,7 +24,7 @@ def official_predict(model, lines, k):
     labels, probs = [], []
     for line in lines:
         pairs = model.f.predict(line + "\n", k, 0.0, "strict")
-        labels.append(tuple(label for _, label in pairs))
+        labels.append([label for _, label in pairs])
         probs.append([p for p, _ in pairs])
     return labels, probs
 
@@ -144,7 +144,7 @@ def test_same_dictionary_order_as_official(model, min_count):
     else:
         official = fasttext.train_unsupervised(path, epoch=1, dim=2, minCount=min_count, minn=0,
                                                maxn=0, thread=1, verbose=0)
-        expected = official.get_words()
+        expected = official.get_words() + official.get_labels()  # its labels are its words
     ours = embtk.train_unsupervised(path, epoch=1, dim=2, minCount=min_count, minn=0, maxn=0,
                                     thread=1, verbose=0) if model != "supervised" else \
         embtk.train_supervised(path, epoch=1, dim=2, thread=1, verbose=0)

@@ -10,7 +10,7 @@ Submodules load on first use, so `import embtk` (and `embtk --help`) stay fast.
 __version__ = "0.1.0"
 
 _API = {"train_supervised", "train_unsupervised", "load_model", "tokenize", "train_glove"}
-_API |= {"evaluate_similarity", "evaluate_analogies"}
+_API |= {"evaluate_similarity", "evaluate_analogies", "EOS", "BOW", "EOW"}
 __all__ = sorted(_API | {"FastText", "EmbtkError", "Args"})
 
 

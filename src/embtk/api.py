@@ -3,6 +3,7 @@ the command line calls. Everything a user can reach from Python starts here."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from .args import Args, GloveArgs
@@ -21,12 +22,17 @@ __all__ = ["train_supervised", "train_unsupervised", "train_glove", "load_model"
            "load_vectors", "train_with_args", "train_glove_with_args", "WordVectors",
            "ClassificationReport"]
 
+# The official module's names for the end-of-sentence token and the word boundaries
+# that wrap a word before its character n-grams are taken.
+EOS, BOW, EOW = "</s>", "<", ">"
+
 # Spellings the official module accepts besides fastText's own option names.
 _ALIASES = {
     "min_count": "minCount", "min_count_label": "minCountLabel", "word_ngrams": "wordNgrams",
     "lr_update_rate": "lrUpdateRate", "label_prefix": "label",
     "pretrained_vectors": "pretrainedVectors", "save_output": "saveOutput",
 }
+_OPTION_NAMES = {f.name for f in dataclasses.fields(Args)} - {"input", "model", "manual"}
 
 
 def _options(input, options: dict) -> dict:
@@ -34,6 +40,21 @@ def _options(input, options: dict) -> dict:
     for key, value in options.items():
         given[_ALIASES.get(key, key)] = value
     return given
+
+
+def _train_options(input, options: dict) -> dict:
+    """`_options` for train_supervised/train_unsupervised: a misspelt or repeated option
+    is a TypeError, as for any Python call (and in the official module); `model` is
+    train_unsupervised's argument, not an option."""
+    seen = set()
+    for key in options:
+        name = _ALIASES.get(key, key)
+        if name not in _OPTION_NAMES:
+            raise TypeError(f"unexpected keyword argument '{key}'")
+        if name in seen:
+            raise TypeError(f"multiple values for argument '{name}'")
+        seen.add(name)
+    return _options(input, options)
 
 
 def train_with_args(args: Args) -> FastText:
@@ -45,7 +66,7 @@ def train_with_args(args: Args) -> FastText:
 
 def train_supervised(input, **options) -> FastText:
     """Train a classifier on lines tagged `__label__X` (options: fastText's names)."""
-    return train_with_args(Args.for_model("supervised", **_options(input, options)))
+    return train_with_args(Args.for_model("supervised", **_train_options(input, options)))
 
 
 def train_unsupervised(input, model="skipgram", **options) -> FastText:
@@ -54,7 +75,7 @@ def train_unsupervised(input, model="skipgram", **options) -> FastText:
         raise EmbtkError(f"unknown model '{model}' (use skipgram or cbow)")
     if any(key.startswith("autotune") for key in options):
         raise EmbtkError("autotune is for supervised models only (train_supervised)")
-    return train_with_args(Args.for_model(model, **_options(input, options)))
+    return train_with_args(Args.for_model(model, **_train_options(input, options)))
 
 
 def train_glove_with_args(args: GloveArgs) -> FastText:

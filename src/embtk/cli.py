@@ -46,6 +46,11 @@ def _text(value) -> bytes:
     return str(value).encode("utf-8", errors="surrogateescape")
 
 
+# The API's on_unicode_error for words the CLI writes: `_text` turns them back into the
+# dictionary's own bytes, which fastText writes as they are.
+_AS_BYTES = "surrogateescape"
+
+
 def _word_arg(raw: bytes):
     """A word read from stdin or argv for the str-based API: str when it is valid UTF-8,
     the raw bytes otherwise (the model encodes str as UTF-8 and accepts bytes as-is)."""
@@ -518,7 +523,7 @@ def print_ngrams_command(model, word):
 
     m = _load(model)
     out = _stdout()
-    subwords, ids = m.get_subwords(_word_arg(os.fsencode(word)))
+    subwords, ids = m.get_subwords(_word_arg(os.fsencode(word)), on_unicode_error=_AS_BYTES)
     for subword, row in zip(subwords, ids):
         vec = m.get_input_vector(int(row)) if row >= 0 else np.zeros(m.get_dimension())
         out.write(_text(subword) + b" " + _vector_text(vec) + b"\n")
@@ -552,7 +557,8 @@ def nn_command(model, k):
         if word is None:
             continue
         _warn_if_unknown(m, _word_arg(word))
-        _write_neighbors(out, m.get_nearest_neighbors(_word_arg(word), k))
+        neighbors = m.get_nearest_neighbors(_word_arg(word), k, on_unicode_error=_AS_BYTES)
+        _write_neighbors(out, neighbors)
         out.write(prompt)
         out.flush()
     _end_prompt(out)
@@ -578,7 +584,7 @@ def analogies_command(model, k):
         triplet.append(_word_arg(word))
         _warn_if_unknown(m, triplet[-1])
         if len(triplet) == 3:
-            _write_neighbors(out, m.get_analogies(*triplet, k=k))
+            _write_neighbors(out, m.get_analogies(*triplet, k=k, on_unicode_error=_AS_BYTES))
             triplet.clear()
             out.write(prompt)
             out.flush()

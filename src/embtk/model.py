@@ -7,6 +7,7 @@ written for it ports by changing the import.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -31,15 +32,42 @@ def _encode(text) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8")
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+def _decode(data: bytes, errors: str = "replace") -> str:
+    """Text of dictionary bytes, which need not be UTF-8. `errors` is a codec error
+    handler: the official module's on_unicode_error ('strict' raises UnicodeDecodeError)."""
+    return data.decode("utf-8", errors=errors)
+
+
+# A literal `</s>` token: one between fastText's separators (or the ends of the text).
+_EOS_TOKEN = re.compile(rb"(?<![^ \n\r\t\v\f\x00])</s>(?![^ \n\r\t\v\f\x00])")
+
+
+def _first_example(line: bytes) -> bytes:
+    """`line` cut before its first `</s>` token, and ended by a newline there instead.
+
+    fastText's getLine stops at the first end of sentence, so the official module reads
+    one example per string given and ignores what follows the token; the encoder, like
+    fastText reading a stream (the CLI), would start a new example there instead.
+    """
+    if EOS not in line:
+        return line
+    found = _EOS_TOKEN.search(line)
+    if found is None:
+        return line
+    return line[:found.start()] + b"\n"
 
 
 def _one_line(text) -> bytes:
     data = _encode(text)
     if b"\n" in data:
         raise ValueError("predict processes one line at a time (remove '\\n')")
-    return data + b"\n"
+    return _first_example(data + b"\n")
+
+
+# The training options that the official module copies onto a model it trained.
+_OPTION_ATTRIBUTES = frozenset((
+    "lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg", "wordNgrams",
+    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors"))
 
 
 class FastText:
@@ -55,7 +83,7 @@ class FastText:
         self.args = args
         self.final_loss = final_loss
         self.glove = glove
-        self.set_matrices(dictionary, input_matrix, output_matrix, quant_input, quant_output)
+        self._set_parts(dictionary, input_matrix, output_matrix, quant_input, quant_output)
 
     @classmethod
     def train(cls, args: Args, deadline: float | None = None, counted=None) -> "FastText":
@@ -64,8 +92,25 @@ class FastText:
         return cls(trained.args, trained.dictionary, trained.input, trained.output,
                    final_loss=trained.loss)
 
-    def set_matrices(self, dictionary: Dictionary, input_matrix, output_matrix,
-                     quant_input=None, quant_output=None) -> None:
+    def set_matrices(self, input_matrix, output_matrix) -> None:
+        """Replace both matrices by float32 copies, as the official module does (the
+        dimension may change, not the number of rows, which the dictionary fixes); a
+        quantized model becomes dense."""
+        wi = np.array(input_matrix, dtype=np.float32)
+        wo = np.array(output_matrix, dtype=np.float32)
+        if wi.ndim != 2 or wo.ndim != 2 or wi.shape[1] != wo.shape[1]:
+            raise EmbtkError(f"set_matrices needs two matrices with as many columns, got "
+                             f"shapes {wi.shape} and {wo.shape}")
+        for name, new, old in (("input", wi, self.input_matrix),
+                               ("output", wo, self.output_matrix)):
+            if new.shape[0] != old.shape[0]:
+                raise EmbtkError(f"this model's {name} matrix has {old.shape[0]} rows, "
+                                 f"not {new.shape[0]}")
+        self.args.dim = int(wi.shape[1])
+        self._set_parts(self.dictionary, wi, wo)
+
+    def _set_parts(self, dictionary: Dictionary, input_matrix, output_matrix,
+                   quant_input=None, quant_output=None) -> None:
         """Replace the dictionary and matrices, and forget everything derived from them."""
         self.dictionary = dictionary
         self.input_matrix = input_matrix
@@ -75,24 +120,42 @@ class FastText:
         self._unit_vectors = None
         self._predict_params = None
 
+    def __getattr__(self, name):
+        """model.dim, model.epoch...: the options in `args`, which code written for the
+        official module reads as attributes (loss is a name here, not an enum)."""
+        if name in _OPTION_ATTRIBUTES:
+            return getattr(self.args, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     # ---------------------------------------------------------------- vocabulary
     @property
     def words(self) -> list:
-        return [_decode(w) for w in self.dictionary.entries(0, self.dictionary.nwords)]
+        """get_words(), with bytes that are not UTF-8 replaced rather than raising."""
+        return self.get_words(on_unicode_error="replace")
 
     @property
     def labels(self) -> list:
-        return [_decode(w) for w in self.dictionary.labels]
+        """get_labels(), with bytes that are not UTF-8 replaced rather than raising."""
+        return self.get_labels(on_unicode_error="replace")
 
-    def get_words(self, include_freq=False, on_unicode_error="replace"):
+    def get_words(self, include_freq=False, on_unicode_error="strict"):
+        """The words, most frequent first, and with include_freq their counts."""
+        d = self.dictionary
+        words = [_decode(w, on_unicode_error) for w in d.entries(0, d.nwords)]
         if include_freq:
-            return self.words, self.dictionary.counts[: self.dictionary.nwords].copy()
-        return self.words
+            return words, d.counts[: d.nwords].copy()
+        return words
 
-    def get_labels(self, include_freq=False, on_unicode_error="replace"):
+    def get_labels(self, include_freq=False, on_unicode_error="strict"):
+        """A classifier's labels; a word-vector model's words, which are its outputs (as
+        the official module answers)."""
+        if not self.args.supervised:
+            return self.get_words(include_freq, on_unicode_error)
+        d = self.dictionary
+        labels = [_decode(w, on_unicode_error) for w in d.labels]
         if include_freq:
-            return self.labels, self.dictionary.counts[self.dictionary.nwords:].copy()
-        return self.labels
+            return labels, d.counts[d.nwords:].copy()
+        return labels
 
     def get_dimension(self) -> int:
         return int(self.input_matrix.shape[1])
@@ -107,9 +170,9 @@ class FastText:
     def get_subword_id(self, subword) -> int:
         return self.dictionary.subword_rows(_encode(subword))
 
-    def get_subwords(self, word, on_unicode_error="replace"):
+    def get_subwords(self, word, on_unicode_error="strict"):
         names, ids = self.dictionary.subwords(_encode(word))
-        return [_decode(s) for s in names], ids
+        return [_decode(s, on_unicode_error) for s in names], ids
 
     def is_quantized(self) -> bool:
         return self.quant_input is not None
@@ -126,12 +189,14 @@ class FastText:
             raise EmbtkError("this model is quantized: its matrices cannot be exported")
 
     def get_input_matrix(self) -> np.ndarray:
+        """A copy, as the official module returns: writing to it leaves the model as it is."""
         self._require_dense()
-        return np.asarray(self.input_matrix)
+        return np.array(self.input_matrix, dtype=np.float32)
 
     def get_output_matrix(self) -> np.ndarray:
+        """A copy, as the official module returns: writing to it leaves the model as it is."""
         self._require_dense()
-        return np.asarray(self.output_matrix)
+        return np.array(self.output_matrix, dtype=np.float32)
 
     def get_input_vector(self, index: int) -> np.ndarray:
         return np.array(self.input_matrix[index], dtype=np.float32)
@@ -150,7 +215,10 @@ class FastText:
             warnings.warn(f"{_decode(_encode(word))!r} is not in the vocabulary and the model has "
                           "no subword information: its vector is all zeros",
                           UnknownWordWarning, stacklevel=2)
-        return rows_mean(self.input_matrix, self.dictionary.word_rows(_encode(word)))
+        rows = self.dictionary.word_rows(_encode(word))
+        # a label's own row lies past the words: a hash bucket, or nothing in a model
+        # without buckets (fastText reads past its matrix there; embtk leaves it out)
+        return rows_mean(self.input_matrix, rows[rows < self.input_matrix.shape[0]])
 
     def get_sentence_vector(self, text) -> np.ndarray:
         data = _encode(text)
@@ -164,12 +232,14 @@ class FastText:
     def sentence_vectors_bytes(self, lines) -> np.ndarray:
         """One vector per raw line, as fastText computes them (float32, in its order).
 
-        Classifiers: the mean of the line's input rows (EOS included), as in prediction.
+        Classifiers: the mean of the input rows of the line's first example (up to its
+        first EOS, included), as in prediction.
         Word vectors: the mean of the unit-normalised vectors of the line's words.
         """
-        buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
         if not self.args.supervised:
+            buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
             return word_vector_means(self.input_matrix, self.dictionary.tables, buf, len(lines))
+        buf = np.frombuffer(b"".join(map(_first_example, lines)), dtype=np.uint8)
         feat_off, feats, *_ = self.dictionary.encode(buf)
         out = np.zeros((len(lines), self.get_dimension()), dtype=np.float32)
         means = line_means(self.input_matrix, feat_off, feats)
@@ -185,23 +255,23 @@ class FastText:
                                                    t.subword_ids, self.dictionary.nwords)
         return self._unit_vectors
 
-    def _nearest(self, query: np.ndarray, k: int, banned_words):
+    def _nearest(self, query: np.ndarray, k: int, banned_words, on_unicode_error):
         ids = [self.dictionary.get_id(_encode(w)) for w in banned_words]
         banned = np.array([i for i in ids if 0 <= i < self.dictionary.nwords], dtype=np.int64)
         scores, rows = nearest_words(self.unit_word_vectors(), query, int(k), banned)
         words = self.dictionary.words
-        return [(float(s), _decode(words[i])) for s, i in zip(scores, rows)]
+        return [(float(s), _decode(words[i], on_unicode_error)) for s, i in zip(scores, rows)]
 
-    def get_nearest_neighbors(self, word, k=10, on_unicode_error="replace"):
+    def get_nearest_neighbors(self, word, k=10, on_unicode_error="strict"):
         """[(cosine similarity, word)] of the k words closest to `word`, itself excluded."""
-        return self._nearest(self.get_word_vector(word), k, [word])
+        return self._nearest(self.get_word_vector(word), k, [word], on_unicode_error)
 
-    def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="replace"):
+    def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="strict"):
         """Words closest to A - B + C (each term unit-normalised first)."""
         query = np.zeros(self.get_dimension(), dtype=np.float32)
         for word, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
             add_unit(query, self.get_word_vector(word), sign)
-        return self._nearest(query, k, [wordA, wordB, wordC])
+        return self._nearest(query, k, [wordA, wordB, wordC], on_unicode_error)
 
     # ---------------------------------------------------------------- prediction
     def _require_classifier(self):
@@ -250,20 +320,26 @@ class FastText:
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
-        """Labels and probabilities for a line, or for each line of a list."""
+        """Labels and probabilities for a line (a tuple and a float64 array), or for each
+        line of a list (a list of lists and a list of float32 arrays), as the official
+        module answers."""
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
         counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
-        names = [_decode(w) for w in self.dictionary.labels]
+        # only the labels returned are decoded, so 'strict' raises only for those
+        returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
+        raw = self.dictionary.labels
+        names = {i: _decode(raw[i], on_unicode_error) for i in np.unique(returned).tolist()}
         counts = counts.tolist()
-        labels = [tuple([names[i] for i in row[:n]]) for n, row in zip(counts, ids.tolist())]
+        labels = [[names[i] for i in row[:n]] for n, row in zip(counts, ids.tolist())]
         if many:
             return labels, [row[:n] for n, row in zip(counts, probs)]
-        return labels[0], probs[0, :counts[0]].astype(np.float64)
+        return tuple(labels[0]), probs[0, :counts[0]].astype(np.float64)
 
     def evaluate(self, path, k=1, threshold=0.0, confusion=False, log=False) -> Meter:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time:
         a Meter of per-label counts; see meter.Meter for `confusion` and `log`."""
+        self._require_classifier()
         meter = Meter(self.labels, confusion=confusion, log=log)
         for chunk in self.predict_chunks(_read_all(path), k, threshold):
             meter.add(chunk)
@@ -278,23 +354,24 @@ class FastText:
         """{label: {precision, recall, f1score}} for every label of the model."""
         return self.evaluate(path, k, threshold).per_label()
 
-    def get_line(self, text, on_unicode_error="replace"):
+    def get_line(self, text, on_unicode_error="strict"):
         """The words and the known labels of one line, up to and including its EOS."""
         if isinstance(text, (list, tuple)):
-            pairs = [self.get_line(t) for t in text]
+            pairs = [self.get_line(t, on_unicode_error) for t in text]
             return [p[0] for p in pairs], [p[1] for p in pairs]
         data = _encode(text)
         if b"\n" in data:
             raise ValueError("get_line processes one line at a time (remove '\\n')")
         d = self.dictionary
         words, labels = [], []
-        for token in data.split() + [EOS]:
+        # bytes.split() cuts at fastText's separators but the NUL byte, which is one too
+        for token in data.replace(b"\0", b" ").split() + [EOS]:
             wid = d.get_id(token)
             if (wid >= d.nwords) if wid >= 0 else token.startswith(d.label):
                 if wid >= 0:
-                    labels.append(_decode(token))
+                    labels.append(_decode(token, on_unicode_error))
             else:
-                words.append(_decode(token))
+                words.append(_decode(token, on_unicode_error))
             if token == EOS:
                 break
         return words, labels
@@ -318,8 +395,8 @@ class FastText:
                                   retrain=retrain, epoch=epoch, lr=lr, thread=thread,
                                   verbose=verbose, dsub=dsub, qnorm=qnorm)
         self.args = small.args
-        self.set_matrices(small.dictionary, small.input, small.output, small.quant_input,
-                          small.quant_output)
+        self._set_parts(small.dictionary, small.input, small.output, small.quant_input,
+                        small.quant_output)
 
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
