@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.cli import _words_from
-from test_cli import assert_one_line_error, classifier, corpus, run, workdir  # noqa: F401
+from test_cli import (assert_one_line_error, classifier, corpus, run, vectors,  # noqa: F401
+                      workdir)
 
 
 def _shell(command: str, cwd):
@@ -101,3 +102,70 @@ def test_words_are_read_in_bounded_pieces(parts, piece):
         lines.pop()  # what follows the last newline is not a line
     expected = [x for line in lines for x in line.split() + [None]]
     assert seen == expected
+
+
+# ------------------------------------------------------------ Python API arguments
+@pytest.fixture(scope="module")
+def loaded(classifier, vectors):
+    import embtk
+
+    return embtk.load_model(classifier), embtk.load_model(vectors)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda clf, vec: clf.predict(None), "text"),
+    (lambda clf, vec: clf.predict(123), "text"),
+    (lambda clf, vec: clf.predict(["a", None]), "text"),
+    (lambda clf, vec: clf.predict("a", k="2"), "k"),
+    (lambda clf, vec: clf.predict("a", k=1.5), "k"),
+    (lambda clf, vec: clf.predict("a", threshold="0.5"), "threshold"),
+    (lambda clf, vec: vec.get_word_vector(123), "word"),
+    (lambda clf, vec: vec.get_input_vector("a"), "ind"),
+    (lambda clf, vec: vec.get_nearest_neighbors("apple", k=2.0), "k"),
+    (lambda clf, vec: clf.test(123), "path"),
+])
+def test_wrong_argument_types_are_type_errors_naming_the_argument(loaded, call, argument):
+    with pytest.raises(TypeError, match=rf"^{argument} must be"):
+        call(*loaded)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda clf, vec: vec.get_input_vector(-1), "ind"),
+    (lambda clf, vec: vec.get_input_vector(10 ** 9), "ind"),
+    (lambda clf, vec: vec.get_nearest_neighbors("apple", k=0), "k"),
+    (lambda clf, vec: vec.get_analogies("a", "b", "c", k=-3), "k"),
+    (lambda clf, vec: clf.predict("a", k=0), "k"),
+])
+def test_wrong_argument_values_are_value_errors_naming_the_argument(loaded, call, argument):
+    from embtk.errors import EmbtkError
+
+    with pytest.raises(EmbtkError, match=rf"^{argument} must be"):
+        call(*loaded)
+
+
+def test_huge_k_answers_the_whole_vocabulary(loaded):
+    _, vec = loaded
+    everyone = vec.get_nearest_neighbors("apple", k=10 ** 9)
+    assert len(everyone) == len(vec.words) - 1  # all but the word itself
+    assert everyone[:5] == vec.get_nearest_neighbors("apple", k=5)
+    assert len(vec.get_analogies("apple", "banana", "car", k=10 ** 12)) == len(vec.words) - 3
+
+
+def test_nn_command_with_huge_k_stays_small(vectors):
+    code, out, err = run("nn", vectors, 10 ** 9, input=b"apple\n")
+    assert code == 0, err
+    import embtk
+
+    assert out.count(b"\n") == len(embtk.load_model(vectors).words) - 1
+
+
+def test_paths_may_be_bytes_or_pathlike(classifier, tmp_path):
+    import pathlib
+
+    import embtk
+
+    by_bytes = embtk.load_model(bytes(classifier))
+    by_path = embtk.load_model(pathlib.Path(classifier))
+    assert by_bytes.get_labels() == by_path.get_labels()
+    by_bytes.save_model(os.fsencode(tmp_path / "copy.bin"))
+    assert embtk.load_model(tmp_path / "copy.bin").get_words() == by_path.get_words()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from .args import Args, GloveArgs
+from .args import Args, GloveArgs, as_path
 from .autotune import autotune
 from .errors import EmbtkError
 from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, WordVectors,
@@ -36,7 +36,7 @@ _OPTION_NAMES = {f.name for f in dataclasses.fields(Args)} - {"input", "model", 
 
 
 def _options(input, options: dict) -> dict:
-    given = {"input": str(input)}
+    given = {"input": as_path(input, "input")}
     for key, value in options.items():
         given[_ALIASES.get(key, key)] = value
     return given
@@ -91,7 +91,7 @@ def train_glove(input, **options) -> FastText:
 
 def load_model(path) -> FastText:
     """Load a `.bin` or `.ftz` written by embtk or by the official fastText."""
-    return from_model_file(load_bin(str(path)))
+    return from_model_file(load_bin(as_path(path)))
 
 
 def tokenize(text: str) -> list:

@@ -36,6 +36,11 @@ def check_field_types(options) -> None:
             setattr(options, f.name, float(value))
 
 
+# ------------------------------------------------ arguments of the Python API
+# One place for the checks of what a caller passes: a wrong type is a TypeError and a
+# wrong value an EmbtkError (a ValueError), each naming the argument.
+
+
 def check_k(k, allow_all: bool = True, name: str = "k") -> int:
     """A number of answers: a positive integer, or -1 (all labels) where `allow_all`."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
@@ -44,6 +49,42 @@ def check_k(k, allow_all: bool = True, name: str = "k") -> int:
         return int(k)
     more = " or -1 (all labels)" if allow_all else ""
     raise EmbtkError(f"{name} must be a positive integer{more}, got {k}")
+
+
+def check_threshold(threshold, name: str = "threshold") -> float:
+    """A probability threshold: a real number (not a string, not a bool)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {threshold!r}")
+    threshold = float(threshold)
+    if threshold != threshold:
+        raise EmbtkError(f"{name} must be a number, got nan")
+    return threshold
+
+
+def check_text(text, name: str = "text") -> bytes:
+    """A word or a line: str (encoded as UTF-8) or bytes (taken as they are)."""
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, str):
+        return text.encode("utf-8", "surrogateescape")
+    raise TypeError(f"{name} must be a str or bytes, got {type(text).__name__}")
+
+
+def check_index(index, size: int, name: str = "index") -> int:
+    """A row number in 0..size-1 (no counting from the end, as the official module)."""
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {index!r}")
+    if not 0 <= index < size:
+        raise EmbtkError(f"{name} must be between 0 and {size - 1}, got {index}")
+    return int(index)
+
+
+def as_path(path, name: str = "path") -> str:
+    """A file name given as str, bytes or os.PathLike, as a str."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        return os.fsdecode(path)
+    raise TypeError(f"{name} must be a path (str, bytes or os.PathLike), got "
+                    f"{type(path).__name__}")
 
 
 def check_paths(inputs: dict, outputs: list) -> None:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import compress, trainer
-from .args import Args
+from .args import Args, as_path, check_index, check_k, check_text, check_threshold
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, open_for_reading, save_bin, write_vec, write_vec_rows
@@ -28,8 +28,8 @@ _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
 _DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
 
 
-def _encode(text) -> bytes:
-    return text if isinstance(text, bytes) else text.encode("utf-8")
+def _encode(text, name: str = "word") -> bytes:
+    return check_text(text, name)
 
 
 def _decode(data: bytes, errors: str = "replace") -> str:
@@ -58,7 +58,7 @@ def _first_example(line: bytes) -> bytes:
 
 
 def _one_line(text) -> bytes:
-    data = _encode(text)
+    data = _encode(text, "text")
     if b"\n" in data:
         raise ValueError("predict processes one line at a time (remove '\\n')")
     return _first_example(data + b"\n")
@@ -198,8 +198,9 @@ class FastText:
         self._require_dense()
         return np.array(self.output_matrix, dtype=np.float32)
 
-    def get_input_vector(self, index: int) -> np.ndarray:
-        return np.array(self.input_matrix[index], dtype=np.float32)
+    def get_input_vector(self, ind: int) -> np.ndarray:
+        ind = check_index(ind, self.input_matrix.shape[0], "ind")
+        return np.array(self.input_matrix[ind], dtype=np.float32)
 
     def lacks_vector(self, word) -> bool:
         """True for a word that a word-vector model without subwords (GloVe's, or fastText
@@ -221,7 +222,7 @@ class FastText:
         return rows_mean(self.input_matrix, rows[rows < self.input_matrix.shape[0]])
 
     def get_sentence_vector(self, text) -> np.ndarray:
-        data = _encode(text)
+        data = _encode(text, "text")
         if b"\n" in data:
             raise ValueError("get_sentence_vector processes one line at a time (remove '\\n')")
         return self.get_sentence_vector_bytes(data + b"\n")
@@ -258,16 +259,20 @@ class FastText:
     def _nearest(self, query: np.ndarray, k: int, banned_words, on_unicode_error):
         ids = [self.dictionary.get_id(_encode(w)) for w in banned_words]
         banned = np.array([i for i in ids if 0 <= i < self.dictionary.nwords], dtype=np.int64)
-        scores, rows = nearest_words(self.unit_word_vectors(), query, int(k), banned)
+        # no more answers than words: a huge k allocates nothing more (official: the vocabulary)
+        k = min(k, self.dictionary.nwords)
+        scores, rows = nearest_words(self.unit_word_vectors(), query, k, banned)
         words = self.dictionary.words
         return [(float(s), _decode(words[i], on_unicode_error)) for s, i in zip(scores, rows)]
 
     def get_nearest_neighbors(self, word, k=10, on_unicode_error="strict"):
         """[(cosine similarity, word)] of the k words closest to `word`, itself excluded."""
+        k = check_k(k, allow_all=False)
         return self._nearest(self.get_word_vector(word), k, [word], on_unicode_error)
 
     def get_analogies(self, wordA, wordB, wordC, k=10, on_unicode_error="strict"):
         """Words closest to A - B + C (each term unit-normalised first)."""
+        k = check_k(k, allow_all=False)
         query = np.zeros(self.get_dimension(), dtype=np.float32)
         for word, sign in ((wordA, 1.0), (wordB, -1.0), (wordC, 1.0)):
             add_unit(query, self.get_word_vector(word), sign)
@@ -292,9 +297,8 @@ class FastText:
         line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run one thread
         per core (the kernels release the GIL), `then` included."""
         self._require_classifier()
-        if k != -1 and k < 1:
-            raise EmbtkError(f"k needs to be 1 or higher (or -1 for all labels), got {k}")
-        k = self.dictionary.nlabels if k == -1 else min(int(k), self.dictionary.nlabels)
+        k, threshold = check_k(k), check_threshold(threshold)
+        k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
         if self._predict_params is None:
             self._predict_params = make_loss_params(self.args.loss_code,
                                                     self.dictionary.counts_of(LABEL), 0)
@@ -325,6 +329,7 @@ class FastText:
         module answers."""
         many = isinstance(text, (list, tuple))
         lines = [_one_line(t) for t in (text if many else [text])]
+        k, threshold = check_k(k), check_threshold(threshold)
         counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
         # only the labels returned are decoded, so 'strict' raises only for those
         returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
@@ -382,7 +387,7 @@ class FastText:
         d = self.dictionary
         wi = self.input_matrix if self.quant_input is None else self.quant_input
         wo = self.output_matrix if self.quant_output is None else self.quant_output
-        save_bin(str(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo)
+        save_bin(as_path(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo)
 
     def quantize(self, input=None, qout=False, cutoff=0, retrain=False, epoch=None, lr=None,
                  thread=None, verbose=None, dsub=2, qnorm=False):
@@ -403,7 +408,7 @@ class FastText:
         t = self.dictionary.tables
         rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
                                                 t.subword_ids, start, stop)
-        write_vec_rows(str(path), self.dictionary.entries(0, self.dictionary.nwords),
+        write_vec_rows(as_path(path), self.dictionary.entries(0, self.dictionary.nwords),
                        self.get_dimension(), rows)
 
     def save_output(self, path):
@@ -412,7 +417,7 @@ class FastText:
             raise EmbtkError("-saveOutput is not supported for quantized models")
         d = self.dictionary
         names = d.labels if self.args.supervised else d.entries(0, d.nwords)
-        write_vec(str(path), names, np.asarray(self.output_matrix))
+        write_vec(as_path(path), names, np.asarray(self.output_matrix))
 
     def dump_args(self):
         a = self.args
@@ -450,9 +455,10 @@ def _read_all(path_or_file) -> bytes:
     if hasattr(path_or_file, "read"):
         data = path_or_file.read()
         return data.encode("utf-8") if isinstance(data, str) else data
-    if str(path_or_file) == "-":
+    path = as_path(path_or_file)
+    if path == "-":
         return sys.stdin.buffer.read()
-    with open_for_reading(path_or_file, "test file") as f:
+    with open_for_reading(path, "test file") as f:
         return f.read()
 
 
