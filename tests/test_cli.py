@@ -1,7 +1,6 @@
 """The `embtk` command line: option spellings and defaults, output formats, streaming,
 and the error contract (one line on stderr, exit status, never a traceback)."""
 
-import io
 import math
 import os
 import random
@@ -10,7 +9,6 @@ import select
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,7 +16,9 @@ from click.testing import CliRunner
 
 import embtk
 from embtk.args import Args
-from embtk.cli import cli, main
+from embtk.cli import cli
+
+from conftest import assert_one_line_error, run
 
 MODES = ("supervised", "skipgram", "cbow")
 TRAIN_OPTIONS = ("input", "output", "lr", "lrUpdateRate", "dim", "ws", "epoch", "minCount",
@@ -32,36 +32,12 @@ TOPICS = {
 FILLER = "the a of and to in is it on".split()
 
 
-def run(*args, input=b""):
-    """Run `embtk ARGS` in this process through `main`, the console script's entry:
-    returns (exit status, stdout bytes, stderr text)."""
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = {
-        "stdin": io.TextIOWrapper(io.BytesIO(input)),
-        "stdout": io.TextIOWrapper(out, write_through=True),
-        "stderr": io.TextIOWrapper(err, write_through=True),
-    }
-    with mock.patch.multiple(sys, **streams):
-        code = main([str(a) for a in args])
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code, out.getvalue(), err.getvalue().decode()
-
-
 def run_process(*args, input=b"", env=None, timeout=120):
     """Run `python -m embtk ARGS` as a real process."""
     full_env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "embtk", *map(str, args)], input=input,
                           capture_output=True, env=full_env, timeout=timeout)
-
-
-def assert_one_line_error(code, err, expected_status=1):
-    assert code == expected_status, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("embtk: error: "), err
 
 
 def make_corpus(path: Path, n=200, seed=0):

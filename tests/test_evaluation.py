@@ -18,7 +18,7 @@ from embtk.errors import EmbtkError
 from embtk.evaluation import (average_ranks, classification_report, evaluate_analogies,
                               evaluate_similarity, load_vectors, pearson, read_similarity_pairs,
                               spearman)
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 

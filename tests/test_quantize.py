@@ -15,7 +15,7 @@ from embtk.errors import EmbtkError
 from embtk.fileformat import load_bin
 from embtk.quantization import KSUB, ProductQuantizer, quantize_matrix
 
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 fasttext = pytest.importorskip("fasttext")
 
