@@ -8,6 +8,8 @@ import io
 import sys
 from unittest import mock
 
+import pytest
+
 from embtk.cli import main
 
 
@@ -34,3 +36,12 @@ def assert_one_line_error(code, err, expected_status=1):
     lines = err.splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("embtk: error: "), err
+
+
+@pytest.fixture(scope="session")
+def official_fasttext():
+    """The official `fasttext` module (PyPI's fasttext-wheel, a test extra).
+
+    Without it, only the tests that ask for this fixture (directly or through a fixture
+    that trains an official model) are skipped; the rest of their file still runs."""
+    return pytest.importorskip("fasttext")

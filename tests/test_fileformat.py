@@ -16,8 +16,6 @@ from embtk.errors import EmbtkError
 from embtk.fileformat import (ModelFile, atomic_write, load_bin, read_vec, save_bin,
                               write_vec)
 
-fasttext = pytest.importorskip("fasttext")
-
 VOCAB = ("the cat dog sat on mat ran fast slow red blue green big small house tree "
          "river mountain über naïve café x").split()
 LABELS = ["sport", "news", "tech"]
@@ -55,7 +53,8 @@ def _official(model):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, official_fasttext):
+    fasttext = official_fasttext  # every test using these models needs the module
     d = tmp_path_factory.mktemp("ft")
     text = _corpus(d / "text.txt", 300, False, 1)
     labelled = _corpus(d / "labelled.txt", 300, True, 2)
@@ -136,7 +135,7 @@ def test_save_bin_of_loaded_model_is_byte_identical(models, name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["sg", "sup"])
-def test_save_bin_loads_in_official_fasttext(models, name, tmp_path):
+def test_save_bin_loads_in_official_fasttext(models, name, tmp_path, official_fasttext):
     path, _ = models[name]
     mf = load_bin(path)
     rng = np.random.default_rng(0)
@@ -145,7 +144,7 @@ def test_save_bin_loads_in_official_fasttext(models, name, tmp_path):
     out = str(tmp_path / "ours.bin")
     save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, None,
              new_input, new_output)
-    theirs = fasttext.load_model(out)
+    theirs = official_fasttext.load_model(out)
     assert np.array_equal(theirs.get_input_matrix(), new_input)
     assert np.array_equal(theirs.get_output_matrix(), new_output)
     assert _official(theirs)[0] == mf.words
@@ -213,9 +212,10 @@ def test_version_11_supervised_forces_maxn_zero(models, tmp_path):
     assert mf.args.maxn == 0
 
 
-def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp_path):
+def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp_path,
+                                                                     official_fasttext):
     path, _ = models["sup"]
-    model = fasttext.load_model(path)
+    model = official_fasttext.load_model(path)
     model.quantize(input=None, retrain=False)
     ftz = tmp_path / "q.ftz"
     model.save_model(str(ftz))
