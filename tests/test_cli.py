@@ -255,9 +255,19 @@ def test_training_from_stdin_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_output_fails_before_training(corpus, tmp_path):
-    code, out, err = run("supervised", "-input", corpus, "-output", tmp_path / "no" / "m")
+@pytest.mark.parametrize("output, message", [
+    ("no/m", "no directory"),         # the folder does not exist
+    ("m", "m.bin: it is a directory"),  # the model file cannot be replaced
+])
+def test_unwritable_output_fails_before_training(monkeypatch, corpus, tmp_path, output,
+                                                 message):
+    (tmp_path / "m.bin").mkdir()
+    seen = _train_capturing(monkeypatch)  # a training run would be recorded here
+    code, out, err = run("supervised", "-input", corpus, "-output", tmp_path / output)
+    assert seen == [], "training started: the output should have been refused up front"
     assert_one_line_error(code, err)
+    assert message in err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.bin"]
 
 
 def test_missing_model_is_one_line_error(tmp_path):
