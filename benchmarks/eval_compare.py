@@ -92,8 +92,8 @@ def print_tables(report: dict) -> None:
         cells = []
         for t in tools:
             s = report[t]["analogies"][part]
-            cells.append(f"{100 * s['accuracy']:.2f}% ({s['correct']}/{s['answered']}, "
-                         f"skipped {s['skipped']})")
+            accuracy = "–" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
+            cells.append(f"{accuracy} ({s['correct']}/{s['answered']}, skipped {s['skipped']})")
         print(f"| {part} | " + " | ".join(cells) + " |")
     print("| seconds to answer | " + " | ".join(
         f"{report[t]['analogies']['seconds']:.2f}" for t in tools) + " |")
