@@ -69,8 +69,8 @@ def print_tables(report: dict) -> None:
     print(f"Word similarity, each cell {both}. In-vocabulary pairs: fastText's convention; "
           "OOV via subwords: all pairs, unknown words built from their character n-grams.")
     print()
-    print(f"| data | pairs | in vocab | Pearson | Spearman | OOV via subwords: pairs | "
-          f"Pearson | Spearman |")
+    print("| data | pairs | in vocab | Pearson | Spearman | OOV via subwords: pairs | "
+          "Pearson | Spearman |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in report[tools[0]]["similarity"]:
         rows = [report[t]["similarity"][name] for t in tools]
