@@ -3,7 +3,6 @@ and the error contract (one line on stderr, exit status, never a traceback)."""
 
 import math
 import os
-import random
 import re
 import select
 import subprocess
@@ -24,12 +23,6 @@ MODES = ("supervised", "skipgram", "cbow")
 TRAIN_OPTIONS = ("input", "output", "lr", "lrUpdateRate", "dim", "ws", "epoch", "minCount",
                  "minCountLabel", "neg", "wordNgrams", "loss", "bucket", "minn", "maxn",
                  "thread", "t", "label", "verbose", "pretrainedVectors", "saveOutput", "seed")
-TOPICS = {
-    "fruit": "apple banana cherry grape melon peach plum pear lemon lime".split(),
-    "vehicle": "car truck bus train bike boat plane tram van taxi".split(),
-    "colour": "red blue green cyan pink black white grey brown gold".split(),
-}
-FILLER = "the a of and to in is it on".split()
 
 
 def run_process(*args, input=b"", env=None, timeout=120):
@@ -38,38 +31,6 @@ def run_process(*args, input=b"", env=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "embtk", *map(str, args)], input=input,
                           capture_output=True, env=full_env, timeout=timeout)
-
-
-def make_corpus(path: Path, n=200, seed=0):
-    rng = random.Random(seed)
-    everything = sum(TOPICS.values(), [])
-    with open(path, "w") as f:
-        for _ in range(n):
-            topic = rng.choice(sorted(TOPICS))
-            words = ([rng.choice(TOPICS[topic]) for _ in range(6)]
-                     + [rng.choice(FILLER) for _ in range(3)] + [rng.choice(everything)])
-            rng.shuffle(words)
-            f.write(f"__label__{topic} " + " ".join(words) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cli")
-
-
-@pytest.fixture(scope="module")
-def corpus(workdir):
-    return make_corpus(workdir / "train.txt")
-
-
-@pytest.fixture(scope="module")
-def classifier(workdir, corpus):
-    prefix = workdir / "clf"
-    code, out, err = run("supervised", "-input", corpus, "-output", prefix, "-dim", 10,
-                         "-epoch", 5, "-thread", 1, "-verbose", 0, "-lr", 0.5)
-    assert code == 0, err
-    return prefix.with_suffix(".bin")
 
 
 @pytest.fixture(scope="module")
