@@ -69,8 +69,8 @@ def print_tables(report: dict) -> None:
     print(f"Word similarity, each cell {both}. In-vocabulary pairs: fastText's convention; "
           "OOV via subwords: all pairs, unknown words built from their character n-grams.")
     print()
-    print(f"| data | pairs | in vocab | Pearson | Spearman | OOV via subwords: pairs | "
-          f"Pearson | Spearman |")
+    print("| data | pairs | in vocab | Pearson | Spearman | OOV via subwords: pairs | "
+          "Pearson | Spearman |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in report[tools[0]]["similarity"]:
         rows = [report[t]["similarity"][name] for t in tools]
@@ -92,8 +92,8 @@ def print_tables(report: dict) -> None:
         cells = []
         for t in tools:
             s = report[t]["analogies"][part]
-            cells.append(f"{100 * s['accuracy']:.2f}% ({s['correct']}/{s['answered']}, "
-                         f"skipped {s['skipped']})")
+            accuracy = "–" if s["accuracy"] is None else f"{100 * s['accuracy']:.2f}%"
+            cells.append(f"{accuracy} ({s['correct']}/{s['answered']}, skipped {s['skipped']})")
         print(f"| {part} | " + " | ".join(cells) + " |")
     print("| seconds to answer | " + " | ".join(
         f"{report[t]['analogies']['seconds']:.2f}" for t in tools) + " |")

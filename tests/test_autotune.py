@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import embtk
@@ -10,7 +9,7 @@ from embtk.args import Args
 from embtk.autotune import SearchStrategy, cutoff_for_size, validation_score
 from embtk.errors import EmbtkError
 
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 TRAIN, TEST = DATA / "authors.train", DATA / "authors.test"

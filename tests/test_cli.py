@@ -1,16 +1,13 @@
 """The `embtk` command line: option spellings and defaults, output formats, streaming,
 and the error contract (one line on stderr, exit status, never a traceback)."""
 
-import io
 import math
 import os
-import random
 import re
 import select
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,34 +15,14 @@ from click.testing import CliRunner
 
 import embtk
 from embtk.args import Args
-from embtk.cli import cli, main
+from embtk.cli import cli
+
+from conftest import assert_one_line_error, run
 
 MODES = ("supervised", "skipgram", "cbow")
 TRAIN_OPTIONS = ("input", "output", "lr", "lrUpdateRate", "dim", "ws", "epoch", "minCount",
                  "minCountLabel", "neg", "wordNgrams", "loss", "bucket", "minn", "maxn",
                  "thread", "t", "label", "verbose", "pretrainedVectors", "saveOutput", "seed")
-TOPICS = {
-    "fruit": "apple banana cherry grape melon peach plum pear lemon lime".split(),
-    "vehicle": "car truck bus train bike boat plane tram van taxi".split(),
-    "colour": "red blue green cyan pink black white grey brown gold".split(),
-}
-FILLER = "the a of and to in is it on".split()
-
-
-def run(*args, input=b""):
-    """Run `embtk ARGS` in this process through `main`, the console script's entry:
-    returns (exit status, stdout bytes, stderr text)."""
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = {
-        "stdin": io.TextIOWrapper(io.BytesIO(input)),
-        "stdout": io.TextIOWrapper(out, write_through=True),
-        "stderr": io.TextIOWrapper(err, write_through=True),
-    }
-    with mock.patch.multiple(sys, **streams):
-        code = main([str(a) for a in args])
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code, out.getvalue(), err.getvalue().decode()
 
 
 def run_process(*args, input=b"", env=None, timeout=120):
@@ -54,46 +31,6 @@ def run_process(*args, input=b"", env=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "embtk", *map(str, args)], input=input,
                           capture_output=True, env=full_env, timeout=timeout)
-
-
-def assert_one_line_error(code, err, expected_status=1):
-    assert code == expected_status, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("embtk: error: "), err
-
-
-def make_corpus(path: Path, n=200, seed=0):
-    rng = random.Random(seed)
-    everything = sum(TOPICS.values(), [])
-    with open(path, "w") as f:
-        for _ in range(n):
-            topic = rng.choice(sorted(TOPICS))
-            words = ([rng.choice(TOPICS[topic]) for _ in range(6)]
-                     + [rng.choice(FILLER) for _ in range(3)] + [rng.choice(everything)])
-            rng.shuffle(words)
-            f.write(f"__label__{topic} " + " ".join(words) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cli")
-
-
-@pytest.fixture(scope="module")
-def corpus(workdir):
-    return make_corpus(workdir / "train.txt")
-
-
-@pytest.fixture(scope="module")
-def classifier(workdir, corpus):
-    prefix = workdir / "clf"
-    code, out, err = run("supervised", "-input", corpus, "-output", prefix, "-dim", 10,
-                         "-epoch", 5, "-thread", 1, "-verbose", 0, "-lr", 0.5)
-    assert code == 0, err
-    return prefix.with_suffix(".bin")
 
 
 @pytest.fixture(scope="module")
@@ -282,9 +219,19 @@ def test_training_from_stdin_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unwritable_output_fails_before_training(corpus, tmp_path):
-    code, out, err = run("supervised", "-input", corpus, "-output", tmp_path / "no" / "m")
+@pytest.mark.parametrize("output, message", [
+    ("no/m", "no directory"),         # the folder does not exist
+    ("m", "m.bin: it is a directory"),  # the model file cannot be replaced
+])
+def test_unwritable_output_fails_before_training(monkeypatch, corpus, tmp_path, output,
+                                                 message):
+    (tmp_path / "m.bin").mkdir()
+    seen = _train_capturing(monkeypatch)  # a training run would be recorded here
+    code, out, err = run("supervised", "-input", corpus, "-output", tmp_path / output)
+    assert seen == [], "training started: the output should have been refused up front"
     assert_one_line_error(code, err)
+    assert message in err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.bin"]
 
 
 def test_missing_model_is_one_line_error(tmp_path):

@@ -18,7 +18,7 @@ from embtk.errors import EmbtkError
 from embtk.evaluation import (average_ranks, classification_report, evaluate_analogies,
                               evaluate_similarity, load_vectors, pearson, read_similarity_pairs,
                               spearman)
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 
@@ -461,12 +461,12 @@ def test_cli_test_label_extras(classifier):
     lines = out.decode().splitlines()
     assert lines[0].split() == ["label", "support", "predicted", "correct", "precision",
                                 "recall", "F1"]
-    rows = [l.split() for l in lines[1:len(model.labels) + 1]]
+    rows = [line.split() for line in lines[1:len(model.labels) + 1]]
     assert [r[0] for r in rows] == [s.label for s in report.sorted_labels("f1")]
-    micro = next(l for l in lines if l.startswith("micro avg")).split()
+    micro = next(line for line in lines if line.startswith("micro avg")).split()
     assert micro[-3:] == [f"{report.micro.precision:.4f}", f"{report.micro.recall:.4f}",
                           f"{report.micro.f1:.4f}"]
-    assert any(l.startswith("macro avg") for l in lines)
+    assert any(line.startswith("macro avg") for line in lines)
 
     code, out, err = run("test-label", path, test, "-confusion")
     assert code == 0, err

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cli import assert_one_line_error, run
+from conftest import assert_one_line_error, run
 
 import embtk
 import embtk.cooccurrence

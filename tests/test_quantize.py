@@ -15,9 +15,7 @@ from embtk.errors import EmbtkError
 from embtk.fileformat import load_bin
 from embtk.quantmatrix import KSUB, ProductQuantizer, quantize_matrix
 
-from test_cli import assert_one_line_error, run
-
-fasttext = pytest.importorskip("fasttext")
+from conftest import assert_one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 TRAIN, TEST = DATA / "authors.train", DATA / "authors.test"
@@ -49,17 +47,17 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def classifier_bin(workdir):
+def classifier_bin(workdir, official_fasttext):
     """An official classifier with word bigrams, so that pruning keeps hash buckets."""
     path = workdir / "sup.bin"
-    model = fasttext.train_supervised(str(TRAIN), epoch=5, lr=0.5, dim=20, wordNgrams=2,
-                                      bucket=20000, thread=1, verbose=0)
+    model = official_fasttext.train_supervised(str(TRAIN), epoch=5, lr=0.5, dim=20,
+                                               wordNgrams=2, bucket=20000, thread=1, verbose=0)
     model.save_model(str(path))
     return path
 
 
 @pytest.fixture(scope="module")
-def many_labels(workdir):
+def many_labels(workdir, official_fasttext):
     """300 labels, enough to quantize the output matrix (-qout needs 256 rows)."""
     rng = random.Random(0)
     path = workdir / "many.txt"
@@ -68,7 +66,7 @@ def many_labels(workdir):
             label = rng.randrange(300)
             words = [f"w{(label * 7 + rng.randrange(20)) % 2000}" for _ in range(8)]
             f.write(f"__label__{label} " + " ".join(words) + "\n")
-    model = fasttext.train_supervised(str(path), epoch=3, dim=12, thread=1, verbose=0)
+    model = official_fasttext.train_supervised(str(path), epoch=3, dim=12, thread=1, verbose=0)
     model.save_model(str(workdir / "many.bin"))
     lines = [line.split(" ", 1)[1] for line in path.read_text().splitlines()[:200]]
     return workdir / "many.bin", lines
@@ -79,8 +77,9 @@ def many_labels(workdir):
     dict(dsub=3),
     dict(cutoff=300, qnorm=False, dsub=4),
 ])
-def test_official_ftz_predicts_the_same_in_embtk(classifier_bin, workdir, options):
-    official = fasttext.load_model(str(classifier_bin))
+def test_official_ftz_predicts_the_same_in_embtk(classifier_bin, workdir, options,
+                                                  official_fasttext):
+    official = official_fasttext.load_model(str(classifier_bin))
     official.quantize(input=str(TRAIN), thread=1, verbose=0, **options)
     path = workdir / "official.ftz"
     official.save_model(str(path))
@@ -97,9 +96,9 @@ def test_official_ftz_predicts_the_same_in_embtk(classifier_bin, workdir, option
 
 
 @pytest.mark.parametrize("qnorm", [False, True])
-def test_quantized_output_matrix_both_ways(many_labels, workdir, qnorm):
+def test_quantized_output_matrix_both_ways(many_labels, workdir, qnorm, official_fasttext):
     path, lines = many_labels
-    official = fasttext.load_model(str(path))
+    official = official_fasttext.load_model(str(path))
     official.quantize(qout=True, qnorm=qnorm)
     official.save_model(str(workdir / "official_qout.ftz"))
     assert_same_predictions(official, embtk.load_model(workdir / "official_qout.ftz"), lines, k=5)
@@ -110,20 +109,21 @@ def test_quantized_output_matrix_both_ways(many_labels, workdir, qnorm):
     contents = load_bin(workdir / "ours_qout.ftz")
     assert contents.quant_input and contents.quant_output
     assert contents.output.qnorm == qnorm
-    back = fasttext.load_model(str(workdir / "ours_qout.ftz"))
+    back = official_fasttext.load_model(str(workdir / "ours_qout.ftz"))
     assert back.is_quantized()
     assert_same_predictions(back, embtk.load_model(workdir / "ours_qout.ftz"), lines, k=5)
     assert_same_predictions(back, ours, lines, k=5)
 
 
-def test_embtk_ftz_loads_in_official_and_keeps_accuracy(classifier_bin, tmp_path):
+def test_embtk_ftz_loads_in_official_and_keeps_accuracy(classifier_bin, tmp_path,
+                                                        official_fasttext):
     ours = embtk.load_model(classifier_bin)
     dense_precision = ours.test(TEST)[1]
     ours.quantize(input=str(TRAIN), cutoff=2000, retrain=True, qnorm=True, thread=1, verbose=0,
                   epoch=2)
     path = tmp_path / "ours.ftz"
     ours.save_model(path)
-    official = fasttext.load_model(str(path))
+    official = official_fasttext.load_model(str(path))
     assert official.is_quantized()
     assert official.words == ours.words
     assert_same_predictions(official, ours, sample_lines())
@@ -132,8 +132,9 @@ def test_embtk_ftz_loads_in_official_and_keeps_accuracy(classifier_bin, tmp_path
     assert path.stat().st_size < classifier_bin.stat().st_size / 20
 
 
-def test_pruning_keeps_eos_and_matches_official_selection(classifier_bin, workdir):
-    official = fasttext.load_model(str(classifier_bin))
+def test_pruning_keeps_eos_and_matches_official_selection(classifier_bin, workdir,
+                                                          official_fasttext):
+    official = official_fasttext.load_model(str(classifier_bin))
     official.quantize(cutoff=400)
     official.save_model(str(workdir / "pruned_official.ftz"))
     ours = embtk.load_model(classifier_bin)
@@ -181,14 +182,14 @@ def test_quantizing_is_deterministic(classifier_bin):
     assert np.array_equal(a.input_matrix, b.input_matrix)
 
 
-def test_cli_quantize_and_commands_on_ftz(classifier_bin, tmp_path):
+def test_cli_quantize_and_commands_on_ftz(classifier_bin, tmp_path, official_fasttext):
     prefix = tmp_path / "m"
     (tmp_path / "m.bin").write_bytes(classifier_bin.read_bytes())
     code, out, err = run("quantize", "-input", str(TRAIN), "-output", str(prefix), "-cutoff", "1000",
                          "-retrain", "-qnorm", "-epoch", "1", "-thread", "1", "-verbose", "0")
     assert code == 0, err
     ftz = str(prefix) + ".ftz"
-    official = fasttext.load_model(ftz)
+    official = official_fasttext.load_model(ftz)
     code, out, _ = run("predict-prob", ftz, str(TEST), "2")
     assert code == 0 and out.count(b"\n") == 800
     code, out, _ = run("test", ftz, str(TEST))
@@ -203,10 +204,11 @@ def test_cli_quantize_and_commands_on_ftz(classifier_bin, tmp_path):
         assert_one_line_error(code, err)
 
 
-def test_bad_inputs_are_one_line_errors(classifier_bin, tmp_path):
+def test_bad_inputs_are_one_line_errors(classifier_bin, tmp_path, official_fasttext):
     sg = tmp_path / "sg.bin"
-    fasttext.train_unsupervised(str(DATA / "austen_small.txt"), dim=8, epoch=1, minCount=3,
-                                bucket=1000, thread=1, verbose=0).save_model(str(sg))
+    official_fasttext.train_unsupervised(str(DATA / "austen_small.txt"), dim=8, epoch=1,
+                                         minCount=3, bucket=1000, thread=1,
+                                         verbose=0).save_model(str(sg))
     code, out, err = run("quantize", "-output", str(tmp_path / "sg"))
     assert_one_line_error(code, err)
     assert "supervised" in err and not (tmp_path / "sg.ftz").exists()

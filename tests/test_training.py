@@ -135,7 +135,7 @@ def test_save_output_and_vectors(tmp_path):
     model.save_output(tmp_path / "m.output")
     lines = (tmp_path / "m.output").read_text().splitlines()
     assert lines[0] == "4 6"
-    assert [l.split()[0] for l in lines[1:]] == model.labels
+    assert [line.split()[0] for line in lines[1:]] == model.labels
     np.testing.assert_allclose([float(x) for x in lines[1].split()[1:]],
                                model.get_output_matrix()[0], rtol=1e-4, atol=1e-6)
 

@@ -405,7 +405,7 @@ def count_shards(ids, nwords: int, window: int, symmetric: bool, plan: Plan, fol
     paths = []
 
     def spill():
-        k, c = take_table(keys, vals)
+        k, c = take_table(keys, vals)  # noqa: F821 (called before the `del` below)
         if len(k):
             path = os.path.join(folder, f"shard{len(paths):05d}.bin")
             write_shard(path, k, c)

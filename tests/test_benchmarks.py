@@ -1,0 +1,193 @@
+"""The scripts in benchmarks/ keep working.
+
+Every script answers --help (the list comes from the folder, so a new script is covered
+without editing this file), and each one also does a tiny real run on tests/data, laid
+out like the shared data folder. Nothing here reads ../shared/data, which CI lacks.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+
+import embtk
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py"))
+DATA = Path(__file__).parent / "data"
+
+# Word pairs and analogies over words of austen_small.txt; "zzqx" is out of vocabulary,
+# and no adverb question can be answered (a part with nothing answered).
+WORDSIM = [("he", "him", 8.5), ("have", "had", 7.0), ("at", "on", 5.5),
+           ("Elinor", "Marianne", 6.0), ("very", "much", 4.0), ("would", "could", 8.0),
+           ("zzqx", "he", 1.0)]
+SIMLEX = [("old", "young", 2.0), ("he", "she", 6.0), ("said", "told", 7.5),
+          ("every", "all", 6.5)]
+ANALOGIES = (": family\nhe she him her\nhe she his her\n"
+             ": gram1-adjective-to-adverb\nhappy happilyzz quick quicklyzz\n")
+
+
+def run_script(name, *args, cwd, timeout=600):
+    """Run benchmarks/NAME with this Python; the embtk command is put on PATH (speed.py
+    times it), as in an activated environment."""
+    env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _write_pairs(path, pairs):
+    path.write_text("".join(f"{a}\t{b}\t{score}\n" for a, b, score in pairs))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A miniature of the shared data folder, built from tests/data."""
+    root = tmp_path_factory.mktemp("bench") / "data"
+    for folder in ("corpus", "similarity", "analogy", "classify/langid_gettext"):
+        (root / folder).mkdir(parents=True)
+    shutil.copy(DATA / "austen_small.txt", root / "corpus" / "en_small.txt")
+    shutil.copy(DATA / "austen_small.txt", root / "corpus" / "en_corpus.txt")
+    shutil.copy(DATA / "authors.train", root / "classify" / "langid_gettext" / "train.txt")
+    shutil.copy(DATA / "authors.test", root / "classify" / "langid_gettext" / "test.txt")
+    _write_pairs(root / "similarity" / "wordsim353.tsv", WORDSIM)
+    _write_pairs(root / "similarity" / "simlex999.tsv", SIMLEX)
+    (root / "analogy" / "questions-words.txt").write_text(ANALOGIES)
+    return root
+
+
+@pytest.fixture(scope="module")
+def vectors(data):
+    """A tiny skipgram model of the corpus, saved under the names eval_compare.py reads."""
+    models = data.parent / "models"
+    models.mkdir()
+    model = embtk.train_unsupervised(str(data / "corpus" / "en_small.txt"), model="skipgram",
+                                     dim=10, epoch=1, minCount=3, bucket=2000, minn=3, maxn=4,
+                                     thread=1, seed=1, verbose=0)
+    model.save_model(models / "en_corpus_embtk.bin")
+    shutil.copy(models / "en_corpus_embtk.bin", models / "en_corpus_ft.bin")
+    return models / "en_corpus_embtk.bin"
+
+
+def test_the_benchmarks_folder_is_found():
+    assert {"eval_compare.py", "glove_similarity.py", "quality.py", "speed.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_script_answers_help(script, tmp_path):
+    done = run_script(script, "--help", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"usage: {script} "), done.stdout
+    assert "--help" in done.stdout and done.stderr == ""
+
+
+def spearman_in_vocab(model, pairs):
+    """(Spearman of cosine vs human scores, pairs used), over pairs in the vocabulary."""
+    vocab = set(model.words)
+    used = [(a, b, s) for a, b, s in pairs if a in vocab and b in vocab]
+    cosines = []
+    for a, b, _ in used:
+        u, v = model.get_word_vector(a), model.get_word_vector(b)
+        cosines.append(float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))))
+    return scipy.stats.spearmanr([s for _, _, s in used], cosines)[0], len(used)
+
+
+def test_glove_similarity_on_a_tiny_model(data, vectors, tmp_path):
+    done = run_script("glove_similarity.py", vectors, "--data", data, cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert done.returncode == (1 if "FAIL" in done.stdout else 0), done.stderr
+    model = embtk.load_model(vectors)
+    assert lines[0] == f"model {vectors}: {len(model.words)} words, dim 10"
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines[3:]}
+    assert sorted(rows) == ["simlex999", "wordsim353"]
+    for name, pairs in (("wordsim353", WORDSIM), ("simlex999", SIMLEX)):
+        rho, used = spearman_in_vocab(model, pairs)
+        _, counts, shown, target = rows[name]
+        assert counts == f"{used} / {len(pairs)}"
+        assert float(shown) == pytest.approx(rho, abs=1e-4)
+        assert target.endswith("PASS |" if float(shown) >= float(target.split()[1]) else "FAIL |")
+
+
+def test_eval_compare_on_tiny_models(data, vectors, tmp_path):
+    out = tmp_path / "report.json"
+    done = run_script("eval_compare.py", "--models", vectors.parent, "--data", data,
+                      "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert list(report) == ["embtk", "fastText"]
+    assert report["embtk"]["similarity"] == report["fastText"]["similarity"]  # same model
+    sims = report["embtk"]["similarity"]
+    assert sorted(sims) == ["simlex999.tsv", "wordsim353.tsv"]
+    model = embtk.load_model(vectors)
+    rho, used = spearman_in_vocab(model, WORDSIM)
+    assert (sims["wordsim353.tsv"]["pairs"], sims["wordsim353.tsv"]["in_vocab"]) == (7, used)
+    assert sims["wordsim353.tsv"]["spearman"] == pytest.approx(rho, abs=1e-9)
+    analogies = report["embtk"]["analogies"]
+    assert (analogies["total"]["questions"], analogies["total"]["answered"]) == (3, 2)
+    assert analogies["syntactic"]["accuracy"] is None  # nothing answered: shown as "–"
+    assert "| syntactic | – (0/0, skipped 1) | – (0/0, skipped 1) |" in done.stdout
+
+
+def test_quality_supervised_part_on_tiny_data(data, tmp_path, official_fasttext):
+    out = tmp_path / "quality.json"
+    done = run_script("quality.py", "--data", data, "--seeds", 1, "--thread", 1,
+                      "--datasets", "langid_gettext", "--no-skipgram", "--json", out,
+                      cwd=tmp_path)
+    assert done.returncode == (1 if "FAIL" in done.stdout else 0), done.stderr
+    report = json.loads(out.read_text())
+    assert "skipgram" not in report
+    results = report["supervised"]["langid_gettext"]
+    for tool in ("fasttext", "embtk"):
+        assert results[tool]["n"] == 800  # the lines of authors.test
+        assert 0.6 < results[tool]["p_at_1"] <= 1.0, results  # four authors: far from chance
+    assert "| **supervised langid_gettext** | P@1 (N=800)" in done.stdout
+
+
+def test_quality_says_where_the_data_is_missing(tmp_path):
+    done = run_script("quality.py", "--data", tmp_path / "nowhere", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "shared data not found" in done.stderr and "nowhere" in done.stderr
+
+
+def test_speed_main_on_tiny_data(data, tmp_path):
+    out = tmp_path / "speed.json"
+    done = run_script("speed.py", "--data", data, "--corpus", data / "corpus" / "en_small.txt",
+                      "--reps", 1, "--threads", 1, "--tools", "embtk", "--cases", "help",
+                      "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["case"] for row in rows] == ["--help", "launch -> first training step (warm)"]
+    for row in rows:
+        assert list(row["tools"]) == ["embtk"] and row["tools"]["embtk"]["seconds"] > 0
+    assert "| --help |" in done.stdout
+
+
+def test_speed_workers_on_tiny_data(data, tmp_path):
+    # What speed.py runs in a fresh process per measurement, on settings small enough here.
+    def worker(**job):
+        done = run_script("speed.py", "--worker", json.dumps(job), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    sims = [str(data / "similarity" / name) for name in ("wordsim353.tsv", "simlex999.tsv")]
+    langid = data / "classify" / "langid_gettext"
+    sg = worker(kind="train", tool="embtk", mode="skipgram", thread=1, similarity=sims,
+                params=dict(dim=10, epoch=1, minCount=3, bucket=2000, minn=3, maxn=4),
+                input=str(data / "corpus" / "en_small.txt"), save=str(tmp_path / "sg.bin"))
+    assert sorted(sg["quality"]) == ["simlex999", "wordsim353"] and sg["seconds"] > 0
+    assert all(-1 <= rho <= 1 for rho in sg["quality"].values())
+    loaded = worker(kind="load", tool="embtk", model=str(tmp_path / "sg.bin"), nn=True)
+    assert loaded["load"] > 0 and loaded["first_query"] > 0 and loaded["seconds"] > 0
+    sup = worker(kind="train", tool="embtk", mode="supervised", thread=1,
+                 params=dict(dim=10, epoch=5, lr=0.5), input=str(langid / "train.txt"),
+                 test=str(langid / "test.txt"), save=str(tmp_path / "sup.bin"))
+    assert 0.6 < sup["quality"]["P@1"] <= 1.0
+    predicted = worker(kind="predict-api", tool="embtk", model=str(tmp_path / "sup.bin"),
+                       input=str(langid / "test.txt"))
+    assert predicted["lines"] == 800 and predicted["seconds"] > 0
