@@ -91,3 +91,14 @@ def classifier(workdir, corpus):
                          "-epoch", 5, "-thread", 1, "-verbose", 0, "-lr", 0.5)
     assert code == 0, err
     return prefix.with_suffix(".bin")
+
+
+@pytest.fixture(scope="module")
+def vectors(workdir, corpus):
+    """A skipgram model of `corpus` trained through the command line: its .bin path."""
+    prefix = workdir / "sg"
+    code, out, err = run("skipgram", "-input", corpus, "-output", prefix, "-dim", 5,
+                         "-epoch", 1, "-minCount", 1, "-bucket", 1000, "-thread", 1,
+                         "-verbose", 0)
+    assert code == 0, err
+    return prefix.with_suffix(".bin")

@@ -33,16 +33,6 @@ def run_process(*args, input=b"", env=None, timeout=120):
                           capture_output=True, env=full_env, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def vectors(workdir, corpus):
-    prefix = workdir / "sg"
-    code, out, err = run("skipgram", "-input", corpus, "-output", prefix, "-dim", 5,
-                         "-epoch", 1, "-minCount", 1, "-bucket", 1000, "-thread", 1,
-                         "-verbose", 0)
-    assert code == 0, err
-    return prefix.with_suffix(".bin")
-
-
 # --------------------------------------------------------------------------- help
 def test_help_starts_fast_without_numba():
     # Importing the CLI must not pull in numba or numpy (slow); only the commands do.

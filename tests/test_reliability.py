@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.cli import _words_from
-from test_cli import (assert_one_line_error, classifier, corpus, run, vectors,  # noqa: F401
-                      workdir)
+from conftest import assert_one_line_error, run
 
 
 def _shell(command: str, cwd):
