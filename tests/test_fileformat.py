@@ -274,12 +274,12 @@ def _patched(models, tmp_path, fmt, offset, value, name="sg"):
     ("<i", 0, 793712315, "bad magic number"),
     ("<i", 4, 13, "version 13"),
     ("<i", 4, 10, "version 10"),
-    ("<i", LOSS_AT, 7, "invalid loss code 7"),
-    ("<i", MODEL_AT, 0, "invalid model code 0"),
-    ("<i", ARGS_AT, 0, "invalid dimension"),
+    ("<i", LOSS_AT, 7, r"loss is 7 \(expected 1-4"),
+    ("<i", MODEL_AT, 0, r"model is 0 \(expected 1-3"),
+    ("<i", ARGS_AT, 0, "dim must be a positive integer, got 0"),
     ("<i", ARGS_AT, 11, "columns but the model's dim is 11"),
     ("<i", BUCKET_AT, 999, r"input matrix has \d+ rows, expected nwords \+ bucket = \d+ \+ 999"),
-    ("<i", BUCKET_AT, -1, "invalid bucket"),
+    ("<i", BUCKET_AT, -1, "bucket must be zero or positive, got -1"),
     ("<i", DICT_AT, 1000, "invalid dictionary sizes"),
     ("<i", DICT_AT, -5, "invalid dictionary sizes"),
     ("<i", DICT_AT + 4, 5, "invalid dictionary sizes"),
@@ -290,6 +290,67 @@ def _patched(models, tmp_path, fmt, offset, value, name="sg"):
 def test_corrupt_header_fields(models, tmp_path, fmt, offset, value, match):
     with pytest.raises(EmbtkError, match=match):
         load_bin(_patched(models, tmp_path, fmt, offset, value))
+
+
+def _arg_at(name):
+    names = ("dim ws epoch minCount neg wordNgrams loss model bucket minn maxn "
+             "lrUpdateRate").split()
+    return ARGS_AT + 4 * names.index(name)
+
+
+@pytest.mark.parametrize("name,value,problem", [
+    ("dim", -3, "dim must be a positive integer, got -3"),
+    ("dim", 2 ** 31 - 1, "dim 2147483647 is unreasonably large"),
+    ("ws", 0, "ws must be a positive integer, got 0"),
+    ("epoch", -2, "epoch must be a positive integer, got -2"),
+    ("minCount", -1, "minCount must be zero or positive, got -1"),
+    ("neg", 0, "neg must be a positive integer, got 0"),
+    ("wordNgrams", 0, "wordNgrams must be a positive integer, got 0"),
+    ("wordNgrams", -5, "wordNgrams must be a positive integer, got -5"),
+    ("wordNgrams", 2 ** 30, "wordNgrams is 1073741824 (expected at most 100)"),
+    ("loss", 0, "loss is 0 (expected 1-4: hs, ns, softmax, one-vs-all)"),
+    ("model", 4, "model is 4 (expected 1-3: cbow, skipgram, supervised)"),
+    ("bucket", 0, "bucket must be positive when subwords or word n-grams are used"),
+    ("minn", -7, "minn must be zero or positive, got -7"),
+    ("minn", 5, "minn (5) must not exceed maxn (3)"),
+    ("maxn", -1, "maxn must be zero or positive, got -1"),
+    ("maxn", 2 ** 31 - 1, "maxn is 2147483647 (expected at most 100)"),
+    ("maxn", 3 ^ (1 << 24), "maxn is 16777219 (expected at most 100)"),  # one flipped bit
+    ("lrUpdateRate", 0, "lrUpdateRate must be a positive integer, got 0"),
+])
+def test_header_options_are_range_checked(models, tmp_path, name, value, problem):
+    """Every option in the header obeys training's rules and the loader's memory
+    limits; the one-line error names the option and its value."""
+    path = _patched(models, tmp_path, "<i", _arg_at(name), value)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path}: corrupt or foreign model file: {problem}"
+
+
+@pytest.mark.parametrize("value,shown", [(0.0, "0.0"), (-1.0, "-1.0"), (float("nan"), "nan")])
+def test_header_sampling_threshold_is_checked(models, tmp_path, value, shown):
+    path = _patched(models, tmp_path, "<d", ARGS_AT + 48, value)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path}: corrupt or foreign model file: t must be positive, got {shown}"
+
+
+def test_header_limits_admit_their_boundaries(models, tmp_path):
+    data = bytearray(_read(models["sup"][0]))
+    struct.pack_into("<i", data, _arg_at("wordNgrams"), 100)
+    struct.pack_into("<ii", data, _arg_at("minn"), 1, 100)
+    mf = load_bin(_write(tmp_path / "edge.bin", data))
+    assert (mf.args.wordNgrams, mf.args.minn, mf.args.maxn) == (100, 1, 100)
+
+
+def test_negative_word_count_is_rejected(models, tmp_path):
+    data = bytearray(_read(models["sg"][0]))
+    count_at = data.index(b"\0", ENTRIES_AT) + 1
+    struct.pack_into("<q", data, count_at, -4)
+    path = _write(tmp_path / "count.bin", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path} is truncated or corrupt: dictionary entry 0 has a negative count -4"
 
 
 def test_pruned_but_unquantized_is_rejected(models, tmp_path):

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import mmap
 import os
+import re
 import secrets
 import stat
 import struct
@@ -52,6 +53,15 @@ _ENTRY_DTYPE = np.dtype([("count", "<i8"), ("type", "i1")])
 _F32 = np.dtype("<f4")
 # Matrices that need converting are written in slices of this many bytes.
 _WRITE_CHUNK = 1 << 26
+
+# Limits on a loaded header beyond training's own rules (Args.validate, which every
+# header must pass too). Training leaves these options open-ended, but using a model
+# takes memory in proportion to them: up to maxn n-gram slots per character of a word,
+# wordNgrams feature slots per token of a line. Models made with fastText's defaults
+# (maxn 6, wordNgrams 1) or its documented settings (wordNgrams 2-5) are far inside;
+# a flipped bit or a foreign file is far outside.
+MAX_NGRAM_LENGTH = 100   # maxn (and so minn)
+MAX_WORD_NGRAMS = 100    # wordNgrams
 
 
 # ---------------------------------------------------------------------------
@@ -294,18 +304,45 @@ def _read_args(r: _Reader, version: int) -> Args:
     (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
      minn, maxn, lr_update_rate, t) = r.unpack(_ARGS, "the training options")
     if loss not in LOSS_NAMES:
-        raise r.corrupt(f"invalid loss code {loss}")
+        raise _foreign(r.path, f"loss is {loss} (expected 1-4: hs, ns, softmax, one-vs-all)")
     if model not in MODEL_NAMES:
-        raise r.corrupt(f"invalid model code {model}")
-    if dim <= 0:
-        raise r.corrupt(f"invalid dimension {dim}")
-    if bucket < 0:
-        raise r.corrupt(f"invalid bucket count {bucket}")
+        raise _foreign(r.path, f"model is {model} (expected 1-3: cbow, skipgram, supervised)")
     if version == 11 and MODEL_NAMES[model] == "supervised":
         maxn = 0  # as fastText: old supervised models had no character n-grams
-    return Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
+    args = Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
                           neg=neg, wordNgrams=word_ngrams, loss=LOSS_NAMES[loss], bucket=bucket,
                           minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t)
+    check_header_args(args, r.path)
+    return args
+
+
+def check_header_args(args: Args, path: str) -> None:
+    """The one check of the options a `.bin` header stores: training's rules (a file
+    never holds what `embtk supervised/skipgram/cbow` would refuse), then the upper
+    limits that bound what using the model allocates (MAX_NGRAM_LENGTH, ...)."""
+    # (minn needs no limit of its own: it matters only when maxn > 0, and then training's
+    # rules keep it at most maxn.)
+    for name, limit in (("maxn", MAX_NGRAM_LENGTH), ("wordNgrams", MAX_WORD_NGRAMS)):
+        value = getattr(args, name)
+        if value > limit:
+            raise _foreign(path, f"{name} is {value} (expected at most {limit})")
+    broken = training_rule_broken(args)
+    if broken:
+        raise _foreign(path, broken)
+
+
+def training_rule_broken(args: Args) -> str | None:
+    """What Args.validate says about `args` (None if they pass), with the options named
+    as in a file ("maxn"), not as on the command line ("-maxn")."""
+    try:
+        args.validate()
+    except EmbtkError as exc:
+        return re.sub(r"(?<![\w-])-(?=[A-Za-z])", "", str(exc))
+    return None
+
+
+def _foreign(path: str, problem: str) -> EmbtkError:
+    return EmbtkError(f"{path}: corrupt or foreign model file: {problem}")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -379,6 +416,9 @@ def _read_dictionary(r: _Reader):
     # fastText sorts words before labels; ids of labels are nwords + label index.
     if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
         raise r.corrupt(f"dictionary entry types do not match nwords {nwords} and nlabels {nlabels}")
+    if size and counts.min() < 0:  # counts are occurrences in the training data
+        i = int(np.argmin(counts))
+        raise r.corrupt(f"dictionary entry {i} has a negative count {counts[i]}")
 
     pruneidx = None
     if prune_size >= 0:
