@@ -228,6 +228,71 @@ def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp
             load_bin(cut)
 
 
+@pytest.fixture(scope="module")
+def ftz_files(models, tmp_path_factory):
+    """Official quantized models: plain, and pruned (-cutoff) with quantized norms."""
+    d = tmp_path_factory.mktemp("ftz")
+    out = {}
+    for name, options in (("full", {}), ("pruned", {"cutoff": 300, "qnorm": True})):
+        model = fasttext.load_model(models["sup"][0])
+        model.quantize(input=None, retrain=False, **options)
+        model.save_model(str(d / f"{name}.ftz"))
+        out[name] = str(d / f"{name}.ftz")
+    return out
+
+
+def _input_codesize_at(data):
+    """Offset of the input matrix's int32 codesize in an .ftz."""
+    prune_size, = struct.unpack_from("<q", data, DICT_AT + 20)
+    quant_flag = _dict_end(data) + 8 * max(0, prune_size)
+    assert data[quant_flag] == 1
+    return quant_flag + 1 + 1 + 8 + 8  # quant_input, qnorm, m, n
+
+
+@pytest.mark.parametrize("name", ["full", "pruned"])
+@pytest.mark.parametrize("codesize,problem", [
+    (-2 ** 31, "the input codes: a negative size -2147483648"),
+    (-1, "the input codes: a negative size -1"),
+])
+def test_negative_code_size_is_reported(ftz_files, tmp_path, name, codesize, problem):
+    data = bytearray(_read(ftz_files[name]))
+    struct.pack_into("<i", data, _input_codesize_at(data), codesize)
+    path = _write(tmp_path / "codes.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path} is truncated or corrupt: {problem}"
+
+
+def test_code_size_beyond_the_file_is_reported(ftz_files, tmp_path):
+    data = bytearray(_read(ftz_files["full"]))
+    at = _input_codesize_at(data)
+    struct.pack_into("<i", data, at, 2 ** 31 - 1)
+    path = _write(tmp_path / "codes.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    left = len(data) - (at + 4)
+    assert str(info.value) == (f"{path} is truncated or corrupt (the file ends at byte {len(data)} "
+                               f"while reading the input codes (2147483647 bytes, {left} left) "
+                               f"at byte {at + 4})")
+
+
+def test_pruned_model_bucket_is_limited(ftz_files, tmp_path):
+    """A pruned model's bucket is backed by no bytes of the file, but the n-gram lookup
+    allocates 4 bytes per bucket: 2^31-1 buckets would take 8 GiB."""
+    data = bytearray(_read(ftz_files["pruned"]))
+    struct.pack_into("<i", data, BUCKET_AT, 2 ** 31 - 1)
+    path = _write(tmp_path / "bucket.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == (f"{path}: corrupt or foreign model file: bucket is 2147483647 "
+                               f"in a pruned model (expected at most 67108864)")
+    from embtk.fileformat import MAX_PRUNED_BUCKET
+
+    assert MAX_PRUNED_BUCKET == 2 ** 26
+    struct.pack_into("<i", data, BUCKET_AT, MAX_PRUNED_BUCKET)
+    assert load_bin(_write(tmp_path / "edge.ftz", data)).args.bucket == MAX_PRUNED_BUCKET
+
+
 # ---------------------------------------------------------------------------
 # Malformed .bin files: one EmbtkError each, never anything else
 

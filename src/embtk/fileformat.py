@@ -62,6 +62,10 @@ _WRITE_CHUNK = 1 << 26
 # a flipped bit or a foreign file is far outside.
 MAX_NGRAM_LENGTH = 100   # maxn (and so minn)
 MAX_WORD_NGRAMS = 100    # wordNgrams
+# A pruned model (.ftz made with -cutoff) keeps no row per hash bucket, so its bucket is
+# not backed by bytes of the file; but looking n-grams up allocates 4 bytes per bucket.
+# 2^26 (a 256 MiB map) is 33 times fastText's default of 2,000,000.
+MAX_PRUNED_BUCKET = 1 << 26
 
 
 # ---------------------------------------------------------------------------
@@ -277,6 +281,9 @@ def load_bin(path) -> ModelFile:
         raise EmbtkError(f"{path} is corrupt: its dictionary is pruned but its matrix is not "
                          "quantized (fastText rejects such files too, see its issue #332)")
     if pruneidx is not None:
+        if args.bucket > MAX_PRUNED_BUCKET:
+            raise _foreign(path, f"bucket is {args.bucket} in a pruned model (expected at "
+                                 f"most {MAX_PRUNED_BUCKET})")
         input_rows, why = nwords + len(pruneidx), f"nwords + pruned n-grams = {nwords} + {len(pruneidx)}"
         if len(pruneidx) and (pruneidx[:, 1].min() < 0 or pruneidx[:, 1].max() >= len(pruneidx)
                               or pruneidx[:, 0].min() < 0 or pruneidx[:, 0].max() >= args.bucket):
@@ -474,8 +481,10 @@ def _read_pq(r: _Reader, name: str, dim: int):
 
 
 def _read_bytes(r: _Reader, count: int, what: str) -> np.ndarray:
+    if count < 0:
+        raise r.corrupt(f"{what}: a negative size {count}")
     if count > r.remaining():
-        raise r.truncated(what)
+        raise r.truncated(f"{what} ({count} bytes, {r.remaining()} left)")
     out = np.frombuffer(r.buf, dtype=np.uint8, count=count, offset=r.pos).copy()
     r.pos += count
     return out
