@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -481,6 +483,41 @@ def test_trailing_garbage(models, tmp_path):
     path = _write(tmp_path / "g.bin", _read(models["sg"][0]) + b"\0\0\0junk")
     with pytest.raises(EmbtkError, match="7 unexpected bytes after the output matrix"):
         load_bin(path)
+
+
+def _embtk_in_1gb(*args, stdin=b"", timeout=60):
+    """`python -m embtk ARGS` with 1 GB of address space (a normal run needs about a
+    third of it) and a timeout: a reader that does not bound its reads fails fast."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "embtk", *args], input=stdin, env=env,
+                          capture_output=True, timeout=timeout, preexec_fn=limit)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_is_refused_as_a_model():
+    done = _embtk_in_1gb("predict", "/dev/zero", "-")
+    assert done.returncode == 1
+    assert done.stderr.decode() == ("embtk: error: cannot read /dev/zero as a model: it is a "
+                                    "device, not a regular file (save the model to a file "
+                                    "first)\n")
+    with pytest.raises(EmbtkError, match="it is a device, not a regular file"):
+        load_bin("/dev/zero")
+
+
+def test_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Opening a FIFO blocks until something writes to it: the check comes first."""
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    try:
+        done = _embtk_in_1gb("dump", str(fifo), "args", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("embtk waited for a writer on a FIFO")
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"embtk: error: cannot read {fifo} as a model: it is a "
+                                    "pipe, not a regular file (save the model to a file "
+                                    "first)\n")
 
 
 def test_not_model_files(tmp_path):

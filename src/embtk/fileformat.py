@@ -235,24 +235,40 @@ def open_for_reading(path, what: str = ""):
 
 
 def _open_buffer(path: str):
-    """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails)."""
+    """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails).
+
+    Only regular files: a model is memory-mapped, and a pipe or device would have to be
+    read whole into memory with nothing to bound it (`/dev/zero` never ends). Checked
+    before opening too, since opening a FIFO blocks until someone writes to it."""
+    with contextlib.suppress(OSError):  # open_for_reading reports a missing file
+        _require_regular(path, os.stat(path).st_mode)
     f = open_for_reading(path)
     with f:
         try:
             st = os.fstat(f.fileno())
-            if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+            _require_regular(path, st.st_mode)
+            if st.st_size == 0:
                 raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
-            if stat.S_ISREG(st.st_mode):
-                try:
-                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                except (OSError, ValueError, OverflowError):
-                    pass  # e.g. a filesystem without mmap: fall back to reading
-            data = bytearray(f.read())
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            except (OSError, ValueError, OverflowError):
+                pass  # e.g. a filesystem without mmap: fall back to reading
+            data = bytearray(f.read(st.st_size + 1))
         except OSError as exc:
             raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
     if not data:
         raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
     return data
+
+
+def _require_regular(path: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise EmbtkError(f"cannot read {path}: it is a directory")
+    if not stat.S_ISREG(mode):
+        kind = ("a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device")
+        raise EmbtkError(f"cannot read {path} as a model: it is {kind}, not a regular file "
+                         "(save the model to a file first)")
 
 
 def load_bin(path) -> ModelFile:
