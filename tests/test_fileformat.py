@@ -685,9 +685,81 @@ def test_read_vec_missing_and_directory(tmp_path):
 
 
 def test_read_vec_header_does_not_allocate_blindly(tmp_path):
-    path = _write(tmp_path / "huge.vec", b"1000000000000 100000000000\n")
+    path = _write(tmp_path / "huge.vec", b"1000000000000 100000\n")
     with pytest.raises(EmbtkError, match="truncated"):
         read_vec(path)
+
+
+@pytest.mark.parametrize("header,dim", [
+    (b"2 100000000000\n", "100000000000"),
+    (b"2 " + b"9" * 30 + b"\n", "9" * 30),  # was numpy's 'Maximum allowed dimension exceeded'
+    (b"2 100001\n", "100001"),
+])
+def test_read_vec_dimension_is_one_training_accepts(tmp_path, header, dim):
+    path = _write(tmp_path / "dim.vec", header + b"a 1\nb 2\n")
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"line 1 of {path} has an invalid dimension: dim {dim} is "
+                               "unreasonably large")
+
+
+@pytest.mark.parametrize("row,value", [
+    (b"b 1 inf 3", "inf"), (b"b -inf 2 3", "-inf"), (b"b 1 2 nan", "nan"),
+    (b"b 1e999 2 3", "inf"),   # beyond double
+    (b"b 1 -1e39 3", "-inf"),  # beyond float32
+])
+def test_read_vec_refuses_non_finite_values(tmp_path, row, value):
+    """A vector with inf or nan has no length or direction: it would make training with
+    -pretrainedVectors diverge and similarities NaN (with numpy warnings on stderr)."""
+    path = _write(tmp_path / "inf.vec", b"2 3\na 1 2 3\n" + row + b"\n")
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"{path}: the vector of 'b' (row 2) has the value {value}: values "
+                               "must be finite and within float32's range (about 3.4e38)")
+
+
+def test_read_vec_keeps_the_largest_float32_values(tmp_path):
+    path = _write(tmp_path / "big.vec", b"1 3\na 3.4e38 -3.4e38 1e-45\n")
+    words, vectors = read_vec(path)
+    assert words == [b"a"]
+    assert vectors.tolist() == [[np.float32(3.4e38), np.float32(-3.4e38), np.float32(1e-45)]]
+
+
+@pytest.mark.parametrize("content,line", [
+    (b"2 3\na\0x 1 2 3\nb 1 2 3\n", 2),
+    (b"2 3\na 1 2 3\nb 1 2 3\0\n", 3),
+    ("2 3\na 1 2 3\n".encode("utf-16"), 1),
+])
+def test_read_vec_refuses_nul_bytes(tmp_path, content, line):
+    """No word can hold a NUL (fastText's tokenizer splits on it, a .bin ends words with
+    it): a -pretrainedVectors word with one trained to the end, then failed to save."""
+    path = _write(tmp_path / "nul.vec", content)
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"line {line} of {path} contains a NUL byte: not a word-vector "
+                               "text file (or a word that no model can hold)")
+
+
+def test_pretrained_vectors_with_a_nul_fail_before_training(tmp_path):
+    corpus = _write(tmp_path / "c.txt", b"a b c d e\n" * 50)
+    vec = _write(tmp_path / "p.vec", b"2 3\na\0x 1 2 3\nb 1 2 3\n")
+    done = _embtk_in_1gb("skipgram", "-input", corpus, "-output", str(tmp_path / "m"),
+                         "-dim", "3", "-minCount", "1", "-verbose", "0",
+                         "-pretrainedVectors", vec)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"embtk: error: line 2 of {vec} contains a NUL byte: not a "
+                                    "word-vector text file (or a word that no model can hold)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "p.vec"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_read_vec_bounds_a_line_without_end(tmp_path):
+    """Run in a child with 1 GB of address space: an unbounded read fails fast there."""
+    pairs = _write(tmp_path / "pairs.txt", b"a b 1\nc d 2\n")
+    done = _embtk_in_1gb("eval-similarity", "/dev/zero", pairs)
+    assert done.returncode == 1
+    assert done.stderr.decode() == ("embtk: error: line 1 of /dev/zero is longer than 16 MiB: "
+                                    "not a word-vector text file\n")
 
 
 # ---------------------------------------------------------------------------

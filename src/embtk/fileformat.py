@@ -647,6 +647,10 @@ def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:
 
 
 _VEC_BLOCK = 1024  # rows formatted per % operation
+# The longest line read_vec takes: a row of 100,000 values (training's largest -dim) in
+# full float precision is 2.6 MB. It bounds what one line can make it buffer: a device
+# or a binary file may have no line end at all.
+_VEC_MAX_LINE = 1 << 24
 
 
 def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -717,6 +721,39 @@ def _is_float(token: bytes) -> bool:
         return False
 
 
+def _vec_lines(f: BinaryIO, path: str, lineno: int):
+    """(line number, line) from `f`, each at most _VEC_MAX_LINE bytes and free of NUL
+    bytes (no word has one: fastText's tokenizer splits on them, and a model cannot
+    store one)."""
+    for lineno, line in enumerate(iter(lambda: f.readline(_VEC_MAX_LINE), b""), lineno + 1):
+        if len(line) == _VEC_MAX_LINE and not line.endswith(b"\n"):
+            raise EmbtkError(f"line {lineno} of {path} is longer than {_VEC_MAX_LINE >> 20} MiB: "
+                             "not a word-vector text file")
+        if b"\0" in line:
+            raise EmbtkError(f"line {lineno} of {path} contains a NUL byte: not a word-vector "
+                             "text file (or a word that no model can hold)")
+        yield lineno, line
+
+
+def _check_vec_dim(dim: int, lineno: int, path: str) -> None:
+    """The dimension training would accept (Args.validate's rule for -dim)."""
+    broken = training_rule_broken(Args.for_model("skipgram", dim=dim))
+    if broken:
+        raise EmbtkError(f"line {lineno} of {path} has an invalid dimension: {broken}")
+
+
+def _check_finite(words: list, vectors: np.ndarray, path: str) -> None:
+    """inf, nan, or a number beyond float32's range (1e39 reads as inf): such a vector has
+    no length or direction, and would turn training or a similarity into NaN."""
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        value = vectors[row][~np.isfinite(vectors[row])][0]
+        word = words[row].decode("utf-8", "replace")
+        raise EmbtkError(f"{path}: the vector of '{word}' (row {row + 1}) has the value {value}: "
+                         "values must be finite and within float32's range (about 3.4e38)")
+
+
 def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     try:
         size = os.fstat(f.fileno()).st_size
@@ -724,8 +761,8 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
         size = 0
     lineno = 0
     first = b""
-    for first in f:
-        lineno += 1
+    lines = _vec_lines(f, path, 0)
+    for lineno, first in lines:
         if first.strip():
             break
     else:
@@ -748,6 +785,7 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     else:
         raise EmbtkError(f"line {lineno} of {path} should be the header 'count dim' or a "
                          f"word and its values, got {first.strip()[:60].decode('utf-8', 'replace')!r}")
+    _check_vec_dim(dim, lineno, path)
 
     wanted = declared
     if max_words is not None:
@@ -759,11 +797,11 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     out = np.empty((capacity, dim), dtype=np.float32)
     words: list = []
     count = 0
-    lines = itertools.chain([pending] if pending else [], enumerate(f, lineno + 1))
+    rows = itertools.chain([pending] if pending else [], lines)
     with warnings.catch_warnings():
         # numpy 1.x only warns (and stops) on a non-number; make that an exception too.
         warnings.simplefilter("error", DeprecationWarning)
-        for no, line in lines:
+        for no, line in rows:
             parts = line.split(None, 1)
             if not parts:
                 continue  # blank line
@@ -785,4 +823,5 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
                          f"has only {count}")
     if out.shape[0] != count:
         out = out[:count].copy()
+    _check_finite(words, out, path)
     return words, out
