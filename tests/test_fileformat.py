@@ -295,6 +295,19 @@ def test_pruned_model_bucket_is_limited(ftz_files, tmp_path):
     assert load_bin(_write(tmp_path / "edge.ftz", data)).args.bucket == MAX_PRUNED_BUCKET
 
 
+def test_pruned_model_beyond_the_bucket_limit_is_not_saved(ftz_files, tmp_path):
+    """What the reader refuses, the writer does not write."""
+    mf = load_bin(ftz_files["pruned"])
+    mf.args.bucket = 2 ** 26 + 1
+    out = tmp_path / "big.ftz"
+    with pytest.raises(EmbtkError) as info:
+        save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
+                 mf.input, mf.output)
+    assert str(info.value) == (f"cannot save {out}: a pruned model's bucket must be at most "
+                               "67108864 to load again, this one has 67108865")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------
 # Malformed .bin files: one EmbtkError each, never anything else
 
@@ -374,15 +387,15 @@ def _arg_at(name):
     ("neg", 0, "neg must be a positive integer, got 0"),
     ("wordNgrams", 0, "wordNgrams must be a positive integer, got 0"),
     ("wordNgrams", -5, "wordNgrams must be a positive integer, got -5"),
-    ("wordNgrams", 2 ** 30, "wordNgrams is 1073741824 (expected at most 100)"),
+    ("wordNgrams", 2 ** 30, "wordNgrams must be at most 100, got 1073741824"),
     ("loss", 0, "loss is 0 (expected 1-4: hs, ns, softmax, one-vs-all)"),
     ("model", 4, "model is 4 (expected 1-3: cbow, skipgram, supervised)"),
     ("bucket", 0, "bucket must be positive when subwords or word n-grams are used"),
     ("minn", -7, "minn must be zero or positive, got -7"),
     ("minn", 5, "minn (5) must not exceed maxn (3)"),
     ("maxn", -1, "maxn must be zero or positive, got -1"),
-    ("maxn", 2 ** 31 - 1, "maxn is 2147483647 (expected at most 100)"),
-    ("maxn", 3 ^ (1 << 24), "maxn is 16777219 (expected at most 100)"),  # one flipped bit
+    ("maxn", 2 ** 31 - 1, "maxn must be at most 100, got 2147483647"),
+    ("maxn", 3 ^ (1 << 24), "maxn must be at most 100, got 16777219"),  # one flipped bit
     ("lrUpdateRate", 0, "lrUpdateRate must be a positive integer, got 0"),
 ])
 def test_header_options_are_range_checked(models, tmp_path, name, value, problem):
@@ -408,6 +421,15 @@ def test_header_limits_admit_their_boundaries(models, tmp_path):
     struct.pack_into("<ii", data, _arg_at("minn"), 1, 100)
     mf = load_bin(_write(tmp_path / "edge.bin", data))
     assert (mf.args.wordNgrams, mf.args.minn, mf.args.maxn) == (100, 1, 100)
+
+
+@pytest.mark.parametrize("option,value", [("maxn", 101), ("wordNgrams", 101)])
+def test_training_refuses_what_loading_would(option, value):
+    """The limits live in Args.validate: a model that trains also loads."""
+    with pytest.raises(EmbtkError) as info:
+        Args.for_model("skipgram", **{option: value}).validate()
+    assert str(info.value) == f"-{option} must be at most 100, got {value}"
+    Args.for_model("skipgram", **{option: 100}).validate()
 
 
 def test_negative_word_count_is_rejected(models, tmp_path):

@@ -54,14 +54,6 @@ _F32 = np.dtype("<f4")
 # Matrices that need converting are written in slices of this many bytes.
 _WRITE_CHUNK = 1 << 26
 
-# Limits on a loaded header beyond training's own rules (Args.validate, which every
-# header must pass too). Training leaves these options open-ended, but using a model
-# takes memory in proportion to them: up to maxn n-gram slots per character of a word,
-# wordNgrams feature slots per token of a line. Models made with fastText's defaults
-# (maxn 6, wordNgrams 1) or its documented settings (wordNgrams 2-5) are far inside;
-# a flipped bit or a foreign file is far outside.
-MAX_NGRAM_LENGTH = 100   # maxn (and so minn)
-MAX_WORD_NGRAMS = 100    # wordNgrams
 # A pruned model (.ftz made with -cutoff) keeps no row per hash bucket, so its bucket is
 # not backed by bytes of the file; but looking n-grams up allocates 4 bytes per bucket.
 # 2^26 (a 256 MiB map) is 33 times fastText's default of 2,000,000.
@@ -340,15 +332,9 @@ def _read_args(r: _Reader, version: int) -> Args:
 
 
 def check_header_args(args: Args, path: str) -> None:
-    """The one check of the options a `.bin` header stores: training's rules (a file
-    never holds what `embtk supervised/skipgram/cbow` would refuse), then the upper
-    limits that bound what using the model allocates (MAX_NGRAM_LENGTH, ...)."""
-    # (minn needs no limit of its own: it matters only when maxn > 0, and then training's
-    # rules keep it at most maxn.)
-    for name, limit in (("maxn", MAX_NGRAM_LENGTH), ("wordNgrams", MAX_WORD_NGRAMS)):
-        value = getattr(args, name)
-        if value > limit:
-            raise _foreign(path, f"{name} is {value} (expected at most {limit})")
+    """The one check of the options a `.bin` header stores: training's rules, limits
+    included (Args.validate), so that a file never holds what `embtk supervised`,
+    `skipgram` or `cbow` would refuse, and nothing in it sizes memory without bound."""
     broken = training_rule_broken(args)
     if broken:
         raise _foreign(path, broken)
@@ -562,6 +548,9 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     error and raise ValueError before anything is written.
     """
     input, output = (m if hasattr(m, "codes") else np.asarray(m) for m in (input, output))
+    if pruneidx is not None and int(args.bucket) > MAX_PRUNED_BUCKET:
+        raise EmbtkError(f"cannot save {path}: a pruned model's bucket must be at most "
+                         f"{MAX_PRUNED_BUCKET} to load again, this one has {args.bucket}")
     header, dictionary = _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
     quant_input = not isinstance(input, np.ndarray)
     if not quant_input and (pruneidx is not None or not isinstance(output, np.ndarray)):
