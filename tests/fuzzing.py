@@ -61,6 +61,7 @@ class Seed:
     data: bytes
     fields: list = field(default_factory=list)      # Field for .bin/.ftz, spans for .vec
     boundaries: list = field(default_factory=list)  # (section name, offset)
+    words: list = field(default_factory=list)       # (start, end) of each dictionary word
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,10 @@ def load_seeds(directory) -> dict:
     seeds = {}
     for name, kind in SEED_FILES.items():
         data = (Path(directory) / name).read_bytes()
-        layout = vec_layout(data) if kind == "vec" else bin_layout(data)
-        seeds[name] = Seed(name, kind, data, *layout)
+        if kind == "vec":
+            seeds[name] = Seed(name, kind, data, *vec_layout(data))
+        else:
+            seeds[name] = Seed(name, kind, data, *bin_layout(data), words=word_spans(data))
     return seeds
 
 
@@ -193,6 +196,17 @@ def bin_layout(data: bytes):
     marks.append(("end", pos))
     assert pos == len(data), (pos, len(data))
     return fields, marks
+
+
+def word_spans(data: bytes) -> list:
+    """(start, end) of every word of a `.bin`'s dictionary."""
+    size, = struct.unpack_from("<i", data, 64)
+    spans, pos = [], 92
+    for _ in range(size):
+        end = data.index(b"\0", pos)
+        spans.append((pos, end))
+        pos = end + 10
+    return spans
 
 
 def _matrix_layout(data, pos, name, quant, fields, marks):
@@ -366,8 +380,29 @@ def vec_variants(seed: Seed) -> list:
     return out
 
 
+def word_variants(seed: Seed, rng: random.Random | None = None) -> list:
+    """Dictionary words edited so that the file stays well-formed (entries end at their
+    NUL): a word made empty, a duplicate of another word, whitespace or a label prefix
+    inside a word, a long word. Without `rng`, for the first and last words."""
+    spans = seed.words
+    picks = [0, len(spans) - 1] if rng is None else [rng.randrange(len(spans))]
+    out = []
+    for i in picks:
+        start, end = spans[i]
+        same = [j for j, (a, b) in enumerate(spans) if b - a == end - start and j != i]
+        edits = {"empty": b"", "space inside": seed.data[start:end] + b" x",
+                 "newline inside": b"a\nb", "label": b"__label__x", "long": b"w" * 3000}
+        if same:
+            a, b = spans[same[0]]
+            edits["duplicate"] = seed.data[a:b]
+        for name, text in edits.items():
+            out.append(Variant(seed.name, f"word {i} {name}", [_splice(start, end, text)]))
+    return out if rng is None else [rng.choice(out)]
+
+
 def systematic_variants(seeds: dict) -> list:
-    """Every field of every seed set to each interesting value, every truncation."""
+    """Every field of every seed set to each interesting value, every truncation, words
+    edited."""
     out = []
     for seed in seeds.values():
         if seed.kind == "vec":
@@ -375,6 +410,7 @@ def systematic_variants(seeds: dict) -> list:
         else:
             for f in seed.fields:
                 out += field_variants(seed, f)
+            out += word_variants(seed)
         out += truncation_variants(seed)
     return out
 
@@ -387,11 +423,13 @@ def random_variant(seeds: dict, rng: random.Random) -> Variant:
     data = seed.data
     splices, names = [], []
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
-        kind = rng.choice(("flip", "flip", "header flip", "field", "field", "overwrite",
-                           "insert", "delete", "copy", "truncate"))
+        kind = rng.choice(("flip", "flip", "header flip", "field", "field", "word",
+                           "overwrite", "insert", "delete", "copy", "truncate"))
         n = len(data)
-        if kind == "field" and data != seed.data:  # field offsets hold for the seed only
-            kind = "overwrite"
+        if kind == "word" and seed.kind == "vec":
+            kind = "field"
+        if kind in ("field", "word") and n != len(seed.data):
+            kind = "overwrite"  # offsets of the seed hold while the length is unchanged
         if kind in ("truncate", "delete", "copy", "flip", "header flip") and not n:
             kind = "insert"
         if kind in ("flip", "header flip"):
@@ -402,6 +440,10 @@ def random_variant(seeds: dict, rng: random.Random) -> Variant:
             choices = (vec_variants(seed) if seed.kind == "vec"
                        else field_variants(seed, rng.choice(seed.fields)))
             v = rng.choice(choices)
+            sp = v.splices[0]
+            names.append(v.label)
+        elif kind == "word":
+            v = word_variants(seed, rng)[0]
             sp = v.splices[0]
             names.append(v.label)
         elif kind == "truncate":
