@@ -47,9 +47,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="embtk-fuzz-seeds-") as directory:
         began = time.monotonic()
         seeds = fuzzing.make_seeds(directory)
-        print(f"seed files: " + ", ".join(f"{name} ({len(s.data)} bytes)"
-                                          for name, s in seeds.items())
-              + f"; trained in {time.monotonic() - began:.1f} s")
+        sizes = ", ".join(f"{name} ({len(s.data)} bytes)" for name, s in seeds.items())
+        print(f"seed files: {sizes}; trained in {time.monotonic() - began:.1f} s")
         variants = fuzzing.plan(seeds, opts.variants, opts.seed, not opts.random_only)
         systematic = 0 if opts.random_only else min(
             opts.variants, len(fuzzing.systematic_variants(seeds)))
