@@ -762,15 +762,17 @@ def test_read_vec_refuses_nul_bytes(tmp_path, content, line):
                                "text file (or a word that no model can hold)")
 
 
-def test_pretrained_vectors_with_a_nul_fail_before_training(tmp_path):
+def test_pretrained_vectors_with_a_nul_fail_before_training(tmp_path, capsys):
+    from embtk.cli import main
+
     corpus = _write(tmp_path / "c.txt", b"a b c d e\n" * 50)
     vec = _write(tmp_path / "p.vec", b"2 3\na\0x 1 2 3\nb 1 2 3\n")
-    done = _embtk_in_1gb("skipgram", "-input", corpus, "-output", str(tmp_path / "m"),
-                         "-dim", "3", "-minCount", "1", "-verbose", "0",
-                         "-pretrainedVectors", vec)
-    assert done.returncode == 1
-    assert done.stderr.decode() == (f"embtk: error: line 2 of {vec} contains a NUL byte: not a "
-                                    "word-vector text file (or a word that no model can hold)\n")
+    code = main(["skipgram", "-input", corpus, "-output", str(tmp_path / "m"), "-dim", "3",
+                 "-minCount", "1", "-verbose", "0", "-thread", "1", "-pretrainedVectors", vec])
+    assert code == 1
+    assert capsys.readouterr().err == (f"embtk: error: line 2 of {vec} contains a NUL byte: not "
+                                       "a word-vector text file (or a word that no model can "
+                                       "hold)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "p.vec"]
 
 
