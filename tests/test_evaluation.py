@@ -304,6 +304,26 @@ def test_analogy_option_errors(tmp_path):
         evaluate_analogies((WORDS, VECTORS), path, top=0)
 
 
+def test_huge_but_finite_vectors_are_scaled_without_warnings(tmp_path, sim_data):
+    """Float32 values above ~1.8e19 are valid but their squares overflow float32: the
+    lengths were inf, every cosine 0, and numpy's RuntimeWarnings reached stderr."""
+    import warnings
+
+    lines = ["cat 3e19 4e19 0", "dog 3e38 3e38 0", "car 0 0 1e20", "bus 0 1e-3 1e20"]
+    path = write(tmp_path / "huge.vec", "\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        unit = load_vectors(path).unit
+        result = evaluate_similarity(path, sim_data)
+    s = np.float32(np.sqrt(0.5))
+    assert unit[:3].tolist() == [[0.6000000238418579, 0.800000011920929, 0.0], [s, s, 0.0],
+                                 [0.0, 0.0, 1.0]]
+    assert (result.pairs, result.in_vocab) == (6, 4)
+    assert result.spearman == pytest.approx(scipy.stats.spearmanr(
+        [8, 9, 1, 2], [float(unit[0] @ unit[1]), float(unit[2] @ unit[3]),
+                       float(unit[0] @ unit[2]), float(unit[1] @ unit[3])])[0], abs=1e-9)
+
+
 def test_load_vectors_rejects_mismatched_pair():
     with pytest.raises(EmbtkError, match="one row per word"):
         load_vectors((["a", "b"], np.zeros((3, 2))))

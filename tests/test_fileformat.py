@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -230,6 +232,84 @@ def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp
             load_bin(cut)
 
 
+@pytest.fixture(scope="module")
+def ftz_files(models, tmp_path_factory):
+    """Official quantized models: plain, and pruned (-cutoff) with quantized norms."""
+    d = tmp_path_factory.mktemp("ftz")
+    out = {}
+    for name, options in (("full", {}), ("pruned", {"cutoff": 300, "qnorm": True})):
+        model = fasttext.load_model(models["sup"][0])
+        model.quantize(input=None, retrain=False, **options)
+        model.save_model(str(d / f"{name}.ftz"))
+        out[name] = str(d / f"{name}.ftz")
+    return out
+
+
+def _input_codesize_at(data):
+    """Offset of the input matrix's int32 codesize in an .ftz."""
+    prune_size, = struct.unpack_from("<q", data, DICT_AT + 20)
+    quant_flag = _dict_end(data) + 8 * max(0, prune_size)
+    assert data[quant_flag] == 1
+    return quant_flag + 1 + 1 + 8 + 8  # quant_input, qnorm, m, n
+
+
+@pytest.mark.parametrize("name", ["full", "pruned"])
+@pytest.mark.parametrize("codesize,problem", [
+    (-2 ** 31, "the input codes: a negative size -2147483648"),
+    (-1, "the input codes: a negative size -1"),
+])
+def test_negative_code_size_is_reported(ftz_files, tmp_path, name, codesize, problem):
+    data = bytearray(_read(ftz_files[name]))
+    struct.pack_into("<i", data, _input_codesize_at(data), codesize)
+    path = _write(tmp_path / "codes.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path} is truncated or corrupt: {problem}"
+
+
+def test_code_size_beyond_the_file_is_reported(ftz_files, tmp_path):
+    data = bytearray(_read(ftz_files["full"]))
+    at = _input_codesize_at(data)
+    struct.pack_into("<i", data, at, 2 ** 31 - 1)
+    path = _write(tmp_path / "codes.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    left = len(data) - (at + 4)
+    assert str(info.value) == (f"{path} is truncated or corrupt (the file ends at byte {len(data)} "
+                               f"while reading the input codes (2147483647 bytes, {left} left) "
+                               f"at byte {at + 4})")
+
+
+def test_pruned_model_bucket_is_limited(ftz_files, tmp_path):
+    """A pruned model's bucket is backed by no bytes of the file, but the n-gram lookup
+    allocates 4 bytes per bucket: 2^31-1 buckets would take 8 GiB."""
+    data = bytearray(_read(ftz_files["pruned"]))
+    struct.pack_into("<i", data, BUCKET_AT, 2 ** 31 - 1)
+    path = _write(tmp_path / "bucket.ftz", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == (f"{path}: corrupt or foreign model file: bucket is 2147483647 "
+                               f"in a pruned model (expected at most 67108864)")
+    from embtk.fileformat import MAX_PRUNED_BUCKET
+
+    assert MAX_PRUNED_BUCKET == 2 ** 26
+    struct.pack_into("<i", data, BUCKET_AT, MAX_PRUNED_BUCKET)
+    assert load_bin(_write(tmp_path / "edge.ftz", data)).args.bucket == MAX_PRUNED_BUCKET
+
+
+def test_pruned_model_beyond_the_bucket_limit_is_not_saved(ftz_files, tmp_path):
+    """What the reader refuses, the writer does not write."""
+    mf = load_bin(ftz_files["pruned"])
+    mf.args.bucket = 2 ** 26 + 1
+    out = tmp_path / "big.ftz"
+    with pytest.raises(EmbtkError) as info:
+        save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
+                 mf.input, mf.output)
+    assert str(info.value) == (f"cannot save {out}: a pruned model's bucket must be at most "
+                               "67108864 to load again, this one has 67108865")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------
 # Malformed .bin files: one EmbtkError each, never anything else
 
@@ -276,12 +356,12 @@ def _patched(models, tmp_path, fmt, offset, value, name="sg"):
     ("<i", 0, 793712315, "bad magic number"),
     ("<i", 4, 13, "version 13"),
     ("<i", 4, 10, "version 10"),
-    ("<i", LOSS_AT, 7, "invalid loss code 7"),
-    ("<i", MODEL_AT, 0, "invalid model code 0"),
-    ("<i", ARGS_AT, 0, "invalid dimension"),
+    ("<i", LOSS_AT, 7, r"loss is 7 \(expected 1-4"),
+    ("<i", MODEL_AT, 0, r"model is 0 \(expected 1-3"),
+    ("<i", ARGS_AT, 0, "dim must be a positive integer, got 0"),
     ("<i", ARGS_AT, 11, "columns but the model's dim is 11"),
     ("<i", BUCKET_AT, 999, r"input matrix has \d+ rows, expected nwords \+ bucket = \d+ \+ 999"),
-    ("<i", BUCKET_AT, -1, "invalid bucket"),
+    ("<i", BUCKET_AT, -1, "bucket must be zero or positive, got -1"),
     ("<i", DICT_AT, 1000, "invalid dictionary sizes"),
     ("<i", DICT_AT, -5, "invalid dictionary sizes"),
     ("<i", DICT_AT + 4, 5, "invalid dictionary sizes"),
@@ -292,6 +372,76 @@ def _patched(models, tmp_path, fmt, offset, value, name="sg"):
 def test_corrupt_header_fields(models, tmp_path, fmt, offset, value, match):
     with pytest.raises(EmbtkError, match=match):
         load_bin(_patched(models, tmp_path, fmt, offset, value))
+
+
+def _arg_at(name):
+    names = ("dim ws epoch minCount neg wordNgrams loss model bucket minn maxn "
+             "lrUpdateRate").split()
+    return ARGS_AT + 4 * names.index(name)
+
+
+@pytest.mark.parametrize("name,value,problem", [
+    ("dim", -3, "dim must be a positive integer, got -3"),
+    ("dim", 2 ** 31 - 1, "dim 2147483647 is unreasonably large"),
+    ("ws", 0, "ws must be a positive integer, got 0"),
+    ("epoch", -2, "epoch must be a positive integer, got -2"),
+    ("minCount", -1, "minCount must be zero or positive, got -1"),
+    ("neg", 0, "neg must be a positive integer, got 0"),
+    ("wordNgrams", 0, "wordNgrams must be a positive integer, got 0"),
+    ("wordNgrams", -5, "wordNgrams must be a positive integer, got -5"),
+    ("wordNgrams", 2 ** 30, "wordNgrams must be at most 100, got 1073741824"),
+    ("loss", 0, "loss is 0 (expected 1-4: hs, ns, softmax, one-vs-all)"),
+    ("model", 4, "model is 4 (expected 1-3: cbow, skipgram, supervised)"),
+    ("bucket", 0, "bucket must be positive when subwords or word n-grams are used"),
+    ("minn", -7, "minn must be zero or positive, got -7"),
+    ("minn", 5, "minn (5) must not exceed maxn (3)"),
+    ("maxn", -1, "maxn must be zero or positive, got -1"),
+    ("maxn", 2 ** 31 - 1, "maxn must be at most 100, got 2147483647"),
+    ("maxn", 3 ^ (1 << 24), "maxn must be at most 100, got 16777219"),  # one flipped bit
+    ("lrUpdateRate", 0, "lrUpdateRate must be a positive integer, got 0"),
+])
+def test_header_options_are_range_checked(models, tmp_path, name, value, problem):
+    """Every option in the header obeys training's rules and the loader's memory
+    limits; the one-line error names the option and its value."""
+    path = _patched(models, tmp_path, "<i", _arg_at(name), value)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path}: corrupt or foreign model file: {problem}"
+
+
+@pytest.mark.parametrize("value,shown", [(0.0, "0.0"), (-1.0, "-1.0"), (float("nan"), "nan")])
+def test_header_sampling_threshold_is_checked(models, tmp_path, value, shown):
+    path = _patched(models, tmp_path, "<d", ARGS_AT + 48, value)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path}: corrupt or foreign model file: t must be positive, got {shown}"
+
+
+def test_header_limits_admit_their_boundaries(models, tmp_path):
+    data = bytearray(_read(models["sup"][0]))
+    struct.pack_into("<i", data, _arg_at("wordNgrams"), 100)
+    struct.pack_into("<ii", data, _arg_at("minn"), 1, 100)
+    mf = load_bin(_write(tmp_path / "edge.bin", data))
+    assert (mf.args.wordNgrams, mf.args.minn, mf.args.maxn) == (100, 1, 100)
+
+
+@pytest.mark.parametrize("option,value", [("maxn", 101), ("wordNgrams", 101)])
+def test_training_refuses_what_loading_would(option, value):
+    """The limits live in Args.validate: a model that trains also loads."""
+    with pytest.raises(EmbtkError) as info:
+        Args.for_model("skipgram", **{option: value}).validate()
+    assert str(info.value) == f"-{option} must be at most 100, got {value}"
+    Args.for_model("skipgram", **{option: 100}).validate()
+
+
+def test_negative_word_count_is_rejected(models, tmp_path):
+    data = bytearray(_read(models["sg"][0]))
+    count_at = data.index(b"\0", ENTRIES_AT) + 1
+    struct.pack_into("<q", data, count_at, -4)
+    path = _write(tmp_path / "count.bin", data)
+    with pytest.raises(EmbtkError) as info:
+        load_bin(path)
+    assert str(info.value) == f"{path} is truncated or corrupt: dictionary entry 0 has a negative count -4"
 
 
 def test_pruned_but_unquantized_is_rejected(models, tmp_path):
@@ -357,6 +507,41 @@ def test_trailing_garbage(models, tmp_path):
     path = _write(tmp_path / "g.bin", _read(models["sg"][0]) + b"\0\0\0junk")
     with pytest.raises(EmbtkError, match="7 unexpected bytes after the output matrix"):
         load_bin(path)
+
+
+def _embtk_in_1gb(*args, stdin=b"", timeout=60):
+    """`python -m embtk ARGS` with 1 GB of address space (a normal run needs about a
+    third of it) and a timeout: a reader that does not bound its reads fails fast."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "embtk", *args], input=stdin, env=env,
+                          capture_output=True, timeout=timeout, preexec_fn=limit)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_device_is_refused_as_a_model():
+    done = _embtk_in_1gb("predict", "/dev/zero", "-")
+    assert done.returncode == 1
+    assert done.stderr.decode() == ("embtk: error: cannot read /dev/zero as a model: it is a "
+                                    "device, not a regular file (save the model to a file "
+                                    "first)\n")
+    with pytest.raises(EmbtkError, match="it is a device, not a regular file"):
+        load_bin("/dev/zero")
+
+
+def test_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Opening a FIFO blocks until something writes to it: the check comes first."""
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)
+    try:
+        done = _embtk_in_1gb("dump", str(fifo), "args", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("embtk waited for a writer on a FIFO")
+    assert done.returncode == 1
+    assert done.stderr.decode() == (f"embtk: error: cannot read {fifo} as a model: it is a "
+                                    "pipe, not a regular file (save the model to a file "
+                                    "first)\n")
 
 
 def test_not_model_files(tmp_path):
@@ -545,9 +730,83 @@ def test_read_vec_missing_and_directory(tmp_path):
 
 
 def test_read_vec_header_does_not_allocate_blindly(tmp_path):
-    path = _write(tmp_path / "huge.vec", b"1000000000000 100000000000\n")
+    path = _write(tmp_path / "huge.vec", b"1000000000000 100000\n")
     with pytest.raises(EmbtkError, match="truncated"):
         read_vec(path)
+
+
+@pytest.mark.parametrize("header,dim", [
+    (b"2 100000000000\n", "100000000000"),
+    (b"2 " + b"9" * 30 + b"\n", "9" * 30),  # was numpy's 'Maximum allowed dimension exceeded'
+    (b"2 100001\n", "100001"),
+])
+def test_read_vec_dimension_is_one_training_accepts(tmp_path, header, dim):
+    path = _write(tmp_path / "dim.vec", header + b"a 1\nb 2\n")
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"line 1 of {path} has an invalid dimension: dim {dim} is "
+                               "unreasonably large")
+
+
+@pytest.mark.parametrize("row,value", [
+    (b"b 1 inf 3", "inf"), (b"b -inf 2 3", "-inf"), (b"b 1 2 nan", "nan"),
+    (b"b 1e999 2 3", "inf"),   # beyond double
+    (b"b 1 -1e39 3", "-inf"),  # beyond float32
+])
+def test_read_vec_refuses_non_finite_values(tmp_path, row, value):
+    """A vector with inf or nan has no length or direction: it would make training with
+    -pretrainedVectors diverge and similarities NaN (with numpy warnings on stderr)."""
+    path = _write(tmp_path / "inf.vec", b"2 3\na 1 2 3\n" + row + b"\n")
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"{path}: the vector of 'b' (row 2) has the value {value}: values "
+                               "must be finite and within float32's range (about 3.4e38)")
+
+
+def test_read_vec_keeps_the_largest_float32_values(tmp_path):
+    path = _write(tmp_path / "big.vec", b"1 3\na 3.4e38 -3.4e38 1e-45\n")
+    words, vectors = read_vec(path)
+    assert words == [b"a"]
+    assert vectors.tolist() == [[np.float32(3.4e38), np.float32(-3.4e38), np.float32(1e-45)]]
+
+
+@pytest.mark.parametrize("content,line", [
+    (b"2 3\na\0x 1 2 3\nb 1 2 3\n", 2),
+    (b"2 3\na 1 2 3\nb 1 2 3\0\n", 3),
+    ("2 3\na 1 2 3\n".encode("utf-16"), 1),
+])
+def test_read_vec_refuses_nul_bytes(tmp_path, content, line):
+    """No word can hold a NUL (fastText's tokenizer splits on it, a .bin ends words with
+    it): a -pretrainedVectors word with one trained to the end, then failed to save."""
+    path = _write(tmp_path / "nul.vec", content)
+    with pytest.raises(EmbtkError) as info:
+        read_vec(path)
+    assert str(info.value) == (f"line {line} of {path} contains a NUL byte: not a word-vector "
+                               "text file (or a word that no model can hold)")
+
+
+def test_pretrained_vectors_with_a_nul_fail_before_training(tmp_path, capsys):
+    from embtk.cli import main
+
+    corpus = _write(tmp_path / "c.txt", b"a b c d e\n" * 50)
+    vec = _write(tmp_path / "p.vec", b"2 3\na\0x 1 2 3\nb 1 2 3\n")
+    code = main(["skipgram", "-input", corpus, "-output", str(tmp_path / "m"), "-dim", "3",
+                 "-minCount", "1", "-verbose", "0", "-thread", "1", "-pretrainedVectors", vec])
+    assert code == 1
+    assert capsys.readouterr().err == (f"embtk: error: line 2 of {vec} contains a NUL byte: not "
+                                       "a word-vector text file (or a word that no model can "
+                                       "hold)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "p.vec"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_read_vec_bounds_a_line_without_end(tmp_path):
+    """Run in a child with 1 GB of address space: an unbounded read fails fast there."""
+    pairs = _write(tmp_path / "pairs.txt", b"a b 1\nc d 2\n")
+    done = _embtk_in_1gb("eval-similarity", "/dev/zero", pairs)
+    assert done.returncode == 1
+    assert done.stderr.decode() == ("embtk: error: line 1 of /dev/zero is longer than 16 MiB: "
+                                    "not a word-vector text file\n")
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,14 @@ MODEL_ALIASES = {"sg": "skipgram", "skipgram": "skipgram", "cbow": "cbow",
                  "supervised": "supervised", "sup": "supervised"}
 
 
+# Upper limits of two options that size memory wherever a model is used: each word's
+# character n-gram table takes up to maxn slots per character, each line's features
+# wordNgrams slots per token. fastText's defaults (maxn 6, wordNgrams 1) and documented
+# settings (wordNgrams 2-5) are far inside; a model's header is held to them on load too.
+MAX_NGRAM_LENGTH = 100
+MAX_WORD_NGRAMS = 100
+
+
 def default_thread_count() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -282,6 +290,9 @@ class Args:
             raise EmbtkError(f"-lr must be positive, got {self.lr}")
         if not self.t > 0:
             raise EmbtkError(f"-t must be positive, got {self.t}")
+        for name, limit in (("maxn", MAX_NGRAM_LENGTH), ("wordNgrams", MAX_WORD_NGRAMS)):
+            if int(getattr(self, name)) > limit:
+                raise EmbtkError(f"-{name} must be at most {limit}, got {getattr(self, name)}")
         if self.maxn > 0 and self.minn > self.maxn:
             raise EmbtkError(f"-minn ({self.minn}) must not exceed -maxn ({self.maxn})")
         if self.bucket == 0 and (self.maxn > 0 or self.wordNgrams > 1):

@@ -90,9 +90,13 @@ def _lower(word: bytes) -> bytes:
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero), float32."""
+    """Rows scaled to length 1 (zero rows stay zero), float32. Values above ~1.8e19 are
+    valid float32 but their squares are not: such lengths are measured in float64."""
     matrix = np.asarray(matrix, dtype=np.float32)
-    lengths = np.linalg.norm(matrix, axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        lengths = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if not np.isfinite(lengths).all():
+        lengths = np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
     return np.divide(matrix, lengths, out=np.zeros_like(matrix), where=lengths > 0)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import mmap
 import os
+import re
 import secrets
 import stat
 import struct
@@ -53,6 +54,11 @@ _ENTRY_DTYPE = np.dtype([("count", "<i8"), ("type", "i1")])
 _F32 = np.dtype("<f4")
 # Matrices that need converting are written in slices of this many bytes.
 _WRITE_CHUNK = 1 << 26
+
+# A pruned model (.ftz made with -cutoff) keeps no row per hash bucket, so its bucket is
+# not backed by bytes of the file; but looking n-grams up allocates 4 bytes per bucket.
+# 2^26 (a 256 MiB map) is 33 times fastText's default of 2,000,000.
+MAX_PRUNED_BUCKET = 1 << 26
 
 
 # ---------------------------------------------------------------------------
@@ -222,24 +228,40 @@ def open_for_reading(path, what: str = ""):
 
 
 def _open_buffer(path: str):
-    """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails)."""
+    """The file's bytes as a copy-on-write mapping (or a bytearray if mapping fails).
+
+    Only regular files: a model is memory-mapped, and a pipe or device would have to be
+    read whole into memory with nothing to bound it (`/dev/zero` never ends). Checked
+    before opening too, since opening a FIFO blocks until someone writes to it."""
+    with contextlib.suppress(OSError):  # open_for_reading reports a missing file
+        _require_regular(path, os.stat(path).st_mode)
     f = open_for_reading(path)
     with f:
         try:
             st = os.fstat(f.fileno())
-            if st.st_size == 0 and stat.S_ISREG(st.st_mode):
+            _require_regular(path, st.st_mode)
+            if st.st_size == 0:
                 raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
-            if stat.S_ISREG(st.st_mode):
-                try:
-                    return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-                except (OSError, ValueError, OverflowError):
-                    pass  # e.g. a filesystem without mmap: fall back to reading
-            data = bytearray(f.read())
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            except (OSError, ValueError, OverflowError):
+                pass  # e.g. a filesystem without mmap: fall back to reading
+            data = bytearray(f.read(st.st_size + 1))
         except OSError as exc:
             raise EmbtkError(f"cannot read {path}: {_os_reason(exc)}") from None
     if not data:
         raise EmbtkError(f"{path} is empty, not a fastText/embtk model file")
     return data
+
+
+def _require_regular(path: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise EmbtkError(f"cannot read {path}: it is a directory")
+    if not stat.S_ISREG(mode):
+        kind = ("a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device")
+        raise EmbtkError(f"cannot read {path} as a model: it is {kind}, not a regular file "
+                         "(save the model to a file first)")
 
 
 def load_bin(path) -> ModelFile:
@@ -268,6 +290,9 @@ def load_bin(path) -> ModelFile:
         raise EmbtkError(f"{path} is corrupt: its dictionary is pruned but its matrix is not "
                          "quantized (fastText rejects such files too, see its issue #332)")
     if pruneidx is not None:
+        if args.bucket > MAX_PRUNED_BUCKET:
+            raise _foreign(path, f"bucket is {args.bucket} in a pruned model (expected at "
+                                 f"most {MAX_PRUNED_BUCKET})")
         input_rows, why = nwords + len(pruneidx), f"nwords + pruned n-grams = {nwords} + {len(pruneidx)}"
         if len(pruneidx) and (pruneidx[:, 1].min() < 0 or pruneidx[:, 1].max() >= len(pruneidx)
                               or pruneidx[:, 0].min() < 0 or pruneidx[:, 0].max() >= args.bucket):
@@ -295,18 +320,39 @@ def _read_args(r: _Reader, version: int) -> Args:
     (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
      minn, maxn, lr_update_rate, t) = r.unpack(_ARGS, "the training options")
     if loss not in LOSS_NAMES:
-        raise r.corrupt(f"invalid loss code {loss}")
+        raise _foreign(r.path, f"loss is {loss} (expected 1-4: hs, ns, softmax, one-vs-all)")
     if model not in MODEL_NAMES:
-        raise r.corrupt(f"invalid model code {model}")
-    if dim <= 0:
-        raise r.corrupt(f"invalid dimension {dim}")
-    if bucket < 0:
-        raise r.corrupt(f"invalid bucket count {bucket}")
+        raise _foreign(r.path, f"model is {model} (expected 1-3: cbow, skipgram, supervised)")
     if version == 11 and MODEL_NAMES[model] == "supervised":
         maxn = 0  # as fastText: old supervised models had no character n-grams
-    return Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
+    args = Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
                           neg=neg, wordNgrams=word_ngrams, loss=LOSS_NAMES[loss], bucket=bucket,
                           minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t)
+    check_header_args(args, r.path)
+    return args
+
+
+def check_header_args(args: Args, path: str) -> None:
+    """The one check of the options a `.bin` header stores: training's rules, limits
+    included (Args.validate), so that a file never holds what `embtk supervised`,
+    `skipgram` or `cbow` would refuse, and nothing in it sizes memory without bound."""
+    broken = training_rule_broken(args)
+    if broken:
+        raise _foreign(path, broken)
+
+
+def training_rule_broken(args: Args) -> str | None:
+    """What Args.validate says about `args` (None if they pass), with the options named
+    as in a file ("maxn"), not as on the command line ("-maxn")."""
+    try:
+        args.validate()
+    except EmbtkError as exc:
+        return re.sub(r"(?<![\w-])-(?=[A-Za-z])", "", str(exc))
+    return None
+
+
+def _foreign(path: str, problem: str) -> EmbtkError:
+    return EmbtkError(f"{path}: corrupt or foreign model file: {problem}")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -380,6 +426,9 @@ def _read_dictionary(r: _Reader):
     # fastText sorts words before labels; ids of labels are nwords + label index.
     if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
         raise r.corrupt(f"dictionary entry types do not match nwords {nwords} and nlabels {nlabels}")
+    if size and counts.min() < 0:  # counts are occurrences in the training data
+        i = int(np.argmin(counts))
+        raise r.corrupt(f"dictionary entry {i} has a negative count {counts[i]}")
 
     pruneidx = None
     if prune_size >= 0:
@@ -433,8 +482,10 @@ def _read_pq(r: _Reader, name: str, dim: int):
 
 
 def _read_bytes(r: _Reader, count: int, what: str) -> np.ndarray:
+    if count < 0:
+        raise r.corrupt(f"{what}: a negative size {count}")
     if count > r.remaining():
-        raise r.truncated(what)
+        raise r.truncated(f"{what} ({count} bytes, {r.remaining()} left)")
     out = np.frombuffer(r.buf, dtype=np.uint8, count=count, offset=r.pos).copy()
     r.pos += count
     return out
@@ -494,6 +545,9 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     error and raise ValueError before anything is written.
     """
     input, output = (m if hasattr(m, "codes") else np.asarray(m) for m in (input, output))
+    if pruneidx is not None and int(args.bucket) > MAX_PRUNED_BUCKET:
+        raise EmbtkError(f"cannot save {path}: a pruned model's bucket must be at most "
+                         f"{MAX_PRUNED_BUCKET} to load again, this one has {args.bucket}")
     header, dictionary = _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
     quant_input = not isinstance(input, np.ndarray)
     if not quant_input and (pruneidx is not None or not isinstance(output, np.ndarray)):
@@ -579,6 +633,10 @@ def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:
 
 
 _VEC_BLOCK = 1024  # rows formatted per % operation
+# The longest line read_vec takes: a row of 100,000 values (training's largest -dim) in
+# full float precision is 2.6 MB. It bounds what one line can make it buffer: a device
+# or a binary file may have no line end at all.
+_VEC_MAX_LINE = 1 << 24
 
 
 def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
@@ -649,6 +707,39 @@ def _is_float(token: bytes) -> bool:
         return False
 
 
+def _vec_lines(f: BinaryIO, path: str, lineno: int):
+    """(line number, line) from `f`, each at most _VEC_MAX_LINE bytes and free of NUL
+    bytes (no word has one: fastText's tokenizer splits on them, and a model cannot
+    store one)."""
+    for lineno, line in enumerate(iter(lambda: f.readline(_VEC_MAX_LINE), b""), lineno + 1):
+        if len(line) == _VEC_MAX_LINE and not line.endswith(b"\n"):
+            raise EmbtkError(f"line {lineno} of {path} is longer than {_VEC_MAX_LINE >> 20} MiB: "
+                             "not a word-vector text file")
+        if b"\0" in line:
+            raise EmbtkError(f"line {lineno} of {path} contains a NUL byte: not a word-vector "
+                             "text file (or a word that no model can hold)")
+        yield lineno, line
+
+
+def _check_vec_dim(dim: int, lineno: int, path: str) -> None:
+    """The dimension training would accept (Args.validate's rule for -dim)."""
+    broken = training_rule_broken(Args.for_model("skipgram", dim=dim))
+    if broken:
+        raise EmbtkError(f"line {lineno} of {path} has an invalid dimension: {broken}")
+
+
+def _check_finite(words: list, vectors: np.ndarray, path: str) -> None:
+    """inf, nan, or a number beyond float32's range (1e39 reads as inf): such a vector has
+    no length or direction, and would turn training or a similarity into NaN."""
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        value = vectors[row][~np.isfinite(vectors[row])][0]
+        word = words[row].decode("utf-8", "replace")
+        raise EmbtkError(f"{path}: the vector of '{word}' (row {row + 1}) has the value {value}: "
+                         "values must be finite and within float32's range (about 3.4e38)")
+
+
 def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     try:
         size = os.fstat(f.fileno()).st_size
@@ -656,8 +747,8 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
         size = 0
     lineno = 0
     first = b""
-    for first in f:
-        lineno += 1
+    lines = _vec_lines(f, path, 0)
+    for lineno, first in lines:
         if first.strip():
             break
     else:
@@ -680,6 +771,7 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     else:
         raise EmbtkError(f"line {lineno} of {path} should be the header 'count dim' or a "
                          f"word and its values, got {first.strip()[:60].decode('utf-8', 'replace')!r}")
+    _check_vec_dim(dim, lineno, path)
 
     wanted = declared
     if max_words is not None:
@@ -691,11 +783,11 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
     out = np.empty((capacity, dim), dtype=np.float32)
     words: list = []
     count = 0
-    lines = itertools.chain([pending] if pending else [], enumerate(f, lineno + 1))
+    rows = itertools.chain([pending] if pending else [], lines)
     with warnings.catch_warnings():
         # numpy 1.x only warns (and stops) on a non-number; make that an exception too.
         warnings.simplefilter("error", DeprecationWarning)
-        for no, line in lines:
+        for no, line in rows:
             parts = line.split(None, 1)
             if not parts:
                 continue  # blank line
@@ -717,4 +809,5 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
                          f"has only {count}")
     if out.shape[0] != count:
         out = out[:count].copy()
+    _check_finite(words, out, path)
     return words, out
