@@ -233,12 +233,12 @@ def test_official_quantized_model_loads_and_truncations_are_reported(models, tmp
 
 
 @pytest.fixture(scope="module")
-def ftz_files(models, tmp_path_factory):
+def ftz_files(models, tmp_path_factory, official_fasttext):
     """Official quantized models: plain, and pruned (-cutoff) with quantized norms."""
     d = tmp_path_factory.mktemp("ftz")
     out = {}
     for name, options in (("full", {}), ("pruned", {"cutoff": 300, "qnorm": True})):
-        model = fasttext.load_model(models["sup"][0])
+        model = official_fasttext.load_model(models["sup"][0])
         model.quantize(input=None, retrain=False, **options)
         model.save_model(str(d / f"{name}.ftz"))
         out[name] = str(d / f"{name}.ftz")
