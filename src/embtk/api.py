@@ -13,9 +13,9 @@ from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, 
                          classification_report, load_vectors)
 from .evaluation import evaluate_analogies as _evaluate_analogies
 from .evaluation import evaluate_similarity as _evaluate_similarity
-from .fileformat import load_bin
 from .glove import train as _train_glove
-from .model import FastText, from_model_file
+from .model import FastText
+from .model import load as _load
 
 __all__ = ["train_supervised", "train_unsupervised", "train_glove", "load_model", "tokenize",
            "evaluate_similarity", "evaluate_analogies", "classification_report",
@@ -90,8 +90,10 @@ def train_glove(input, **options) -> FastText:
 
 
 def load_model(path) -> FastText:
-    """Load a `.bin` or `.ftz` written by embtk or by the official fastText."""
-    return from_model_file(load_bin(as_path(path)))
+    """Load a `.bin` or `.ftz` written by embtk or by the official fastText. The model
+    pickles as a reference to the file (see model.FileIdentity), so it travels cheaply to
+    other processes (multiprocessing, Dask, Ray, Spark)."""
+    return _load(as_path(path))
 
 
 def tokenize(text: str) -> list:
