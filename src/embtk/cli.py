@@ -438,27 +438,12 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
                 break
             if not live and not data.endswith(b"\n"):
                 data += stream.readline()
-            _write_pieces(out, _prediction_lines(model, data, k, threshold, with_prob))
+            _write_pieces(out, model.prediction_lines(data, k, threshold, with_prob))
             if live:
                 out.flush()
     finally:
         if not live:
             stream.close()
-
-
-def _prediction_lines(model, data: bytes, k, threshold, with_prob: bool) -> list:
-    """fastText's output for each line of `data`: labels (and probabilities), then newline."""
-    counts, probs, ids = model.predict_arrays(data, k, threshold)
-    names = [_text(label) for label in model.dictionary.labels]
-    ids = ids.tolist()
-    if not with_prob and (k == 1 or probs.shape[1] == 1):
-        return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
-    probs = probs.tolist()
-    if with_prob:
-        return [b" ".join([b"%s %s" % (names[i], _number(p).encode()) for i, p in
-                           zip(row[:n], prow)]) + b"\n"
-                for n, row, prow in zip(counts.tolist(), ids, probs)]
-    return [b" ".join([names[i] for i in row[:n]]) + b"\n" for n, row in zip(counts.tolist(), ids)]
 
 
 @cli.command("predict", context_settings=_POSITIONAL_CONTEXT,

@@ -316,10 +316,11 @@ class FastText:
                                            k, float(threshold))
         return Predictions(counts, probs, ids, lines)
 
-    def predict_chunks(self, data, k=1, threshold=0.0, then=None) -> list:
+    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
         """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
-        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run one thread
-        per core (the kernels release the GIL), `then` included."""
+        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
+        `threads` threads (default: one per core; the kernels release the GIL), `then`
+        included."""
         self._require_classifier()
         k, threshold = check_k(k), check_threshold(threshold)
         k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
@@ -330,7 +331,7 @@ class FastText:
         output_t = np.ascontiguousarray(self.output_matrix.T)
         then = then or (lambda chunk: chunk)
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
-        workers = os.cpu_count() or 1
+        workers = threads or os.cpu_count() or 1
         size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
         chunks = list(_line_chunks(data, size))
         if len(chunks) <= 1 or workers == 1:
@@ -338,10 +339,10 @@ class FastText:
         with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
             return list(pool.map(work, chunks))
 
-    def predict_arrays(self, data: bytes, k=1, threshold=0.0):
+    def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
         counts (lines,), probabilities and label indices (lines, k), best first."""
-        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3])
+        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3], threads=threads)
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
@@ -364,6 +365,24 @@ class FastText:
         if many:
             return labels, [row[:n] for n, row in zip(counts, probs)]
         return tuple(labels[0]), probs[0, :counts[0]].astype(np.float64)
+
+    def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
+                         threads=None) -> list:
+        """What fastText's `predict` (or with `with_prob`, `predict-prob`) prints for each
+        line of `data` (raw bytes), as bytes ending in a newline: the labels, each followed
+        by its probability in C++'s default format (%g)."""
+        counts, probs, ids = self.predict_arrays(data, k, threshold, threads)
+        names = self.dictionary.labels
+        ids = ids.tolist()
+        if not with_prob and (k == 1 or probs.shape[1] == 1):
+            return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
+        probs = probs.tolist()
+        if with_prob:
+            return [b" ".join([b"%s %s" % (names[i], b"%g" % p) for i, p in
+                               zip(row[:n], prow)]) + b"\n"
+                    for n, row, prow in zip(counts.tolist(), ids, probs)]
+        return [b" ".join([names[i] for i in row[:n]]) + b"\n"
+                for n, row in zip(counts.tolist(), ids)]
 
     def evaluate(self, path, k=1, threshold=0.0, confusion=False, log=False) -> Meter:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time:
