@@ -241,6 +241,18 @@ def test_without_dask_the_error_says_what_to_install(model_path, inputs, tmp_pat
     assert err.strip() == "embtk: error: predict-files needs dask: pip install 'embtk[dask]'"
 
 
+def test_autotune_runs_its_trials_on_the_workers(client):
+    # bucket and dim fixed: no trial allocates gigabytes (which no deadline interrupts)
+    model = embtk.train_supervised(str(DATA / "authors.train"), verbose=0, thread=2, dim=20,
+                                   bucket=100000, autotuneValidationFile=str(DATA / "authors.test"),
+                                   autotuneDuration=4, autotuneScheduler=client.scheduler.address)
+    searches = client.run(lambda: list(__import__("embtk.autotune").autotune._COUNTED))
+    assert any(searches.values())  # a worker read the corpus for this search
+    assert (model.thread, model.args.autotuneScheduler, model.args.autotuneValidationFile) == \
+        (2, "", "")
+    assert model.test(str(DATA / "authors.test"))[1] > 0.6
+
+
 def test_a_killed_worker_is_survived(client, model_path, inputs, tmp_path):
     """Last: the killed worker's tasks run again elsewhere; every output is complete."""
     pids = client.run(os.getpid)

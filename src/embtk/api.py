@@ -8,6 +8,7 @@ import re
 
 from .args import Args, GloveArgs, as_path
 from .autotune import autotune
+from .dask import trial_pool
 from .errors import EmbtkError
 from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, WordVectors,
                          classification_report, load_vectors)
@@ -58,7 +59,12 @@ def _train_options(input, options: dict) -> dict:
 
 
 def train_with_args(args: Args) -> FastText:
-    """Train with complete options: autotune when a validation file is set."""
+    """Train with complete options: autotune when a validation file is set (its trials on
+    a Dask cluster with autotuneScheduler)."""
+    if args.autotuneValidationFile and args.autotuneScheduler:
+        args.validate()  # before connecting
+        with trial_pool(args.autotuneScheduler) as pool:
+            return autotune(args, pool)
     if args.autotuneValidationFile:
         return autotune(args)
     return FastText.train(args)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .args import as_path, check_k, check_text, check_threshold
+from .autotune import TrialPool
 from .errors import EmbtkError
 from .fileformat import atomic_write
 from .model import FastText, FileIdentity, load
@@ -243,6 +244,16 @@ def _message(e: BaseException) -> str:
 
 def worker_count(client) -> int:
     return len(client.nthreads())
+
+
+@contextlib.contextmanager
+def trial_pool(scheduler, timeout: float = CONNECT_TIMEOUT):
+    """Autotune's trials on the workers of `scheduler` (`-autotune-scheduler`): one trial
+    per worker at a time, with as many threads as the worker has. The workers read the
+    training and validation files at the paths given to autotune."""
+    with connect(scheduler, "-autotune-scheduler", timeout) as client:
+        threads = min(client.nthreads().values())
+        yield TrialPool(client.get_executor(pure=False), worker_count(client), threads)
 
 
 # --------------------------------------------------------------------- predict-files
