@@ -234,6 +234,15 @@ def test_missing_inputs_are_one_line(model_path, tmp_path):
     assert "no file matches" in err
 
 
+def test_inputs_are_never_overwritten(model_path, inputs, tmp_path):
+    shutil.copy(inputs / "odd.txt", tmp_path / "odd.txt.pred")  # an input named like an output
+    code, out, err = run("predict-files", model_path, inputs / "odd.txt", tmp_path / "odd.txt.pred",
+                         "-output", tmp_path)
+    assert_one_line_error(code, err)
+    assert "would overwrite the input" in err
+    assert (tmp_path / "odd.txt.pred").read_bytes() == ODD_LINES
+
+
 def test_without_dask_the_error_says_what_to_install(model_path, inputs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     code, out, err = run("predict-files", model_path, inputs / "odd.txt", "-output", tmp_path)

@@ -189,11 +189,12 @@ def _available_memory() -> int:
         return 1 << 62
 
 
-def _fits_in_memory(args: Args, nwords: int) -> bool:
+def _fits_in_memory(args: Args, nwords: int, share: int = 1) -> bool:
     """fastText skips a sample whose matrices cannot be allocated; Linux would rather
-    kill the process later, so check before allocating (half of the free RAM at most)."""
+    kill the process later, so check before allocating (half of the free RAM at most,
+    divided among the `share` trials that may run at once)."""
     need = 4 * (nwords + args.effective_bucket()) * args.dim
-    return need < _available_memory() // 2
+    return need < _available_memory() // (2 * share)
 
 
 
@@ -272,6 +273,7 @@ class _TrialJob:
     size: int | None
     metric: tuple
     deadline: float
+    share: int  # trials that may run at once on one machine
 
 
 _COUNTED = {}  # in a process running trials: the corpus of the current search, read once
@@ -289,6 +291,8 @@ def run_trial_job(job: _TrialJob):
             _COUNTED[job.search] = (corpus, build_dictionary(job.base, corpus)), validation
         counted, validation = _COUNTED[job.search]
     deadline = time.perf_counter() + (job.deadline - time.time())
+    if not _fits_in_memory(job.trial, counted[1].nwords, job.share):  # this machine's memory
+        return "failed"
     return _run_trial(job.trial, deadline, counted, job.size, validation, job.metric)
 
 
@@ -311,11 +315,12 @@ class _Search:
         self.deadline = self.progress.start + args.autotuneDuration
         self.best_args, self.best_score, self.size_failures, self.failures = None, None, 0, 0
 
-    def ask(self) -> Args | None:
-        """The next trial's options, or None for a sample too large for the memory."""
+    def ask(self, share: int = 1) -> Args | None:
+        """The next trial's options, or None for a sample too large for the memory
+        (shared by `share` trials at once)."""
         self.progress.trials += 1
         trial = self.strategy.ask(self.progress.elapsed() / self.args.autotuneDuration)
-        return trial if _fits_in_memory(trial, self.counted[1].nwords) else None
+        return trial if _fits_in_memory(trial, self.counted[1].nwords, share) else None
 
     def record(self, trial: Args, outcome) -> None:
         if outcome == "failed":
@@ -353,13 +358,13 @@ class _Search:
         try:
             while True:
                 while left() > 0 and len(running) < pool.slots:
-                    trial = self.ask()
+                    trial = self.ask(pool.slots)  # this machine may hold the workers too
                     if trial is None:
                         continue
                     if "thread" not in self.args.manual:
                         trial.thread = pool.threads
                     job = _TrialJob(search, self.base, trial, self.size, self.metric,
-                                    time.time() + left())
+                                    time.time() + left(), pool.slots)
                     running[pool.executor.submit(run_trial_job, job)] = trial
                 if not running:
                     return

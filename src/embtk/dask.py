@@ -338,6 +338,7 @@ def _plan(found, folder: str, settings: str, blocksize: int) -> list:
     input's identity, the model and the options (`settings`), so a rerun with the same ones
     reuses the parts already written, and any other run ignores them."""
     files, names = [], {}
+    local = {os.path.abspath(path) for _, fs, path, _ in found if _is_local(fs)}
     for url, fs, path, info in found:
         name = path.rstrip("/").rsplit("/", 1)[-1]
         if name in names:
@@ -345,8 +346,8 @@ def _plan(found, folder: str, settings: str, blocksize: int) -> list:
                              f"outputs would both be {name}{_SUFFIX}")
         names[name] = url
         output = os.path.join(folder, name + _SUFFIX)
-        if fs.protocol in ("file", ("file", "local")) and os.path.abspath(path) == output:
-            raise EmbtkError(f"the output of {path} would overwrite the input {path}")
+        if output in local:
+            raise EmbtkError(f"the output of {path} would overwrite the input {output}")
         size = int(info.get("size") or 0)
         stamp = f"{url}|{size}|{info.get('mtime', info.get('LastModified', ''))}|{settings}"
         tag = hashlib.blake2b(stamp.encode(), digest_size=4).hexdigest()
@@ -355,6 +356,11 @@ def _plan(found, folder: str, settings: str, blocksize: int) -> list:
                  for i, start in enumerate(range(0, size, blocksize))]
         files.append(_InputFile(url, name, output, parts))
     return files
+
+
+def _is_local(fs) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return "file" in protocols
 
 
 def _read_block(url: str, start: int, stop: int) -> bytes:
