@@ -106,8 +106,10 @@ def test_a_killed_job_resumes(client, model_path, inputs, tmp_path):
     with pytest.raises(Killed):
         edask.predict_files(model_path, [inputs / "authors.txt", inputs / "odd.txt"], tmp_path,
                             scheduler=client, blocksize=4096, on_part=stop_after_five)
-    executing = lambda dask_worker: len(dask_worker.state.executing)
-    while any(client.run(executing).values()):  # a cancelled task still runs to its end
+    def running(dask_worker):  # a cancelled task still runs to its end
+        return sum(ts.state in ("executing", "cancelled") for ts in dask_worker.state.tasks.values())
+
+    while any(client.run(running).values()):
         time.sleep(0.05)
     parts = sorted(p for p in os.listdir(tmp_path) if p.startswith(".authors.txt.pred."))
     assert len(parts) >= 5 and not (tmp_path / "authors.txt.pred").exists()

@@ -37,15 +37,22 @@ _CACHED_MODELS = 2       # models a worker process keeps loaded at once
 _SUFFIX = ".pred"        # predict-files writes INPUT's name + this suffix
 
 
-def require_dask(what: str):
-    """The `dask` package, or one line telling how to install it."""
+def require_dask(what: str) -> None:
+    """Dask is there, or one line says how to install it."""
     try:
-        import dask
-        import dask.bag  # noqa: F401 (loads the collections used below)
+        import dask.bag  # noqa: F401
         import distributed  # noqa: F401
     except ImportError:
         raise EmbtkError(f"{what} needs dask: pip install 'embtk[dask]'") from None
-    return dask
+
+
+@contextlib.contextmanager
+def _on_this_host():
+    """An EmbtkError raised on a worker says which machine it comes from."""
+    try:
+        yield
+    except EmbtkError as e:
+        raise EmbtkError(f"on {platform.node()}: {e}") from None
 
 
 # -------------------------------------------------------------- models on the workers
@@ -63,10 +70,8 @@ class _ModelCache:
             if identity in self.models:
                 self.models.move_to_end(identity)
                 return self.models[identity]
-            try:
+            with _on_this_host():
                 model = identity.load()
-            except EmbtkError as e:
-                raise EmbtkError(f"on {platform.node()}: {e}") from None
             self.loads += 1
             self.models[identity] = model
             while len(self.models) > self.size:
@@ -172,6 +177,10 @@ def _word_part(words, ref):
     return np.stack(vectors) if vectors else np.zeros((0, model.get_dimension()), np.float32)
 
 
+def _as_list(series) -> list:
+    return series.tolist()
+
+
 def _stacked(collection, kind: str, part, model: FastText):
     """A dask Array (one row per element, float32) of `part` applied to each partition."""
     import dask
@@ -179,7 +188,7 @@ def _stacked(collection, kind: str, part, model: FastText):
 
     values = collection.to_delayed()
     if kind == "series":
-        values = [dask.delayed(lambda s: s.tolist())(v) for v in values]
+        values = [dask.delayed(_as_list)(v) for v in values]
     ref = _model_ref(model)
     dim = model.get_dimension()
     blocks = [da.from_delayed(dask.delayed(part)(v, ref), shape=(np.nan, dim), dtype=np.float32)
@@ -203,12 +212,11 @@ def word_vectors(words, model):
 
 # ---------------------------------------------------------------------- the cluster
 @contextlib.contextmanager
-def connect(scheduler=None, what: str = "this", timeout: float = CONNECT_TIMEOUT,
-            local_workers: int | None = None):
+def connect(scheduler=None, what: str = "this", timeout: float = CONNECT_TIMEOUT):
     """A dask.distributed Client: on `scheduler` (an address such as tcp://host:8786, or a
-    Client, used as it is), or on a new local cluster of `local_workers` processes (one per
-    core) with one thread each. An address that does not answer within `timeout`
-    seconds, or a cluster without workers, is one EmbtkError."""
+    Client, used as it is), or on a new local cluster of one single-threaded worker
+    process per core. An address that does not answer within `timeout` seconds, or a
+    cluster without workers, is one EmbtkError."""
     require_dask(what)
     import logging
 
@@ -218,8 +226,7 @@ def connect(scheduler=None, what: str = "this", timeout: float = CONNECT_TIMEOUT
         yield scheduler  # the caller's own client
         return
     if scheduler is None:
-        workers = local_workers or os.cpu_count() or 1
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+        with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
             yield client
@@ -381,15 +388,6 @@ def _read_block(url: str, start: int, stop: int) -> bytes:
         return data
 
 
-@contextlib.contextmanager
-def _on_this_host():
-    """A worker's EmbtkError says which machine it comes from."""
-    try:
-        yield
-    except EmbtkError as e:
-        raise EmbtkError(f"on {platform.node()}: {e}") from None
-
-
 def _predict_block(ref, url, start, stop, part, k, threshold, prob) -> int:
     """One task: predict a block of an input file and write its part atomically."""
     model = _model_of(ref)
@@ -470,7 +468,8 @@ def _run_blocks(client, model, todo, left, k, threshold, prob, bar, on_part) -> 
     are cancelled, the parts written stay for the next run)."""
     from distributed import as_completed
 
-    ref = model.source or client.scatter(model)  # a model in memory: sent once per worker
+    # a model in memory is sent once per worker (hash=False: not pickled twice)
+    ref = model.source or client.scatter(model, hash=False)
     owner = {client.submit(_predict_block, ref, f.url, start, stop, part, k, threshold, prob,
                            pure=False): f
              for f, (start, stop, part) in todo}
