@@ -191,3 +191,20 @@ def test_speed_workers_on_tiny_data(data, tmp_path):
     predicted = worker(kind="predict-api", tool="embtk", model=str(tmp_path / "sup.bin"),
                        input=str(langid / "test.txt"))
     assert predicted["lines"] == 800 and predicted["seconds"] > 0
+
+
+def test_dask_predict_on_tiny_data(data, tmp_path):
+    pytest.importorskip("distributed")
+    model = tmp_path / "small.bin"
+    embtk.train_supervised(str(data / "classify" / "langid_gettext" / "train.txt"), dim=10,
+                           epoch=2, thread=1, verbose=0).save_model(model)
+    out = tmp_path / "dask.json"
+    done = run_script("dask_predict.py", "--data", data, "--model", model, "--repeat", 2,
+                      "--workers", "", "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["lines"] == 1600 and report["predict_files_same_bytes"] is True
+    assert report["predict_seconds"] > 0 and report["predict_files_local_seconds"] > 0
+    assert report["pickled_loaded_bytes"] < 2000 < report["model_file_bytes"]
+    assert report["model_file_bytes"] < report["pickled_in_memory_bytes"]
+    assert "outputs identical to predict: True" in done.stdout

@@ -8,14 +8,15 @@ import re
 
 from .args import Args, GloveArgs, as_path
 from .autotune import autotune
+from .dask import trial_pool
 from .errors import EmbtkError
 from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, WordVectors,
                          classification_report, load_vectors)
 from .evaluation import evaluate_analogies as _evaluate_analogies
 from .evaluation import evaluate_similarity as _evaluate_similarity
-from .fileformat import load_bin
 from .glove import train as _train_glove
-from .model import FastText, from_model_file
+from .model import FastText
+from .model import load as _load
 
 __all__ = ["train_supervised", "train_unsupervised", "train_glove", "load_model", "tokenize",
            "evaluate_similarity", "evaluate_analogies", "classification_report",
@@ -58,7 +59,12 @@ def _train_options(input, options: dict) -> dict:
 
 
 def train_with_args(args: Args) -> FastText:
-    """Train with complete options: autotune when a validation file is set."""
+    """Train with complete options: autotune when a validation file is set (its trials on
+    a Dask cluster with autotuneScheduler)."""
+    if args.autotuneValidationFile and args.autotuneScheduler:
+        args.validate()  # before connecting
+        with trial_pool(args.autotuneScheduler) as pool:
+            return autotune(args, pool)
     if args.autotuneValidationFile:
         return autotune(args)
     return FastText.train(args)
@@ -90,8 +96,10 @@ def train_glove(input, **options) -> FastText:
 
 
 def load_model(path) -> FastText:
-    """Load a `.bin` or `.ftz` written by embtk or by the official fastText."""
-    return from_model_file(load_bin(as_path(path)))
+    """Load a `.bin` or `.ftz` written by embtk or by the official fastText. The model
+    pickles as a reference to the file (see model.FileIdentity), so it travels cheaply to
+    other processes (multiprocessing, Dask, Ray, Spark)."""
+    return _load(as_path(path))
 
 
 def tokenize(text: str) -> list:

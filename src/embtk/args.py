@@ -185,6 +185,10 @@ class Args:
     autotuneModelSize: str = option(
         "", "largest model file, e.g. 2M (quantizes; writes PREFIX.ftz)", metavar="SIZE",
         flag_name="autotune-modelsize", modes=("supervised",), show_default=False)
+    autotuneScheduler: str = option(
+        "", "run the trials concurrently on the workers of this Dask scheduler, e.g. "
+        "tcp://host:8786 (needs embtk[dask])", metavar="ADDRESS",
+        flag_name="autotune-scheduler", modes=("supervised",), show_default=False)
     # The options the user gave explicitly: autotune never changes them.
     manual: frozenset = field(default=frozenset(), repr=False, compare=False)
 

@@ -17,6 +17,8 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -187,11 +189,12 @@ def _available_memory() -> int:
         return 1 << 62
 
 
-def _fits_in_memory(args: Args, nwords: int) -> bool:
+def _fits_in_memory(args: Args, nwords: int, share: int = 1) -> bool:
     """fastText skips a sample whose matrices cannot be allocated; Linux would rather
-    kill the process later, so check before allocating (half of the free RAM at most)."""
+    kill the process later, so check before allocating (half of the free RAM at most,
+    divided among the `share` trials that may run at once)."""
     need = 4 * (nwords + args.effective_bucket()) * args.dim
-    return need < _available_memory() // 2
+    return need < _available_memory() // (2 * share)
 
 
 
@@ -231,11 +234,69 @@ class _Progress:
 
 def _run_trial(trial: Args, deadline, counted, size, validation: bytes, metric):
     """Train (and fit to the size) with the trial's options; its score, or None when the
-    size cannot be met. The model is dropped on return, before the next one is built."""
-    model = FastText.train(copy.copy(trial), deadline=deadline, counted=counted)
-    if not _fit_size(model, trial, size, counted):
-        return None
+    size cannot be met, or why there is none: "timeout" (the budget ran out) or "failed"
+    (diverged or out of memory). The model is dropped on return."""
+    try:
+        model = FastText.train(copy.copy(trial), deadline=deadline, counted=counted)
+        if not _fit_size(model, trial, size, counted):
+            return None
+    except TrainingTimeout:
+        return "timeout"
+    except (TrainingDiverged, MemoryError):
+        return "failed"  # a sample that asks too much: try the next one
     return validation_score(model, validation, trial.autotunePredictions, metric)
+
+
+# ----------------------------------------------------------- trials on other processes
+
+
+@dataclass(frozen=True)
+class TrialPool:
+    """Processes to run trials on (e.g. Dask workers, see embtk.dask.trial_pool): a
+    concurrent.futures executor, how many trials to run at once, and the threads of each
+    (unless -thread was given)."""
+
+    executor: object
+    slots: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class _TrialJob:
+    """What a process needs to run one trial: the search's options (`base`, from which it
+    reads and counts the corpus once per search), the trial's, and the deadline as wall
+    clock time (a remote process has its own perf_counter)."""
+
+    search: str
+    base: Args
+    trial: Args
+    size: int | None
+    metric: tuple
+    deadline: float
+    share: int  # trials that may run at once on one machine
+
+
+_COUNTED = {}  # in a process running trials: the corpus of the current search, read once
+_COUNTED_LOCK = threading.Lock()
+
+
+def run_trial_job(job: _TrialJob):
+    """One trial in the process the pool chose: _run_trial's outcome."""
+    with _COUNTED_LOCK:
+        if job.search not in _COUNTED:
+            _COUNTED.clear()  # one search at a time: the memory of one corpus
+            corpus = read_corpus(job.base.input)
+            with open_for_reading(job.base.autotuneValidationFile, "validation file") as f:
+                validation = f.read()
+            _COUNTED[job.search] = (corpus, build_dictionary(job.base, corpus)), validation
+        counted, validation = _COUNTED[job.search]
+    deadline = time.perf_counter() + (job.deadline - time.time())
+    if not _fits_in_memory(job.trial, counted[1].nwords, job.share):  # this machine's memory
+        return "failed"
+    return _run_trial(job.trial, deadline, counted, job.size, validation, job.metric)
+
+
+# ------------------------------------------------------------------------- search
 
 
 def _describe(args: Args) -> str:
@@ -243,9 +304,88 @@ def _describe(args: Args) -> str:
                     ("epoch", "lr", "dim", "wordNgrams", "minn", "maxn", "bucket", "dsub", "loss"))
 
 
-def autotune(args: Args) -> FastText:
+class _Search:
+    """One search: the options proposed, the trials' outcomes, the best so far."""
+
+    def __init__(self, args: Args, base: Args, counted, size, validation: bytes, metric):
+        self.args, self.base, self.counted = args, base, counted
+        self.size, self.validation, self.metric = size, validation, metric
+        self.strategy = SearchStrategy(base, args.seed)
+        self.progress = _Progress(args.autotuneDuration, args.verbose > 0)
+        self.deadline = self.progress.start + args.autotuneDuration
+        self.best_args, self.best_score, self.size_failures, self.failures = None, None, 0, 0
+
+    def ask(self, share: int = 1) -> Args | None:
+        """The next trial's options, or None for a sample too large for the memory
+        (shared by `share` trials at once)."""
+        self.progress.trials += 1
+        trial = self.strategy.ask(self.progress.elapsed() / self.args.autotuneDuration)
+        return trial if _fits_in_memory(trial, self.counted[1].nwords, share) else None
+
+    def record(self, trial: Args, outcome) -> None:
+        if outcome == "failed":
+            self.failures += 1
+        elif outcome is None:
+            self.size_failures += 1
+        elif outcome != "timeout":
+            if self.args.verbose > 2:
+                print(f"\nTrial {self.progress.trials}: {_describe(trial)} score {outcome:.6f}",
+                      file=sys.stderr)
+            if self.best_score is None or outcome > self.best_score:
+                self.best_args, self.best_score = trial, outcome
+                self.progress.best = outcome
+                self.strategy.update_best(trial)
+
+    def run_here(self) -> None:
+        """One trial after another in this process."""
+        while time.perf_counter() < self.deadline:
+            trial = self.ask()
+            if trial is None:
+                continue
+            outcome = _run_trial(trial, self.deadline, self.counted, self.size,
+                                 self.validation, self.metric)
+            if outcome == "timeout":
+                break
+            self.record(trial, outcome)
+
+    def run_on(self, pool: TrialPool) -> None:
+        """`pool.slots` trials at a time on the pool's processes, each new one drawn around
+        the best known when it starts. Trials stop at the deadline by themselves; those
+        not back a little later (a lost worker) are given up."""
+        search = os.urandom(8).hex()
+        left = lambda: self.deadline - time.perf_counter()
+        running = {}
+        try:
+            while True:
+                while left() > 0 and len(running) < pool.slots:
+                    trial = self.ask(pool.slots)  # this machine may hold the workers too
+                    if trial is None:
+                        continue
+                    if "thread" not in self.args.manual:
+                        trial.thread = pool.threads
+                    job = _TrialJob(search, self.base, trial, self.size, self.metric,
+                                    time.time() + left(), pool.slots)
+                    running[pool.executor.submit(run_trial_job, job)] = trial
+                if not running:
+                    return
+                done, _ = wait(running, timeout=max(left(), 0) + _LATE_TRIALS,
+                               return_when=FIRST_COMPLETED)
+                if not done:
+                    return
+                for future in done:
+                    self.record(running.pop(future), future.result())
+        finally:
+            for future in running:
+                future.cancel()
+
+
+_LATE_TRIALS = 10.0  # seconds past the deadline to wait for the trials still running
+
+
+def autotune(args: Args, pool: TrialPool | None = None) -> FastText:
     """Search options for a classifier on args.input, scored on args.autotuneValidationFile;
-    returns the model trained with the best ones (quantized with -autotune-modelsize)."""
+    returns the model trained with the best ones (quantized with -autotune-modelsize).
+    With a `pool`, trials run concurrently on its processes."""
     args.validate()
     if not args.supervised:
         raise EmbtkError("autotune is for supervised models only")
@@ -270,53 +410,30 @@ def autotune(args: Args) -> FastText:
     if metric[2] and counted[1].get_id(metric[2].encode("utf-8")) < counted[1].nwords:
         raise EmbtkError(f"-autotune-metric: the label {metric[2]} is not in the training data")
 
-    strategy = SearchStrategy(quiet, args.seed)
-    progress = _Progress(args.autotuneDuration, args.verbose > 0)
-    deadline = progress.start + args.autotuneDuration
-    best_args, best_score, size_failures, failures = None, None, 0, 0
+    search = _Search(args, quiet, counted, size, validation, metric)
     try:
-        while time.perf_counter() < deadline:
-            progress.trials += 1
-            trial = strategy.ask(progress.elapsed() / args.autotuneDuration)
-            if not _fits_in_memory(trial, counted[1].nwords):
-                continue
-            try:
-                score = _run_trial(trial, deadline, counted, size, validation, metric)
-            except TrainingTimeout:
-                break
-            except (TrainingDiverged, MemoryError):
-                failures += 1
-                continue  # a sample that asks too much: try the next one
-            if score is None:
-                size_failures += 1
-                continue
-            if args.verbose > 2:
-                print(f"\nTrial {progress.trials}: {_describe(trial)} score {score:.6f}",
-                      file=sys.stderr)
-            if best_score is None or score > best_score:
-                best_args, best_score = trial, score
-                progress.best = score
-                strategy.update_best(trial)
+        search.run_here() if pool is None else search.run_on(pool)
     except KeyboardInterrupt:
         if args.verbose > 0:
             print("\nAborting autotune...", file=sys.stderr)
     finally:
-        progress.close()
+        search.progress.close()
+    best_args, best_score = search.best_args, search.best_score
     if best_args is None:
-        if size is not None and size_failures:
+        if size is not None and search.size_failures:
             raise EmbtkError("cannot reach -autotune-modelsize "
                              f"{args.autotuneModelSize}: increase it")
-        if failures:
-            raise EmbtkError(f"every one of the {failures} trials diverged or ran out of memory; "
-                             "set a smaller -lr, -dim or -bucket")
+        if search.failures:
+            raise EmbtkError(f"every one of the {search.failures} trials diverged or ran out of "
+                             "memory; set a smaller -lr, -dim or -bucket")
         raise EmbtkError("not enough time to train even once: increase -autotune-duration")
     if args.verbose > 0:
         print("Training again with best arguments", file=sys.stderr)
     if args.verbose > 2:
         print(f"Best: {_describe(best_args)} score {best_score:.6f}", file=sys.stderr)
     final = copy.copy(best_args)
-    final.verbose = args.verbose
+    final.verbose, final.thread = args.verbose, args.thread
     model = FastText.train(copy.copy(final), counted=counted)
     _fit_size(model, final, size, counted)
-    model.args.autotuneValidationFile = ""
+    model.args.autotuneValidationFile = model.args.autotuneScheduler = ""
     return model

@@ -438,27 +438,12 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
                 break
             if not live and not data.endswith(b"\n"):
                 data += stream.readline()
-            _write_pieces(out, _prediction_lines(model, data, k, threshold, with_prob))
+            _write_pieces(out, model.prediction_lines(data, k, threshold, with_prob))
             if live:
                 out.flush()
     finally:
         if not live:
             stream.close()
-
-
-def _prediction_lines(model, data: bytes, k, threshold, with_prob: bool) -> list:
-    """fastText's output for each line of `data`: labels (and probabilities), then newline."""
-    counts, probs, ids = model.predict_arrays(data, k, threshold)
-    names = [_text(label) for label in model.dictionary.labels]
-    ids = ids.tolist()
-    if not with_prob and (k == 1 or probs.shape[1] == 1):
-        return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
-    probs = probs.tolist()
-    if with_prob:
-        return [b" ".join([b"%s %s" % (names[i], _number(p).encode()) for i, p in
-                           zip(row[:n], prow)]) + b"\n"
-                for n, row, prow in zip(counts.tolist(), ids, probs)]
-    return [b" ".join([names[i] for i in row[:n]]) + b"\n" for n, row in zip(counts.tolist(), ids)]
 
 
 @cli.command("predict", context_settings=_POSITIONAL_CONTEXT,
@@ -479,6 +464,48 @@ def predict_command(model, data, k, threshold):
 def predict_prob_command(model, data, k, threshold):
     """Like predict, with each label followed by its probability."""
     _predict(model, data, k, threshold, with_prob=True)
+
+
+@cli.command("predict-files", context_settings=_CONTEXT,
+             short_help="predict the labels of files on a Dask cluster",
+             options_metavar="-output DIR [OPTIONS]")
+@click.argument("model", metavar="MODEL")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("-output", "--output", required=True, metavar="DIR",
+              help="folder of the outputs: INPUT's name + .pred for each input")
+@click.option("-k", "--k", type=int, default=1, show_default=True,
+              help="number of labels per line (-1: all)")
+@click.option("-threshold", "--threshold", type=float, default=0.0, show_default=True,
+              help="minimal probability of a label")
+@click.option("-prob", "--prob", is_flag=True, help="write probabilities too, as predict-prob")
+@click.option("-scheduler", "--scheduler", metavar="ADDRESS",
+              help="a running Dask scheduler, e.g. tcp://host:8786 [default: a local cluster, "
+                   "one worker per core]")
+@click.option("-timeout", "--timeout", type=float, default=10.0, show_default=True,
+              help="seconds to wait for the scheduler and its first worker")
+@click.option("-verbose", "--verbose", type=int, default=2, show_default=True,
+              help="0: silent, 1: summary line, 2: progress bar too (on stderr)")
+def predict_files_command(model, inputs, output, k, threshold, prob, scheduler, timeout, verbose):
+    """Predict the labels of every line of large files, on a Dask cluster.
+
+    Each INPUT (a file, a glob, or a URL fsspec can read) gets one output in DIR with
+    what `predict` (or `predict-prob`, with -prob) prints for it. Outputs are written
+    atomically, block by block: a rerun skips what is complete, so a killed job resumes.
+    Needs dask: pip install 'embtk[dask]'.
+    """
+    import logging
+
+    from .dask import predict_files
+
+    check_k(k, allow_all=True)
+    if not timeout > 0:
+        raise EmbtkError(f"-timeout must be a positive number of seconds, got {timeout}")
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # a lost worker is retried
+    _start_numba()
+    summary = predict_files(model, inputs, output, k=k, threshold=threshold, prob=prob,
+                            scheduler=scheduler, timeout=timeout, progress=verbose >= 2)
+    if verbose >= 1:
+        click.echo(f"embtk: {summary.to_text()}", err=True)
 
 
 # ----------------------------------------------------------------------------- vectors

@@ -264,10 +264,12 @@ def _require_regular(path: str, mode: int) -> None:
                          "(save the model to a file first)")
 
 
-def load_bin(path) -> ModelFile:
-    """Read a fastText `.bin` model (version 11 or 12); dense matrices are memory-mapped."""
+def load_bin(path, data: bytearray | None = None) -> ModelFile:
+    """Read a fastText `.bin` model (version 11 or 12); dense matrices are memory-mapped.
+    `data`: the file's bytes when they are already in memory (an unpickled model); the
+    matrices are then views on it, and `path` only names the model in errors."""
     path = os.fsdecode(path)  # str, bytes or PathLike
-    buf = _open_buffer(path)
+    buf = _open_buffer(path) if data is None else data
     r = _Reader(buf, path)
 
     if r.size < _HEAD.size:
@@ -542,7 +544,8 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     The arguments must describe a loadable model (words before labels, input rows =
     nwords + args.bucket, or + the pruned n-grams, output rows = nlabels for supervised
     models or nwords otherwise, dim columns); inconsistent arguments are a programming
-    error and raise ValueError before anything is written.
+    error and raise ValueError before anything is written. `path` may also be a binary
+    file object (e.g. io.BytesIO, to pickle a model), written to as it is.
     """
     input, output = (m if hasattr(m, "codes") else np.asarray(m) for m in (input, output))
     if pruneidx is not None and int(args.bucket) > MAX_PRUNED_BUCKET:
@@ -552,14 +555,21 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     quant_input = not isinstance(input, np.ndarray)
     if not quant_input and (pruneidx is not None or not isinstance(output, np.ndarray)):
         raise ValueError("save_bin: a pruned dictionary or a quantized output needs a quantized input")
+
+    def write(f):
+        f.write(header)
+        f.write(dictionary)
+        f.write(b"\1" if quant_input else b"\0")
+        _write_matrix(f, input)
+        f.write(b"\0" if isinstance(output, np.ndarray) else b"\1")  # qout
+        _write_matrix(f, output)
+
+    if hasattr(path, "write"):
+        write(path)
+        return
     with atomic_write(path, "wb") as f:
         try:
-            f.write(header)
-            f.write(dictionary)
-            f.write(b"\1" if quant_input else b"\0")
-            _write_matrix(f, input)
-            f.write(b"\0" if isinstance(output, np.ndarray) else b"\1")  # qout
-            _write_matrix(f, output)
+            write(f)
         except OSError as exc:
             raise EmbtkError(f"cannot write {path}: {_os_reason(exc)}") from None
 

@@ -6,11 +6,15 @@ written for it ports by changing the import.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
+import stat
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +22,7 @@ from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text, check_threshold
 from .dictionary import EOS, LABEL, WORD, Dictionary
 from .errors import EmbtkError, UnknownWordWarning
-from .fileformat import ModelFile, open_for_reading, save_bin, write_vec, write_vec_rows
+from .fileformat import ModelFile, load_bin, open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
@@ -76,6 +80,10 @@ class FastText:
     A quantized model (.ftz) keeps its quantized matrices for saving (`quant_input`,
     `quant_output`) and uses their decoded rows (input_matrix / output_matrix) for
     everything else. `glove` holds what GloVe training measured (see glove.GloveInfo).
+
+    A model loaded from a file remembers it (`source`, a FileIdentity) until its matrices
+    are replaced: pickling it then carries the file's identity, not its matrices, and
+    unpickling maps the file again. Any other model pickles as the bytes of its `.bin`.
     """
 
     def __init__(self, args: Args, dictionary: Dictionary, input_matrix, output_matrix, *,
@@ -119,6 +127,22 @@ class FastText:
         self.quant_output = quant_output
         self._unit_vectors = None
         self._predict_params = None
+        self.source = None  # the matrices no longer come from a file as they are in it
+
+    def __reduce__(self):
+        """Pickle as the file's identity when the model is a loaded file (a few hundred
+        bytes; see FileIdentity), else as the bytes of its `.bin`. The options go along
+        (the file stores only some of them), but no cached vectors."""
+        state = {"args": self.args, "final_loss": self.final_loss, "glove": self.glove}
+        if self.source is not None:
+            return _load_again, (self.source,), state
+        buffer = io.BytesIO()
+        save_bin(buffer, *self._bin_parts())
+        # a bytearray unpickles writable: the matrices are views on it, as on a loaded file
+        return _from_bin_bytes, (bytearray(buffer.getbuffer()),), state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
 
     def __getattr__(self, name):
         """model.dim, model.epoch...: the options in `args`, which code written for the
@@ -292,10 +316,11 @@ class FastText:
                                            k, float(threshold))
         return Predictions(counts, probs, ids, lines)
 
-    def predict_chunks(self, data, k=1, threshold=0.0, then=None) -> list:
+    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
         """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
-        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run one thread
-        per core (the kernels release the GIL), `then` included."""
+        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
+        `threads` threads (default: one per core; the kernels release the GIL), `then`
+        included."""
         self._require_classifier()
         k, threshold = check_k(k), check_threshold(threshold)
         k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
@@ -306,7 +331,7 @@ class FastText:
         output_t = np.ascontiguousarray(self.output_matrix.T)
         then = then or (lambda chunk: chunk)
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
-        workers = os.cpu_count() or 1
+        workers = threads or os.cpu_count() or 1
         size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
         chunks = list(_line_chunks(data, size))
         if len(chunks) <= 1 or workers == 1:
@@ -314,10 +339,10 @@ class FastText:
         with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
             return list(pool.map(work, chunks))
 
-    def predict_arrays(self, data: bytes, k=1, threshold=0.0):
+    def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
         counts (lines,), probabilities and label indices (lines, k), best first."""
-        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3])
+        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3], threads=threads)
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
@@ -340,6 +365,24 @@ class FastText:
         if many:
             return labels, [row[:n] for n, row in zip(counts, probs)]
         return tuple(labels[0]), probs[0, :counts[0]].astype(np.float64)
+
+    def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
+                         threads=None) -> list:
+        """What fastText's `predict` (or with `with_prob`, `predict-prob`) prints for each
+        line of `data` (raw bytes), as bytes ending in a newline: the labels, each followed
+        by its probability in C++'s default format (%g)."""
+        counts, probs, ids = self.predict_arrays(data, k, threshold, threads)
+        names = self.dictionary.labels
+        ids = ids.tolist()
+        if not with_prob and (k == 1 or probs.shape[1] == 1):
+            return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
+        probs = probs.tolist()
+        if with_prob:
+            return [b" ".join([b"%s %s" % (names[i], b"%g" % p) for i, p in
+                               zip(row[:n], prow)]) + b"\n"
+                    for n, row, prow in zip(counts.tolist(), ids, probs)]
+        return [b" ".join([names[i] for i in row[:n]]) + b"\n"
+                for n, row in zip(counts.tolist(), ids)]
 
     def evaluate(self, path, k=1, threshold=0.0, confusion=False, log=False) -> Meter:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time:
@@ -384,10 +427,14 @@ class FastText:
     # ----------------------------------------------------------------------- files
     def save_model(self, path):
         """A `.bin`, or the `.ftz` layout once the model is quantized."""
+        save_bin(as_path(path), *self._bin_parts())
+
+    def _bin_parts(self) -> tuple:
+        """save_bin's arguments after the path."""
         d = self.dictionary
         wi = self.input_matrix if self.quant_input is None else self.quant_input
         wo = self.output_matrix if self.quant_output is None else self.quant_output
-        save_bin(as_path(path), self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo)
+        return self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo
 
     def quantize(self, input=None, qout=False, cutoff=0, retrain=False, epoch=None, lr=None,
                  thread=None, verbose=None, dsub=2, qnorm=False):
@@ -475,3 +522,72 @@ def from_model_file(contents: ModelFile) -> FastText:
     wo = contents.output.decode_for_scoring() if quant_output else contents.output
     return FastText(a, dictionary, contents.input.decode(), wo, quant_input=contents.input,
                     quant_output=quant_output)
+
+
+# ------------------------------------------------------------------- loading, pickling
+_CHECKSUM_BYTES = 1 << 16  # the header, the options and the start of the dictionary
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """A model file as it was when it was loaded: its absolute path, size, modification
+    time and a checksum of its first 64 KB. Enough to tell, cheaply, that a file found at
+    the same path later (in another process or on another machine) is the same one."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    checksum: str
+
+    @classmethod
+    def of(cls, path) -> "FileIdentity | None":
+        """The identity of a regular file; None for anything else (a pipe, a device)."""
+        path = os.path.abspath(as_path(path))
+        try:
+            # stat first: opening a FIFO would wait for a writer
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                head = f.read(_CHECKSUM_BYTES)
+        except OSError:
+            return None
+        checksum = hashlib.blake2b(head, digest_size=16).hexdigest()
+        return cls(path, st.st_size, st.st_mtime_ns, checksum)
+
+    def load(self) -> FastText:
+        """The model in this file, refused with one line if the file is missing or is no
+        longer the same (pickles must not silently pick up a retrained model)."""
+        now = FileIdentity.of(self.path)
+        if now is None:
+            raise EmbtkError(f"cannot load the pickled model {self.path}: the file is missing "
+                             "or cannot be read here")
+        if now == self:
+            model = load(self.path)
+            if model.source == self:
+                return model
+        raise EmbtkError(f"cannot load the pickled model {self.path}: the file changed since "
+                         "the model was pickled (size, modification time or first 64 KB differ)")
+
+
+def load(path) -> FastText:
+    """A `.bin` or `.ftz` file as a model that remembers the file (see FastText.source).
+    The identity is taken before reading: if the file is replaced meanwhile, the identity
+    is the older one and a later unpickling refuses rather than mixing the two."""
+    path = as_path(path)
+    identity = FileIdentity.of(path)
+    model = from_model_file(load_bin(path))
+    model.source = identity
+    return model
+
+
+def _load_again(identity: FileIdentity) -> FastText:
+    return identity.load()
+
+
+def _from_bin_bytes(data: bytearray) -> FastText:
+    # pickle protocols before 5 give bytes back: read-only, so copied
+    data = data if isinstance(data, bytearray) else bytearray(data)
+    return from_model_file(load_bin("<pickled model>", data))
