@@ -191,3 +191,19 @@ def test_speed_workers_on_tiny_data(data, tmp_path):
     predicted = worker(kind="predict-api", tool="embtk", model=str(tmp_path / "sup.bin"),
                        input=str(langid / "test.txt"))
     assert predicted["lines"] == 800 and predicted["seconds"] > 0
+
+
+def test_scaling_on_tiny_data(data, tmp_path, official_fasttext):
+    out = tmp_path / "scaling.json"
+    done = run_script("scaling.py", "--data", data, "--work", tmp_path / "work", "--sizes", "1,2",
+                      "--threads", 1, "--set", "dim=5", "--set", "bucket=1000", "--json", out,
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["case"], r["times"]) for r in rows] == [
+        ("skipgram", 1), ("skipgram", 2), ("supervised", 1), ("supervised", 2)]
+    assert rows[1]["megabytes"] == pytest.approx(2 * rows[0]["megabytes"])
+    for row in rows:
+        for tool in ("fasttext", "embtk"):
+            assert row[tool]["peak_rss_mb"] > 10 and row[tool]["train_seconds"] > 0
+    assert "| supervised | 2x |" in done.stdout

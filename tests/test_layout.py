@@ -14,7 +14,7 @@ import embtk
 
 READING_ORDER = [
     "errors", "args", "dictionary", "losses", "kernels", "meter", "quantmatrix", "fileformat",
-    "trainer", "compress", "model", "cooccurrence", "glove", "autotune", "evaluation",
+    "corpus", "trainer", "compress", "model", "cooccurrence", "glove", "autotune", "evaluation",
     "plots", "api", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and

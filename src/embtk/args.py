@@ -107,6 +107,14 @@ def check_paths(inputs: dict, outputs: list) -> None:
             raise EmbtkError(f"cannot write {path}: {folder} is not writable")
 
 
+def check_tmpdir(folder: str) -> None:
+    """-tmpdir, when given, is a folder this process can write in."""
+    if folder and not os.path.isdir(folder):
+        raise EmbtkError(f"-tmpdir {folder}: no such directory")
+    if folder and not os.access(folder, os.W_OK | os.X_OK):
+        raise EmbtkError(f"-tmpdir {folder}: not writable")
+
+
 def option(default=dataclasses.MISSING, help="", *, factory=None, **cli):
     """A field that is also a command-line option: `help` and the `cli` keywords (metavar,
     choices, flag) are what `embtk.cli` builds the option from."""
@@ -157,6 +165,9 @@ class Args:
                                     metavar="FILE")
     saveOutput: bool = option(False, "also write the output vectors to PREFIX.output")
     seed: int = option(0, "random seed (reproducible with -thread 1)")
+    tmpdir: str = option("", "folder for temporary files: the encoded corpus, stdin spooled "
+                         "(default: the system's temporary folder)", metavar="DIR",
+                         show_default=False)
     # quantization (`embtk quantize`; autotune uses them to meet -autotune-modelsize)
     cutoff: int = 0
     retrain: bool = False
@@ -260,6 +271,7 @@ class Args:
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
                      "-autotune-validation": self.autotuneValidationFile},
                     [self.output + s for s in suffixes])
+        check_tmpdir(self.tmpdir)
 
     def validate(self) -> "Args":
         check_field_types(self)
@@ -350,8 +362,7 @@ class GloveArgs:
 
     def check_paths(self) -> None:
         check_paths({"-input": self.input}, [self.output + ".bin", self.output + ".vec"])
-        if self.tmpdir and not os.path.isdir(self.tmpdir):
-            raise EmbtkError(f"-tmpdir {self.tmpdir}: no such directory")
+        check_tmpdir(self.tmpdir)
 
     def validate(self) -> "GloveArgs":
         check_field_types(self)

@@ -28,7 +28,7 @@ from .fileformat import open_for_reading
 from .meter import Meter
 from .model import FastText
 from .quantmatrix import KSUB, ProductQuantizer
-from .trainer import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus
+from .trainer import TrainingDiverged, TrainingTimeout, build_dictionary
 
 MIN_CUTOFF = 256          # the fewest rows a quantized input matrix can keep
 MINN_CHOICES = (0, 2, 3)  # maxn follows as minn + 3 (or 0)
@@ -263,10 +263,9 @@ def autotune(args: Args) -> FastText:
                 print(f"Warning : {name} is manually set to a specific value. It will not be "
                       "automatically optimized.", file=sys.stderr)
 
-    corpus = read_corpus(args.input)
     quiet = copy.copy(args)
     quiet.verbose = 0
-    counted = (corpus, build_dictionary(quiet, corpus))
+    counted = (args.input, build_dictionary(quiet, args.input))
     if metric[2] and counted[1].get_id(metric[2].encode("utf-8")) < counted[1].nwords:
         raise EmbtkError(f"-autotune-metric: the label {metric[2]} is not in the training data")
 

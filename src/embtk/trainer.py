@@ -1,9 +1,7 @@
-"""Training: read the corpus, build the dictionary, run one kernel call per thread."""
+"""Training: count and encode the corpus, run the kernels on every thread, show progress."""
 
 from __future__ import annotations
 
-import mmap
-import os
 import sys
 import threading
 import time
@@ -12,25 +10,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .args import Args
+from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .fileformat import open_for_reading, read_vec
-from .kernels import (INIT_BLOCK, Schedule, WordCorpus, init_uniform, train_supervised,
-                      train_unsupervised)
-from .losses import make_loss_params
-
-
-def read_corpus(path: str) -> np.ndarray:
-    """The whole input file as a read-only byte array (memory-mapped, never decoded)."""
-    if not path:
-        raise EmbtkError("no input file given (-input)")
-    if path == "-":
-        raise EmbtkError("training reads its input twice, so it cannot come from stdin; give a file")
-    with open_for_reading(path, "input file") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            raise EmbtkError(f"input file {path} is empty")
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(mapped, dtype=np.uint8)
+from .fileformat import read_vec
+from .kernels import INIT_BLOCK, Schedule, init_uniform, train_supervised, train_unsupervised
+from .losses import make_loss_params, seed_rng
 
 
 def cache_line_rows(n: int, dtype) -> np.ndarray:
@@ -65,10 +50,11 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> 
         t.join()
 
 
-def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
-    dictionary = Dictionary.from_buffer(corpus, args)
+def build_dictionary(args: Args, path: str) -> Dictionary:
+    """The dictionary of the training file `path`, with fastText's summary lines."""
+    dictionary = count_vocabulary(args, path)
     if args.supervised and dictionary.nlabels == 0:
-        raise EmbtkError(f"no labels in {args.input}: supervised training needs lines tagged "
+        raise EmbtkError(f"no labels in {path}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
     _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
     _log(args, f"Number of words:  {dictionary.nwords}")
@@ -105,57 +91,43 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     """Train as fastText's `supervised`, `skipgram` or `cbow` commands do.
 
     `deadline` (a time.perf_counter() value) stops training there with TrainingTimeout.
-    `counted`, a (corpus, Dictionary) pair from an earlier call on the same input and
-    count options, skips reading and counting the corpus again (autotune's trials).
+    `counted`, a (path, Dictionary) pair from an earlier call on the same input and
+    count options, skips counting the corpus again (autotune's trials).
     """
     args.validate()
     args.bucket = args.effective_bucket()
     if counted is None:
-        corpus = read_corpus(args.input)
-        dictionary = build_dictionary(args, corpus)
+        dictionary = build_dictionary(args, args.input)
     else:
-        corpus, counted_dictionary = counted
-        dictionary = counted_dictionary.with_options(args)
+        dictionary = counted[1].with_options(args)
     pretrained = None
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
-    # Encode the corpus before allocating the matrices, and let the mapped file go: it
-    # need not count towards the peak memory of training.
-    encoded = encode_corpus(args, dictionary, corpus)
-    del corpus
-
-    wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
-    if pretrained is not None:
-        words, vectors = pretrained
-        rows = np.array([dictionary.get_id(w) for w in words])
-        ok = (rows >= 0) & (rows < dictionary.nwords)
-        wi[rows[ok]] = vectors[ok]
-    out_kind = LABEL if args.supervised else WORD
-    wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
-    loss = fit(args, dictionary, wi, wo, encoded, deadline)
+    with encode_corpus(args, dictionary, args.input) as encoded:
+        wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
+        fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
+        if pretrained is not None:
+            words, vectors = pretrained
+            rows = np.array([dictionary.get_id(w) for w in words])
+            ok = (rows >= 0) & (rows < dictionary.nwords)
+            wi[rows[ok]] = vectors[ok]
+        out_kind = LABEL if args.supervised else WORD
+        wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim),
+                      dtype=np.float32)
+        loss = fit(args, dictionary, wi, wo, encoded, deadline)
     return Trained(args, dictionary, wi, wo, loss)
 
 
-def encode_corpus(args: Args, dictionary: Dictionary, corpus: np.ndarray):
-    """The corpus as the training kernels read it: EncodedLines for classifiers, a
-    WordCorpus (in-vocabulary token ids) for word vectors."""
-    if args.supervised:
-        return dictionary.encode(corpus)
-    ids = dictionary.corpus_ids(corpus)
-    if len(ids) == 0:
-        raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
-    tables = dictionary.tables
-    return WordCorpus(ids, dictionary.eos_id(), dictionary.discard_probabilities(),
-                      tables.subword_offsets, tables.subword_ids)
+def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
+        encoded: EncodedCorpus, deadline: float | None = None) -> float:
+    """Run the training kernels over an encoded corpus, updating the matrices wi and wo in
+    place (fastText's startThreads); returns the final average loss. Used by `train` and
+    by retraining after pruning.
 
-
-def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray, encoded,
-        deadline: float | None = None) -> float:
-    """Run the training kernels over an `encode_corpus` result, updating the matrices
-    wi and wo in place (fastText's startThreads); returns the final average loss. Used
-    by `train` and by retraining after pruning."""
+    Each thread reads the corpus through its own bounded PieceReader and hands each piece
+    to one nogil kernel call; its random state and statistics carry over between calls.
+    """
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     nthreads = args.thread
@@ -164,19 +136,21 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray, enco
                         progress=cache_line_rows(nthreads, np.int64),
                         loss_stats=cache_line_rows(nthreads, np.float64),
                         stop=np.zeros(1, dtype=np.int32))
-    if args.supervised:
-        nlines = len(encoded.line_tokens)
+    cbow = args.model == "cbow"
 
-        def work(tid):
-            train_supervised(tid, thread_seed(args.seed, tid), encoded, tid * nlines // nthreads,
-                             wi, wo, params, schedule)
-    else:
-        cbow = args.model == "cbow"
-
-        def work(tid):
-            train_unsupervised(tid, thread_seed(args.seed, tid), encoded,
-                               tid * len(encoded.ids) // nthreads, wi, wo, params, cbow, args.ws,
-                               schedule)
+    def work(tid):
+        rng = seed_rng(thread_seed(args.seed, tid))
+        reader = encoded.reader(encoded.thread_start(tid, nthreads))
+        finished = False
+        while not finished and schedule.stop[0] == 0:
+            piece, at_end = reader.piece()
+            if args.supervised:
+                used, finished = train_supervised(tid, rng, piece, wi, wo, params, schedule)
+            else:
+                used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
+                                                    wo, params, cbow, args.ws, schedule)
+            if not finished:
+                reader.advance(used)
 
     _run_threads(work, args, schedule, deadline)
     stats = schedule.loss_stats
