@@ -92,7 +92,7 @@ def check_paths(inputs: dict, outputs: list) -> None:
     `inputs`: option name -> path ('' when unset); `outputs`: paths to be written."""
     for what, path in inputs.items():
         if path == "-" and what == "-input":
-            raise EmbtkError("training from stdin is not supported: give a file to -input")
+            continue  # stdin, spooled to a temporary file (corpus.training_input)
         if path and not os.path.exists(path):
             raise EmbtkError(f"{what} {path}: no such file")
         if path and os.path.isdir(path):
@@ -138,7 +138,7 @@ def cli_options(options_class, mode: str = "") -> list:
 class Args:
     """Every option of the train commands. Field names are fastText's."""
 
-    input: str = option("", "training file (one example per line; stdin is not supported)",
+    input: str = option("", "training file (one example per line; '-' reads stdin)",
                         metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin and PREFIX.vec (and PREFIX.output with "
                          "-saveOutput)", metavar="PREFIX", required=True)
@@ -324,7 +324,7 @@ class GloveArgs:
     """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""
 
     input: str = option("", "training text (whitespace-separated words; windows stop at line "
-                        "ends)", metavar="FILE", required=True)
+                        "ends; '-' reads stdin)", metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin (fastText format, no subwords) and PREFIX.vec",
                          metavar="PREFIX", required=True)
     dim: int = option(50, "size of the word vectors")

@@ -11,8 +11,10 @@ once per epoch as in fastText.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import sys
 import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +33,82 @@ from .kernels import RECORD_HEADER, WordTables
 PIECE_BYTES = 1 << 22
 LINE_INDEX_STRIDE = 1024  # a classifier corpus remembers where every 1024th line starts
 _SEPARATORS = b" \n\r\t\v\f\0"
+
+
+# ------------------------------------------------------------- stdin and Python input
+
+
+def is_path(source) -> bool:
+    return isinstance(source, (str, bytes, os.PathLike))
+
+
+def _byte_pieces(source):
+    """The text of a non-path training input as pieces of bytes: a binary or text file
+    object (read in bounded pieces), or an iterable of lines (str or bytes, a newline
+    added where missing; a line may also be a list of tokens, joined by spaces)."""
+    read = getattr(source, "read", None)
+    if read is not None:
+        while piece := read(PIECE_BYTES):
+            yield piece.encode("utf-8", "surrogateescape") if isinstance(piece, str) else piece
+        return
+    try:
+        lines = iter(source)
+    except TypeError:
+        raise TypeError("input must be a path, a file object or an iterable of lines, got "
+                        f"{type(source).__name__}") from None
+    for line in lines:
+        if isinstance(line, (list, tuple)):
+            line = " ".join(t.decode("utf-8", "surrogateescape") if isinstance(t, bytes) else t
+                            for t in line)
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        elif not isinstance(line, (bytes, bytearray, memoryview)):
+            raise TypeError(f"input lines must be str, bytes or lists of tokens, got "
+                            f"{type(line).__name__}")
+        yield bytes(line) if line[-1:] == b"\n" else bytes(line) + b"\n"
+
+
+@contextlib.contextmanager
+def training_input(source, tmpdir: str = "", verbose: int = 0, stdin=None):
+    """The training input as a path: a path as it is; stdin ('-') or a Python file object
+    or iterable of lines copied ("spooled") to a temporary file first, since training
+    reads its input more than once. The temporary file is removed when the block ends,
+    however it ends (error, Ctrl-C, SIGTERM)."""
+    if is_path(source) and os.fsdecode(source) != "-":
+        yield os.fsdecode(source)
+        return
+    if is_path(source):
+        source = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+        if source is None:
+            raise EmbtkError("standard input is closed: there is nothing to train on")
+        what = "stdin"
+    else:
+        what = "the Python input"
+    folder = tmpdir or tempfile.gettempdir()
+    try:
+        fd, path = tempfile.mkstemp(prefix="embtk-input-", suffix=".txt", dir=folder)
+    except OSError as exc:
+        raise _no_room(folder, exc, what) from None
+    try:
+        size = 0
+        with open(fd, "wb") as out:
+            try:
+                for piece in _byte_pieces(source):
+                    out.write(piece)
+                    size += len(piece)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _no_room(folder, exc, what) from None
+                raise
+        if size == 0:
+            raise EmbtkError(f"{what} is empty: nothing to train on")
+        if verbose > 1:
+            print(f"Copied {what} ({size / 1e6:.1f} MB) to {path}, removed at the end",
+                  file=sys.stderr, flush=True)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 def check_input(path: str) -> None:
@@ -240,11 +318,11 @@ class PieceReader:
             self.position = 0
 
 
-def _no_room(folder: str | None, exc: OSError) -> EmbtkError:
+def _no_room(folder: str | None, exc: OSError, what: str = "the encoded corpus") -> EmbtkError:
     where = folder or tempfile.gettempdir()
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return EmbtkError(f"no space left in {where} for the encoded corpus: free some, or "
-                          "point -tmpdir at a folder with more room")
+        return EmbtkError(f"no space left in {where} for {what}: free some, or point "
+                          "-tmpdir at a folder with more room")
     return EmbtkError(f"cannot write a temporary file in {where}: {exc.strerror or exc}")
 
 
