@@ -207,3 +207,17 @@ def test_scaling_on_tiny_data(data, tmp_path, official_fasttext):
         for tool in ("fasttext", "embtk"):
             assert row[tool]["peak_rss_mb"] > 10 and row[tool]["train_seconds"] > 0
     assert "| supervised | 2x |" in done.stdout
+
+
+def test_continued_on_tiny_data(data, tmp_path):
+    out = tmp_path / "continued.json"
+    done = run_script("continued.py", "--data", data, "--epoch", 1, "--thread", 1,
+                      "--new-words", 2, "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())["results"]
+    for name in ("A", "A->B", "A+B"):
+        assert 0 < results["classify"][name]["p_at_1"] <= 1
+        assert -1 <= results["words"][name]["mean_spearman"] <= 1
+    assert results["words"]["A->B"]["words"] > results["words"]["A"]["words"]
+    assert len(results["words"]["new words"]) == 2
+    assert "A->B minus A+B" in done.stdout

@@ -165,6 +165,10 @@ class Args:
                                     metavar="FILE")
     saveOutput: bool = option(False, "also write the output vectors to PREFIX.output")
     seed: int = option(0, "random seed (reproducible with -thread 1)")
+    inputModel: str = option(
+        "", "continue training this .bin on -input: its options are the defaults, new words "
+        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
+        metavar="FILE", show_default=False)
     tmpdir: str = option("", "folder for temporary files: the encoded corpus, stdin spooled "
                          "(default: the system's temporary folder)", metavar="DIR",
                          show_default=False)
@@ -269,7 +273,8 @@ class Args:
         """The files this run reads exist, the ones it writes can be written."""
         suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
-                     "-autotune-validation": self.autotuneValidationFile},
+                     "-autotune-validation": self.autotuneValidationFile,
+                     "-inputModel": self.inputModel},
                     [self.output + s for s in suffixes])
         check_tmpdir(self.tmpdir)
 
@@ -313,6 +318,10 @@ class Args:
         if self.autotunePredictions != -1 and self.autotunePredictions <= 0:
             raise EmbtkError(f"-autotune-predictions must be positive (or -1 for all labels), "
                              f"got {self.autotunePredictions}")
+        if self.inputModel and (self.pretrainedVectors or self.autotuneValidationFile):
+            other = "-pretrainedVectors" if self.pretrainedVectors else "autotune"
+            raise EmbtkError(f"-inputModel cannot be combined with {other}: the model already "
+                             "holds the vectors and options to start from")
         if self.autotuneDuration <= 0:
             raise EmbtkError(f"-autotune-duration must be a positive number of seconds, "
                              f"got {self.autotuneDuration}")

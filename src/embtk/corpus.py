@@ -23,7 +23,7 @@ import numba as nb
 import numpy as np
 
 from .args import Args
-from .dictionary import Dictionary
+from .dictionary import Dictionary, count_pieces
 from .errors import EmbtkError
 from .fileformat import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
@@ -164,6 +164,14 @@ def count_vocabulary(args: Args, path: str) -> Dictionary:
     check_input(path)
     with open_for_reading(path, "input file") as f:
         return Dictionary.from_pieces(text_pieces(f, whole_lines=False), args)
+
+
+def count_entries(args: Args, path: str):
+    """Every entry of a training file with its count, before any threshold (words as
+    bytes, counts, types, tokens read): what continued training adds to a vocabulary."""
+    check_input(path)
+    with open_for_reading(path, "input file") as f:
+        return count_pieces(text_pieces(f, whole_lines=False), args.label.encode("utf-8"))
 
 
 def corpus_ids(dictionary: Dictionary, path: str) -> np.ndarray:

@@ -390,6 +390,16 @@ def count_tokens(buf, label_prefix, max_vocab, state):
     return (ebytes, eoff, elen, counts, types, hashes, slots, totals)
 
 
+def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
+    """count_tokens over a corpus given as byte arrays, each cut after a separator: every
+    entry before any threshold (words as bytes, counts, types), and the tokens read."""
+    prefix = np.frombuffer(label, dtype=np.uint8)
+    state = new_token_counts()
+    for piece in pieces:
+        state = TokenCounts(*count_tokens(piece, prefix, max_vocab, state))
+    return counted_entries(state)
+
+
 def counted_entries(state: TokenCounts):
     """The entries of a finished count: (words as bytes, counts, types, tokens read)."""
     n, nbytes, ntokens = (int(x) for x in state.totals[:3])
@@ -776,11 +786,7 @@ class Dictionary:
         """`from_buffer` over a corpus given as byte arrays, each cut after a separator
         (see corpus.text_pieces): memory holds the vocabulary, never the corpus."""
         label = args.label.encode("utf-8")
-        prefix = np.frombuffer(label, dtype=np.uint8)
-        state = new_token_counts()
-        for piece in pieces:
-            state = TokenCounts(*count_tokens(piece, prefix, max_vocab, state))
-        words, counts, types, ntokens = counted_entries(state)
+        words, counts, types, ntokens = count_pieces(pieces, label, max_vocab)
         return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
                                 minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
                                 word_ngrams=args.wordNgrams, label=label, t=args.t)
@@ -803,6 +809,35 @@ class Dictionary:
             words, np.array(counts, dtype=np.int64), np.array(types, dtype=np.int8),
             self.ntokens + len(extra), 1, 0, minn=self.minn, maxn=self.maxn, bucket=self.bucket,
             word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
+
+    def extended(self, words, counts, types, ntokens: int, args):
+        """This vocabulary with the counts of a new corpus added (its entries as counted,
+        before any threshold: words, counts, types, and the tokens read), for continued
+        training. A known entry adds its count; a new one joins when it reaches -minCount
+        (-minCountLabel for labels); then all are sorted again as fastText sorts them.
+
+        Returns the new Dictionary and, for each of its entries, its id here (-1: new).
+        """
+        known = {w: i for i, w in enumerate(self.words)}
+        merged = self.counts.copy()
+        added, added_counts, added_types = [], [], []
+        for w, c, t in zip(words, counts.tolist(), types.tolist()):
+            i = known.get(w)
+            if i is not None:
+                merged[i] += c
+            elif c >= (args.minCount if t == WORD else args.minCountLabel):
+                added.append(w)
+                added_counts.append(c)
+                added_types.append(t)
+        everything = self.words + added
+        all_counts = np.concatenate([merged, np.array(added_counts, dtype=np.int64)])
+        all_types = np.concatenate([self.types, np.array(added_types, dtype=np.int8)])
+        order = sort_entries(all_types, all_counts)
+        extended = Dictionary([everything[i] for i in order], all_counts[order],
+                              all_types[order], self.ntokens + ntokens, minn=self.minn,
+                              maxn=self.maxn, bucket=self.bucket, word_ngrams=self.word_ngrams,
+                              label=args.label, t=args.t)
+        return extended, np.where(order < self.size, order, -1)
 
     def with_options(self, args):
         """The same entries with the n-gram options of `args` (minn, maxn, bucket,

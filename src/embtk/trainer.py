@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .args import Args
+from .continuation import carry_rows, extend_vocabulary, open_previous
 from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
@@ -95,8 +96,15 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     count options, skips counting the corpus again (autotune's trials).
     """
     args.validate()
+    previous = open_previous(args) if args.inputModel else None
     args.bucket = args.effective_bucket()
-    if counted is None:
+    corpus_tokens = None  # the dictionary's own count, unless a previous model adds to it
+    if previous is not None:
+        dictionary, previous_ids, corpus_tokens = extend_vocabulary(args, previous)
+        _log(args, f"Read {corpus_tokens // 1_000_000}M words")
+        _log(args, f"Number of words:  {dictionary.nwords}")
+        _log(args, f"Number of labels: {dictionary.nlabels}")
+    elif counted is None:
         dictionary = build_dictionary(args, args.input)
     else:
         dictionary = counted[1].with_options(args)
@@ -115,15 +123,23 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
         out_kind = LABEL if args.supervised else WORD
         wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim),
                       dtype=np.float32)
-        loss = fit(args, dictionary, wi, wo, encoded, deadline)
+        if previous is not None:
+            carried = carry_rows(previous, dictionary, previous_ids, wi, wo, args.supervised,
+                                 args.loss)
+            del previous  # its matrices are mapped from its file: let them go
+            _log(args, f"Continuing {args.inputModel}: " +
+                 ", ".join(f"{n} {what}" for what, n in carried.items()))
+        loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens)
     return Trained(args, dictionary, wi, wo, loss)
 
 
 def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
-        encoded: EncodedCorpus, deadline: float | None = None) -> float:
+        encoded: EncodedCorpus, deadline: float | None = None,
+        corpus_tokens: int | None = None) -> float:
     """Run the training kernels over an encoded corpus, updating the matrices wi and wo in
     place (fastText's startThreads); returns the final average loss. Used by `train` and
-    by retraining after pruning.
+    by retraining after pruning. The learning rate falls to zero over -epoch passes of
+    `corpus_tokens` (default: the dictionary's count, the corpus it was counted on).
 
     Each thread reads the corpus through its own bounded PieceReader and hands each piece
     to one nogil kernel call; its random state and statistics carry over between calls.
@@ -131,7 +147,9 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     nthreads = args.thread
-    schedule = Schedule(lr0=args.lr, total_tokens=args.epoch * dictionary.ntokens,
+    if corpus_tokens is None:
+        corpus_tokens = dictionary.ntokens
+    schedule = Schedule(lr0=args.lr, total_tokens=args.epoch * corpus_tokens,
                         lr_update_rate=args.lrUpdateRate,
                         progress=cache_line_rows(nthreads, np.int64),
                         loss_stats=cache_line_rows(nthreads, np.float64),
