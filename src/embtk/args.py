@@ -169,6 +169,12 @@ class Args:
         "", "continue training this .bin on -input: its options are the defaults, new words "
         "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
         metavar="FILE", show_default=False)
+    checkpoint: str = option("", "save a resumable state to this file every -checkpointEvery "
+                             "seconds and when interrupted", metavar="FILE", show_default=False)
+    checkpointEvery: float = option(600.0, "seconds between checkpoints")
+    resume: str = option("", "continue the interrupted run saved in this checkpoint, to the "
+                         "same end (same -input and options)", metavar="FILE",
+                         show_default=False)
     tmpdir: str = option("", "folder for temporary files: the encoded corpus, stdin spooled "
                          "(default: the system's temporary folder)", metavar="DIR",
                          show_default=False)
@@ -274,8 +280,9 @@ class Args:
         suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
                      "-autotune-validation": self.autotuneValidationFile,
-                     "-inputModel": self.inputModel},
-                    [self.output + s for s in suffixes])
+                     "-inputModel": "" if self.resume else self.inputModel,
+                     "-resume": self.resume},
+                    [self.output + s for s in suffixes] + ([self.checkpoint] if self.checkpoint else []))
         check_tmpdir(self.tmpdir)
 
     def validate(self) -> "Args":
@@ -318,7 +325,13 @@ class Args:
         if self.autotunePredictions != -1 and self.autotunePredictions <= 0:
             raise EmbtkError(f"-autotune-predictions must be positive (or -1 for all labels), "
                              f"got {self.autotunePredictions}")
-        if self.inputModel and (self.pretrainedVectors or self.autotuneValidationFile):
+        if not self.checkpointEvery > 0:
+            raise EmbtkError(f"-checkpointEvery must be a positive number of seconds, got "
+                             f"{self.checkpointEvery}")
+        if (self.checkpoint or self.resume) and self.autotuneValidationFile:
+            raise EmbtkError("autotune cannot be checkpointed or resumed (-checkpoint, -resume)")
+        if self.inputModel and not self.resume and (self.pretrainedVectors
+                                                    or self.autotuneValidationFile):
             other = "-pretrainedVectors" if self.pretrainedVectors else "autotune"
             raise EmbtkError(f"-inputModel cannot be combined with {other}: the model already "
                              "holds the vectors and options to start from")

@@ -10,6 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .args import Args
+from .checkpoint import (Progress, check_same_input, input_fingerprint, read_checkpoint,
+                         resume_options, write_checkpoint)
 from .continuation import carry_rows, extend_vocabulary, open_previous
 from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
@@ -96,6 +98,8 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     count options, skips counting the corpus again (autotune's trials).
     """
     args.validate()
+    if args.resume:
+        return _resume(args, deadline)
     previous = open_previous(args) if args.inputModel else None
     args.bucket = args.effective_bucket()
     corpus_tokens = None  # the dictionary's own count, unless a previous model adds to it
@@ -129,13 +133,46 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
             del previous  # its matrices are mapped from its file: let them go
             _log(args, f"Continuing {args.inputModel}: " +
                  ", ".join(f"{n} {what}" for what, n in carried.items()))
-        loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens)
+        loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens, _saving(args))
+    return Trained(args, dictionary, wi, wo, loss)
+
+
+class Saving(NamedTuple):
+    """Where fit saves checkpoints, how often (seconds), and what identifies the input."""
+
+    path: str
+    every: float
+    fingerprint: dict
+
+
+def _saving(args: Args, fingerprint: dict | None = None) -> Saving | None:
+    if not args.checkpoint:
+        return None
+    return Saving(args.checkpoint, args.checkpointEvery, fingerprint or input_fingerprint(args.input))
+
+
+def _resume(args: Args, deadline: float | None) -> Trained:
+    """Continue the run saved in args.resume, on the same input, to the same end."""
+    checkpoint = read_checkpoint(args.resume)
+    resume_options(args, checkpoint, args.resume)
+    fingerprint = check_same_input(args, checkpoint, args.resume)
+    dictionary, wi, wo = checkpoint.dictionary, checkpoint.input, checkpoint.output
+    nout = dictionary.nlabels if args.supervised else dictionary.nwords
+    if wi.shape != (dictionary.nwords + args.bucket, args.dim) or wo.shape != (nout, args.dim):
+        raise EmbtkError(f"checkpoint {args.resume} is corrupt: its matrices do not match its "
+                         "dictionary and options")
+    done = checkpoint.progress.tokens_done / max(1, args.epoch * checkpoint.corpus_tokens)
+    _log(args, f"Resuming {args.resume} at {100 * min(1.0, done):.1f}%")
+    with encode_corpus(args, dictionary, args.input) as encoded:
+        loss = fit(args, dictionary, wi, wo, encoded, deadline, checkpoint.corpus_tokens,
+                   _saving(args, fingerprint), checkpoint.progress)
     return Trained(args, dictionary, wi, wo, loss)
 
 
 def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
         encoded: EncodedCorpus, deadline: float | None = None,
-        corpus_tokens: int | None = None) -> float:
+        corpus_tokens: int | None = None, saving: Saving | None = None,
+        resumed: Progress | None = None) -> float:
     """Run the training kernels over an encoded corpus, updating the matrices wi and wo in
     place (fastText's startThreads); returns the final average loss. Used by `train` and
     by retraining after pruning. The learning rate falls to zero over -epoch passes of
@@ -143,6 +180,8 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
 
     Each thread reads the corpus through its own bounded PieceReader and hands each piece
     to one nogil kernel call; its random state and statistics carry over between calls.
+    `saving` writes checkpoints while the threads run and once they are stopped by Ctrl-C
+    or a signal; `resumed` starts from a checkpoint's progress instead of the beginning.
     """
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
@@ -154,11 +193,22 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
                         progress=cache_line_rows(nthreads, np.int64),
                         loss_stats=cache_line_rows(nthreads, np.float64),
                         stop=np.zeros(1, dtype=np.int32))
+    # each thread's random state and place in the corpus, where a checkpoint can read them
+    rngs = cache_line_rows(nthreads, np.uint64)
+    for tid in range(nthreads):
+        rngs[tid, :1] = seed_rng(thread_seed(args.seed, tid))
+    positions = [encoded.thread_start(tid, nthreads) for tid in range(nthreads)]
+    if resumed is not None:
+        schedule.progress[0, 0] = resumed.tokens_done
+        schedule.loss_stats[0, :2] = resumed.loss_sum, resumed.examples
+        if len(resumed.positions) == nthreads:
+            positions = [int(p) % max(1, encoded.size) for p in resumed.positions]
+            rngs[:, 0] = resumed.rngs
     cbow = args.model == "cbow"
 
     def work(tid):
-        rng = seed_rng(thread_seed(args.seed, tid))
-        reader = encoded.reader(encoded.thread_start(tid, nthreads))
+        rng = rngs[tid, :1]
+        reader = encoded.reader(positions[tid])
         finished = False
         while not finished and schedule.stop[0] == 0:
             piece, at_end = reader.piece()
@@ -167,15 +217,44 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
             else:
                 used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
                                                     wo, params, cbow, args.ws, schedule)
+            positions[tid] = (reader.position + used) % encoded.size
             if not finished:
                 reader.advance(used)
 
-    _run_threads(work, args, schedule, deadline)
+    def save():
+        progress = Progress(int(schedule.progress[:, 0].sum()),
+                            float(schedule.loss_stats[:, 0].sum()),
+                            float(schedule.loss_stats[:, 1].sum()), list(positions),
+                            rngs[:, 0].copy())
+        write_checkpoint(saving.path, args, saving.fingerprint, corpus_tokens, progress,
+                         dictionary, wi, wo)
+
+    try:
+        _run_threads(work, args, schedule, deadline, _every(saving, save))
+    except BaseException as exc:
+        if saving is not None and not isinstance(exc, Exception):  # Ctrl-C, a signal
+            save()
+            _log(args, f"\nCheckpoint saved: continue with -resume {saving.path}")
+        raise
     stats = schedule.loss_stats
     loss = stats[:, 0].sum() / max(1.0, stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     return float(loss)
+
+
+def _every(saving: Saving | None, save):
+    """A poll function that calls save() every saving.every seconds (None: no saving)."""
+    if saving is None:
+        return None
+    last = [time.perf_counter()]
+
+    def poll():
+        if time.perf_counter() - last[0] >= saving.every:
+            save()
+            last[0] = time.perf_counter()
+
+    return poll
 
 
 def run_threads(work, nthreads: int, stop, poll=None) -> None:
@@ -208,17 +287,20 @@ def run_threads(work, nthreads: int, stop, poll=None) -> None:
         raise errors[0]
 
 
-def _run_threads(work, args, schedule: Schedule, deadline=None):
+def _run_threads(work, args, schedule: Schedule, deadline=None, every=None):
     """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly, and
-    so does `deadline` (a time.perf_counter() value), with TrainingTimeout."""
+    so does `deadline` (a time.perf_counter() value), with TrainingTimeout. `every()`, if
+    given, is called as often as the progress is polled."""
     bar = _progress_bar(args, schedule.total_tokens)
-    started = time.perf_counter()
+    started = (time.perf_counter(), int(schedule.progress[:, 0].sum()))
 
     def poll():
         if deadline is not None and time.perf_counter() > deadline:
             raise TrainingTimeout()
         if bar is not None:
             _update_bar(bar, args, schedule, started)
+        if every is not None:
+            every()
 
     try:
         run_threads(work, args.thread, schedule.stop, poll)
@@ -247,14 +329,16 @@ def _progress_bar(args, total):
 
 
 def _progress_text(args, schedule: Schedule, started, final=False):
+    """fastText's progress line; `started`: (time, tokens done then), as a resumed run
+    starts with tokens done."""
     total = schedule.total_tokens
     processed = int(schedule.progress[:, 0].sum())
     done = total if final else min(processed, total)
-    elapsed = max(1e-9, time.perf_counter() - started)
+    elapsed = max(1e-9, time.perf_counter() - started[0])
     lr = 0.0 if final else args.lr * (1.0 - done / total)
     examples = schedule.loss_stats[:, 1].sum()
     loss = schedule.loss_stats[:, 0].sum() / examples if examples else 0.0
-    speed = processed / elapsed / args.thread
+    speed = (processed - started[1]) / elapsed / args.thread
     text = f"words/sec/thread: {speed:.0f} lr: {lr:.6f} avg.loss: {loss:.6f}"
     return f"Progress: 100.0% {text}" if final else text
 
