@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Continued training (-inputModel) against training on everything at once.
+"""Continued training (-inputModel) against training on everything at once; resuming.
 
 A corpus is cut in two halves, A (its first lines) and B (the rest). Three models with the
 same settings: A alone, A continued on B (each line seen -epoch times, as below), and A+B
@@ -9,8 +9,13 @@ The new words of B get nearest neighbours, to see whether their vectors mean som
 
     python benchmarks/continued.py                          # both parts, about 5 minutes
     python benchmarks/continued.py --parts classify --json out.json
+    python benchmarks/continued.py --parts resume
 
-Targets (issue 12): P@1 of A->B within 1 point of A+B; mean Spearman within 0.02.
+With --parts resume: one classifier and one skipgram run killed (SIGKILL) at about half
+their time and resumed from their last checkpoint, against uninterrupted runs.
+
+Targets (issue 12): P@1 of A->B within 1 point of A+B; mean Spearman within 0.02; the
+same tolerances for resumed against uninterrupted runs.
 """
 
 from __future__ import annotations
@@ -88,10 +93,64 @@ def word_vectors(opts, work: Path) -> dict:
     return rows
 
 
+def killed_and_resumed(opts, work: Path, command: list, score) -> dict:
+    """An uninterrupted run of `command` (embtk's CLI), then the same run killed with
+    SIGKILL at about half its time and resumed from its last checkpoint; their scores."""
+    import subprocess
+
+    base = [sys.executable, "-m", "embtk", *command, "-thread", str(opts.thread), "-verbose", "0"]
+    start = time.perf_counter()
+    subprocess.run(base + ["-output", str(work / "whole")], check=True)
+    whole_seconds = time.perf_counter() - start
+    checkpoint = work / "run.ckpt"
+    proc = subprocess.Popen(base + ["-output", str(work / "part"), "-checkpoint",
+                                    str(checkpoint), "-checkpointEvery", str(opts.every)])
+    time.sleep(whole_seconds / 2)
+    proc.kill()
+    proc.wait()
+    if not checkpoint.exists():
+        raise SystemExit("no checkpoint was written before the kill: lower --every")
+    start = time.perf_counter()
+    resumed = subprocess.run(base[:-2] + ["-verbose", "1", "-output", str(work / "part"),
+                                          "-resume", str(checkpoint)],
+                             check=True, stderr=subprocess.PIPE, text=True)
+    at = resumed.stderr.split("Resuming", 1)[1].split(" at ", 1)[1].split("%")[0]
+    import embtk
+
+    return dict(uninterrupted=score(embtk.load_model(work / "whole.bin")),
+                resumed=score(embtk.load_model(work / "part.bin")), resumed_at_percent=float(at),
+                uninterrupted_seconds=whole_seconds,
+                resume_seconds=time.perf_counter() - start)
+
+
+def resume(opts, work: Path) -> dict:
+    from quality import similarity_scores
+
+    folder = Path(opts.data) / "classify" / opts.dataset
+    flags = [f"-{k}" if i % 2 == 0 else str(v) for k, v in CLASSIFY.items() for i in (0, 1)]
+    rows = {"classify": killed_and_resumed(
+        opts, work, ["supervised", "-input", str(folder / "train.txt"), "-epoch",
+                     str(opts.epoch), *flags],
+        lambda model: model.test(str(folder / "test.txt"))[1])}
+    sets = {p.stem: p for p in sorted((Path(opts.data) / "similarity").glob("*.tsv"))}
+
+    def mean_spearman(model):
+        rhos = [rho for rho, _ in similarity_scores(model, sets).values() if rho == rho]
+        return sum(rhos) / len(rhos)
+
+    rows["words"] = killed_and_resumed(
+        opts, work, ["skipgram", "-input", str(Path(opts.data) / "corpus" / opts.corpus),
+                     "-epoch", str(opts.epoch)], mean_spearman)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--parts", default="classify,words", help="classify, words")
+    parser.add_argument("--parts", default="classify,words",
+                        help="classify, words (continued training), resume (kill -9 at half-way)")
+    parser.add_argument("--every", type=float, default=2.0,
+                        help="seconds between checkpoints in the resume part")
     parser.add_argument("--dataset", default="langid_gettext", help="a folder of classify/")
     parser.add_argument("--corpus", default="en_corpus.txt", help="a file of corpus/")
     parser.add_argument("--epoch", type=int, default=5)
@@ -101,11 +160,14 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     opts = parser.parse_args()
     results = {}
+    parts = opts.parts.split(",")
     with tempfile.TemporaryDirectory(prefix="embtk-continued-") as work:
-        if "classify" in opts.parts:
+        if "classify" in parts:
             results["classify"] = classify(opts, Path(work))
-        if "words" in opts.parts:
+        if "words" in parts:
             results["words"] = word_vectors(opts, Path(work))
+        if "resume" in parts:
+            results["resume"] = resume(opts, Path(work))
     if "classify" in results:
         r = results["classify"]
         print(f"\n{opts.dataset}, epoch {opts.epoch} ({CLASSIFY})\n")
@@ -129,6 +191,15 @@ def main() -> None:
         print(f"\nA->B minus A+B: {gap:+.3f} (target: within 0.02)\n\nNew words of B:")
         for word, neighbours in r["new words"].items():
             print(f"- {word}: {', '.join(neighbours)}")
+    if "resume" in results:
+        print("\nKilled with SIGKILL at about half-way, then resumed from the last checkpoint\n")
+        print("| run | uninterrupted | resumed | resumed at | seconds (whole, resume) |")
+        print("|---|---|---|---|---|")
+        for name, what in (("classify", "P@1"), ("words", "mean Spearman")):
+            r = results["resume"][name]
+            print(f"| {name} ({what}) | {r['uninterrupted']:.4f} | {r['resumed']:.4f} | "
+                  f"{r['resumed_at_percent']:.1f}% | {r['uninterrupted_seconds']:.0f}, "
+                  f"{r['resume_seconds']:.0f} |")
     if opts.json:
         Path(opts.json).write_text(json.dumps(dict(settings=vars(opts), results=results),
                                               indent=1))

@@ -39,8 +39,9 @@ def worker(job: dict) -> dict:
     module = __import__(job["tool"])
     train = module.train_supervised if job["call"] == "supervised" else module.train_unsupervised
     start = time.perf_counter()
-    train(job["input"], thread=job["thread"], epoch=job["epoch"], verbose=0, **job["options"])
-    return {"train_seconds": time.perf_counter() - start}
+    model = train(job["input"], thread=job["thread"], epoch=job["epoch"], verbose=0,
+                  **job["options"])
+    return {"train_seconds": time.perf_counter() - start, "words": len(model.words)}
 
 
 # ------------------------------------------------------- measurer: one child, its peak RSS
@@ -149,7 +150,7 @@ def main() -> None:
 
 
 def print_table(rows: list, tools: list) -> None:
-    head = ["case", "size", "text MB"]
+    head = ["case", "size", "text MB", "words"]
     for tool in tools:
         head += [f"{tool} s (train)", f"{tool} peak RSS MB"]
     both = {"fasttext", "embtk"} <= set(tools)
@@ -158,7 +159,8 @@ def print_table(rows: list, tools: list) -> None:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
-        cells = [row["case"], f"{row['times']}x", f"{row['megabytes']:.0f}"]
+        words = row[tools[-1]].get("words", "")
+        cells = [row["case"], f"{row['times']}x", f"{row['megabytes']:.0f}", f"{words}"]
         for tool in tools:
             r = row[tool]
             cells += [f"{r['wall_seconds']:.1f} ({r['train_seconds']:.1f})", f"{r['peak_rss_mb']:.0f}"]

@@ -69,7 +69,7 @@ def _byte_pieces(source):
 
 
 @contextlib.contextmanager
-def training_input(source, tmpdir: str = "", verbose: int = 0, stdin=None):
+def training_input(source, tmpdir: str = "", verbose: int = 0):
     """The training input as a path: a path as it is; stdin ('-') or a Python file object
     or iterable of lines copied ("spooled") to a temporary file first, since training
     reads its input more than once. The temporary file is removed when the block ends,
@@ -78,7 +78,7 @@ def training_input(source, tmpdir: str = "", verbose: int = 0, stdin=None):
         yield os.fsdecode(source)
         return
     if is_path(source):
-        source = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+        source = getattr(sys.stdin, "buffer", sys.stdin)
         if source is None:
             raise EmbtkError("standard input is closed: there is nothing to train on")
         what = "stdin"
