@@ -208,3 +208,33 @@ def test_dask_predict_on_tiny_data(data, tmp_path):
     assert report["pickled_loaded_bytes"] < 2000 < report["model_file_bytes"]
     assert report["model_file_bytes"] < report["pickled_in_memory_bytes"]
     assert "outputs identical to predict: True" in done.stdout
+
+
+def test_scaling_on_tiny_data(data, tmp_path, official_fasttext):
+    out = tmp_path / "scaling.json"
+    done = run_script("scaling.py", "--data", data, "--work", tmp_path / "work", "--sizes", "1,2",
+                      "--threads", 1, "--set", "dim=5", "--set", "bucket=1000", "--json", out,
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["case"], r["times"]) for r in rows] == [
+        ("skipgram", 1), ("skipgram", 2), ("supervised", 1), ("supervised", 2)]
+    assert rows[1]["megabytes"] == pytest.approx(2 * rows[0]["megabytes"])
+    for row in rows:
+        for tool in ("fasttext", "embtk"):
+            assert row[tool]["peak_rss_mb"] > 10 and row[tool]["train_seconds"] > 0
+    assert "| supervised | 2x |" in done.stdout
+
+
+def test_continued_on_tiny_data(data, tmp_path):
+    out = tmp_path / "continued.json"
+    done = run_script("continued.py", "--data", data, "--epoch", 1, "--thread", 1,
+                      "--new-words", 2, "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())["results"]
+    for name in ("A", "A->B", "A+B"):
+        assert 0 < results["classify"][name]["p_at_1"] <= 1
+        assert -1 <= results["words"][name]["mean_spearman"] <= 1
+    assert results["words"]["A->B"]["words"] > results["words"]["A"]["words"]
+    assert len(results["words"]["new words"]) == 2
+    assert "A->B minus A+B" in done.stdout

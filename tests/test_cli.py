@@ -201,14 +201,6 @@ def test_required_options(corpus, tmp_path):
     assert code == 2 and "-output" in err and "Traceback" not in err
 
 
-def test_training_from_stdin_is_refused(tmp_path):
-    code, out, err = run("supervised", "-input", "-", "-output", tmp_path / "m",
-                         input=b"__label__a x\n")
-    assert_one_line_error(code, err)
-    assert "stdin" in err
-    assert list(tmp_path.iterdir()) == []
-
-
 @pytest.mark.parametrize("output, message", [
     ("no/m", "no directory"),         # the folder does not exist
     ("m", "m.bin: it is a directory"),  # the model file cannot be replaced

@@ -76,10 +76,9 @@ def test_window_limits_the_distance(tmp_path):
     assert got == {(0, 1): 2.0, (1, 0): 2.0, (1, 2): 1.0, (2, 1): 1.0, (0, 3): 2.0, (3, 0): 2.0}
 
 
-def test_vocabulary_and_line_ends():
-    text = b"b a c\na b\n\nb d\n"
-    corpus = np.frombuffer(text, dtype=np.uint8)
-    dictionary, ids = build_vocabulary(corpus, GloveArgs(minCount=2))
+def test_vocabulary_and_line_ends(tmp_path):
+    (tmp_path / "c.txt").write_bytes(b"b a c\na b\n\nb d\n")
+    dictionary, ids = build_vocabulary(str(tmp_path / "c.txt"), GloveArgs(minCount=2))
     assert dictionary.words == [b"b", b"a"]  # by count; </s> is no word; c, d are rare
     assert ids.tolist() == [0, 1, -1, 1, 0, -1, -1, 0, -1]
 

@@ -14,8 +14,8 @@ import embtk
 
 READING_ORDER = [
     "errors", "args", "dictionary", "losses", "kernels", "meter", "quantmatrix", "fileformat",
-    "trainer", "compress", "model", "cooccurrence", "glove", "autotune", "evaluation",
-    "plots", "dask", "api", "cli", "__main__", "__init__",
+    "corpus", "continuation", "checkpoint", "trainer", "compress", "model", "cooccurrence",
+    "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and
 # `embtk --help` start without numba (see test_cli's start-up test).

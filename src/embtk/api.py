@@ -3,11 +3,13 @@ the command line calls. Everything a user can reach from Python starts here."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 
 from .args import Args, GloveArgs, as_path
 from .autotune import autotune
+from .corpus import is_path, training_input
 from .dask import trial_pool
 from .errors import EmbtkError
 from .evaluation import (AnalogyResult, ClassificationReport, SimilarityResult, WordVectors,
@@ -37,7 +39,9 @@ _OPTION_NAMES = {f.name for f in dataclasses.fields(Args)} - {"input", "model", 
 
 
 def _options(input, options: dict) -> dict:
-    given = {"input": as_path(input, "input")}
+    """The options with their official names; `input` as a str when it is a path, "-"
+    for a file object or iterable (spooled by `training_input`)."""
+    given = {"input": as_path(input, "input") if is_path(input) else "-"}
     for key, value in options.items():
         given[_ALIASES.get(key, key)] = value
     return given
@@ -58,41 +62,68 @@ def _train_options(input, options: dict) -> dict:
     return _options(input, options)
 
 
-def train_with_args(args: Args) -> FastText:
+@contextlib.contextmanager
+def _input_as_path(args, source):
+    """args.input made a path for the duration of training: stdin ('-') or a Python file
+    object or iterable (`source`) is spooled to a temporary file, removed afterwards."""
+    shown = args.input
+    with training_input(args.input if source is None else source, args.tmpdir,
+                        args.verbose) as path:
+        args.input = path
+        try:
+            yield
+        finally:
+            args.input = shown
+
+
+def train_with_args(args: Args, source=None) -> FastText:
     """Train with complete options: autotune when a validation file is set (its trials on
-    a Dask cluster with autotuneScheduler)."""
-    if args.autotuneValidationFile and args.autotuneScheduler:
-        args.validate()  # before connecting
-        with trial_pool(args.autotuneScheduler) as pool:
-            return autotune(args, pool)
-    if args.autotuneValidationFile:
-        return autotune(args)
-    return FastText.train(args)
+    a Dask cluster with autotuneScheduler). `source`, a file object or an iterable of
+    lines, is read instead of args.input."""
+    with _input_as_path(args, source):
+        if args.autotuneValidationFile and args.autotuneScheduler:
+            args.validate()  # before connecting
+            with trial_pool(args.autotuneScheduler) as pool:
+                return autotune(args, pool)
+        if args.autotuneValidationFile:
+            return autotune(args)
+        return FastText.train(args)
+
+
+def _source(input):
+    return None if is_path(input) else input
 
 
 def train_supervised(input, **options) -> FastText:
-    """Train a classifier on lines tagged `__label__X` (options: fastText's names)."""
-    return train_with_args(Args.for_model("supervised", **_train_options(input, options)))
+    """Train a classifier on lines tagged `__label__X` (options: fastText's names).
+    `input`: a path ('-' for stdin), a binary or text file object, or an iterable of lines."""
+    args = Args.for_model("supervised", **_train_options(input, options))
+    return train_with_args(args, _source(input))
 
 
 def train_unsupervised(input, model="skipgram", **options) -> FastText:
-    """Learn word vectors with `skipgram` or `cbow`; `seed` is honoured (with thread=1)."""
+    """Learn word vectors with `skipgram` or `cbow`; `seed` is honoured (with thread=1).
+    `input` as for train_supervised (an iterable may give lists of tokens, as gensim's)."""
     if model not in ("skipgram", "cbow"):
         raise EmbtkError(f"unknown model '{model}' (use skipgram or cbow)")
     if any(key.startswith("autotune") for key in options):
         raise EmbtkError("autotune is for supervised models only (train_supervised)")
-    return train_with_args(Args.for_model(model, **_train_options(input, options)))
+    args = Args.for_model(model, **_train_options(input, options))
+    return train_with_args(args, _source(input))
 
 
-def train_glove_with_args(args: GloveArgs) -> FastText:
-    return _train_glove(args)
+def train_glove_with_args(args: GloveArgs, source=None) -> FastText:
+    with _input_as_path(args, source):
+        return _train_glove(args)
 
 
 def train_glove(input, **options) -> FastText:
     """GloVe word vectors (options: `embtk glove`'s names, e.g. dim, ws, epoch, xmax,
     memory, symmetric, vectors). Returns a model without subwords: get_word_vector,
-    get_nearest_neighbors, get_analogies, save_model and save_vectors work as usual."""
-    return train_glove_with_args(GloveArgs.from_options(**_options(input, options)))
+    get_nearest_neighbors, get_analogies, save_model and save_vectors work as usual.
+    `input` as for train_supervised."""
+    return train_glove_with_args(GloveArgs.from_options(**_options(input, options)),
+                                 _source(input))
 
 
 def load_model(path) -> FastText:

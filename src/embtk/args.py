@@ -100,7 +100,7 @@ def check_paths(inputs: dict, outputs: list) -> None:
     `inputs`: option name -> path ('' when unset); `outputs`: paths to be written."""
     for what, path in inputs.items():
         if path == "-" and what == "-input":
-            raise EmbtkError("training from stdin is not supported: give a file to -input")
+            continue  # stdin, spooled to a temporary file (corpus.training_input)
         if path and not os.path.exists(path):
             raise EmbtkError(f"{what} {path}: no such file")
         if path and os.path.isdir(path):
@@ -113,6 +113,14 @@ def check_paths(inputs: dict, outputs: list) -> None:
             raise EmbtkError(f"cannot write {path}: no directory {folder}")
         if not os.access(folder, os.W_OK):
             raise EmbtkError(f"cannot write {path}: {folder} is not writable")
+
+
+def check_tmpdir(folder: str) -> None:
+    """-tmpdir, when given, is a folder this process can write in."""
+    if folder and not os.path.isdir(folder):
+        raise EmbtkError(f"-tmpdir {folder}: no such directory")
+    if folder and not os.access(folder, os.W_OK | os.X_OK):
+        raise EmbtkError(f"-tmpdir {folder}: not writable")
 
 
 def option(default=dataclasses.MISSING, help="", *, factory=None, **cli):
@@ -138,7 +146,7 @@ def cli_options(options_class, mode: str = "") -> list:
 class Args:
     """Every option of the train commands. Field names are fastText's."""
 
-    input: str = option("", "training file (one example per line; stdin is not supported)",
+    input: str = option("", "training file (one example per line; '-' reads stdin)",
                         metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin and PREFIX.vec (and PREFIX.output with "
                          "-saveOutput)", metavar="PREFIX", required=True)
@@ -165,6 +173,19 @@ class Args:
                                     metavar="FILE")
     saveOutput: bool = option(False, "also write the output vectors to PREFIX.output")
     seed: int = option(0, "random seed (reproducible with -thread 1)")
+    inputModel: str = option(
+        "", "continue training this .bin on -input: its options are the defaults, new words "
+        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
+        metavar="FILE", show_default=False)
+    checkpoint: str = option("", "save a resumable state to this file every -checkpointEvery "
+                             "seconds and when interrupted", metavar="FILE", show_default=False)
+    checkpointEvery: float = option(600.0, "seconds between checkpoints")
+    resume: str = option("", "continue the interrupted run saved in this checkpoint, to the "
+                         "same end (same -input and options)", metavar="FILE",
+                         show_default=False)
+    tmpdir: str = option("", "folder for temporary files: the encoded corpus, stdin spooled "
+                         "(default: the system's temporary folder)", metavar="DIR",
+                         show_default=False)
     # quantization (`embtk quantize`; autotune uses them to meet -autotune-modelsize)
     cutoff: int = 0
     retrain: bool = False
@@ -270,8 +291,11 @@ class Args:
         """The files this run reads exist, the ones it writes can be written."""
         suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
-                     "-autotune-validation": self.autotuneValidationFile},
-                    [self.output + s for s in suffixes])
+                     "-autotune-validation": self.autotuneValidationFile,
+                     "-inputModel": "" if self.resume else self.inputModel,
+                     "-resume": self.resume},
+                    [self.output + s for s in suffixes] + ([self.checkpoint] if self.checkpoint else []))
+        check_tmpdir(self.tmpdir)
 
     def validate(self) -> "Args":
         check_field_types(self)
@@ -316,6 +340,16 @@ class Args:
         if self.autotunePredictions != -1 and self.autotunePredictions <= 0:
             raise EmbtkError(f"-autotune-predictions must be positive (or -1 for all labels), "
                              f"got {self.autotunePredictions}")
+        if not self.checkpointEvery > 0:
+            raise EmbtkError(f"-checkpointEvery must be a positive number of seconds, got "
+                             f"{self.checkpointEvery}")
+        if (self.checkpoint or self.resume) and self.autotuneValidationFile:
+            raise EmbtkError("autotune cannot be checkpointed or resumed (-checkpoint, -resume)")
+        if self.inputModel and not self.resume and (self.pretrainedVectors
+                                                    or self.autotuneValidationFile):
+            other = "-pretrainedVectors" if self.pretrainedVectors else "autotune"
+            raise EmbtkError(f"-inputModel cannot be combined with {other}: the model already "
+                             "holds the vectors and options to start from")
         if self.autotuneDuration <= 0:
             raise EmbtkError(f"-autotune-duration must be a positive number of seconds, "
                              f"got {self.autotuneDuration}")
@@ -327,7 +361,7 @@ class GloveArgs:
     """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""
 
     input: str = option("", "training text (whitespace-separated words; windows stop at line "
-                        "ends)", metavar="FILE", required=True)
+                        "ends; '-' reads stdin)", metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin (fastText format, no subwords) and PREFIX.vec",
                          metavar="PREFIX", required=True)
     dim: int = option(50, "size of the word vectors")
@@ -365,8 +399,7 @@ class GloveArgs:
 
     def check_paths(self) -> None:
         check_paths({"-input": self.input}, [self.output + ".bin", self.output + ".vec"])
-        if self.tmpdir and not os.path.isdir(self.tmpdir):
-            raise EmbtkError(f"-tmpdir {self.tmpdir}: no such directory")
+        check_tmpdir(self.tmpdir)
 
     def validate(self) -> "GloveArgs":
         check_field_types(self)

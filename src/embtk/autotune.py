@@ -30,7 +30,7 @@ from .fileformat import open_for_reading
 from .meter import Meter
 from .model import FastText
 from .quantmatrix import KSUB, ProductQuantizer
-from .trainer import TrainingDiverged, TrainingTimeout, build_dictionary, read_corpus
+from .trainer import TrainingDiverged, TrainingTimeout, build_dictionary
 
 MIN_CUTOFF = 256          # the fewest rows a quantized input matrix can keep
 MINN_CHOICES = (0, 2, 3)  # maxn follows as minn + 3 (or 0)
@@ -285,10 +285,10 @@ def run_trial_job(job: _TrialJob):
     with _COUNTED_LOCK:
         if job.search not in _COUNTED:
             _COUNTED.clear()  # one search at a time: the memory of one corpus
-            corpus = read_corpus(job.base.input)
             with open_for_reading(job.base.autotuneValidationFile, "validation file") as f:
                 validation = f.read()
-            _COUNTED[job.search] = (corpus, build_dictionary(job.base, corpus)), validation
+            path = job.base.input
+            _COUNTED[job.search] = (path, build_dictionary(job.base, path)), validation
         counted, validation = _COUNTED[job.search]
     deadline = time.perf_counter() + (job.deadline - time.time())
     if not _fits_in_memory(job.trial, counted[1].nwords, job.share):  # this machine's memory
@@ -403,10 +403,9 @@ def autotune(args: Args, pool: TrialPool | None = None) -> FastText:
                 print(f"Warning : {name} is manually set to a specific value. It will not be "
                       "automatically optimized.", file=sys.stderr)
 
-    corpus = read_corpus(args.input)
     quiet = copy.copy(args)
     quiet.verbose = 0
-    counted = (corpus, build_dictionary(quiet, corpus))
+    counted = (args.input, build_dictionary(quiet, args.input))
     if metric[2] and counted[1].get_id(metric[2].encode("utf-8")) < counted[1].nwords:
         raise EmbtkError(f"-autotune-metric: the label {metric[2]} is not in the training data")
 

@@ -15,10 +15,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .args import Args
+from .corpus import encode_corpus
 from .dictionary import EOS, Dictionary
 from .errors import EmbtkError
 from .quantmatrix import KSUB, QuantMatrix, quantize_matrix, row_norms
-from .trainer import encode_corpus, fit, read_corpus
+from .trainer import fit
 
 
 class Compressed(NamedTuple):
@@ -95,7 +96,8 @@ def quantize(args: Args, dictionary: Dictionary, input_matrix: np.ndarray,
         dictionary, wi = prune_dictionary(dictionary, wi, cutoff)
         if retrain:
             args.input = str(input)
-            fit(args, dictionary, wi, wo, encode_corpus(args, dictionary, read_corpus(args.input)))
+            with encode_corpus(args, dictionary, args.input) as encoded:
+                fit(args, dictionary, wi, wo, encoded)
     quant_input = quantize_matrix(wi, dsub, qnorm)
     quant_output = quantize_matrix(wo, 2, qnorm) if qout else None
     output = wo if quant_output is None else quant_output.decode_for_scoring()

@@ -289,28 +289,58 @@ def sort_entries(types, counts):
     return perm
 
 
-@nb.njit(cache=True, nogil=True)
-def count_tokens(buf, label_prefix, max_vocab):
-    """Count every distinct token of `buf`, pruning rare ones past `max_vocab` entries.
+# What counting has found so far, carried from one piece of the corpus to the next
+# (`count_tokens`): entry i is entry_bytes[offsets[i]:offsets[i] + lengths[i]], seen
+# counts[i] times, of type types[i] (WORD or LABEL), with hash hashes[i]; `slots` is the
+# open-addressing table (-1: free); totals holds (entries, bytes used, tokens read,
+# pruning threshold).
+TokenCounts = namedtuple("TokenCounts", "entry_bytes offsets lengths counts types hashes slots totals")
 
-    Returns entry arrays in fastText's order (first seen, or sorted by a pruning): byte
-    storage, offsets, counts, types, plus the total number of tokens read (pruned ones
-    included, as fastText counts them).
-    """
-    end = len(buf)
+
+def new_token_counts() -> TokenCounts:
     cap = 1024
-    ebytes = np.empty(cap * 8, dtype=np.uint8)
-    eoff = np.zeros(cap + 1, dtype=np.int64)
-    elen = np.zeros(cap, dtype=np.int64)
-    counts = np.zeros(cap, dtype=np.int64)
-    types = np.zeros(cap, dtype=np.int8)
-    hashes = np.zeros(cap, dtype=np.uint32)
-    nslots = 2048
-    slots = np.full(nslots, -1, dtype=np.int32)
-    n = np.int64(0)  # typed: a literal 0 passed on would compile another copy of the callee
-    nbytes = 0
-    ntokens = 0
-    threshold = 1
+    return TokenCounts(np.empty(cap * 8, dtype=np.uint8), np.zeros(cap + 1, dtype=np.int64),
+                       np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
+                       np.zeros(cap, dtype=np.int8), np.zeros(cap, dtype=np.uint32),
+                       np.full(2048, -1, dtype=np.int32), np.array([0, 0, 0, 1], dtype=np.int64))
+
+
+@nb.njit(cache=True, nogil=True)
+def _prune(state, threshold):
+    """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
+    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
+    n = totals[0]
+    order = sort_entries(types[:n], counts[:n])
+    new_bytes = np.empty_like(ebytes)
+    new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
+    new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
+    keep = 0
+    kept_bytes = 0
+    for e in order:
+        if counts[e] >= threshold:
+            for i in range(elen[e]):
+                new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
+            new_off[keep], new_len[keep] = kept_bytes, elen[e]
+            new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
+            kept_bytes += elen[e]
+            keep += 1
+    totals[0], totals[1], totals[3] = keep, kept_bytes, threshold
+    slots = _rebuild_slots(new_hashes, keep, len(slots))
+    return (new_bytes, new_off, new_len, new_counts, new_types, new_hashes, slots, totals)
+
+
+@nb.njit(cache=True, nogil=True)
+def count_tokens(buf, label_prefix, max_vocab, state):
+    """Count the tokens of `buf`, one piece of a corpus cut after a separator, into
+    `state` (a TokenCounts); returns the updated state, whose arrays may be new ones.
+
+    Entries stay in fastText's order (first seen, or sorted by a pruning): rare ones are
+    pruned past `max_vocab` entries, and `totals[2]` counts every token read, pruned
+    ones included, as fastText counts them.
+    """
+    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
+    n, nbytes, ntokens = totals[0], totals[1], totals[2]
+    end = len(buf)
     pos = 0
     while True:
         start, stop, pos = next_token(buf, pos, end)
@@ -318,7 +348,7 @@ def count_tokens(buf, label_prefix, max_vocab):
             break
         ntokens += 1
         h = _token_hash(buf, start, stop)
-        mask = nslots - 1
+        mask = len(slots) - 1
         s = np.int64(h) & mask
         while slots[s] != -1:
             e = slots[s]
@@ -330,8 +360,8 @@ def count_tokens(buf, label_prefix, max_vocab):
             continue
         # new entry
         tlen = 4 if start == -1 else stop - start
-        if n == cap:
-            cap *= 2
+        if n == len(counts):
+            cap = 2 * n
             eoff = _grow(eoff, cap + 1)
             elen = _grow(elen, cap)
             counts = _grow(counts, cap)
@@ -349,32 +379,34 @@ def count_tokens(buf, label_prefix, max_vocab):
         hashes[n] = h
         slots[s] = n
         n += 1
-        if n * 2 > nslots:
-            nslots *= 2
-            slots = _rebuild_slots(hashes, n, nslots)
+        if n * 2 > len(slots):
+            slots = _rebuild_slots(hashes, n, 2 * len(slots))
         if n > max_vocab * 3 // 4:
-            # fastText's pruning: sort, then drop entries under a threshold raised by one
-            threshold += 1
-            order = sort_entries(types[:n], counts[:n])
-            new_bytes = np.empty_like(ebytes)
-            new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
-            new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
-            keep = 0
-            kept_bytes = 0
-            for e in order:
-                if counts[e] >= threshold:
-                    for i in range(elen[e]):
-                        new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
-                    new_off[keep], new_len[keep] = kept_bytes, elen[e]
-                    new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
-                    kept_bytes += elen[e]
-                    keep += 1
-            ebytes, eoff, elen, counts, types, hashes = new_bytes, new_off, new_len, new_counts, new_types, new_hashes
-            n = keep
-            nbytes = kept_bytes
-            slots = _rebuild_slots(hashes, n, nslots)
-    eoff[n] = nbytes
-    return ebytes[:nbytes].copy(), eoff[: n + 1].copy(), counts[:n].copy(), types[:n].copy(), ntokens
+            totals[0], totals[1] = n, nbytes
+            ebytes, eoff, elen, counts, types, hashes, slots, totals = _prune(
+                (ebytes, eoff, elen, counts, types, hashes, slots, totals), totals[3] + 1)
+            n, nbytes = totals[0], totals[1]
+    totals[0], totals[1], totals[2] = n, nbytes, ntokens
+    return (ebytes, eoff, elen, counts, types, hashes, slots, totals)
+
+
+def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
+    """count_tokens over a corpus given as byte arrays, each cut after a separator: every
+    entry before any threshold (words as bytes, counts, types), and the tokens read."""
+    prefix = np.frombuffer(label, dtype=np.uint8)
+    state = new_token_counts()
+    for piece in pieces:
+        state = TokenCounts(*count_tokens(piece, prefix, max_vocab, state))
+    return counted_entries(state)
+
+
+def counted_entries(state: TokenCounts):
+    """The entries of a finished count: (words as bytes, counts, types, tokens read)."""
+    n, nbytes, ntokens = (int(x) for x in state.totals[:3])
+    raw = state.entry_bytes[:nbytes].tobytes()
+    bounds = state.offsets[:n].tolist() + [nbytes]
+    words = [raw[a:b] for a, b in zip(bounds, bounds[1:])]
+    return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens
 
 
 @nb.njit(cache=True, nogil=True)
@@ -605,24 +637,24 @@ def encode_lines(tables, buf):
 
 
 @nb.njit(cache=True, nogil=True)
-def encode_corpus_ids(tables, buf, ntokens):
-    """In-vocabulary token ids of the whole buffer, OOV tokens dropped (unsupervised getLine).
+def encode_ids(tables, buf, start, out):
+    """In-vocabulary token ids of buf from byte `start` on, OOV tokens dropped (the
+    unsupervised getLine), written to `out` until the buffer ends or `out` is full.
 
-    `ntokens`, the number of tokens the buffer holds, bounds the output: no regrowing.
+    Returns (ids written, byte position reached): encoding resumes from that position.
     """
-    out = np.empty(ntokens, dtype=np.int32)
     n = 0
-    pos = 0
+    pos = start
     end = len(buf)
-    while n < ntokens:
-        start, stop, pos = next_token(buf, pos, end)
-        if start == -2:
+    while n < len(out):
+        tstart, tstop, pos = next_token(buf, pos, end)
+        if tstart == -2:
             break
-        wid = find_id(tables, buf, start, stop, _token_hash(buf, start, stop))
+        wid = find_id(tables, buf, tstart, tstop, _token_hash(buf, tstart, tstop))
         if wid >= 0:
             out[n] = wid
             n += 1
-    return out[:n]
+    return n, pos
 
 
 @nb.njit(cache=True, nogil=True)
@@ -747,11 +779,14 @@ class Dictionary:
     @classmethod
     def from_buffer(cls, buf, args, max_vocab=MAX_VOCAB_SIZE):
         """Count the tokens of a corpus and keep those at or above the count thresholds."""
+        return cls.from_pieces([buf], args, max_vocab)
+
+    @classmethod
+    def from_pieces(cls, pieces, args, max_vocab=MAX_VOCAB_SIZE):
+        """`from_buffer` over a corpus given as byte arrays, each cut after a separator
+        (see corpus.text_pieces): memory holds the vocabulary, never the corpus."""
         label = args.label.encode("utf-8")
-        ebytes, eoff, counts, types, ntokens = count_tokens(
-            buf, np.frombuffer(label, dtype=np.uint8), max_vocab)
-        raw = ebytes.tobytes()
-        words = [raw[eoff[i]:eoff[i + 1]] for i in range(len(counts))]
+        words, counts, types, ntokens = count_pieces(pieces, label, max_vocab)
         return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
                                 minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
                                 word_ngrams=args.wordNgrams, label=label, t=args.t)
@@ -774,6 +809,35 @@ class Dictionary:
             words, np.array(counts, dtype=np.int64), np.array(types, dtype=np.int8),
             self.ntokens + len(extra), 1, 0, minn=self.minn, maxn=self.maxn, bucket=self.bucket,
             word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
+
+    def extended(self, words, counts, types, ntokens: int, args):
+        """This vocabulary with the counts of a new corpus added (its entries as counted,
+        before any threshold: words, counts, types, and the tokens read), for continued
+        training. A known entry adds its count; a new one joins when it reaches -minCount
+        (-minCountLabel for labels); then all are sorted again as fastText sorts them.
+
+        Returns the new Dictionary and, for each of its entries, its id here (-1: new).
+        """
+        known = {w: i for i, w in enumerate(self.words)}
+        merged = self.counts.copy()
+        added, added_counts, added_types = [], [], []
+        for w, c, t in zip(words, counts.tolist(), types.tolist()):
+            i = known.get(w)
+            if i is not None:
+                merged[i] += c
+            elif c >= (args.minCount if t == WORD else args.minCountLabel):
+                added.append(w)
+                added_counts.append(c)
+                added_types.append(t)
+        everything = self.words + added
+        all_counts = np.concatenate([merged, np.array(added_counts, dtype=np.int64)])
+        all_types = np.concatenate([self.types, np.array(added_types, dtype=np.int8)])
+        order = sort_entries(all_types, all_counts)
+        extended = Dictionary([everything[i] for i in order], all_counts[order],
+                              all_types[order], self.ntokens + ntokens, minn=self.minn,
+                              maxn=self.maxn, bucket=self.bucket, word_ngrams=self.word_ngrams,
+                              label=args.label, t=args.t)
+        return extended, np.where(order < self.size, order, -1)
 
     def with_options(self, args):
         """The same entries with the n-gram options of `args` (minn, maxn, bucket,
@@ -808,9 +872,21 @@ class Dictionary:
         """The lines of a byte buffer as input rows and label ids."""
         return EncodedLines(*encode_lines(self.tables, buf))
 
+    def encode_ids(self, buf: np.ndarray, start: int, out: np.ndarray):
+        """dictionary.encode_ids on this vocabulary: (ids written to out, position reached)."""
+        n, position = encode_ids(self.tables, buf, np.int64(start), out)
+        return int(n), int(position)
+
     def corpus_ids(self, buf: np.ndarray) -> np.ndarray:
-        """The ids of the corpus this dictionary was counted on (`ntokens` tokens)."""
-        return encode_corpus_ids(self.tables, buf, self.ntokens)
+        """The in-vocabulary ids of the tokens of `buf` (a corpus in memory)."""
+        out = np.empty(max(1, min(len(buf), self.ntokens)), dtype=np.int32)
+        filled, pos = 0, 0
+        while True:
+            n, pos = encode_ids(self.tables, buf, np.int64(pos), out[filled:])
+            filled += n
+            if filled < len(out):
+                return out[:filled].copy()
+            out = np.concatenate([out, np.empty(len(out), dtype=np.int32)])
 
     def counts_of(self, kind: int) -> np.ndarray:
         return self.counts[self.types == kind]

@@ -26,10 +26,11 @@ import numpy as np
 
 from .args import Args, GloveArgs
 from .cooccurrence import count_to_file, load_records
+from .corpus import corpus_ids, count_vocabulary
 from .dictionary import Dictionary
 from .errors import EmbtkError
 from .model import FastText
-from .trainer import fill_uniform, read_corpus, run_threads, thread_seed
+from .trainer import fill_uniform, run_threads, thread_seed
 
 _GB = 1 << 30
 BIAS_STEP = 1.0  # AdaGrad step of the biases (see adagrad_step)
@@ -40,14 +41,15 @@ _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # ----------------------------------------------------------------------- vocabulary
 
 
-def build_vocabulary(corpus: np.ndarray, args: GloveArgs):
+def build_vocabulary(path: str, args: GloveArgs):
     """(Dictionary of the words kept, corpus as word ids with -1 at each line end).
 
     Every token is a word here: the label prefix is set to a byte no token can hold.
+    The text is read in pieces; the ids are held in memory, for counting co-occurrences.
     """
     counting = Args.for_model("skipgram", minCount=args.minCount, minn=0, maxn=0, label="\0")
-    full = Dictionary.from_buffer(corpus, counting)
-    ids = full.corpus_ids(corpus)
+    full = count_vocabulary(counting, path)
+    ids = corpus_ids(full, path)
     eos = full.eos_id()
     keep = [i for i in range(full.nwords) if i != eos]
     if not keep:
@@ -200,9 +202,7 @@ def train(args: GloveArgs) -> FastText:
     args.validate()
     timings = {}
     started = time.perf_counter()
-    corpus = read_corpus(args.input)
-    dictionary, ids = build_vocabulary(corpus, args)
-    del corpus
+    dictionary, ids = build_vocabulary(args.input, args)
     nwords = dictionary.nwords
     timings["vocabulary"] = time.perf_counter() - started
     _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")

@@ -27,10 +27,15 @@ from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_belo
 # trainer.cache_line_rows), and the stop flag the caller sets to end the run early.
 Schedule = namedtuple("Schedule", "lr0 total_tokens lr_update_rate progress loss_stats stop")
 
-# A word-vector corpus as the kernels read it: in-vocabulary token ids, the end-of-line id,
-# each word's probability to be kept by subsampling, and each word's input rows (itself
-# and its char n-grams: the `Tables.subword_*` CSR arrays).
-WordCorpus = namedtuple("WordCorpus", "ids eos_id keep_prob subword_offsets subword_ids")
+# What the word-vector kernels look up for each token id: the end-of-line id, each word's
+# probability to be kept by subsampling, and each word's input rows (itself and its char
+# n-grams: the `Tables.subword_*` CSR arrays).
+WordTables = namedtuple("WordTables", "eos_id keep_prob subword_offsets subword_ids")
+
+# Classifier lines reach the kernels as records of int32, one after the other: the line's
+# token count, its number of input rows, its number of labels, then the rows, then the
+# label ids (0-based). RECORD_HEADER is the length of the first part.
+RECORD_HEADER = 3
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -92,18 +97,34 @@ def _current_lr(schedule, local):
     return schedule.lr0 * (1.0 - done / schedule.total_tokens)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_unsupervised(tid, seed, words, start, wi, wo, params, cbow, ws, schedule):
-    """cbow / skipgram on a WordCorpus, starting at token `start`.
+@nb.njit(cache=True, nogil=True, inline="always")
+def _line_end(ids, pos, eos_id, at_corpus_end):
+    """Where the line starting at ids[pos] ends, as fastText's getLine cuts it: after EOS,
+    after MAX_LINE_SIZE + 1 tokens, or at the end of the corpus; -1 if `ids` ends first."""
+    n = len(ids)
+    last = min(n, pos + MAX_LINE_SIZE + 1)
+    for j in range(pos, last):
+        if ids[j] == eos_id:
+            return j + 1
+    if last < n or at_corpus_end or last - pos == MAX_LINE_SIZE + 1:
+        return last
+    return -1
 
-    Lines are read as fastText's getLine does: up to EOS or past MAX_LINE_SIZE tokens,
-    frequent words dropped with probability 1 - keep_prob. Stops when all threads together
-    have processed the schedule's `total_tokens`, or when its stop flag is set.
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, schedule):
+    """cbow / skipgram over `ids`, the piece of the corpus that thread `tid` reads next
+    (`at_corpus_end`: the piece ends where the corpus does).
+
+    Lines are read as fastText's getLine does (see _line_end), frequent words dropped with
+    probability 1 - keep_prob; a line the piece cuts is left for the next piece, so that
+    any cutting gives the same training. `rng` and the thread's loss statistics carry
+    over from one call to the next. Returns (ids used, finished): finished once all
+    threads together have processed the schedule's `total_tokens`, or its stop flag is set.
     """
-    corpus, eos_id, keep_prob = words.ids, words.eos_id, words.keep_prob
+    eos_id, keep_prob = words.eos_id, words.keep_prob
     sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
-    rng = seed_rng(seed)
     dim = wi.shape[1]
     nwords = len(keep_prob)
     hidden = np.zeros(dim, dtype=np.float32)
@@ -118,28 +139,30 @@ def train_unsupervised(tid, seed, words, start, wi, wo, params, cbow, ws, schedu
     # compile one more specialization of the callee.
     first = np.int64(0)
     unscaled = np.float32(1.0)
-    pos = start
+    pos = 0
     local = 0
-    loss_sum = 0.0
-    examples = 0
-    while stop[0] == 0:
+    loss_sum = schedule.loss_stats[tid, 0]
+    examples = np.int64(schedule.loss_stats[tid, 1])
+    finished = False
+    while pos < len(ids):
+        if stop[0] != 0:
+            finished = True
+            break
         lr = _current_lr(schedule, local)
         if lr < 0:
+            finished = True
+            break
+        end = _line_end(ids, pos, eos_id, at_corpus_end)
+        if end < 0:
             break
         nline = 0
-        ntok = 0
-        if pos >= len(corpus):
-            pos = 0  # back to the start; the end of the file also ended the last line
-        while True:
-            w = corpus[pos]
-            pos += 1
-            ntok += 1
+        for p in range(pos, end):
+            w = ids[p]
             if w < nwords and rand_unit(rng) <= keep_prob[w]:
                 line[nline] = w
                 nline += 1
-            if ntok > MAX_LINE_SIZE or w == eos_id or pos == len(corpus):
-                break
-        local += ntok
+        local += end - pos
+        pos = end
         for i in range(nline):
             boundary = 1 + rand_below(rng, ws)
             if cbow:
@@ -165,46 +188,52 @@ def train_unsupervised(tid, seed, words, start, wi, wo, params, cbow, ws, schedu
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, schedule)
     _publish(tid, local, loss_sum, examples, schedule)
+    return pos, finished
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_supervised(tid, seed, lines, start_line, wi, wo, params, schedule):
-    """Classifier training over `dictionary.EncodedLines`, starting at line `start_line`.
+def train_supervised(tid, rng, records, wi, wo, params, schedule):
+    """Classifier training over `records` (see RECORD_HEADER), the piece of the corpus
+    that thread `tid` reads next; a record the piece cuts is left for the next piece.
 
     softmax/ns/hs learn one label per line drawn at random; ova learns all of them.
-    The gradient is divided by the number of input rows, as in fastText.
+    The gradient is divided by the number of input rows, as in fastText. Returns
+    (int32 values used, finished), as train_unsupervised.
     """
-    feat_offsets, feats, line_tokens = lines.feat_offsets, lines.feats, lines.line_tokens
-    label_offsets, labels = lines.label_offsets, lines.labels
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
-    rng = seed_rng(seed)
     dim = wi.shape[1]
     hidden = np.zeros(dim, dtype=np.float32)
     grad = np.zeros(dim, dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
-    nlines = len(line_tokens)
-    li = start_line
+    pos = 0
     local = 0
-    loss_sum = 0.0
-    examples = 0
-    while stop[0] == 0:
+    loss_sum = schedule.loss_stats[tid, 0]
+    examples = np.int64(schedule.loss_stats[tid, 1])
+    finished = False
+    while pos + RECORD_HEADER <= len(records):
+        if stop[0] != 0:
+            finished = True
+            break
         lr = _current_lr(schedule, local)
         if lr < 0:
+            finished = True
             break
-        if li >= nlines:
-            li = 0
-        local += line_tokens[li]
-        a, b = feat_offsets[li], feat_offsets[li + 1]
-        la, lb = label_offsets[li], label_offsets[li + 1]
-        li += 1
-        if b > a and lb > la:
-            target = la if params.kind == OVA else la + rand_below(rng, lb - la)
-            loss_sum += _update(wi, wo, params, feats, a, b, labels, la, lb, target, lr,
+        a = pos + RECORD_HEADER
+        b = a + records[pos + 1]
+        lb = b + records[pos + 2]
+        if lb > len(records):
+            break
+        local += records[pos]
+        pos = lb
+        if b > a and lb > b:
+            target = b if params.kind == OVA else b + rand_below(rng, lb - b)
+            loss_sum += _update(wi, wo, params, records, a, b, records, b, lb, target, lr,
                                 np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, schedule)
     _publish(tid, local, loss_sum, examples, schedule)
+    return pos, finished
 
 
 INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform

@@ -1,9 +1,7 @@
-"""Training: read the corpus, build the dictionary, run one kernel call per thread."""
+"""Training: count and encode the corpus, run the kernels on every thread, show progress."""
 
 from __future__ import annotations
 
-import mmap
-import os
 import sys
 import threading
 import time
@@ -12,25 +10,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .args import Args
+from .checkpoint import (Progress, check_same_input, input_fingerprint, read_checkpoint,
+                         resume_options, write_checkpoint)
+from .continuation import carry_rows, extend_vocabulary, open_previous
+from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .fileformat import open_for_reading, read_vec
-from .kernels import (INIT_BLOCK, Schedule, WordCorpus, init_uniform, train_supervised,
-                      train_unsupervised)
-from .losses import make_loss_params
-
-
-def read_corpus(path: str) -> np.ndarray:
-    """The whole input file as a read-only byte array (memory-mapped, never decoded)."""
-    if not path:
-        raise EmbtkError("no input file given (-input)")
-    if path == "-":
-        raise EmbtkError("training reads its input twice, so it cannot come from stdin; give a file")
-    with open_for_reading(path, "input file") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            raise EmbtkError(f"input file {path} is empty")
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(mapped, dtype=np.uint8)
+from .fileformat import read_vec
+from .kernels import INIT_BLOCK, Schedule, init_uniform, train_supervised, train_unsupervised
+from .losses import make_loss_params, seed_rng
 
 
 def cache_line_rows(n: int, dtype) -> np.ndarray:
@@ -65,10 +53,11 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> 
         t.join()
 
 
-def build_dictionary(args: Args, corpus: np.ndarray) -> Dictionary:
-    dictionary = Dictionary.from_buffer(corpus, args)
+def build_dictionary(args: Args, path: str) -> Dictionary:
+    """The dictionary of the training file `path`, with fastText's summary lines."""
+    dictionary = count_vocabulary(args, path)
     if args.supervised and dictionary.nlabels == 0:
-        raise EmbtkError(f"no labels in {args.input}: supervised training needs lines tagged "
+        raise EmbtkError(f"no labels in {path}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
     _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
     _log(args, f"Number of words:  {dictionary.nwords}")
@@ -105,85 +94,167 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     """Train as fastText's `supervised`, `skipgram` or `cbow` commands do.
 
     `deadline` (a time.perf_counter() value) stops training there with TrainingTimeout.
-    `counted`, a (corpus, Dictionary) pair from an earlier call on the same input and
-    count options, skips reading and counting the corpus again (autotune's trials).
+    `counted`, a (path, Dictionary) pair from an earlier call on the same input and
+    count options, skips counting the corpus again (autotune's trials).
     """
     args.validate()
+    if args.resume:
+        return _resume(args, deadline)
+    previous = open_previous(args) if args.inputModel else None
     args.bucket = args.effective_bucket()
-    if counted is None:
-        corpus = read_corpus(args.input)
-        dictionary = build_dictionary(args, corpus)
+    corpus_tokens = None  # the dictionary's own count, unless a previous model adds to it
+    if previous is not None:
+        dictionary, previous_ids, corpus_tokens = extend_vocabulary(args, previous)
+        _log(args, f"Read {corpus_tokens // 1_000_000}M words")
+        _log(args, f"Number of words:  {dictionary.nwords}")
+        _log(args, f"Number of labels: {dictionary.nlabels}")
+    elif counted is None:
+        dictionary = build_dictionary(args, args.input)
     else:
-        corpus, counted_dictionary = counted
-        dictionary = counted_dictionary.with_options(args)
+        dictionary = counted[1].with_options(args)
     pretrained = None
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
-    # Encode the corpus before allocating the matrices, and let the mapped file go: it
-    # need not count towards the peak memory of training.
-    encoded = encode_corpus(args, dictionary, corpus)
-    del corpus
-
-    wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-    fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
-    if pretrained is not None:
-        words, vectors = pretrained
-        rows = np.array([dictionary.get_id(w) for w in words])
-        ok = (rows >= 0) & (rows < dictionary.nwords)
-        wi[rows[ok]] = vectors[ok]
-    out_kind = LABEL if args.supervised else WORD
-    wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim), dtype=np.float32)
-    loss = fit(args, dictionary, wi, wo, encoded, deadline)
+    with encode_corpus(args, dictionary, args.input) as encoded:
+        wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
+        fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
+        if pretrained is not None:
+            words, vectors = pretrained
+            rows = np.array([dictionary.get_id(w) for w in words])
+            ok = (rows >= 0) & (rows < dictionary.nwords)
+            wi[rows[ok]] = vectors[ok]
+        out_kind = LABEL if args.supervised else WORD
+        wo = np.zeros((int(np.count_nonzero(dictionary.types == out_kind)), args.dim),
+                      dtype=np.float32)
+        if previous is not None:
+            carried = carry_rows(previous, dictionary, previous_ids, wi, wo, args.supervised,
+                                 args.loss)
+            del previous  # its matrices are mapped from its file: let them go
+            _log(args, f"Continuing {args.inputModel}: " +
+                 ", ".join(f"{n} {what}" for what, n in carried.items()))
+        loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens, _saving(args))
     return Trained(args, dictionary, wi, wo, loss)
 
 
-def encode_corpus(args: Args, dictionary: Dictionary, corpus: np.ndarray):
-    """The corpus as the training kernels read it: EncodedLines for classifiers, a
-    WordCorpus (in-vocabulary token ids) for word vectors."""
-    if args.supervised:
-        return dictionary.encode(corpus)
-    ids = dictionary.corpus_ids(corpus)
-    if len(ids) == 0:
-        raise EmbtkError(f"{args.input} has no word that occurs -minCount ({args.minCount}) times")
-    tables = dictionary.tables
-    return WordCorpus(ids, dictionary.eos_id(), dictionary.discard_probabilities(),
-                      tables.subword_offsets, tables.subword_ids)
+class Saving(NamedTuple):
+    """Where fit saves checkpoints, how often (seconds), and what identifies the input."""
+
+    path: str
+    every: float
+    fingerprint: dict
 
 
-def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray, encoded,
-        deadline: float | None = None) -> float:
-    """Run the training kernels over an `encode_corpus` result, updating the matrices
-    wi and wo in place (fastText's startThreads); returns the final average loss. Used
-    by `train` and by retraining after pruning."""
+def _saving(args: Args, fingerprint: dict | None = None) -> Saving | None:
+    if not args.checkpoint:
+        return None
+    return Saving(args.checkpoint, args.checkpointEvery, fingerprint or input_fingerprint(args.input))
+
+
+def _resume(args: Args, deadline: float | None) -> Trained:
+    """Continue the run saved in args.resume, on the same input, to the same end."""
+    checkpoint = read_checkpoint(args.resume)
+    resume_options(args, checkpoint, args.resume)
+    fingerprint = check_same_input(args, checkpoint, args.resume)
+    dictionary, wi, wo = checkpoint.dictionary, checkpoint.input, checkpoint.output
+    nout = dictionary.nlabels if args.supervised else dictionary.nwords
+    if wi.shape != (dictionary.nwords + args.bucket, args.dim) or wo.shape != (nout, args.dim):
+        raise EmbtkError(f"checkpoint {args.resume} is corrupt: its matrices do not match its "
+                         "dictionary and options")
+    done = checkpoint.progress.tokens_done / max(1, args.epoch * checkpoint.corpus_tokens)
+    _log(args, f"Resuming {args.resume} at {100 * min(1.0, done):.1f}%")
+    with encode_corpus(args, dictionary, args.input) as encoded:
+        loss = fit(args, dictionary, wi, wo, encoded, deadline, checkpoint.corpus_tokens,
+                   _saving(args, fingerprint), checkpoint.progress)
+    return Trained(args, dictionary, wi, wo, loss)
+
+
+def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
+        encoded: EncodedCorpus, deadline: float | None = None,
+        corpus_tokens: int | None = None, saving: Saving | None = None,
+        resumed: Progress | None = None) -> float:
+    """Run the training kernels over an encoded corpus, updating the matrices wi and wo in
+    place (fastText's startThreads); returns the final average loss. Used by `train` and
+    by retraining after pruning. The learning rate falls to zero over -epoch passes of
+    `corpus_tokens` (default: the dictionary's count, the corpus it was counted on).
+
+    Each thread reads the corpus through its own bounded PieceReader and hands each piece
+    to one nogil kernel call; its random state and statistics carry over between calls.
+    `saving` writes checkpoints while the threads run and once they are stopped by Ctrl-C
+    or a signal; `resumed` starts from a checkpoint's progress instead of the beginning.
+    """
     out_kind = LABEL if args.supervised else WORD
     params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
     nthreads = args.thread
-    schedule = Schedule(lr0=args.lr, total_tokens=args.epoch * dictionary.ntokens,
+    if corpus_tokens is None:
+        corpus_tokens = dictionary.ntokens
+    schedule = Schedule(lr0=args.lr, total_tokens=args.epoch * corpus_tokens,
                         lr_update_rate=args.lrUpdateRate,
                         progress=cache_line_rows(nthreads, np.int64),
                         loss_stats=cache_line_rows(nthreads, np.float64),
                         stop=np.zeros(1, dtype=np.int32))
-    if args.supervised:
-        nlines = len(encoded.line_tokens)
+    # each thread's random state and place in the corpus, where a checkpoint can read them
+    rngs = cache_line_rows(nthreads, np.uint64)
+    for tid in range(nthreads):
+        rngs[tid, :1] = seed_rng(thread_seed(args.seed, tid))
+    positions = [encoded.thread_start(tid, nthreads) for tid in range(nthreads)]
+    if resumed is not None:
+        schedule.progress[0, 0] = resumed.tokens_done
+        schedule.loss_stats[0, :2] = resumed.loss_sum, resumed.examples
+        if len(resumed.positions) == nthreads:
+            positions = [int(p) % max(1, encoded.size) for p in resumed.positions]
+            rngs[:, 0] = resumed.rngs
+    cbow = args.model == "cbow"
 
-        def work(tid):
-            train_supervised(tid, thread_seed(args.seed, tid), encoded, tid * nlines // nthreads,
-                             wi, wo, params, schedule)
-    else:
-        cbow = args.model == "cbow"
+    def work(tid):
+        rng = rngs[tid, :1]
+        reader = encoded.reader(positions[tid])
+        finished = False
+        while not finished and schedule.stop[0] == 0:
+            piece, at_end = reader.piece()
+            if args.supervised:
+                used, finished = train_supervised(tid, rng, piece, wi, wo, params, schedule)
+            else:
+                used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
+                                                    wo, params, cbow, args.ws, schedule)
+            positions[tid] = (reader.position + used) % encoded.size
+            if not finished:
+                reader.advance(used)
 
-        def work(tid):
-            train_unsupervised(tid, thread_seed(args.seed, tid), encoded,
-                               tid * len(encoded.ids) // nthreads, wi, wo, params, cbow, args.ws,
-                               schedule)
+    def save():
+        progress = Progress(int(schedule.progress[:, 0].sum()),
+                            float(schedule.loss_stats[:, 0].sum()),
+                            float(schedule.loss_stats[:, 1].sum()), list(positions),
+                            rngs[:, 0].copy())
+        write_checkpoint(saving.path, args, saving.fingerprint, corpus_tokens, progress,
+                         dictionary, wi, wo)
 
-    _run_threads(work, args, schedule, deadline)
+    try:
+        _run_threads(work, args, schedule, deadline, _every(saving, save))
+    except BaseException as exc:
+        if saving is not None and not isinstance(exc, Exception):  # Ctrl-C, a signal
+            save()
+            _log(args, f"\nCheckpoint saved: continue with -resume {saving.path}")
+        raise
     stats = schedule.loss_stats
     loss = stats[:, 0].sum() / max(1.0, stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     return float(loss)
+
+
+def _every(saving: Saving | None, save):
+    """A poll function that calls save() every saving.every seconds (None: no saving)."""
+    if saving is None:
+        return None
+    last = [time.perf_counter()]
+
+    def poll():
+        if time.perf_counter() - last[0] >= saving.every:
+            save()
+            last[0] = time.perf_counter()
+
+    return poll
 
 
 def run_threads(work, nthreads: int, stop, poll=None) -> None:
@@ -216,17 +287,20 @@ def run_threads(work, nthreads: int, stop, poll=None) -> None:
         raise errors[0]
 
 
-def _run_threads(work, args, schedule: Schedule, deadline=None):
+def _run_threads(work, args, schedule: Schedule, deadline=None, every=None):
     """Start the kernels, show progress until they finish; Ctrl-C stops them cleanly, and
-    so does `deadline` (a time.perf_counter() value), with TrainingTimeout."""
+    so does `deadline` (a time.perf_counter() value), with TrainingTimeout. `every()`, if
+    given, is called as often as the progress is polled."""
     bar = _progress_bar(args, schedule.total_tokens)
-    started = time.perf_counter()
+    started = (time.perf_counter(), int(schedule.progress[:, 0].sum()))
 
     def poll():
         if deadline is not None and time.perf_counter() > deadline:
             raise TrainingTimeout()
         if bar is not None:
             _update_bar(bar, args, schedule, started)
+        if every is not None:
+            every()
 
     try:
         run_threads(work, args.thread, schedule.stop, poll)
@@ -255,14 +329,16 @@ def _progress_bar(args, total):
 
 
 def _progress_text(args, schedule: Schedule, started, final=False):
+    """fastText's progress line; `started`: (time, tokens done then), as a resumed run
+    starts with tokens done."""
     total = schedule.total_tokens
     processed = int(schedule.progress[:, 0].sum())
     done = total if final else min(processed, total)
-    elapsed = max(1e-9, time.perf_counter() - started)
+    elapsed = max(1e-9, time.perf_counter() - started[0])
     lr = 0.0 if final else args.lr * (1.0 - done / total)
     examples = schedule.loss_stats[:, 1].sum()
     loss = schedule.loss_stats[:, 0].sum() / examples if examples else 0.0
-    speed = processed / elapsed / args.thread
+    speed = (processed - started[1]) / elapsed / args.thread
     text = f"words/sec/thread: {speed:.0f} lr: {lr:.6f} avg.loss: {loss:.6f}"
     return f"Progress: 100.0% {text}" if final else text
 
