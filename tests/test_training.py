@@ -194,3 +194,19 @@ def test_option_types_are_checked():
             embtk.train_supervised(TRAIN, verbose=0, **bad)
     model = embtk.train_supervised(TRAIN, epoch=1, dim=5, seed=-1, thread=1, verbose=0)
     assert model.get_dimension() == 5  # fastText accepts any seed, negative too
+
+
+def test_fill_uniform_in_rounds_is_the_same_matrix_and_obeys_the_deadline(monkeypatch):
+    import time
+
+    from embtk import trainer
+
+    whole = np.empty((5 * 1024, 1024 + 3), dtype=np.float32)  # a little over 5 blocks
+    trainer.fill_uniform(whole, 0.1, 7, 1)
+    monkeypatch.setattr(trainer, "_FILL_ROUND", 1)  # a look at the deadline every block
+    for threads in (1, 2, 3):
+        rounds = np.empty_like(whole)
+        trainer.fill_uniform(rounds, 0.1, 7, threads, deadline=time.perf_counter() + 600)
+        np.testing.assert_array_equal(rounds, whole)
+    with pytest.raises(trainer.TrainingTimeout):
+        trainer.fill_uniform(np.empty_like(whole), 0.1, 7, 2, deadline=time.perf_counter() - 1)

@@ -39,18 +39,30 @@ def _log(args: Args, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int) -> None:
-    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads."""
+_FILL_ROUND = 32  # blocks per thread between two looks at the deadline (~0.1 s)
+
+
+def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
+                 deadline: float | None = None) -> None:
+    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads,
+    in rounds so that a `deadline` (time.perf_counter()) stops a huge matrix with
+    TrainingTimeout. Each block has its own stream: rounds and threads change nothing."""
     blocks = -(-matrix.size // INIT_BLOCK)
     nthreads = max(1, min(nthreads, blocks))
-    cuts = [blocks * t // nthreads for t in range(nthreads + 1)]
-    threads = [threading.Thread(target=init_uniform, args=(matrix, bound, seed, cuts[t], cuts[t + 1]))
-               for t in range(1, nthreads)]
-    for t in threads:
-        t.start()
-    init_uniform(matrix, bound, seed, cuts[0], cuts[1])
-    for t in threads:
-        t.join()
+    step = _FILL_ROUND * nthreads
+    for first in range(0, blocks, step):
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TrainingTimeout()
+        last = min(blocks, first + step)
+        cuts = [first + (last - first) * t // nthreads for t in range(nthreads + 1)]
+        threads = [threading.Thread(target=init_uniform,
+                                    args=(matrix, bound, seed, cuts[t], cuts[t + 1]))
+                   for t in range(1, nthreads)]
+        for t in threads:
+            t.start()
+        init_uniform(matrix, bound, seed, cuts[0], cuts[1])
+        for t in threads:
+            t.join()
 
 
 def build_dictionary(args: Args, path: str) -> Dictionary:
@@ -118,7 +130,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
 
     with encode_corpus(args, dictionary, args.input) as encoded:
         wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
-        fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread)
+        fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread, deadline)
         if pretrained is not None:
             words, vectors = pretrained
             rows = np.array([dictionary.get_id(w) for w in words])
