@@ -103,13 +103,18 @@ def killed_and_resumed(opts, work: Path, command: list, score) -> dict:
     subprocess.run(base + ["-output", str(work / "whole")], check=True)
     whole_seconds = time.perf_counter() - start
     checkpoint = work / "run.ckpt"
+    start = time.perf_counter()
     proc = subprocess.Popen(base + ["-output", str(work / "part"), "-checkpoint",
                                     str(checkpoint), "-checkpointEvery", str(opts.every)])
-    time.sleep(whole_seconds / 2)
+    # Kill at half the uninterrupted time, but not before the first checkpoint exists: on a
+    # loaded machine the start (imports, dictionary) can take half the run by itself.
+    while proc.poll() is None and (time.perf_counter() - start < whole_seconds / 2
+                                   or not checkpoint.exists()):
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        raise SystemExit("the run ended before it could be killed: lower --every")
     proc.kill()
     proc.wait()
-    if not checkpoint.exists():
-        raise SystemExit("no checkpoint was written before the kill: lower --every")
     start = time.perf_counter()
     resumed = subprocess.run(base[:-2] + ["-verbose", "1", "-output", str(work / "part"),
                                           "-resume", str(checkpoint)],
@@ -162,12 +167,17 @@ def main() -> None:
     results = {}
     parts = opts.parts.split(",")
     with tempfile.TemporaryDirectory(prefix="embtk-continued-") as work:
-        if "classify" in parts:
-            results["classify"] = classify(opts, Path(work))
-        if "words" in parts:
-            results["words"] = word_vectors(opts, Path(work))
-        if "resume" in parts:
-            results["resume"] = resume(opts, Path(work))
+        for part, measure in (("classify", classify), ("words", word_vectors),
+                              ("resume", resume)):
+            if part in parts:  # each table as soon as it is measured
+                results[part] = measure(opts, Path(work))
+                report({part: results[part]}, opts)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(dict(settings=vars(opts), results=results),
+                                              indent=1))
+
+
+def report(results: dict, opts) -> None:
     if "classify" in results:
         r = results["classify"]
         print(f"\n{opts.dataset}, epoch {opts.epoch} ({CLASSIFY})\n")
@@ -199,10 +209,7 @@ def main() -> None:
             r = results["resume"][name]
             print(f"| {name} ({what}) | {r['uninterrupted']:.4f} | {r['resumed']:.4f} | "
                   f"{r['resumed_at_percent']:.1f}% | {r['uninterrupted_seconds']:.0f}, "
-                  f"{r['resume_seconds']:.0f} |")
-    if opts.json:
-        Path(opts.json).write_text(json.dumps(dict(settings=vars(opts), results=results),
-                                              indent=1))
+                  f"{r['resume_seconds']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
