@@ -76,6 +76,18 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
     return loss
 
 
+@nb.njit(cache=True, nogil=True)
+def _mean_shift(rows, start, stop):
+    """How far the mean of wi[rows[start:stop]] moves when `g` is added once to each
+    entry, in units of g: 1 unless a row is listed twice (two n-grams hashed to one
+    bucket), then (sum of each entry's multiplicity) / entries."""
+    total = 0
+    for k in range(start, stop):
+        for m in range(start, stop):
+            total += rows[m] == rows[k]
+    return np.float32(total / max(1, stop - start))
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
 def _publish(tid, local, loss_sum, examples, schedule):
     """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
@@ -129,6 +141,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     nwords = len(keep_prob)
     hidden = np.zeros(dim, dtype=np.float32)
     grad = np.zeros(dim, dtype=np.float32)
+    grad_sum = np.zeros(dim, dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
     longest = 1
@@ -178,13 +191,28 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
                                         nline, i, lr, unscaled, hidden, grad, output, rng)
                     examples += 1
             else:
+                # fastText adds each context's gradient to the center's rows and averages
+                # them again for the next context. Only that average is read until the
+                # center is done, and it moves by exactly the gradient (times `shift`
+                # when a row is listed twice), so the rows get the sum once, at the end.
                 center = line[i]
                 a, b = sub_offsets[center], sub_offsets[center + 1]
+                mean_rows(wi, sub_ids, a, b, hidden)
+                shift = _mean_shift(sub_ids, a, b)
+                grad_sum[:] = 0.0
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
-                        loss_sum += _update(wi, wo, params, sub_ids, a, b, line, first, nline,
-                                            c, lr, unscaled, hidden, grad, output, rng)
+                        grad[:] = 0.0
+                        loss_sum += forward(params, wo, line, first, nline, c, lr, hidden,
+                                            grad, output, rng)
+                        for j in range(dim):
+                            grad_sum[j] += grad[j]
+                            hidden[j] += shift * grad[j]
                         examples += 1
+                for k in range(a, b):
+                    r = sub_ids[k]
+                    for j in range(dim):
+                        wi[r, j] += grad_sum[j]
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, schedule)
     _publish(tid, local, loss_sum, examples, schedule)
