@@ -10,8 +10,9 @@ embtk / fastText. Quality columns stay in the table so a speed-up that costs acc
     python benchmarks/speed.py --cases 'supervised|predict' --threads 2 --json out.json
 
 Needs the official `fasttext` module (`pip install '.[test]'`); gensim is timed when it is
-installed. `--fasttext-cli PATH` (a native build of fastText) adds its command-line `predict`
-and `--help` beside embtk's.
+installed. `--fasttext-cli PATH` (a native build of fastText) adds whole commands beside
+embtk's: skipgram/cbow training (reading, training, writing .bin and .vec; words/sec/thread as
+each tool prints it), `predict` and `--help`.
 """
 
 from __future__ import annotations
@@ -107,6 +108,19 @@ def _load(job: dict) -> dict:
     return result
 
 
+def _score(job: dict) -> dict:
+    """Similarity scores of a saved .bin (whichever tool wrote it), read by embtk."""
+    import embtk
+
+    sys.path.insert(0, str(HERE))
+    from quality import similarity_scores
+
+    model = embtk.load_model(job["model"])
+    sets = {Path(p).stem: Path(p) for p in job["similarity"]}
+    return {"seconds": 0.0, "quality": {name: rho for name, (rho, _) in
+                                        similarity_scores(model, sets).items()}}
+
+
 def _predict_in_process(job: dict) -> dict:
     module = __import__(job["tool"])
     model = module.load_model(job["model"])
@@ -119,13 +133,14 @@ def _predict_in_process(job: dict) -> dict:
 
 
 def worker(job: dict) -> dict:
-    return {"train": _train, "load": _load, "predict-api": _predict_in_process}[job["kind"]](job)
+    return {"train": _train, "load": _load, "predict-api": _predict_in_process,
+            "score": _score}[job["kind"]](job)
 
 
 # ---------------------------------------------------------------- parent (runs the workers)
 
-def _run(argv: list, stdout=subprocess.PIPE) -> tuple:
-    """Wall seconds, peak RSS (MB) of the command alone, and its stdout.
+def _run(argv: list, stdout=subprocess.PIPE, keep="stdout") -> tuple:
+    """Wall seconds, peak RSS (MB) of the command alone, and its stdout (or stderr).
 
     A child's peak RSS includes its parent's at fork time, so the command is started by
     /usr/bin/time (a tiny process), which reports the peak of the command itself."""
@@ -139,7 +154,7 @@ def _run(argv: list, stdout=subprocess.PIPE) -> tuple:
             raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n"
                                f"{err.decode(errors='replace')[-2000:]}")
         rss_kb = float(rss_file.read().split()[-1]) if TIME else float("nan")
-    return wall, rss_kb / 1024.0, out
+    return wall, rss_kb / 1024.0, err if keep == "stderr" else out
 
 
 def _run_job(job: dict) -> dict:
@@ -257,6 +272,33 @@ class Bench:
                 return {"words_per_sec_thread": tokens * params["epoch"] / secs / thread}
 
             self.alternate(case, job, tools, "s", words_per_sec)
+            if o.fasttext_cli and mode != "supervised":
+                self.command_line_training(case, mode, thread, params, sims)
+
+    def command_line_training(self, case, mode, thread, params, sims):
+        """The same training as two whole commands, embtk's CLI and the native fastText
+        binary (reading, training, writing .bin and .vec); words/sec/thread as each prints
+        it at the end of training."""
+        o = self.opts
+        flags = [str(x) for k, v in params.items() for x in (f"-{k}", v)]
+        commands = {"embtk": [sys.executable, "-m", "embtk"], "fasttext": [o.fasttext_cli]}
+
+        def run(tool, rep):
+            out = self.work / f"cli-{tool}"
+            wall, rss, err = _run(commands[tool] + [mode, "-input", str(o.corpus), "-output",
+                                                    str(out), "-thread", str(thread),
+                                                    "-verbose", "2"] + flags, keep="stderr")
+            rates = re.findall(rb"words/sec/thread:\s*([0-9]+)", err)
+            # both models scored by the same code, in a fresh process
+            quality = _run_job({"kind": "score", "model": f"{out}.bin", "similarity": sims})
+            return {"seconds": wall, "rss_mb": rss, "quality": quality["quality"],
+                    "reported_words_per_sec_thread": float(rates[-1]) if rates else 0.0}
+
+        def reported(results):
+            return {"words_per_sec_thread": statistics.median(
+                r["reported_words_per_sec_thread"] for r in results)}
+
+        self.alternate(f"{case} CLI vs native", run, ["fasttext", "embtk"], "s", reported)
 
     def predict(self):
         o = self.opts
@@ -341,7 +383,8 @@ def table(rows: list, baseline: str = "fasttext") -> str:
     head = ["case"]
     for t in tools:
         head += [f"{t} time (s)", f"{t} RSS MB", f"{t} quality"]
-    head += ["w/s/thread (embtk)", "embtk / fastText", "embtk / gensim", "RSS embtk / fastText"]
+    head += ["w/s/thread embtk / fastText", "embtk / fastText", "embtk / gensim",
+             "RSS embtk / fastText"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["case"]]
@@ -361,7 +404,9 @@ def table(rows: list, baseline: str = "fasttext") -> str:
                       f"{r['rss_mb']:.0f}" if "rss_mb" in r else "",
                       " ".join(f"{k} {v:.4f}" for k, v in q.items()) or extra]
         e = res.get("embtk", {})
-        cells.append(f"{e['words_per_sec_thread']:,.0f}" if "words_per_sec_thread" in e else "")
+        rates = [f"{res[t]['words_per_sec_thread']:,.0f}" for t in ("embtk", baseline)
+                 if "words_per_sec_thread" in res.get(t, {})]
+        cells.append(" / ".join(rates))
         for other in (baseline, "gensim"):
             o = res.get(other)
             cells.append(f"×{e['seconds'] / o['seconds']:.2f}" if e and o else "")
@@ -370,6 +415,25 @@ def table(rows: list, baseline: str = "fasttext") -> str:
                      if e and o and "rss_mb" in e and "rss_mb" in o else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def thread_scaling(rows: list) -> str:
+    """Each tool's words/sec/thread at 2 threads over its own at 1 (1.0: perfect scaling)."""
+    by_case = {row["case"]: row["tools"] for row in rows}
+    lines = []
+    for case, tools in by_case.items():
+        twin = by_case.get(re.sub(r"\bt1\b", "t2", case)) if re.search(r"\bt1\b", case) else None
+        if not twin:
+            continue
+        cells = [f"{tool} {twin[tool]['words_per_sec_thread'] / r['words_per_sec_thread']:.2f}"
+                 for tool, r in tools.items()
+                 if r.get("words_per_sec_thread") and twin.get(tool, {}).get(
+                     "words_per_sec_thread")]
+        if cells:
+            name = re.sub(r" *\bt1\b *", " ", case).strip()
+            lines.append(f"- {name}: " + ", ".join(cells))
+    return ("2-thread efficiency (words/sec/thread at 2 threads / at 1):\n" + "\n".join(lines)
+            if lines else "")
 
 
 def main(argv=None) -> int:
@@ -384,7 +448,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--cases", default=".", help="regex on case names (default: all)")
     ap.add_argument("--tools", nargs="+", default=["fasttext", "embtk", "gensim"])
-    ap.add_argument("--fasttext-cli", help="a native fastText binary, for CLI predict/--help")
+    ap.add_argument("--fasttext-cli", help="a native fastText binary: adds whole-command "
+                    "skipgram/cbow training, CLI predict and --help beside embtk's")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     opts = ap.parse_args(argv)
     opts.corpus = opts.corpus or opts.data / "corpus" / "en_corpus.txt"
@@ -418,6 +483,7 @@ def main(argv=None) -> int:
           f"{', gensim ' + _version('gensim') if 'gensim' in opts.tools else ''}; "
           f"{opts.reps} runs each, alternating; medians; {os.cpu_count()} CPUs\n")
     print(table(bench.rows))
+    print("\n" + thread_scaling(bench.rows))
     if opts.json:
         opts.json.write_text(json.dumps({"options": {k: str(v) for k, v in vars(opts).items()},
                                          "rows": bench.rows}, indent=2) + "\n")
