@@ -59,11 +59,15 @@ def _train(job: dict) -> dict:
         from gensim.models import FastText as GensimFastText
 
         start = time.perf_counter()
+        # fastText's settings in gensim's words: negatives drawn by count^0.5 (gensim's
+        # default is 0.75), the rate falling to 0 (default 1e-4), subsampling t = 1e-4, the
+        # same dynamic window, bucket count and mean of the context rows (cbow_mean=1).
         model = _GensimVectors(GensimFastText(
             corpus_file=job["input"], sg=int(mode == "skipgram"), vector_size=params["dim"],
             window=params["ws"], min_count=params["minCount"], negative=params["neg"],
-            sample=1e-4, min_n=params["minn"], max_n=params["maxn"], bucket=2_000_000,
-            alpha=params["lr"], epochs=params["epoch"], workers=thread))
+            ns_exponent=0.5, sample=1e-4, min_n=params["minn"], max_n=params["maxn"],
+            bucket=2_000_000, alpha=params["lr"], min_alpha=0.0, cbow_mean=1,
+            shrink_windows=True, epochs=params["epoch"], workers=thread))
     else:
         module = __import__(tool)
         start = time.perf_counter()
