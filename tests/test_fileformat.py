@@ -837,6 +837,16 @@ def test_atomic_write_success(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o640  # an overwritten file keeps its mode
 
 
+@pytest.mark.parametrize("durable", [False, True])
+def test_atomic_write_fsyncs_only_when_durable(tmp_path, monkeypatch, durable):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    with atomic_write(tmp_path / "out.bin", durable=durable) as f:
+        f.write(b"abc")
+    assert _read(tmp_path / "out.bin") == b"abc"
+    assert len(synced) == (2 if durable else 0)  # the file, then its directory
+
+
 def test_atomic_write_through_symlink(tmp_path):
     real = tmp_path / "real.bin"
     real.write_bytes(b"old")
