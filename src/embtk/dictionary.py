@@ -593,11 +593,17 @@ def encode_lines(tables, buf):
             eos = _is_eos(buf, tstart, tstop)
             wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
-                is_label = tables.types[wid] == 1
+                is_label = wid >= tables.nwords  # labels follow the words
             else:
                 is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
             if not is_label:
-                if wid >= 0:
+                if wid >= 0 and tables.maxn == 0:
+                    # a word's only row is its own: skip two lookups, each a cache miss
+                    if nf == len(feats):
+                        feats = _grow(feats, 2 * nf)
+                    feats[nf] = wid
+                    nf += 1
+                elif wid >= 0:
                     a, b = tables.subword_offsets[wid], tables.subword_offsets[wid + 1]
                     if nf + b - a > len(feats):
                         feats = _grow(feats, 2 * (nf + b - a))
