@@ -37,7 +37,7 @@ import numba as nb
 import numpy as np
 
 from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
-from .dictionary import unpack_entries
+from .dictionary import PackedWords, file_entries, unpack_entries
 from .errors import EmbtkError
 from .quantmatrix import KSUB, ProductQuantizer, QuantMatrix
 
@@ -554,7 +554,8 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
     nwords + args.bucket, or + the pruned n-grams, output rows = nlabels for supervised
     models or nwords otherwise, dim columns); inconsistent arguments are a programming
     error and raise ValueError before anything is written. `path` may also be a binary
-    file object (e.g. io.BytesIO, to pickle a model), written to as it is.
+    file object (e.g. io.BytesIO, to pickle a model), written to as it is. `words` is a
+    list of bytes or, to save without one object per entry, a dictionary.PackedWords.
     """
     input, output = (m if hasattr(m, "codes") else np.asarray(m) for m in (input, output))
     if pruneidx is not None and int(args.bucket) > MAX_PRUNED_BUCKET:
@@ -584,8 +585,10 @@ def save_bin(path, args: Args, words: Sequence[bytes], counts, types, ntokens: i
 
 
 def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output):
-    words = list(words)
-    size = len(words)
+    packed = words if isinstance(words, PackedWords) else None
+    if packed is None:
+        words = list(words)
+    size = len(words) if packed is None else len(packed.offsets) - 1
     counts = np.asarray(counts, dtype=np.int64).reshape(-1)
     types = np.asarray(types, dtype=np.int8).reshape(-1)
     if len(counts) != size or len(types) != size:
@@ -594,9 +597,10 @@ def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
     nlabels = size - nwords
     if np.any(types[:nwords] != 0) or np.any(types[nwords:] != 1):
         raise ValueError("save_bin: types must be 0 for all words, then 1 for all labels")
-    if any(not isinstance(w, (bytes, bytearray)) for w in words):
+    if packed is None and any(not isinstance(w, (bytes, bytearray)) for w in words):
         raise ValueError("save_bin: words must be bytes")
-    if b"\0" in b"".join(words):
+    if (b"\0" in b"".join(words) if packed is None else
+            np.any(packed.word_bytes[packed.offsets[0]:packed.offsets[-1]] == 0)):
         raise ValueError("save_bin: a word contains a NUL byte")
     dim, bucket = int(args.dim), int(args.bucket)
     in_shape, out_shape = _shape(input), _shape(output)
@@ -619,6 +623,9 @@ def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
         int(args.maxn), int(args.lrUpdateRate), float(args.t))
     header += _DICT.pack(size, nwords, nlabels, int(ntokens), prune_size)
 
+    if packed is not None:
+        entries = file_entries(packed.word_bytes, packed.offsets, counts, types)
+        return header, (entries if not prune_bytes else entries.tobytes() + prune_bytes)
     tails = np.empty(size, dtype=_ENTRY_DTYPE)
     tails["count"] = counts
     tails["type"] = types

@@ -464,7 +464,7 @@ class FastText:
         d = self.dictionary
         wi = self.input_matrix if self.quant_input is None else self.quant_input
         wo = self.output_matrix if self.quant_output is None else self.quant_output
-        return self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo
+        return self.args, d.packed_words(), d.counts, d.types, d.ntokens, d.pruneidx, wi, wo
 
     def quantize(self, input=None, qout=False, cutoff=0, retrain=False, epoch=None, lr=None,
                  thread=None, verbose=None, dsub=2, qnorm=False):
