@@ -8,11 +8,18 @@ embtk / fastText. Quality columns stay in the table so a speed-up that costs acc
     python benchmarks/speed.py                        # everything the speed issue lists
     python benchmarks/speed.py --reps 1 --corpus ../shared/data/corpus/en_small.txt
     python benchmarks/speed.py --cases 'supervised|predict' --threads 2 --json out.json
+    python benchmarks/speed.py --cases 'whole|predict' --threads 2 --fasttext-cli /tmp/ft-native/fasttext
 
 Needs the official `fasttext` module (`pip install '.[test]'`); gensim is timed when it is
 installed. `--fasttext-cli PATH` (a native build of fastText) adds whole commands beside
-embtk's: skipgram/cbow training (reading, training, writing .bin and .vec; words/sec/thread as
-each tool prints it), `predict` and `--help`.
+embtk's: skipgram/cbow and supervised training (reading, training, writing the model;
+words/sec/thread as each tool prints it), `predict` and `--help`.
+
+The `whole` cases time a supervised run from start to saved model (the speed issue's
+`-wordNgrams 2 -epoch 5`, a 1 GB .bin), through the API and through the command line;
+`predict CLI` runs on the test file repeated 5 times and checks that embtk's output is
+byte for byte the native binary's. CPU time (user + sys) is shown beside wall time: on a
+shared machine it moves less.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ DEFAULT_DATA = HERE.parents[0].parent / "shared" / "data"
 UNSUPERVISED = dict(dim=100, epoch=5, minn=3, maxn=6, lr=0.05, ws=5, neg=5, minCount=5)
 SUPERVISED = dict(dim=50, epoch=10, lr=0.5, wordNgrams=2)
 SUPERVISED_LOSSES = ("softmax", "hs", "ova")
+SUPERVISED_WHOLE = dict(wordNgrams=2, epoch=5)  # the speed issue's train-and-save run
+PREDICT_REPEATS = 5  # the CLI predict case reads the test file this many times over
 TIME = os.path.exists("/usr/bin/time")  # GNU time, for each command's own peak RSS
 NN_QUERIES = ("king", "water", "love", "house", "ship", "night", "gold", "city", "war", "child")
 
@@ -80,6 +89,9 @@ def _train(job: dict) -> dict:
     result = {"seconds": seconds}
     if job.get("save"):
         model.save_model(job["save"])
+        if job.get("whole"):  # training and saving, timed together
+            result.update(train_seconds=seconds, seconds=time.perf_counter() - start)
+            result["save_seconds"] = result["seconds"] - seconds
     if mode == "supervised":
         n, p1, _ = model.test(job["test"])
         result["quality"] = {"P@1": p1}
@@ -143,13 +155,20 @@ def worker(job: dict) -> dict:
 
 # ---------------------------------------------------------------- parent (runs the workers)
 
-def _run(argv: list, stdout=subprocess.PIPE, keep="stdout") -> tuple:
-    """Wall seconds, peak RSS (MB) of the command alone, and its stdout (or stderr).
+def _run(argv: list, stdout=subprocess.PIPE) -> tuple:
+    """Wall seconds, peak RSS (MB) of the command alone, and its stdout."""
+    measured = _run_measured(argv, stdout)
+    return measured["seconds"], measured["rss_mb"], measured["stdout"]
+
+
+def _run_measured(argv: list, stdout=subprocess.PIPE) -> dict:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + sys) of the command alone, and
+    its stdout and stderr.
 
     A child's peak RSS includes its parent's at fork time, so the command is started by
     /usr/bin/time (a tiny process), which reports the peak of the command itself."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
-        timer = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name] if TIME else []
+        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file.name] if TIME else []
         start = time.perf_counter()
         proc = subprocess.Popen(timer + argv, stdout=stdout, stderr=subprocess.PIPE)
         out, err = proc.communicate()
@@ -157,14 +176,17 @@ def _run(argv: list, stdout=subprocess.PIPE, keep="stdout") -> tuple:
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n"
                                f"{err.decode(errors='replace')[-2000:]}")
-        rss_kb = float(rss_file.read().split()[-1]) if TIME else float("nan")
-    return wall, rss_kb / 1024.0, err if keep == "stderr" else out
+        fields = rss_file.read().split()[-3:] if TIME else ["nan"] * 3
+    rss_kb, user, system = map(float, fields)
+    return {"seconds": wall, "rss_mb": rss_kb / 1024.0, "cpu_seconds": user + system,
+            "stdout": out, "stderr": err}
 
 
 def _run_job(job: dict) -> dict:
-    wall, rss, out = _run([sys.executable, __file__, "--worker", json.dumps(job)])
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    result.update(wall=wall, rss_mb=rss)
+    measured = _run_measured([sys.executable, __file__, "--worker", json.dumps(job)])
+    result = json.loads(measured["stdout"].decode().strip().splitlines()[-1])
+    result.update(wall=measured["seconds"], rss_mb=measured["rss_mb"],
+                  cpu_seconds=measured["cpu_seconds"])
     return result
 
 
@@ -228,6 +250,9 @@ class Bench:
             if "quality" in results[0]:
                 entry["quality"] = {k: statistics.median(r["quality"][k] for r in results)
                                     for k in results[0]["quality"]}
+            for extra in ("cpu_seconds", "train_seconds", "save_seconds"):
+                if all(extra in r for r in results):
+                    entry[extra] = statistics.median(r[extra] for r in results)
             if per_run:
                 entry.update(per_run(results))
             summary[tool] = entry
@@ -289,13 +314,14 @@ class Bench:
 
         def run(tool, rep):
             out = self.work / f"cli-{tool}"
-            wall, rss, err = _run(commands[tool] + [mode, "-input", str(o.corpus), "-output",
-                                                    str(out), "-thread", str(thread),
-                                                    "-verbose", "2"] + flags, keep="stderr")
-            rates = re.findall(rb"words/sec/thread:\s*([0-9]+)", err)
+            measured = _run_measured(commands[tool] + [
+                mode, "-input", str(o.corpus), "-output", str(out), "-thread", str(thread),
+                "-verbose", "2"] + flags)
+            rates = re.findall(rb"words/sec/thread:\s*([0-9]+)", measured.pop("stderr"))
+            measured.pop("stdout")
             # both models scored by the same code, in a fresh process
             quality = _run_job({"kind": "score", "model": f"{out}.bin", "similarity": sims})
-            return {"seconds": wall, "rss_mb": rss, "quality": quality["quality"],
+            return {**measured, "quality": quality["quality"],
                     "reported_words_per_sec_thread": float(rates[-1]) if rates else 0.0}
 
         def reported(results):
@@ -304,27 +330,70 @@ class Bench:
 
         self.alternate(f"{case} CLI vs native", run, ["fasttext", "embtk"], "s", reported)
 
+    def supervised_whole(self):
+        """Supervised training plus saving, start to end: API and command line."""
+        o = self.opts
+        langid = o.data / "classify" / "langid_gettext"
+        train = str(langid / "train.txt")
+        for thread in o.threads:
+            case = f"whole: supervised+save langid API t{thread}"
+            if re.search(o.cases, case):
+                self.alternate(case, lambda tool, rep, thread=thread: _run_job(
+                    {"kind": "train", "tool": tool, "mode": "supervised", "thread": thread,
+                     "params": SUPERVISED_WHOLE, "input": train, "test": str(langid / "test.txt"),
+                     "save": str(self.work / f"whole-{tool}.bin"), "whole": True}),
+                    [t for t in o.tools if t != "gensim"], "s")
+            case = f"whole: supervised+save langid CLI t{thread}"
+            if not re.search(o.cases, case):
+                continue
+            options = ["supervised", "-input", train, "-thread", str(thread), "-verbose", "0"]
+            for name, value in SUPERVISED_WHOLE.items():
+                options += [f"-{name}", str(value)]
+            commands = {"embtk": [sys.executable, "-m", "embtk"]}
+            if o.fasttext_cli:
+                commands["fasttext"] = [o.fasttext_cli]
+
+            def cli(tool, rep):
+                output = self.work / f"whole-cli-{tool}"
+                measured = _run_measured(commands[tool] + options + ["-output", str(output)])
+                for suffix in (".bin", ".vec"):
+                    Path(f"{output}{suffix}").unlink(missing_ok=True)
+                return measured
+
+            self.alternate(case, cli, list(commands), "s")
+
     def predict(self):
         o = self.opts
-        model = self.work / "supervised.bin"
+        model = next((m for m in (self.work / "supervised.bin", self.work / "whole-embtk.bin")
+                      if m.exists()), None)
         test = o.data / "classify" / "langid_gettext" / "test.txt"
-        if not re.search(o.cases, "predict") or not model.exists():
+        if not re.search(o.cases, "predict") or model is None:
             if re.search(o.cases, "predict"):
-                self.log("  predict: no supervised softmax model was trained (see --cases)")
+                self.log("  predict: no supervised model was trained (see --cases)")
             return
         lines = test.read_bytes().count(b"\n")
-        rate = lambda results: {"lines_per_sec": lines / statistics.median(
+        repeated = self.work / "test-repeated.txt"
+        repeated.write_bytes(test.read_bytes() * PREDICT_REPEATS)
+        rate = lambda results, lines=lines: {"lines_per_sec": lines / statistics.median(
             r["seconds"] for r in results)}
-        commands = {"embtk": [sys.executable, "-m", "embtk", "predict", str(model), str(test)]}
+        commands = {"embtk": [sys.executable, "-m", "embtk", "predict", str(model), str(repeated)]}
         if o.fasttext_cli:
-            commands["fasttext"] = [o.fasttext_cli, "predict", str(model), str(test)]
+            commands["fasttext"] = [o.fasttext_cli, "predict", str(model), str(repeated)]
+        outputs = {tool: self.work / f"predicted-{tool}.txt" for tool in commands}
 
         def cli(tool, rep):
-            with open(os.devnull, "wb") as sink:
-                wall, rss, _ = _run(commands[tool], stdout=sink)
-            return {"seconds": wall, "rss_mb": rss}
+            with open(outputs[tool], "wb") as sink:
+                return _run_measured(commands[tool], stdout=sink)
 
-        self.alternate("predict CLI, whole process", cli, list(commands), "s", rate)
+        size = model.stat().st_size / 1e6
+        summary = self.alternate(f"predict CLI {PREDICT_REPEATS}x test, whole process "
+                                 f"({size:.0f} MB model)", cli, list(commands), "s",
+                                 lambda results: rate(results, lines * PREDICT_REPEATS))
+        if "fasttext" in outputs:
+            same = outputs["embtk"].read_bytes() == outputs["fasttext"].read_bytes()
+            summary["embtk"]["identical"] = same
+            self.log(f"  predict CLI output {'identical to' if same else 'DIFFERS from'} "
+                     "the native binary's")
         self.alternate("predict API, list of lines", lambda tool, rep: _run_job(
             {"kind": "predict-api", "tool": tool, "model": str(model), "input": str(test)}),
             [t for t in o.tools if t != "gensim"], "s", rate)
@@ -388,7 +457,7 @@ def table(rows: list, baseline: str = "fasttext") -> str:
     for t in tools:
         head += [f"{t} time (s)", f"{t} RSS MB", f"{t} quality"]
     head += ["w/s/thread embtk / fastText", "embtk / fastText", "embtk / gensim",
-             "RSS embtk / fastText"]
+             "RSS embtk / fastText", "CPU embtk / fastText"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["case"]]
@@ -404,9 +473,15 @@ def table(rows: list, baseline: str = "fasttext") -> str:
                 extra = f"{r['lines_per_sec']:,.0f} lines/s"
             if "first_query" in r:
                 extra = f"first query {_seconds(r['first_query'])}"
+            if "save_seconds" in r:
+                extra = f"train {_seconds(r['train_seconds'])} + save {_seconds(r['save_seconds'])}"
+            if "identical" in r:
+                extra += ", output identical" if r["identical"] else ", OUTPUT DIFFERS"
+            if "cpu_seconds" in r:
+                extra += f" (CPU {_seconds(r['cpu_seconds'])})"
             cells += [_seconds(r["seconds"]),
                       f"{r['rss_mb']:.0f}" if "rss_mb" in r else "",
-                      " ".join(f"{k} {v:.4f}" for k, v in q.items()) or extra]
+                      " ".join([f"{k} {v:.4f}" for k, v in q.items()] + [extra]).strip()]
         e = res.get("embtk", {})
         rates = [f"{res[t]['words_per_sec_thread']:,.0f}" for t in ("embtk", baseline)
                  if "words_per_sec_thread" in res.get(t, {})]
@@ -417,6 +492,8 @@ def table(rows: list, baseline: str = "fasttext") -> str:
         o = res.get(baseline)
         cells.append(f"×{e['rss_mb'] / o['rss_mb']:.2f}"
                      if e and o and "rss_mb" in e and "rss_mb" in o else "")
+        cells.append(f"×{e['cpu_seconds'] / o['cpu_seconds']:.2f}"
+                     if e and o and "cpu_seconds" in e and "cpu_seconds" in o else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -478,6 +555,7 @@ def main(argv=None) -> int:
               "epoch=1, verbose=0).predict(['x'])",
               str(opts.data / "classify" / "langid_gettext" / "test.txt")])
         bench.training()
+        bench.supervised_whole()
         bench.predict()
         bench.loading()
         bench.startup()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from embtk.args import Args
+from embtk.dictionary import PackedWords
 from embtk.errors import EmbtkError
 from embtk.fileformat import (ModelFile, atomic_write, load_bin, read_vec, save_bin,
                               write_vec)
@@ -136,6 +137,23 @@ def test_save_bin_of_loaded_model_is_byte_identical(models, name, tmp_path):
     save_bin(out, mf.args, mf.words, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
              mf.input, mf.output)
     assert _read(out) == _read(path)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_bin_from_packed_words_is_byte_identical(models, name, tmp_path):
+    # what a model saves from: its entries packed in one array, no bytes object per entry
+    path, _ = models[name]
+    mf = load_bin(path)
+    packed = PackedWords(mf.word_bytes, mf.word_offsets)
+    out = tmp_path / "copy.bin"
+    save_bin(out, mf.args, packed, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
+             mf.input, mf.output)
+    assert _read(out) == _read(path)
+    bad = PackedWords(np.concatenate([[0], mf.word_bytes]).astype(np.uint8),
+                      mf.word_offsets + (np.arange(len(mf.word_offsets)) > 0))
+    with pytest.raises(ValueError, match="NUL"):
+        save_bin(out, mf.args, bad, mf.counts, mf.types, mf.ntokens, mf.pruneidx,
+                 mf.input, mf.output)
 
 
 @pytest.mark.parametrize("name", ["sg", "sup"])
@@ -835,6 +853,16 @@ def test_atomic_write_success(tmp_path):
     with atomic_write(target) as f:
         f.write(b"x")
     assert target.stat().st_mode & 0o777 == 0o640  # an overwritten file keeps its mode
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_atomic_write_fsyncs_only_when_durable(tmp_path, monkeypatch, durable):
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    with atomic_write(tmp_path / "out.bin", durable=durable) as f:
+        f.write(b"abc")
+    assert _read(tmp_path / "out.bin") == b"abc"
+    assert len(synced) == (2 if durable else 0)  # the file, then its directory
 
 
 def test_atomic_write_through_symlink(tmp_path):

@@ -99,6 +99,26 @@ def test_predict_list_gives_one_result_per_element(classifier_path):
     assert list(ours.predict(lines[0], k=2)[0]) == official_labels[0]
 
 
+@pytest.mark.parametrize("k, threshold", [(1, 0.0), (2, 0.0), (-1, 0.05), (3, 0.3)])
+def test_predict_list_of_plain_lines_is_the_official_answer(classifier_path, k, threshold):
+    # lines without '</s>' are encoded as one buffer; some have fewer answers than k
+    ours, official = both(classifier_path)
+    lines = [line for line in lines_with_eos(ours) if "</s>" not in line] + ["", "zzz qqq"]
+    labels, probs = ours.predict(lines, k=k, threshold=threshold)
+    official_labels, official_probs = official.predict(lines, k=k, threshold=threshold)
+    assert labels == official_labels
+    assert len({len(row) for row in labels}) > 1 or threshold == 0
+    assert [p.dtype for p in probs] == [p.dtype for p in official_probs]
+    expected = [[p for p, _ in official.f.predict(line + "\n", k, threshold, "strict")]
+                for line in lines]  # its list form repeats the first probability (its bug)
+    for mine, theirs in zip(probs, expected):
+        np.testing.assert_array_equal(mine, np.array(theirs, dtype=np.float32))
+    # bytes, or a line with a newline, go through the per-line path
+    assert ours.predict([line.encode() for line in lines], k=k, threshold=threshold)[0] == labels
+    with pytest.raises(ValueError, match="one line at a time"):
+        ours.predict(lines[:3] + ["a\nb"])
+
+
 def test_cli_predict_keeps_eos_as_a_line_break(classifier_path):
     # fastText's CLI reads a stream: there a '</s>' token ends one example and starts another
     official = official_load(classifier_path)

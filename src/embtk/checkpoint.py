@@ -81,7 +81,7 @@ def write_checkpoint(path: str, args: Args, fingerprint: dict, corpus_tokens: in
              "examples": float(progress.examples), "positions": [int(p) for p in progress.positions],
              "ntokens": dictionary.ntokens}
     tables = dictionary.tables
-    with atomic_write(path) as f:
+    with atomic_write(path, durable=True) as f:
         np.savez(f, state=np.frombuffer(json.dumps(state).encode(), dtype=np.uint8),
                  input=wi, output=wo, rngs=np.asarray(progress.rngs, dtype=np.uint64),
                  word_bytes=tables.word_bytes, word_offsets=tables.word_offsets,

@@ -593,11 +593,17 @@ def encode_lines(tables, buf):
             eos = _is_eos(buf, tstart, tstop)
             wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
-                is_label = tables.types[wid] == 1
+                is_label = wid >= tables.nwords  # labels follow the words
             else:
                 is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
             if not is_label:
-                if wid >= 0:
+                if wid >= 0 and tables.maxn == 0:
+                    # a word's only row is its own: skip two lookups, each a cache miss
+                    if nf == len(feats):
+                        feats = _grow(feats, 2 * nf)
+                    feats[nf] = wid
+                    nf += 1
+                elif wid >= 0:
                     a, b = tables.subword_offsets[wid], tables.subword_offsets[wid + 1]
                     if nf + b - a > len(feats):
                         feats = _grow(feats, 2 * (nf + b - a))
@@ -683,6 +689,31 @@ def lookup(tables, word):
     return find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
 
 
+# Entries packed in one byte array: entry i is word_bytes[offsets[i]:offsets[i + 1]]. What a
+# model file is saved from, without a bytes object per entry (30 MB for 500,000 words).
+PackedWords = namedtuple("PackedWords", "word_bytes offsets")
+
+
+@nb.njit(cache=True, nogil=True)
+def file_entries(word_bytes, offsets, counts, types):
+    """The entries as a model file stores them, one after the other: the word's bytes,
+    a NUL, its count (int64, little-endian) and its type (int8)."""
+    n = len(offsets) - 1
+    out = np.empty(offsets[n] - offsets[0] + 10 * n, dtype=np.uint8)
+    pos = 0
+    for i in range(n):
+        for j in range(offsets[i], offsets[i + 1]):
+            out[pos] = word_bytes[j]
+            pos += 1
+        out[pos] = 0
+        count = np.uint64(counts[i])
+        for b in range(8):
+            out[pos + 1 + b] = np.uint8((count >> np.uint64(8 * b)) & np.uint64(255))
+        out[pos + 9] = np.uint8(types[i])
+        pos += 10
+    return out
+
+
 # ------------------------------------------------------------------------ Dictionary
 def unpack_entries(word_bytes, offsets, start: int, stop: int) -> list[bytes]:
     """Entries start..stop-1 of a packed dictionary (entry i is word_bytes[offsets[i]:offsets[i+1]])."""
@@ -702,7 +733,8 @@ class Dictionary:
         word_bytes = np.frombuffer(b"".join(words), dtype=np.uint8).copy()
         self._setup(word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
                     word_ngrams, label, pruneidx, t)
-        self._words = words
+        # `words` is rebuilt from the packed bytes when asked for: kept, the list would
+        # hold ~50 bytes an entry (25 MB for 500,000 words) through training
 
     @classmethod
     def from_packed(cls, word_bytes, offsets, counts, types, ntokens, *, minn, maxn, bucket,
@@ -754,6 +786,10 @@ class Dictionary:
         if self._words is None:
             self._words = self.entries(0, self.size)
         return self._words
+
+    def packed_words(self) -> PackedWords:
+        t = self.tables
+        return PackedWords(t.word_bytes, t.word_offsets)
 
     @property
     def labels(self) -> list[bytes]:

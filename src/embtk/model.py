@@ -68,6 +68,31 @@ def _one_line(text) -> bytes:
     return _first_example(data + b"\n")
 
 
+def _joined_lines(texts) -> bytes | None:
+    """A list of str lines as one buffer of newline-ended lines, encoded at once; None
+    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token)."""
+    if not all(type(t) is str for t in texts):
+        return None
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(0, len(texts) - 1) or "</s>" in joined:
+        return None
+    return (joined + "\n").encode("utf-8", "surrogateescape") if texts else b""
+
+
+def _split_rows(flat: list, probs: np.ndarray, counts: np.ndarray) -> tuple:
+    """predict's answer for a list: each line's labels (a list) and probabilities (an
+    array), cut from `flat`, the labels of all lines in order, and the arrays."""
+    k = probs.shape[1]
+    if k == 1 and counts.all():
+        return [[name] for name in flat], list(probs)
+    if counts.all() and np.all(counts == k):
+        return [flat[i:i + k] for i in range(0, len(flat), k)], list(probs)
+    ends = np.cumsum(counts).tolist()
+    starts = [0] + ends[:-1]
+    return ([flat[a:b] for a, b in zip(starts, ends)],
+            [row[:n] for n, row in zip(counts.tolist(), probs)])
+
+
 # The training options that the official module copies onto a model it trained.
 _OPTION_ATTRIBUTES = frozenset((
     "lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg", "wordNgrams",
@@ -332,7 +357,9 @@ class FastText:
         then = then or (lambda chunk: chunk)
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
         workers = threads or os.cpu_count() or 1
-        size = min(_CHUNK_BYTES, max(_CHUNK_BYTES // 64, len(data) // workers + 1))
+        # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
+        rounds = -(-len(data) // (workers * _CHUNK_BYTES))
+        size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
         chunks = list(_line_chunks(data, size))
         if len(chunks) <= 1 or workers == 1:
             return [work(c) for c in chunks]
@@ -353,18 +380,21 @@ class FastText:
         line of a list (a list of lists and a list of float32 arrays), as the official
         module answers."""
         many = isinstance(text, (list, tuple))
-        lines = [_one_line(t) for t in (text if many else [text])]
+        data = _joined_lines(text) if many else None
+        if data is None:
+            data = b"".join([_one_line(t) for t in (text if many else [text])])
         k, threshold = check_k(k), check_threshold(threshold)
-        counts, probs, ids = self.predict_arrays(b"".join(lines), k, threshold)
+        counts, probs, ids = self.predict_arrays(data, k, threshold)
         # only the labels returned are decoded, so 'strict' raises only for those
         returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
+        kinds, inverse = np.unique(returned, return_inverse=True)
         raw = self.dictionary.labels
-        names = {i: _decode(raw[i], on_unicode_error) for i in np.unique(returned).tolist()}
-        counts = counts.tolist()
-        labels = [[names[i] for i in row[:n]] for n, row in zip(counts, ids.tolist())]
+        names = np.array([_decode(raw[i], on_unicode_error) for i in kinds.tolist()] + [""],
+                         dtype=object)
+        flat = names[inverse.reshape(-1)].tolist()  # every label returned, line after line
         if many:
-            return labels, [row[:n] for n, row in zip(counts, probs)]
-        return tuple(labels[0]), probs[0, :counts[0]].astype(np.float64)
+            return _split_rows(flat, probs, counts)
+        return tuple(flat), probs[0, :counts[0]].astype(np.float64)
 
     def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
                          threads=None) -> list:
@@ -434,7 +464,7 @@ class FastText:
         d = self.dictionary
         wi = self.input_matrix if self.quant_input is None else self.quant_input
         wo = self.output_matrix if self.quant_output is None else self.quant_output
-        return self.args, d.words, d.counts, d.types, d.ntokens, d.pruneidx, wi, wo
+        return self.args, d.packed_words(), d.counts, d.types, d.ntokens, d.pruneidx, wi, wo
 
     def quantize(self, input=None, qout=False, cutoff=0, retrain=False, epoch=None, lr=None,
                  thread=None, verbose=None, dsub=2, qnorm=False):
