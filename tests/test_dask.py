@@ -106,12 +106,17 @@ def test_a_killed_job_resumes(client, model_path, inputs, tmp_path):
     with pytest.raises(Killed):
         edask.predict_files(model_path, [inputs / "authors.txt", inputs / "odd.txt"], tmp_path,
                             scheduler=client, blocksize=4096, on_part=stop_after_five)
-    def running(dask_worker):  # a cancelled task still runs to its end
-        return sum(ts.state in ("executing", "cancelled") for ts in dask_worker.state.tasks.values())
+    def busy(dask_worker):  # a cancelled task still runs to its end; a queued one may start
+        done = ("memory", "released", "forgotten", "error")
+        return sum(ts.state not in done for ts in dask_worker.state.tasks.values())
 
-    while any(client.run(running).values()):
-        time.sleep(0.05)
-    parts = sorted(p for p in os.listdir(tmp_path) if p.startswith(".authors.txt.pred."))
+    def written_parts():
+        return sorted(p for p in os.listdir(tmp_path) if p.startswith(".authors.txt.pred."))
+
+    parts, seen = None, written_parts()
+    while parts != seen or any(client.run(busy).values()):  # until nothing moves
+        time.sleep(0.2)
+        parts, seen = seen, written_parts()
     assert len(parts) >= 5 and not (tmp_path / "authors.txt.pred").exists()
     written = sum((tmp_path / p).read_bytes().count(b"\n") for p in parts)
     # what a worker killed while writing leaves: a temporary file beside a part
