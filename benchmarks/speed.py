@@ -25,6 +25,7 @@ shared machine it moves less.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -161,13 +162,33 @@ def _run(argv: list, stdout=subprocess.PIPE) -> tuple:
     return measured["seconds"], measured["rss_mb"], measured["stdout"]
 
 
+LOCK = None  # --lock
+
+
+@contextlib.contextmanager
+def _machine_lock():
+    """Hold --lock (flock) for one measurement, so that benchmarks sharing a machine take
+    turns run by run rather than one whole benchmark at a time."""
+    if not LOCK:
+        yield
+        return
+    import fcntl
+
+    with open(LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _run_measured(argv: list, stdout=subprocess.PIPE) -> dict:
     """Wall seconds, peak RSS (MB) and CPU seconds (user + sys) of the command alone, and
     its stdout and stderr.
 
     A child's peak RSS includes its parent's at fork time, so the command is started by
     /usr/bin/time (a tiny process), which reports the peak of the command itself."""
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file, _machine_lock():
         timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file.name] if TIME else []
         start = time.perf_counter()
         proc = subprocess.Popen(timer + argv, stdout=stdout, stderr=subprocess.PIPE)
@@ -532,7 +553,11 @@ def main(argv=None) -> int:
     ap.add_argument("--fasttext-cli", help="a native fastText binary: adds whole-command "
                     "skipgram/cbow training, CLI predict and --help beside embtk's")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    ap.add_argument("--lock", help="a file to flock around each timed command, to take "
+                    "turns with other benchmarks on a shared machine")
     opts = ap.parse_args(argv)
+    global LOCK
+    LOCK = opts.lock
     opts.corpus = opts.corpus or opts.data / "corpus" / "en_corpus.txt"
     needed = [opts.corpus, opts.data / "similarity" / "wordsim353.tsv",
               opts.data / "classify" / "langid_gettext" / "train.txt"]
