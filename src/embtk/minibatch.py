@@ -29,7 +29,7 @@ import numpy as np
 
 from .dictionary import MAX_LINE_SIZE
 from .kernels import _current_lr, _line_end, _publish, mean_rows
-from .losses import binary_logistic, draw_negative, rand_below, rand_unit
+from .losses import dot_row, draw_negative, rand_below, rand_unit, sigmoid, table_log
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -48,42 +48,72 @@ def _add_to_rows(wi, rows, start, stop, grad):
             wi[r, j] += grad[j]
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _logistic_rows(wo, targets, weights, npos, n, lr, hidden, grad, alphas):
+    """The ns update of one hidden vector against the output rows targets[:n], the first
+    npos positive, each weighted by weights[t], as matrix products: scores = O h, alpha =
+    lr w (label - sigmoid(scores)), grad += alpha O, O += alpha h^T, all from the rows
+    as they were (a row listed twice gets both updates). Returns the weighted loss."""
+    dim = hidden.shape[0]
+    loss = np.float32(0.0)
+    for t in range(n):
+        score = sigmoid(dot_row(wo, targets[t], hidden))
+        if t < npos:
+            alphas[t] = np.float32(lr * weights[t] * (np.float32(1.0) - score))
+            loss -= weights[t] * table_log(score)
+        else:
+            alphas[t] = np.float32(-lr * weights[t] * score)
+            loss -= weights[t] * table_log(np.float32(1.0) - score)
+    for t in range(n):
+        r, alpha = targets[t], alphas[t]
+        for j in range(dim):
+            grad[j] += alpha * wo[r, j]
+    for t in range(n):
+        r, alpha = targets[t], alphas[t]
+        for j in range(dim):
+            wo[r, j] += alpha * hidden[j]
+    return loss
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries,
-                  negatives, nneg, lr, hidden, grad):
+                  negatives, nneg, lr, hidden, grad, targets, weights, alphas):
     """Centers line[first:last], center i with the window i +- boundaries[i - first]
     (dynamic, as drawn by the caller), all against the shared negatives[:nneg].
 
-    For each center in turn: its hidden vector once; each context word, then each
-    negative (weighted by the number of contexts it is not), updates its output row and
-    adds to the gradient; the gradient goes into the center's rows once. Returns (loss
-    sum, examples), an example being one (center, context) pair as in fastText.
+    For each center in turn: its hidden vector once; its context words and the negatives
+    (each weighted by the number of contexts it is not) scored and updated together (see
+    _logistic_rows); the gradient goes into the center's rows once. `targets`, `weights`,
+    `alphas` hold 2 max(boundaries) + nneg values. Returns (loss sum, examples), an
+    example being one (center, context) pair as in fastText.
     """
     loss = np.float64(0.0)
     examples = np.int64(0)
-    one, zero = np.float32(1.0), np.float32(0.0)
     for i in range(first, last):
         b = boundaries[i - first]
-        lo, hi = max(0, i - b), min(nline, i + b + 1)
-        contexts = hi - lo - 1
-        if contexts <= 0:
+        n = 0
+        for c in range(max(0, i - b), min(nline, i + b + 1)):
+            if c != i:
+                targets[n] = line[c]
+                weights[n] = 1.0
+                n += 1
+        contexts = n
+        if contexts == 0:
             continue
+        for k in range(nneg):
+            weight = contexts
+            for t in range(contexts):
+                if targets[t] == negatives[k]:
+                    weight -= 1
+            if weight > 0:
+                targets[n] = negatives[k]
+                weights[n] = weight
+                n += 1
         center = line[i]
         a, z = sub_offsets[center], sub_offsets[center + 1]
         mean_rows(wi, sub_ids, a, z, hidden)
         grad[:] = 0.0
-        for c in range(lo, hi):
-            if c != i:
-                loss += binary_logistic(wo, np.int64(line[c]), one, lr, hidden, grad)
-        for k in range(nneg):
-            negative = negatives[k]
-            weight = contexts
-            for c in range(lo, hi):
-                if c != i and line[c] == negative:
-                    weight -= 1
-            if weight > 0:
-                loss += weight * binary_logistic(wo, np.int64(negative), zero,
-                                                 lr * weight, hidden, grad)
+        loss += _logistic_rows(wo, targets, weights, contexts, n, lr, hidden, grad, alphas)
         _add_to_rows(wi, sub_ids, a, z, grad)
         examples += contexts
     return loss, examples
@@ -91,9 +121,9 @@ def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, bounda
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries, negatives,
-              nneg, lr, sums, grads, hidden, grad):
+              nneg, lr, sums, grads, hidden, grad, targets, weights, alphas):
     """Windows centred on line[first:last] (center i: contexts i +- boundaries[i - first]),
-    each predicting its center against the shared negatives[:nneg].
+    each predicting its center against the shared negatives[:nneg] (see _logistic_rows).
 
     `sums[p - lo]` is the sum of position p's subword rows, for the positions lo.. the
     windows reach; `grads[p - lo]` collects the gradient of every window holding p, added
@@ -101,15 +131,13 @@ def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries
     """
     loss = np.float64(0.0)
     examples = np.int64(0)
-    one, zero = np.float32(1.0), np.float32(0.0)
     dim = hidden.shape[0]
-    span_lo, span_hi = nline, 0
+    lo, hi = nline, 0
     for i in range(first, last):
         b = boundaries[i - first]
-        span_lo = min(span_lo, max(0, i - b))
-        span_hi = max(span_hi, min(nline, i + b + 1))
-    lo = span_lo
-    for p in range(span_lo, span_hi):
+        lo = min(lo, max(0, i - b))
+        hi = max(hi, min(nline, i + b + 1))
+    for p in range(lo, hi):
         word = line[p]
         for j in range(dim):
             sums[p - lo, j] = 0.0
@@ -134,18 +162,22 @@ def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries
         scale = np.float32(1.0 / nbow)
         for j in range(dim):
             hidden[j] *= scale
-        grad[:] = 0.0
-        target = line[i]
-        loss += binary_logistic(wo, np.int64(target), one, lr, hidden, grad)
+        targets[0] = line[i]
+        weights[0] = 1.0
+        n = 1
         for k in range(nneg):
-            if negatives[k] != target:
-                loss += binary_logistic(wo, np.int64(negatives[k]), zero, lr, hidden, grad)
+            if negatives[k] != line[i]:
+                targets[n] = negatives[k]
+                weights[n] = 1.0
+                n += 1
+        grad[:] = 0.0
+        loss += _logistic_rows(wo, targets, weights, 1, n, lr, hidden, grad, alphas)
         for c in range(start, stop):
             if c != i:
                 for j in range(dim):
                     grads[c - lo, j] += grad[j]
         examples += 1
-    for p in range(span_lo, span_hi):
+    for p in range(lo, hi):
         word = line[p]
         _add_to_rows(wi, sub_ids, sub_offsets[word], sub_offsets[word + 1], grads[p - lo])
     return loss, examples
@@ -171,6 +203,9 @@ def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws,
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
     boundaries = np.empty(batch, dtype=np.int64)
     negatives = np.empty(max(1, params.neg), dtype=np.int64)
+    targets = np.empty(2 * ws + params.neg, dtype=np.int64)
+    weights = np.empty(2 * ws + params.neg, dtype=np.float32)
+    alphas = np.empty(2 * ws + params.neg, dtype=np.float32)
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -203,11 +238,11 @@ def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws,
             if cbow:
                 loss, n = cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last,
                                     boundaries, negatives, nneg, lr, sums, grads, hidden,
-                                    grad)
+                                    grad, targets, weights, alphas)
             else:
                 loss, n = skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first,
                                         last, boundaries, negatives, nneg, lr, hidden,
-                                        grad)
+                                        grad, targets, weights, alphas)
             loss_sum += loss
             examples += n
         if local > lr_update_rate:
