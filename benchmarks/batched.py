@@ -11,7 +11,7 @@ training holds --lock (flock), so that runs on a shared machine do not overlap.
 
     python benchmarks/batched.py                               # en_corpus, N = 8 16 32
     python benchmarks/batched.py --corpus ../shared/data/corpus/en_small.txt --seeds 1
-    python benchmarks/batched.py --batches 16 --threads 1,2 --json out.json
+    python benchmarks/batched.py --batches 0,16 --threads 1,2 --json out.json
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     p.add_argument("--corpus", type=Path, help="training text (default: corpus/en_corpus.txt)")
     p.add_argument("--model", default="skipgram", choices=("skipgram", "cbow"))
-    p.add_argument("--batches", default="8,16,32", help="values of -batch, comma-separated")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..S-1 per configuration")
+    p.add_argument("--batches", default="0,8,16,32",
+                   help="values of -batch, comma-separated (0: the default algorithm)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per configuration")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds run from this one on")
     p.add_argument("--threads", default="1,2", help="thread counts, comma-separated; quality "
                    "is averaged at the first")
     p.add_argument("--native", default=NATIVE, help="native fastText binary ('' to skip it)")
@@ -105,13 +107,13 @@ def main(argv=None) -> int:
     work = opts.work or Path(tempfile.mkdtemp(prefix="embtk-batched-"))
     work.mkdir(parents=True, exist_ok=True)
     native = opts.native if opts.native and os.path.exists(opts.native) else ""
-    configs = ([("fastText native", None)] if native else []) + [("embtk default", 0)] + \
-        [(f"embtk -batch {b}", b) for b in batches]
+    configs = ([("fastText native", None)] if native else []) + \
+        [(f"embtk -batch {b}" if b else "embtk default", b) for b in batches]
     report = {"corpus": str(corpus), "model": opts.model, "params": params, "runs": []}
     for name, batch in configs:
         seeds = opts.native_seeds if batch is None else opts.seeds
         for thread in threads:
-            for seed in range(seeds):
+            for seed in range(opts.first_seed, opts.first_seed + seeds):
                 out = work / f"{re.sub(r'[^a-z0-9]+', '_', name)}_t{thread}_s{seed}"
                 if batch is None:
                     argv = [native, opts.model]
@@ -155,12 +157,12 @@ def summarize(runs: list, configs: list, threads: list) -> list:
             row[f"wps_t{t}"] = statistics.median(speeds)
             row[f"ratio_t{t}"] = row[f"wps_t{t}"] / statistics.median(native) if native else None
         quality = [r["spearman"]["mean"] for r in mine if "spearman" in r]
-        row["mean_spearman"] = float(np.mean(quality))
+        row["mean_spearman"] = float(np.mean(quality)) if quality else float("nan")
         row["seeds"] = len(quality)
         rows.append(row)
-    default = next(r for r in rows if r["batch"] == 0)["mean_spearman"]
+    default = [r["mean_spearman"] for r in rows if r["batch"] == 0]
     for row in rows:
-        row["spearman_minus_default"] = row["mean_spearman"] - default
+        row["spearman_minus_default"] = row["mean_spearman"] - default[0] if default else None
     return rows
 
 
@@ -175,7 +177,7 @@ def print_table(report: dict, threads: list) -> None:
         ratios = [f"{row[f'ratio_t{t}']:.2f}x" if row[f"ratio_t{t}"] else "" for t in threads]
         cells = [row["config"]] + [f"{row[f'wps_t{t}']:.0f}" for t in threads] + ratios + \
             [f"{row['mean_spearman']:.4f} ({row['seeds']} seeds)",
-             f"{row['spearman_minus_default']:+.4f}"]
+             "" if row["spearman_minus_default"] is None else f"{row['spearman_minus_default']:+.4f}"]
         print("| " + " | ".join(cells) + " |")
 
 

@@ -48,7 +48,10 @@ def logistic_targets(wo, h, targets, labels, weights, lr):
     return grad, float(np.dot(weights, losses))
 
 
-def reference_skipgram(wi, wo, subwords, line, first, last, boundaries, negatives, lr):
+def reference_skipgram(wi, wo, subwords, line, first, last, boundaries, negatives, neg, lr):
+    """Each center: one hidden vector; its contexts (weight 1) and every shared negative
+    (weight neg / len(negatives) for each context whose word it is not) as matrices."""
+    share = neg / len(negatives)
     loss, examples = 0.0, 0
     for i in range(first, last):
         b = boundaries[i - first]
@@ -57,7 +60,7 @@ def reference_skipgram(wi, wo, subwords, line, first, last, boundaries, negative
             continue
         rows = subwords[line[i]]
         h = wi[rows].mean(axis=0)
-        weights = [len(contexts) - contexts.count(n) for n in negatives]
+        weights = [share * (len(contexts) - contexts.count(n)) for n in negatives]
         negs = [n for n, w in zip(negatives, weights) if w > 0]
         targets = np.array(contexts + negs)
         labels = np.array([1.0] * len(contexts) + [0.0] * len(negs), dtype=np.float32)
@@ -69,7 +72,7 @@ def reference_skipgram(wi, wo, subwords, line, first, last, boundaries, negative
     return loss, examples
 
 
-def reference_cbow(wi, wo, subwords, line, first, last, boundaries, negatives, lr):
+def reference_cbow(wi, wo, subwords, line, first, last, boundaries, negatives, neg, lr):
     """Every window's hidden vector from the input rows as they were when the batch began;
     each window's gradient goes to the rows of its context words at the end."""
     start_wi = wi.copy()
@@ -85,8 +88,8 @@ def reference_cbow(wi, wo, subwords, line, first, last, boundaries, negatives, l
         negs = [n for n in negatives if n != line[i]]
         targets = np.array([line[i]] + negs)
         labels = np.array([1.0] + [0.0] * len(negs), dtype=np.float32)
-        grad, step_loss = logistic_targets(wo, h, targets, labels,
-                                           np.ones(len(targets), np.float32), lr)
+        weights = np.array([1.0] + [neg / len(negatives)] * len(negs), dtype=np.float32)
+        grad, step_loss = logistic_targets(wo, h, targets, labels, weights, lr)
         pending.append((rows, grad))
         loss += step_loss
         examples += 1
@@ -130,10 +133,10 @@ def test_skipgram_step_equals_the_numpy_reference(seed, first, last):
     lr = 0.05
     want_wi, want_wo = wi.copy(), wo.copy()
     want = reference_skipgram(want_wi, want_wo, subwords, list(line), first, last,
-                              boundaries, list(negatives), np.float32(lr))
+                              boundaries, list(negatives), 5, np.float32(lr))
     dim = wi.shape[1]
     got = skipgram_step(wi, wo, offsets, ids, line, len(line), first, last, boundaries,
-                        negatives, len(negatives), lr, *buffers(dim))
+                        negatives, len(negatives), 5, lr, *buffers(dim))
     assert got[1] == want[1]
     assert got[0] == pytest.approx(want[0], rel=1e-4)
     np.testing.assert_allclose(wo, want_wo, atol=2e-6)
@@ -149,10 +152,10 @@ def test_cbow_step_equals_the_numpy_reference(seed, first, last):
     lr = 0.05
     want_wi, want_wo = wi.copy(), wo.copy()
     want = reference_cbow(want_wi, want_wo, subwords, list(line), first, last, boundaries,
-                          list(negatives), np.float32(lr))
+                          list(negatives), 5, np.float32(lr))
     dim, span = wi.shape[1], last - first + 2 * 5
     got = cbow_step(wi, wo, offsets, ids, line, len(line), first, last, boundaries, negatives,
-                    len(negatives), lr, np.zeros((span, dim), np.float32),
+                    len(negatives), 5, lr, np.zeros((span, dim), np.float32),
                     np.zeros((span, dim), np.float32), *buffers(dim))
     assert got[1] == want[1]
     assert got[0] == pytest.approx(want[0], rel=1e-4)
@@ -166,7 +169,7 @@ def test_a_shared_negative_is_weighted_by_the_pairs_it_stands_for():
     line = np.array([1, 5, 2, 3], dtype=np.int32)
     start, start_wi = wo.copy(), wi.copy()
     h = wi[subwords[2]].mean(axis=0)
-    skipgram_step(wi, wo, offsets, ids, line, 4, 2, 3, np.array([2]), np.array([5, 7]), 2,
+    skipgram_step(wi, wo, offsets, ids, line, 4, 2, 3, np.array([2]), np.array([5, 7]), 2, 2,
                   0.05, *buffers(8))
 
     def alpha(row, label, weight):

@@ -243,7 +243,7 @@ def test_continued_on_tiny_data(data, tmp_path):
 def test_batched_on_tiny_data(data, tmp_path):
     out = tmp_path / "batched.json"
     done = run_script("batched.py", "--data", data, "--corpus", data / "corpus" / "en_small.txt",
-                      "--batches", "4", "--seeds", 2, "--threads", "1", "--native", "",
+                      "--batches", "0,4", "--seeds", 2, "--threads", "1", "--native", "",
                       "--lock", "", "--set", "dim=10", "--set", "epoch=1", "--set", "minCount=3",
                       "--set", "bucket=2000", "--set", "maxn=4", "--json", out, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
