@@ -238,3 +238,26 @@ def test_continued_on_tiny_data(data, tmp_path):
     assert results["words"]["A->B"]["words"] > results["words"]["A"]["words"]
     assert len(results["words"]["new words"]) == 2
     assert "A->B minus A+B" in done.stdout
+
+
+def test_batched_on_tiny_data(data, tmp_path):
+    out = tmp_path / "batched.json"
+    done = run_script("batched.py", "--data", data, "--corpus", data / "corpus" / "en_small.txt",
+                      "--batches", "0,4", "--seeds", 2, "--threads", "1", "--native", "",
+                      "--lock", "", "--set", "dim=10", "--set", "epoch=1", "--set", "minCount=3",
+                      "--set", "bucket=2000", "--set", "maxn=4", "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [(r["config"], r["seed"]) for r in report["runs"]] == [
+        ("embtk default", 0), ("embtk default", 1), ("embtk -batch 4", 0), ("embtk -batch 4", 1)]
+    for run in report["runs"]:
+        assert run["words_per_sec_thread"] > 0 and -1 <= run["spearman"]["mean"] <= 1
+        assert sorted(run["spearman"]["sets"]) == ["simlex999", "wordsim353"]
+    rows = {row["config"]: row for row in report["summary"]}
+    batched = rows["embtk -batch 4"]
+    assert batched["seeds"] == 2 and batched["ratio_t1"] is None  # no native binary given
+    assert batched["mean_spearman"] == pytest.approx(
+        np.mean([r["spearman"]["mean"] for r in report["runs"][2:]]))
+    assert batched["spearman_minus_default"] == pytest.approx(
+        batched["mean_spearman"] - rows["embtk default"]["mean_spearman"])
+    assert "| embtk -batch 4 |" in done.stdout

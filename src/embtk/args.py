@@ -159,6 +159,9 @@ class Args:
     minCount: int = option(5, "minimal number of occurrences of a word")
     minCountLabel: int = option(0, "minimal number of occurrences of a label")
     neg: int = option(5, "number of negatives sampled")
+    batch: int = option(0, "N neighbouring context windows share one draw of negatives: "
+                        "faster, slightly different vectors (see README; -loss ns only; "
+                        "0: fastText's algorithm)", modes=("skipgram", "cbow"))
     wordNgrams: int = option(1, "max length of word n-grams")
     loss: str = option("ns", "loss function", choices=("hs", "ns", "softmax", "ova", "one-vs-all"))
     bucket: int = option(2000000, "number of hash buckets for n-grams")
@@ -311,6 +314,13 @@ class Args:
                 raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
         if self.neg < 0:
             raise EmbtkError(f"-neg must be zero or positive, got {self.neg}")
+        if self.batch < 0:
+            raise EmbtkError(f"-batch must be zero or positive, got {self.batch}")
+        if self.batch > 0 and self.supervised:
+            raise EmbtkError("-batch applies to skipgram and cbow, not to supervised training")
+        if self.batch > 0 and self.loss != "ns":
+            raise EmbtkError(f"-batch shares the negatives of -loss ns; it cannot be used with "
+                             f"-loss {self.loss}")
         for name in ("minCount", "minCountLabel", "bucket", "minn", "maxn"):
             if int(getattr(self, name)) < 0:
                 raise EmbtkError(f"-{name} must be zero or positive, got {getattr(self, name)}")

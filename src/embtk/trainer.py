@@ -19,6 +19,7 @@ from .errors import EmbtkError
 from .fileformat import read_vec
 from .kernels import INIT_BLOCK, Schedule, init_uniform, train_supervised, train_unsupervised
 from .losses import make_loss_params, seed_rng
+from .minibatch import train_batched
 
 
 def cache_line_rows(n: int, dtype) -> np.ndarray:
@@ -226,6 +227,9 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
             piece, at_end = reader.piece()
             if args.supervised:
                 used, finished = train_supervised(tid, rng, piece, wi, wo, params, schedule)
+            elif args.batch > 0:
+                used, finished = train_batched(tid, rng, encoded.words, piece, at_end, wi, wo,
+                                               params, cbow, args.ws, args.batch, schedule)
             else:
                 used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
                                                     wo, params, cbow, args.ws, schedule)
