@@ -261,3 +261,33 @@ def test_batched_on_tiny_data(data, tmp_path):
     assert batched["spearman_minus_default"] == pytest.approx(
         batched["mean_spearman"] - rows["embtk default"]["mean_spearman"])
     assert "| embtk -batch 4 |" in done.stdout
+
+def test_first_run_on_a_tiny_script(vectors, tmp_path):
+    # A script laid out as the quickstart: set-up, an untimed echo, one embtk command at
+    # the end of a pipe spread over lines.
+    shutil.copy(vectors, tmp_path / "model.bin")
+    script = tmp_path / "first.sh"
+    script.write_text('#!/bin/sh\nset -e\ncd "$(dirname "$0")"\necho "== not timed"\n'
+                      "printf '%s\\n' he \\\n  she |\n  embtk nn model.bin 2\n")
+    out = tmp_path / "first.json"
+    done = run_script("first_run.py", "--script", script, "--top", 50, "--json", out,
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [row["command"] for row in report["rows"]] == ["embtk nn model.bin 2"]
+    (rep,) = report["reps"]
+    compiled = {event["function"] for event in rep["compiles"][0]}
+    assert "embtk.kernels.nearest_words" in compiled  # cold: compiled from an empty cache
+    assert rep["warm_compile_count"] == [0]  # warm: everything loaded from that cache
+    for phase in ("cold", "warm"):
+        (wall, cpu), = rep[phase]
+        assert wall > 0 and cpu > 0
+    assert "| `embtk nn model.bin 2` |" in done.stdout and "| total |" in done.stdout
+    assert "| embtk.kernels.nearest_words |" in done.stdout
+
+
+def test_first_run_says_when_a_script_has_no_embtk_command(tmp_path):
+    script = tmp_path / "none.sh"
+    script.write_text("#!/bin/sh\necho hello\n")
+    done = run_script("first_run.py", "--script", script, cwd=tmp_path)
+    assert done.returncode == 1 and "runs no embtk command" in done.stderr

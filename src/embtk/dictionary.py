@@ -61,6 +61,19 @@ def hash_bytes(data: bytes) -> int:
     return int(fnv1a(np.frombuffer(data, dtype=np.uint8), 0, len(data)))
 
 
+def read_only(buf: np.ndarray) -> np.ndarray:
+    """A read-only view of a byte array, as the text kernels are given every buffer.
+
+    numba compiles a kernel once per argument type, and a read-only array (np.frombuffer
+    of bytes) is another type than a writable one (of a bytearray): were both to reach
+    encode_lines, it would be compiled twice, 2 s on a cold cache.
+    """
+    if not buf.flags.writeable:
+        return buf
+    view = buf.view()
+    view.flags.writeable = False
+    return view
+
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _is_space(c):
@@ -156,7 +169,7 @@ def _rebuild_slots(hashes, n, nslots):
 _SORT_RUN = 16
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _before(a, b, types, counts):
     """fastText's entry order: words before labels, then the higher count first."""
     if types[a] != types[b]:
@@ -314,7 +327,7 @@ def _prune(state, threshold):
     new_bytes = np.empty_like(ebytes)
     new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
     new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
-    keep = 0
+    keep = np.int64(0)  # not the literal 0: see encode_lines
     kept_bytes = 0
     for e in order:
         if counts[e] >= threshold:
@@ -330,18 +343,21 @@ def _prune(state, threshold):
 
 
 @nb.njit(cache=True, nogil=True)
-def count_tokens(buf, label_prefix, max_vocab, state):
-    """Count the tokens of `buf`, one piece of a corpus cut after a separator, into
-    `state` (a TokenCounts); returns the updated state, whose arrays may be new ones.
+def count_tokens(buf, pos, label_prefix, max_vocab, state):
+    """Count the tokens of `buf` from byte `pos` on (a piece of a corpus cut after a
+    separator) into `state` (a TokenCounts); returns the updated state, whose arrays may
+    be new ones, the position reached and whether the entries have passed 3/4 of
+    `max_vocab` there: then the caller prunes them (`_prune`) and goes on from there.
 
-    Entries stay in fastText's order (first seen, or sorted by a pruning): rare ones are
-    pruned past `max_vocab` entries, and `totals[2]` counts every token read, pruned
-    ones included, as fastText counts them.
+    Entries stay in fastText's order (first seen, or sorted by a pruning), and `totals[2]`
+    counts every token read, pruned ones included, as fastText counts them. The pruning is
+    left to the caller so that this kernel, compiled by every training command, does not
+    carry the sort that only a huge vocabulary needs (a second on a cold cache).
     """
     ebytes, eoff, elen, counts, types, hashes, slots, totals = state
     n, nbytes, ntokens = totals[0], totals[1], totals[2]
     end = len(buf)
-    pos = 0
+    full = False
     while True:
         start, stop, pos = next_token(buf, pos, end)
         if start == -2:
@@ -382,12 +398,10 @@ def count_tokens(buf, label_prefix, max_vocab, state):
         if n * 2 > len(slots):
             slots = _rebuild_slots(hashes, n, 2 * len(slots))
         if n > max_vocab * 3 // 4:
-            totals[0], totals[1] = n, nbytes
-            ebytes, eoff, elen, counts, types, hashes, slots, totals = _prune(
-                (ebytes, eoff, elen, counts, types, hashes, slots, totals), totals[3] + 1)
-            n, nbytes = totals[0], totals[1]
+            full = True
+            break
     totals[0], totals[1], totals[2] = n, nbytes, ntokens
-    return (ebytes, eoff, elen, counts, types, hashes, slots, totals)
+    return (ebytes, eoff, elen, counts, types, hashes, slots, totals), pos, full
 
 
 def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
@@ -396,7 +410,14 @@ def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
     prefix = np.frombuffer(label, dtype=np.uint8)
     state = new_token_counts()
     for piece in pieces:
-        state = TokenCounts(*count_tokens(piece, prefix, max_vocab, state))
+        piece = read_only(piece)
+        pos = 0
+        while True:
+            arrays, pos, full = count_tokens(piece, pos, prefix, max_vocab, state)
+            state = TokenCounts(*arrays)
+            if not full:
+                break
+            state = TokenCounts(*_prune(state, state.totals[3] + 1))
     return counted_entries(state)
 
 
@@ -576,7 +597,10 @@ def encode_lines(tables, buf):
     line_tok = np.empty(64, dtype=np.int64)
     hashes = np.empty(256, dtype=np.uint32)
     scratch = np.empty(64, dtype=np.uint8)
-    nf = 0
+    # A counter that starts as the literal 0 and is passed to a kernel (push_char_ngrams)
+    # makes numba compile that kernel twice: once for the literal, met while the loop is
+    # being typed, then for int64. A typed zero compiles it once.
+    nf = np.int64(0)
     nl = 0
     nlines = 0
     nh = 0
@@ -765,6 +789,7 @@ class Dictionary:
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
         self.pruneidx = pruneidx
+        word_bytes = read_only(word_bytes)
         hashes = _hash_all(word_bytes, offsets)
         nslots = 1 << max(4, int(2 * max(1, self.size)).bit_length())
         slots = _rebuild_slots(hashes, self.size, nslots)
@@ -777,7 +802,11 @@ class Dictionary:
                       np.zeros(0, np.int32), prune_map, self.nwords, self.minn, self.maxn,
                       self.bucket, self.word_ngrams,
                       np.frombuffer(self.label, dtype=np.uint8).copy())
-        sub_off, sub_ids = build_subword_table(base)
+        if self.maxn > 0:
+            sub_off, sub_ids = build_subword_table(base)
+        else:  # each entry is its only row: what build_subword_table gives, not compiled
+            sub_off = np.arange(self.size + 1, dtype=np.int64)
+            sub_ids = np.arange(self.size, dtype=np.int32)
         self.tables = base._replace(subword_offsets=sub_off, subword_ids=sub_ids)
 
     @property
@@ -906,16 +935,17 @@ class Dictionary:
 
     def encode(self, buf: np.ndarray) -> EncodedLines:
         """The lines of a byte buffer as input rows and label ids."""
-        return EncodedLines(*encode_lines(self.tables, buf))
+        return EncodedLines(*encode_lines(self.tables, read_only(buf)))
 
     def encode_ids(self, buf: np.ndarray, start: int, out: np.ndarray):
         """dictionary.encode_ids on this vocabulary: (ids written to out, position reached)."""
-        n, position = encode_ids(self.tables, buf, np.int64(start), out)
+        n, position = encode_ids(self.tables, read_only(buf), np.int64(start), out)
         return int(n), int(position)
 
     def corpus_ids(self, buf: np.ndarray) -> np.ndarray:
         """The in-vocabulary ids of the tokens of `buf` (a corpus in memory)."""
         out = np.empty(max(1, min(len(buf), self.ntokens)), dtype=np.int32)
+        buf = read_only(buf)
         filled, pos = 0, 0
         while True:
             n, pos = encode_ids(self.tables, buf, np.int64(pos), out[filled:])

@@ -168,7 +168,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
         end = _line_end(ids, pos, eos_id, at_corpus_end)
         if end < 0:
             break
-        nline = 0
+        nline = np.int64(0)  # typed: _update's tstop, never compiled for a literal 0
         for p in range(pos, end):
             w = ids[p]
             if w < nwords and rand_unit(rng) <= keep_prob[w]:

@@ -19,6 +19,7 @@ from collections import namedtuple
 
 import numba as nb
 import numpy as np
+from numba.extending import overload
 
 HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
 SIGMOID_TABLE_SIZE = 512
@@ -46,6 +47,14 @@ _LOG = _log_table()
 
 LossParams = namedtuple("LossParams",
                         "kind neg neg_keep neg_alias tree_left tree_right path_offsets paths codes")
+# The same fields under a class of each loss (see `for_training`): numba compiles a kernel
+# for each class of its arguments, so one given HsParams carries hs's code alone, where
+# LossParams, whose kind is known only at run time, brings all four (1-2 s of compiling).
+HsParams = namedtuple("HsParams", LossParams._fields)
+NsParams = namedtuple("NsParams", LossParams._fields)
+SoftmaxParams = namedtuple("SoftmaxParams", LossParams._fields)
+OvaParams = namedtuple("OvaParams", LossParams._fields)
+_PARAMS_OF_KIND = {HS: HsParams, NS: NsParams, SOFTMAX: SoftmaxParams, OVA: OvaParams}
 
 
 # ------------------------------------------------------------------------- tables
@@ -201,38 +210,101 @@ def _contains(values, start, stop, x):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
+                 rng):
+    loss = np.float32(0.0)
+    for i in range(wo.shape[0]):
+        label = np.float32(1.0) if _contains(targets, tstart, tstop, i) else np.float32(0.0)
+        loss += binary_logistic(wo, i, label, lr, hidden, grad)
+    return loss
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
+                rng):
+    loss = np.float32(0.0)
+    target = np.int64(targets[target_index])
+    loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
+    for _ in range(params.neg):
+        negative = draw_negative(params, rng)
+        while negative == target:
+            negative = draw_negative(params, rng)
+        loss += binary_logistic(wo, negative, np.float32(0.0), lr, hidden, grad)
+    return loss
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
+                rng):
+    loss = np.float32(0.0)
+    target = np.int64(targets[target_index])
+    for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
+        loss += binary_logistic(wo, np.int64(params.paths[k]), np.float32(params.codes[k]),
+                                lr, hidden, grad)
+    return loss
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
+                     output, rng):
+    target = np.int64(targets[target_index])
+    softmax_output(wo, hidden, output)
+    for i in range(wo.shape[0]):
+        alpha = np.float32(lr * ((1.0 if i == target else 0.0) - output[i]))
+        for j in range(hidden.shape[0]):
+            w = wo[i, j]
+            grad[j] += alpha * w
+            wo[i, j] = w + alpha * hidden[j]
+    return -table_log(output[target])
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
+                rng):
+    """`forward` for a LossParams: the loss chosen at run time."""
+    kind = params.kind
+    if kind == OVA:
+        return _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden,
+                            grad, output, rng)
+    if kind == NS:
+        return _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden,
+                           grad, output, rng)
+    if kind == HS:
+        return _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden,
+                           grad, output, rng)
+    return _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden,
+                            grad, output, rng)
+
+
+_FORWARD_OF_PARAMS = {HsParams: _forward_hs, NsParams: _forward_ns,
+                      SoftmaxParams: _forward_softmax, OvaParams: _forward_ova}
+
+
 def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
     """Score `hidden` against targets[target_index] (ova: all of targets[tstart:tstop]),
-    update `wo` and accumulate `grad` for the input rows; return the loss."""
-    kind = params.kind
-    loss = np.float32(0.0)
-    if kind == OVA:
-        for i in range(wo.shape[0]):
-            label = np.float32(1.0) if _contains(targets, tstart, tstop, i) else np.float32(0.0)
-            loss += binary_logistic(wo, i, label, lr, hidden, grad)
-        return loss
-    target = np.int64(targets[target_index])
-    if kind == NS:
-        loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
-        for _ in range(params.neg):
-            negative = draw_negative(params, rng)
-            while negative == target:
-                negative = draw_negative(params, rng)
-            loss += binary_logistic(wo, negative, np.float32(0.0), lr, hidden, grad)
-    elif kind == HS:
-        for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
-            loss += binary_logistic(wo, np.int64(params.paths[k]), np.float32(params.codes[k]),
-                                    lr, hidden, grad)
-    else:
-        softmax_output(wo, hidden, output)
-        for i in range(wo.shape[0]):
-            alpha = np.float32(lr * ((1.0 if i == target else 0.0) - output[i]))
-            for j in range(hidden.shape[0]):
-                w = wo[i, j]
-                grad[j] += alpha * w
-                wo[i, j] = w + alpha * hidden[j]
-        loss = -table_log(output[target])
-    return loss
+    update `wo` and accumulate `grad` for the input rows; return the loss.
+
+    In a kernel, `params` of a loss's own class (`for_training`) compiles that loss's
+    code alone; a LossParams, and any call from Python, goes through `forward_any`.
+    """
+    return forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
+                       output, rng)
+
+
+@overload(forward, inline="always")
+def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
+                rng):
+    chosen = _FORWARD_OF_PARAMS.get(getattr(params, "instance_class", None), forward_any)
+
+    def call(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
+        return chosen(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
+                      output, rng)
+    return call
+
+
+def for_training(params: LossParams):
+    """The same parameters under their loss's own class, for the training kernels."""
+    return _PARAMS_OF_KIND[params.kind](*params)
 
 
 # ---------------------------------------------------------------------- prediction

@@ -18,7 +18,7 @@ from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import read_vec
 from .kernels import INIT_BLOCK, Schedule, init_uniform, train_supervised, train_unsupervised
-from .losses import make_loss_params, seed_rng
+from .losses import for_training, make_loss_params, seed_rng
 from .minibatch import train_batched
 
 
@@ -197,7 +197,8 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     or a signal; `resumed` starts from a checkpoint's progress instead of the beginning.
     """
     out_kind = LABEL if args.supervised else WORD
-    params = make_loss_params(args.loss_code, dictionary.counts_of(out_kind), args.neg)
+    params = for_training(make_loss_params(args.loss_code, dictionary.counts_of(out_kind),
+                                           args.neg))
     nthreads = args.thread
     if corpus_tokens is None:
         corpus_tokens = dictionary.ntokens
