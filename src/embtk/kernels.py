@@ -123,6 +123,22 @@ def _line_end(ids, pos, eos_id, at_corpus_end):
     return -1
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
+    """The line starting at ids[pos] into `line`, frequent words dropped with probability
+    1 - keep_prob: returns (where it ends, words kept), or (-1, 0) if `ids` ends first."""
+    end = _line_end(ids, pos, eos_id, at_corpus_end)
+    nline = np.int64(0)  # typed: _update's tstop, never compiled for a literal 0
+    if end < 0:
+        return end, nline
+    for p in range(pos, end):
+        w = ids[p]
+        if w < len(keep_prob) and rand_unit(rng) <= keep_prob[w]:
+            line[nline] = w
+            nline += 1
+    return end, nline
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, schedule):
     """cbow / skipgram over `ids`, the piece of the corpus that thread `tid` reads next
@@ -165,15 +181,9 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
         if lr < 0:
             finished = True
             break
-        end = _line_end(ids, pos, eos_id, at_corpus_end)
+        end, nline = read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line)
         if end < 0:
             break
-        nline = np.int64(0)  # typed: _update's tstop, never compiled for a literal 0
-        for p in range(pos, end):
-            w = ids[p]
-            if w < nwords and rand_unit(rng) <= keep_prob[w]:
-                line[nline] = w
-                nline += 1
         local += end - pos
         pos = end
         for i in range(nline):

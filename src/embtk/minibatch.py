@@ -28,8 +28,8 @@ import numba as nb
 import numpy as np
 
 from .dictionary import MAX_LINE_SIZE
-from .kernels import _current_lr, _line_end, _publish, mean_rows
-from .losses import dot_row, draw_negative, rand_below, rand_unit, sigmoid, table_log
+from .kernels import _current_lr, _publish, mean_rows, read_line
+from .losses import dot_row, draw_negative, rand_below, sigmoid, table_log
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -209,7 +209,6 @@ def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws,
     sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     dim = wi.shape[1]
-    nwords = len(keep_prob)
     batch = min(batch, MAX_LINE_SIZE + 1)
     hidden = np.zeros(dim, dtype=np.float32)
     grad = np.zeros(dim, dtype=np.float32)
@@ -235,15 +234,9 @@ def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws,
         if lr < 0:
             finished = True
             break
-        end = _line_end(ids, pos, eos_id, at_corpus_end)
+        end, nline = read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line)
         if end < 0:
             break
-        nline = 0
-        for p in range(pos, end):
-            w = ids[p]
-            if w < nwords and rand_unit(rng) <= keep_prob[w]:
-                line[nline] = w
-                nline += 1
         local += end - pos
         pos = end
         for first in range(0, nline, batch):
