@@ -684,12 +684,14 @@ def write_vec_rows(path, words: Sequence[bytes], dim: int, rows) -> None:
     words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
     n = len(words)
     block = max(1, min(_VEC_BLOCK, _VEC_BLOCK_VALUES // max(dim, 1)))
+    buffer = np.empty(0, dtype=np.uint8)  # reused block after block: no fresh pages each time
     with atomic_write(path, "wb") as f:
         try:
             f.write(b"%d %d\n" % (n, dim))
             for start in range(0, n, block):
                 stop = min(n, start + block)
-                for piece in _vec_block(words[start:stop], dim, rows(start, stop)):
+                pieces, buffer = _vec_block(words[start:stop], dim, rows(start, stop), buffer)
+                for piece in pieces:
                     f.write(piece)
         except OSError as exc:
             raise EmbtkError(f"cannot write {path}: {_os_reason(exc)}") from None
@@ -706,28 +708,30 @@ def _vec_block_python(words, dim: int, values) -> bytes:
     return ((b"%s " + b"%.5g " * dim + b"\n") * len(values)) % tuple(flat)
 
 
-def _vec_block(words, dim: int, values):
-    """The lines of a block as byte pieces: float32 rows through `_format_vec_lines`, a row it
-    cannot format exactly (a value below ~1e-12 or above ~1e22) and other dtypes through
-    `_vec_block_python`."""
+def _vec_block(words, dim: int, values, buffer):
+    """The lines of a block as byte pieces (views of `buffer`, or of a larger one it
+    returns): float32 rows through `_format_vec_lines`, a row it cannot format exactly (a
+    value below ~1e-12 or above ~1e22) and other dtypes through `_vec_block_python`."""
     values = np.asarray(values)
     if values.dtype != np.float32 or values.shape != (len(words), dim):
-        return [_vec_block_python(words, dim, values)]
+        return [_vec_block_python(words, dim, values)], buffer
     bits = np.ascontiguousarray(values).view(np.uint32)
     word_data = np.frombuffer(b"".join(words), dtype=np.uint8)
     word_ends = np.fromiter(map(len, words), dtype=np.int64, count=len(words)).cumsum()
-    out = np.empty(len(word_data) + len(words) * (_VEC_VALUE_WIDTH * dim + 2), dtype=np.uint8)
-    ends, bad = _format_vec_lines(bits, word_data, word_ends, out)
-    text = memoryview(out)
+    need = len(word_data) + len(words) * (_VEC_VALUE_WIDTH * dim + 2)
+    if len(buffer) < need:
+        buffer = np.empty(need, dtype=np.uint8)
+    ends, bad = _format_vec_lines(bits, word_data, word_ends, buffer)
+    text = memoryview(buffer)
     if not bad.any():
-        return [text[:ends[-1]]] if len(words) else []
+        return ([text[:ends[-1]]] if len(words) else []), buffer
     pieces, done = [], 0
     for i in np.flatnonzero(bad):
         pieces.append(text[done:ends[i]])
         pieces.append(_vec_block_python([words[i]], dim, values[i:i + 1]))
         done = ends[i]
     pieces.append(text[done:ends[-1]])
-    return pieces
+    return pieces, buffer
 
 
 _POW5 = np.array([5 ** i for i in range(27)], dtype=np.int64)
@@ -838,9 +842,8 @@ def _format_vec_lines(bits, word_data, word_ends, out):
                 out[pos + 3] = 32
                 pos += 4
                 continue
-            if b >> 31:
-                out[pos] = 45  # "-", "-0" and "-inf" too
-                pos += 1
+            out[pos] = 45  # "-", "-0" and "-inf" too: kept only when the sign bit is set,
+            pos += b >> 31  # with no branch to mispredict on random signs
             if (b & 0x7FFFFFFF) == 0:
                 out[pos] = 48
                 out[pos + 1] = 32
