@@ -860,13 +860,14 @@ def _format_vec_lines(bits, word_data, word_ends, out):
             if q < 0:
                 bad[i] = True
                 break
-            nd = 5
-            while q % 10 == 0:
-                q //= 10
+            digits[0] = 48 + q // 10000
+            digits[1] = 48 + q // 1000 % 10
+            digits[2] = 48 + q // 100 % 10
+            digits[3] = 48 + q // 10 % 10
+            digits[4] = 48 + q % 10
+            nd = 5  # trailing zeros dropped, as %g does
+            while digits[nd - 1] == 48:
                 nd -= 1
-            for k in range(nd - 1, -1, -1):
-                digits[k] = 48 + q % 10
-                q //= 10
             if d < -4 or d >= 5:  # 1.2346e+05, 1e-05
                 out[pos] = digits[0]
                 pos += 1
@@ -885,15 +886,18 @@ def _format_vec_lines(bits, word_data, word_ends, out):
                 out[pos] = 48 + d // 10 % 10
                 out[pos + 1] = 48 + d % 10
                 pos += 2
-            elif d < 0:  # 0.00012346
-                out[pos] = 48
+            elif d < 0:  # 0.00012346, the common case: fixed stores, no loop to mispredict;
+                out[pos] = 48  # what goes beyond the text is overwritten (12 B a value)
                 out[pos + 1] = 46
-                pos += 2
-                for _ in range(-d - 1):
-                    out[pos] = 48
-                    pos += 1
-                for k in range(nd):
-                    out[pos + k] = digits[k]
+                out[pos + 2] = 48
+                out[pos + 3] = 48
+                out[pos + 4] = 48
+                pos += 1 - d
+                out[pos] = digits[0]
+                out[pos + 1] = digits[1]
+                out[pos + 2] = digits[2]
+                out[pos + 3] = digits[3]
+                out[pos + 4] = digits[4]
                 pos += nd
             elif nd <= d + 1:  # 12300
                 for k in range(d + 1):
