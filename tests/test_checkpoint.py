@@ -17,9 +17,9 @@ import embtk
 DATA = Path(__file__).parent / "data"
 TRAIN, TEST = DATA / "authors.train", DATA / "authors.test"
 CORPUS = DATA / "austen_small.txt"
-SUPERVISED = ["supervised", "-input", TRAIN, "-dim", 10, "-epoch", 300, "-lr", 0.5,
+SUPERVISED = ["supervised", "-input", TRAIN, "-dim", 10, "-epoch", 1000, "-lr", 0.5,
               "-wordNgrams", 2, "-bucket", 20000, "-thread", 1, "-seed", 4]
-SKIPGRAM = ["skipgram", "-input", CORPUS, "-dim", 10, "-epoch", 8, "-bucket", 20000,
+SKIPGRAM = ["skipgram", "-input", CORPUS, "-dim", 10, "-epoch", 25, "-bucket", 20000,
             "-thread", 1, "-seed", 4]
 
 
@@ -51,7 +51,7 @@ def test_resume_after_sigterm_ends_with_the_uninterrupted_model(command, tmp_pat
     checkpoint = tmp_path / "run.ckpt"
     proc = _start(command, "-output", tmp_path / "part", "-checkpoint", checkpoint)
     _training_started(proc)
-    time.sleep(0.5)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 143, err
@@ -73,7 +73,8 @@ def test_resume_after_sigkill_reaches_the_same_quality(tmp_path):
     proc = _start(SUPERVISED, "-output", tmp_path / "part", "-checkpoint", checkpoint,
                   "-checkpointEvery", 0.3, "-tmpdir", spool)
     _wait_for(proc, checkpoint.exists, "checkpoint")
-    time.sleep(0.5)
+    time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
     proc.kill()
     proc.wait(timeout=60)
     # killed: no model, and no temporary file (the encoded corpus never had a name)
