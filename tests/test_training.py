@@ -232,31 +232,57 @@ def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids
                     wi[r] += grad
 
 
-def test_skipgram_kernel_is_fasttexts_per_context_update():
-    """The kernel keeps the center's mean up to date and writes its rows once per center;
-    that must be the same training as fastText's average-and-write per context."""
+def _per_target_cbow(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
+    """fastText's cbow step written plainly: for every target the rows of all its context
+    words are averaged, and the gradient goes back into each of them at once."""
+    from embtk.losses import forward, rand_below, rand_unit
+
+    line = np.array([w for w in ids if rand_unit(rng) <= 1.0], dtype=np.int32)
+    output = np.zeros(wo.shape[0], dtype=np.float32)
+    for i in range(len(line)):
+        boundary = 1 + rand_below(rng, ws)
+        context = [c for c in range(max(0, i - boundary), min(len(line), i + boundary + 1))
+                   if c != i]
+        rows = np.concatenate([sub_ids[sub_offsets[line[c]]:sub_offsets[line[c] + 1]]
+                               for c in context])
+        hidden = wi[rows].mean(axis=0).astype(np.float32)
+        grad = np.zeros_like(hidden)
+        forward(params, wo, line, 0, len(line), i, np.float32(lr), hidden, grad, output, rng)
+        for r in rows:  # a row listed twice gets the gradient twice, as in fastText
+            wi[r] += grad
+
+
+@pytest.mark.parametrize("cbow", [False, True], ids=["skipgram", "cbow"])
+def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
+    """The kernels keep the sums of rows up to date and write each word's rows once (per
+    center for skipgram, per word for cbow); that must be the same training as fastText's
+    average-and-write for each example."""
     from embtk.kernels import Schedule, WordTables, train_unsupervised
     from embtk.losses import NS, make_loss_params, seed_rng
 
     nwords, dim, ws = 6, 8, 3
-    # word 3 lists row 7 twice: two of its n-grams hashed to one bucket
-    sub_offsets = np.array([0, 1, 3, 5, 9, 10, 12], dtype=np.int32)
-    sub_ids = np.array([0, 1, 6, 2, 8, 3, 7, 9, 7, 4, 5, 6], dtype=np.int32)
+    # word 3 lists row 7 twice (two of its n-grams hashed to one bucket); words 2 and 5
+    # share row 6, words 3 and 4 share row 3 and 9 (n-grams like "ing>")
+    sub_offsets = np.array([0, 1, 3, 5, 9, 12, 14], dtype=np.int32)
+    sub_ids = np.array([0, 1, 6, 2, 8, 3, 7, 9, 7, 4, 3, 9, 5, 6], dtype=np.int32)
     generator = np.random.default_rng(3)
     wi = generator.uniform(-0.5, 0.5, (nwords + 4, dim)).astype(np.float32)
     wo = generator.uniform(-0.5, 0.5, (nwords, dim)).astype(np.float32)
     params = make_loss_params(NS, np.array([50, 20, 10, 8, 5, 3]), 3)
-    ids = np.array([1, 3, 2, 4, 5, 3, 1, 2, 3, 0], dtype=np.int32)  # one line, 0 = </s>
+    # one line (0 = </s>), long enough that words leave the cbow window, one word repeated
+    ids = np.array([1, 3, 2, 4, 5, 3, 1, 2, 3, 3, 4, 2, 5, 1, 4, 0], dtype=np.int32)
     words = WordTables(np.int32(0), np.ones(nwords, dtype=np.float32), sub_offsets, sub_ids)
     schedule = Schedule(np.float64(0.1), np.int64(10**9), np.int64(10**9),
                         np.zeros((1, 8), np.int64), np.zeros((1, 8), np.float64),
                         np.zeros(1, np.int32))
     expected_wi, expected_wo = wi.copy(), wo.copy()
-    _per_context_skipgram(seed_rng(11), ids, expected_wi, expected_wo, params, ws, 0.1,
-                          sub_offsets, sub_ids)
-    used, _ = train_unsupervised(0, seed_rng(11), words, ids, True, wi, wo, params, False, ws,
+    reference = _per_target_cbow if cbow else _per_context_skipgram
+    reference(seed_rng(11), ids, expected_wi, expected_wo, params, ws, 0.1, sub_offsets,
+              sub_ids)
+    start = wi.copy()
+    used, _ = train_unsupervised(0, seed_rng(11), words, ids, True, wi, wo, params, cbow, ws,
                                  schedule)
     assert used == len(ids)
-    assert not np.allclose(wi, generator.uniform(-0.5, 0.5, wi.shape))  # it trained
+    assert np.abs(wi - start).max() > 0.01  # it trained
     np.testing.assert_allclose(wi, expected_wi, rtol=0, atol=2e-6)
     np.testing.assert_allclose(wo, expected_wo, rtol=0, atol=2e-6)

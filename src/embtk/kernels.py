@@ -77,15 +77,16 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
 
 
 @nb.njit(cache=True, nogil=True)
-def _mean_shift(rows, start, stop):
-    """How far the mean of wi[rows[start:stop]] moves when `g` is added once to each
-    entry, in units of g: 1 unless a row is listed twice (two n-grams hashed to one
-    bucket), then (sum of each entry's multiplicity) / entries."""
+def _shared_rows(rows, a, b, c, d):
+    """How many (entry, entry) pairs of rows[a:b] and rows[c:d] name the same row: how far
+    the sum of wi[rows[a:b]] moves, in units of g, when g is added once to each entry of
+    rows[c:d]. For a word and itself, its entries unless two n-grams share a bucket."""
     total = 0
-    for k in range(start, stop):
-        for m in range(start, stop):
-            total += rows[m] == rows[k]
-    return np.float32(total / max(1, stop - start))
+    for k in range(a, b):
+        r = rows[k]
+        for m in range(c, d):
+            total += rows[m] == r
+    return np.float32(total)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -140,6 +141,101 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, hidden, grad,
+               output, sums, pending, shared):
+    """fastText's cbow over one line, with each word's rows read once and written once.
+
+    fastText averages the rows of every context word for each target and adds the gradient
+    to all of them: a word's ~15 rows are read and written for each of its ~2 x ws
+    targets. Here a word's row sum is read when it comes within ws of the target
+    (`sums`, a ring of 2 ws + 1 slots) and the gradients for its rows add up in `pending`
+    until it falls behind the window, when they are written. The sum of a word's rows,
+    as fastText would see it, is its read sum plus, for each word in the window, its
+    pending gradient times the rows the two words share (`shared`; n-grams like "ing>"
+    or a repeated word). In exact arithmetic this is fastText's training.
+    Returns (loss sum, examples).
+    """
+    span = 2 * ws + 1
+    dim = hidden.shape[0]
+    first = np.int64(0)
+    loss = 0.0
+    examples = np.int64(0)
+    entered = 0
+    for i in range(nline):
+        while entered < min(nline, i + ws + 1):  # a word comes within ws of the target
+            s = entered % span
+            w = line[entered]
+            a, b = sub_offsets[w], sub_offsets[w + 1]
+            sums[s, :] = 0.0
+            pending[s, :] = 0.0
+            for k in range(a, b):
+                r = sub_ids[k]
+                for j in range(dim):
+                    sums[s, j] += wi[r, j]
+            for q in range(max(0, entered - 2 * ws), entered + 1):
+                u = line[q]
+                both = _shared_rows(sub_ids, a, b, sub_offsets[u], sub_offsets[u + 1])
+                shared[s, q % span] = both
+                shared[q % span, s] = both
+            entered += 1
+        boundary = 1 + rand_below(rng, ws)
+        lo, hi = max(0, i - boundary), min(nline, i + boundary + 1)
+        nrows = 0
+        for q in range(lo, hi):
+            if q != i:
+                nrows += sub_offsets[line[q] + 1] - sub_offsets[line[q]]
+        if nrows > 0:
+            hidden[:] = 0.0
+            for q in range(lo, hi):
+                if q != i:
+                    for j in range(dim):
+                        hidden[j] += sums[q % span, j]
+            for t in range(max(0, i - ws), entered):
+                weight = np.float32(0.0)
+                for q in range(lo, hi):
+                    if q != i:
+                        weight += shared[q % span, t % span]
+                if weight != 0.0:
+                    for j in range(dim):
+                        hidden[j] += weight * pending[t % span, j]
+            scale = np.float32(1.0 / nrows)
+            for j in range(dim):
+                hidden[j] *= scale
+            grad[:] = 0.0
+            loss += forward(params, wo, line, first, nline, i, lr, hidden, grad, output, rng)
+            for q in range(lo, hi):
+                if q != i:
+                    for j in range(dim):
+                        pending[q % span, j] += grad[j]
+            examples += 1
+        if i >= ws:
+            _write_pending(wi, line, i - ws, entered, ws, sub_offsets, sub_ids, sums, pending,
+                           shared)
+    for p in range(max(0, nline - ws), nline):
+        _write_pending(wi, line, p, nline, ws, sub_offsets, sub_ids, sums, pending, shared)
+    return loss, examples
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
+def _write_pending(wi, line, p, entered, ws, sub_offsets, sub_ids, sums, pending, shared):
+    """Word p falls behind the window: its pending gradient goes into its rows, and into
+    the read sums of the words after it that share some of those rows."""
+    span = 2 * ws + 1
+    s = p % span
+    w = line[p]
+    dim = wi.shape[1]
+    for k in range(sub_offsets[w], sub_offsets[w + 1]):
+        r = sub_ids[k]
+        for j in range(dim):
+            wi[r, j] += pending[s, j]
+    for q in range(p + 1, entered):
+        both = shared[q % span, s]
+        if both != 0.0:
+            for j in range(dim):
+                sums[q % span, j] += both * pending[s, j]
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, schedule):
     """cbow / skipgram over `ids`, the piece of the corpus that thread `tid` reads next
     (`at_corpus_end`: the piece ends where the corpus does).
@@ -154,20 +250,18 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     dim = wi.shape[1]
-    nwords = len(keep_prob)
     hidden = np.zeros(dim, dtype=np.float32)
     grad = np.zeros(dim, dtype=np.float32)
     grad_sum = np.zeros(dim, dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
-    longest = 1
-    for w in range(nwords):
-        longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
-    bow = np.empty(2 * ws * longest, dtype=np.int32)
-    # Typed constants rather than literals: a literal argument (0, False) makes numba
+    span = 2 * ws + 1  # cbow's window of words, see _cbow_line
+    sums = np.zeros((span, dim), dtype=np.float32)
+    pending = np.zeros((span, dim), dtype=np.float32)
+    shared = np.zeros((span, span), dtype=np.float32)
+    # A typed constant rather than a literal: a literal argument (0, False) makes numba
     # compile one more specialization of the callee.
     first = np.int64(0)
-    unscaled = np.float32(1.0)
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -186,21 +280,15 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
             break
         local += end - pos
         pos = end
-        for i in range(nline):
-            boundary = 1 + rand_below(rng, ws)
-            if cbow:
-                nbow = 0
-                for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
-                    if c != i:
-                        ctx = line[c]
-                        for k in range(sub_offsets[ctx], sub_offsets[ctx + 1]):
-                            bow[nbow] = sub_ids[k]
-                            nbow += 1
-                if nbow > 0:
-                    loss_sum += _update(wi, wo, params, bow, first, np.int64(nbow), line, first,
-                                        nline, i, lr, unscaled, hidden, grad, output, rng)
-                    examples += 1
-            else:
+        if cbow:
+            line_loss, line_examples = _cbow_line(wi, wo, params, line, nline, ws, sub_offsets,
+                                                  sub_ids, lr, rng, hidden, grad, output, sums,
+                                                  pending, shared)
+            loss_sum += line_loss
+            examples += line_examples
+        else:
+            for i in range(nline):
+                boundary = 1 + rand_below(rng, ws)
                 # fastText adds each context's gradient to the center's rows and averages
                 # them again for the next context. Only that average is read until the
                 # center is done, and it moves by exactly the gradient (times `shift`
@@ -208,7 +296,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
                 center = line[i]
                 a, b = sub_offsets[center], sub_offsets[center + 1]
                 mean_rows(wi, sub_ids, a, b, hidden)
-                shift = _mean_shift(sub_ids, a, b)
+                shift = _shared_rows(sub_ids, a, b, a, b) / np.float32(max(1, b - a))
                 grad_sum[:] = 0.0
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
