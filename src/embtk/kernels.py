@@ -140,64 +140,137 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
     return end, nline
 
 
+# cbow's window of words around the target (see _cbow_line), a ring of power-of-two
+# slots: each word's read row sum, its pending gradient, its rows sorted, how many, and
+# for each pair of slots how many rows the two words share.
+CbowWindow = namedtuple("CbowWindow", "sums pending rows nrows shared")
+
+
+@nb.njit(cache=True, nogil=True)
+def _cbow_window(ws, dim, sub_offsets):
+    span = 2
+    while span <= 2 * ws:  # the target and ws words either side
+        span *= 2
+    longest = 1
+    for w in range(len(sub_offsets) - 1):
+        longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
+    return CbowWindow(np.zeros((span, dim), np.float32), np.zeros((span, dim), np.float32),
+                      np.zeros((span, longest), np.int32), np.zeros(span, np.int64),
+                      np.zeros((span, span), np.float32))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _count_shared(rows, s, t, ns, nt):
+    """Pairs of equal entries in the sorted rows[s, :ns] and rows[t, :nt]."""
+    i = j = 0
+    total = 0
+    while i < ns and j < nt:
+        x, y = rows[s, i], rows[t, j]
+        if x < y:
+            i += 1
+        elif y < x:
+            j += 1
+        else:
+            run_s = run_t = 0
+            while i < ns and rows[s, i] == x:
+                run_s += 1
+                i += 1
+            while j < nt and rows[t, j] == x:
+                run_t += 1
+                j += 1
+            total += run_s * run_t
+    return np.float32(total)
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _enter(wi, window, p, word, first_live, sub_offsets, sub_ids):
+    """Word `word` at line position p comes within ws of the target: read its row sum,
+    and count the rows it shares with each word in the window."""
+    sums, rows, nrows, shared = window.sums, window.rows, window.nrows, window.shared
+    mask = sums.shape[0] - 1
+    s = p & mask
+    a, b = sub_offsets[word], sub_offsets[word + 1]
+    sums[s, :] = 0.0
+    window.pending[s, :] = 0.0
+    for k in range(a, b):
+        r = sub_ids[k]
+        for j in range(sums.shape[1]):
+            sums[s, j] += wi[r, j]
+        m = k - a  # insertion sort of the rows, ~18 of them
+        while m > 0 and rows[s, m - 1] > r:
+            rows[s, m] = rows[s, m - 1]
+            m -= 1
+        rows[s, m] = r
+    nrows[s] = b - a
+    for q in range(first_live, p + 1):
+        both = _count_shared(rows, s, q & mask, nrows[s], nrows[q & mask])
+        shared[s, q & mask] = both
+        shared[q & mask, s] = both
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _leave(wi, window, p, end_live, sub_offsets, sub_ids, word):
+    """Word p falls behind the window: its pending gradient goes into its rows, and into
+    the read sums of the words after it that share some of those rows."""
+    sums, pending, shared = window.sums, window.pending, window.shared
+    mask = sums.shape[0] - 1
+    s = p & mask
+    dim = wi.shape[1]
+    for k in range(sub_offsets[word], sub_offsets[word + 1]):
+        r = sub_ids[k]
+        for j in range(dim):
+            wi[r, j] += pending[s, j]
+    for q in range(p + 1, end_live):
+        both = shared[q & mask, s]
+        if both != 0.0:
+            for j in range(dim):
+                sums[q & mask, j] += both * pending[s, j]
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, hidden, grad,
-               output, sums, pending, shared):
+               output, window):
     """fastText's cbow over one line, with each word's rows read once and written once.
 
     fastText averages the rows of every context word for each target and adds the gradient
-    to all of them: a word's ~15 rows are read and written for each of its ~2 x ws
-    targets. Here a word's row sum is read when it comes within ws of the target
-    (`sums`, a ring of 2 ws + 1 slots) and the gradients for its rows add up in `pending`
-    until it falls behind the window, when they are written. The sum of a word's rows,
-    as fastText would see it, is its read sum plus, for each word in the window, its
-    pending gradient times the rows the two words share (`shared`; n-grams like "ing>"
-    or a repeated word). In exact arithmetic this is fastText's training.
+    to all of them: a word's ~18 rows are read and written for each of its ~2 x ws
+    targets. Here a word's row sum is read when it comes within ws of the target, and the
+    gradients for its rows add up until it falls behind the window, when they are written.
+    The sum of a word's rows, as fastText would see it, is its read sum plus, for each word
+    in the window, that word's pending gradient times the rows the two share (n-grams like
+    "ing>", a repeated word). In exact arithmetic this is fastText's training.
     Returns (loss sum, examples).
     """
-    span = 2 * ws + 1
+    sums, pending, shared = window.sums, window.pending, window.shared
+    mask = sums.shape[0] - 1
     dim = hidden.shape[0]
     first = np.int64(0)
     loss = 0.0
     examples = np.int64(0)
     entered = 0
     for i in range(nline):
-        while entered < min(nline, i + ws + 1):  # a word comes within ws of the target
-            s = entered % span
-            w = line[entered]
-            a, b = sub_offsets[w], sub_offsets[w + 1]
-            sums[s, :] = 0.0
-            pending[s, :] = 0.0
-            for k in range(a, b):
-                r = sub_ids[k]
-                for j in range(dim):
-                    sums[s, j] += wi[r, j]
-            for q in range(max(0, entered - 2 * ws), entered + 1):
-                u = line[q]
-                both = _shared_rows(sub_ids, a, b, sub_offsets[u], sub_offsets[u + 1])
-                shared[s, q % span] = both
-                shared[q % span, s] = both
+        while entered < min(nline, i + ws + 1):
+            _enter(wi, window, entered, line[entered], max(0, entered - 2 * ws), sub_offsets,
+                   sub_ids)
             entered += 1
         boundary = 1 + rand_below(rng, ws)
         lo, hi = max(0, i - boundary), min(nline, i + boundary + 1)
         nrows = 0
+        hidden[:] = 0.0
         for q in range(lo, hi):
             if q != i:
-                nrows += sub_offsets[line[q] + 1] - sub_offsets[line[q]]
+                nrows += window.nrows[q & mask]
+                for j in range(dim):
+                    hidden[j] += sums[q & mask, j]
         if nrows > 0:
-            hidden[:] = 0.0
-            for q in range(lo, hi):
-                if q != i:
-                    for j in range(dim):
-                        hidden[j] += sums[q % span, j]
             for t in range(max(0, i - ws), entered):
                 weight = np.float32(0.0)
                 for q in range(lo, hi):
                     if q != i:
-                        weight += shared[q % span, t % span]
+                        weight += shared[q & mask, t & mask]
                 if weight != 0.0:
                     for j in range(dim):
-                        hidden[j] += weight * pending[t % span, j]
+                        hidden[j] += weight * pending[t & mask, j]
             scale = np.float32(1.0 / nrows)
             for j in range(dim):
                 hidden[j] *= scale
@@ -206,33 +279,13 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
             for q in range(lo, hi):
                 if q != i:
                     for j in range(dim):
-                        pending[q % span, j] += grad[j]
+                        pending[q & mask, j] += grad[j]
             examples += 1
         if i >= ws:
-            _write_pending(wi, line, i - ws, entered, ws, sub_offsets, sub_ids, sums, pending,
-                           shared)
+            _leave(wi, window, i - ws, entered, sub_offsets, sub_ids, line[i - ws])
     for p in range(max(0, nline - ws), nline):
-        _write_pending(wi, line, p, nline, ws, sub_offsets, sub_ids, sums, pending, shared)
+        _leave(wi, window, p, nline, sub_offsets, sub_ids, line[p])
     return loss, examples
-
-
-@nb.njit(cache=True, nogil=True, fastmath=True, inline="always")
-def _write_pending(wi, line, p, entered, ws, sub_offsets, sub_ids, sums, pending, shared):
-    """Word p falls behind the window: its pending gradient goes into its rows, and into
-    the read sums of the words after it that share some of those rows."""
-    span = 2 * ws + 1
-    s = p % span
-    w = line[p]
-    dim = wi.shape[1]
-    for k in range(sub_offsets[w], sub_offsets[w + 1]):
-        r = sub_ids[k]
-        for j in range(dim):
-            wi[r, j] += pending[s, j]
-    for q in range(p + 1, entered):
-        both = shared[q % span, s]
-        if both != 0.0:
-            for j in range(dim):
-                sums[q % span, j] += both * pending[s, j]
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
@@ -254,11 +307,8 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     grad = np.zeros(dim, dtype=np.float32)
     grad_sum = np.zeros(dim, dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
+    window = _cbow_window(ws if cbow else 0, dim, sub_offsets)
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
-    span = 2 * ws + 1  # cbow's window of words, see _cbow_line
-    sums = np.zeros((span, dim), dtype=np.float32)
-    pending = np.zeros((span, dim), dtype=np.float32)
-    shared = np.zeros((span, span), dtype=np.float32)
     # A typed constant rather than a literal: a literal argument (0, False) makes numba
     # compile one more specialization of the callee.
     first = np.int64(0)
@@ -282,8 +332,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
         pos = end
         if cbow:
             line_loss, line_examples = _cbow_line(wi, wo, params, line, nline, ws, sub_offsets,
-                                                  sub_ids, lr, rng, hidden, grad, output, sums,
-                                                  pending, shared)
+                                                  sub_ids, lr, rng, hidden, grad, output, window)
             loss_sum += line_loss
             examples += line_examples
         else:
