@@ -140,10 +140,11 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
     return end, nline
 
 
-# cbow's window of words around the target (see _cbow_line), a ring of power-of-two
-# slots: each word's read row sum, its pending gradient, its rows sorted, how many, and
-# for each pair of slots how many rows the two words share.
-CbowWindow = namedtuple("CbowWindow", "sums pending rows nrows shared")
+# cbow's window of words around the target (see _cbow_line): a ring of power-of-two
+# slots holding each word's read row sum, its pending gradient and its number of rows;
+# for each pair of slots, how many rows the two words share; and which slots list each
+# row, as a hash table of (row, slot) entries, one per listing.
+CbowWindow = namedtuple("CbowWindow", "sums pending nrows shared row_keys row_slots")
 
 
 @nb.njit(cache=True, nogil=True)
@@ -154,58 +155,71 @@ def _cbow_window(ws, dim, sub_offsets):
     longest = 1
     for w in range(len(sub_offsets) - 1):
         longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
+    entries = 16
+    while entries < 4 * span * longest:  # a quarter full at most: short probes
+        entries *= 2
     return CbowWindow(np.zeros((span, dim), np.float32), np.zeros((span, dim), np.float32),
-                      np.zeros((span, longest), np.int32), np.zeros(span, np.int64),
-                      np.zeros((span, span), np.float32))
+                      np.zeros(span, np.int64), np.zeros((span, span), np.float32),
+                      np.full(entries, -1, np.int32), np.zeros(entries, np.int32))
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _count_shared(rows, s, t, ns, nt):
-    """Pairs of equal entries in the sorted rows[s, :ns] and rows[t, :nt]."""
-    i = j = 0
-    total = 0
-    while i < ns and j < nt:
-        x, y = rows[s, i], rows[t, j]
-        if x < y:
-            i += 1
-        elif y < x:
-            j += 1
-        else:
-            run_s = run_t = 0
-            while i < ns and rows[s, i] == x:
-                run_s += 1
-                i += 1
-            while j < nt and rows[t, j] == x:
-                run_t += 1
-                j += 1
-            total += run_s * run_t
-    return np.float32(total)
+def _home(row, entries):
+    """Where a row's probe sequence starts in the window's table (Fibonacci hashing)."""
+    return np.int64((np.uint64(row) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & (
+        entries - 1)
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _enter(wi, window, p, word, first_live, sub_offsets, sub_ids):
+def _enter(wi, window, p, word, sub_offsets, sub_ids):
     """Word `word` at line position p comes within ws of the target: read its row sum,
-    and count the rows it shares with each word in the window."""
-    sums, rows, nrows, shared = window.sums, window.rows, window.nrows, window.shared
-    mask = sums.shape[0] - 1
+    list its rows in the table and count the rows it shares with each word there."""
+    sums, nrows, shared = window.sums, window.nrows, window.shared
+    keys, slots = window.row_keys, window.row_slots
+    mask, entries = sums.shape[0] - 1, len(keys)
     s = p & mask
     a, b = sub_offsets[word], sub_offsets[word + 1]
     sums[s, :] = 0.0
     window.pending[s, :] = 0.0
+    shared[s, :] = 0.0
+    repeats = 0  # pairs of listings of one row within this word
     for k in range(a, b):
         r = sub_ids[k]
         for j in range(sums.shape[1]):
             sums[s, j] += wi[r, j]
-        m = k - a  # insertion sort of the rows, ~18 of them
-        while m > 0 and rows[s, m - 1] > r:
-            rows[s, m] = rows[s, m - 1]
-            m -= 1
-        rows[s, m] = r
+        at = _home(r, entries)
+        while keys[at] >= 0:
+            if keys[at] == r:
+                if slots[at] == s:
+                    repeats += 1
+                else:
+                    shared[s, slots[at]] += 1.0
+            at = (at + 1) & (entries - 1)
+        keys[at] = r
+        slots[at] = s
     nrows[s] = b - a
-    for q in range(first_live, p + 1):
-        both = _count_shared(rows, s, q & mask, nrows[s], nrows[q & mask])
-        shared[s, q & mask] = both
-        shared[q & mask, s] = both
+    shared[s, s] = b - a + 2 * repeats
+    for t in range(mask + 1):
+        shared[t, s] = shared[s, t]
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _unlist(keys, slots, row, s):
+    """Remove the entry (row, s) from the table, moving later entries of the probe run
+    back so that no lookup stops early (linear probing's deletion)."""
+    entries = len(keys)
+    at = _home(row, entries)
+    while keys[at] != row or slots[at] != s:
+        at = (at + 1) & (entries - 1)
+    hole, nxt = at, (at + 1) & (entries - 1)
+    while keys[nxt] >= 0:
+        home = _home(keys[nxt], entries)
+        # the entry at nxt may fill the hole unless its home lies in (hole, nxt]
+        if (nxt - home) & (entries - 1) >= (nxt - hole) & (entries - 1):
+            keys[hole], slots[hole] = keys[nxt], slots[nxt]
+            hole = nxt
+        nxt = (nxt + 1) & (entries - 1)
+    keys[hole] = -1
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -220,6 +234,7 @@ def _leave(wi, window, p, end_live, sub_offsets, sub_ids, word):
         r = sub_ids[k]
         for j in range(dim):
             wi[r, j] += pending[s, j]
+        _unlist(window.row_keys, window.row_slots, r, s)
     for q in range(p + 1, end_live):
         both = shared[q & mask, s]
         if both != 0.0:
@@ -250,8 +265,7 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
     entered = 0
     for i in range(nline):
         while entered < min(nline, i + ws + 1):
-            _enter(wi, window, entered, line[entered], max(0, entered - 2 * ws), sub_offsets,
-                   sub_ids)
+            _enter(wi, window, entered, line[entered], sub_offsets, sub_ids)
             entered += 1
         boundary = 1 + rand_below(rng, ws)
         lo, hi = max(0, i - boundary), min(nline, i + boundary + 1)
