@@ -289,7 +289,7 @@ class Bench:
         for mode in ("skipgram", "cbow"):
             for thread in o.threads:
                 cases.append((f"{mode} {o.corpus.name} t{thread}", mode, thread,
-                              dict(UNSUPERVISED), o.corpus))
+                              dict(UNSUPERVISED, epoch=o.epoch), o.corpus))
         for loss in SUPERVISED_LOSSES:
             for thread in o.threads:
                 cases.append((f"supervised langid {loss} t{thread}", "supervised", thread,
@@ -547,6 +547,9 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", type=Path, help="unsupervised corpus (default: "
                     "DATA/corpus/en_corpus.txt)")
     ap.add_argument("--reps", type=int, default=3, help="runs per tool and case (default 3)")
+    ap.add_argument("--epoch", type=int, default=UNSUPERVISED["epoch"],
+                    help="epochs of the skipgram/cbow cases (default 5; 1 for a quicker "
+                    "table on a big corpus)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--cases", default=".", help="regex on case names (default: all)")
     ap.add_argument("--tools", nargs="+", default=["fasttext", "embtk", "gensim"])
