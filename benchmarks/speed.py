@@ -321,7 +321,8 @@ class Bench:
                 secs = statistics.median(r["seconds"] for r in results)
                 return {"words_per_sec_thread": tokens * params["epoch"] / secs / thread}
 
-            self.alternate(case, job, tools, "s", words_per_sec)
+            if not (o.cli_only and o.fasttext_cli and mode != "supervised"):
+                self.alternate(case, job, tools, "s", words_per_sec)
             if o.fasttext_cli and mode != "supervised":
                 self.command_line_training(case, mode, thread, params, sims)
 
@@ -555,6 +556,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", nargs="+", default=["fasttext", "embtk", "gensim"])
     ap.add_argument("--fasttext-cli", help="a native fastText binary: adds whole-command "
                     "skipgram/cbow training, CLI predict and --help beside embtk's")
+    ap.add_argument("--cli-only", action="store_true",
+                    help="with --fasttext-cli: skipgram/cbow as whole commands only, no "
+                    "train calls through the Python modules")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
     ap.add_argument("--lock", help="a file to flock around each timed command, to take "
                     "turns with other benchmarks on a shared machine")
