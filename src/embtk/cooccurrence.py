@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from .jitting import callee
 from .losses import next_u32, rand_below, seed_rng
 
 RECORD_BYTES = 12  # row int32, col int32, count float32
@@ -101,7 +102,7 @@ def _slot(key, bits):
     return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _add(r, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bits, used):
     """Add `weight` to cell (r, c): dense block when both words are frequent, else the
     table. Returns the table's new number of used slots."""

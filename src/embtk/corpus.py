@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
+from .jitting import empty
 from .args import Args
 from .dictionary import Dictionary, count_pieces
 from .errors import EmbtkError
@@ -196,8 +197,8 @@ def pack_records(feat_offsets, feats, label_offsets, labels, line_tokens):
     """EncodedLines as the records the classifier kernel reads (kernels.RECORD_HEADER),
     and where each record starts."""
     nlines = len(line_tokens)
-    out = np.empty(RECORD_HEADER * nlines + len(feats) + len(labels), dtype=np.int32)
-    starts = np.empty(nlines, dtype=np.int64)
+    out = empty(RECORD_HEADER * nlines + len(feats) + len(labels), np.int32)
+    starts = empty(nlines, np.int64)
     p = 0
     for i in range(nlines):
         starts[i] = p

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
+from .jitting import callee, empty, zeros, zeros2
 from .errors import EmbtkError
 
 EOS = b"</s>"
@@ -169,7 +170,7 @@ def _rebuild_slots(hashes, n, nslots):
 _SORT_RUN = 16
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _before(a, b, types, counts):
     """fastText's entry order: words before labels, then the higher count first."""
     if types[a] != types[b]:
@@ -177,7 +178,7 @@ def _before(a, b, types, counts):
     return counts[a] > counts[b]
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _adjust_heap(perm, first, hole, length, value, types, counts):
     top = hole
     child = hole
@@ -199,7 +200,7 @@ def _adjust_heap(perm, first, hole, length, value, types, counts):
     perm[first + hole] = value
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _heap_sort(perm, first, last, types, counts):
     length = last - first
     if length < 2:
@@ -222,7 +223,7 @@ def _swap(perm, i, j):
     perm[i], perm[j] = perm[j], perm[i]
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _partition(perm, first, last, types, counts):
     """Median of three moved to `first`, then the unguarded Hoare partition around it."""
     a, b, c = first + 1, first + (last - first) // 2, last - 1
@@ -254,7 +255,7 @@ def _partition(perm, first, last, types, counts):
         lo += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _insert_back(perm, i, types, counts):
     value = perm[i]
     while _before(value, perm[i - 1], types, counts):
@@ -273,7 +274,7 @@ def sort_entries(types, counts):
     depth = 0
     while (1 << (depth + 1)) <= n:
         depth += 1
-    stack = np.empty((2 * depth + 2) * 3 + 3, dtype=np.int64)
+    stack = empty((2 * depth + 2) * 3 + 3, np.int64)
     stack[0], stack[1], stack[2] = 0, n, 2 * depth
     top = 1
     while top > 0:
@@ -430,7 +431,7 @@ def counted_entries(state: TokenCounts):
     return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _grow(arr, size):
     out = np.zeros(size, dtype=arr.dtype)
     for i in range(len(arr)):
@@ -443,7 +444,7 @@ def _grow(arr, size):
 
 @nb.njit(cache=True, nogil=True)
 def _hash_all(word_bytes, offsets):
-    out = np.empty(len(offsets) - 1, dtype=np.uint32)
+    out = empty(len(offsets) - 1, np.uint32)
     for i in range(len(out)):
         out[i] = fnv1a(word_bytes, offsets[i], offsets[i + 1])
     return out
@@ -485,7 +486,7 @@ def _bucket_row(tables, bucket_id):
     return tables.nwords + bucket_id
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def push_char_ngrams(tables, word, out, n, spans):
     """Append the char n-gram rows of `word` (already wrapped in '<' '>'), UTF-8 aware.
 
@@ -522,14 +523,14 @@ def push_char_ngrams(tables, word, out, n, spans):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _no_spans():
-    return np.zeros((0, 2), dtype=np.int64)
+    return zeros2(np.int64(0), np.int64(2), np.int64)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _wrap_word(buf, start, stop, scratch):
     size = stop - start + 2
     if len(scratch) < size:
-        scratch = np.empty(2 * size, dtype=np.uint8)
+        scratch = empty(2 * size, np.uint8)
     scratch[0] = 60  # '<'
     for i in range(start, stop):
         scratch[1 + i - start] = buf[i]
@@ -542,10 +543,10 @@ def build_subword_table(tables_without_subwords):
     """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS)."""
     t = tables_without_subwords
     size = len(t.word_offsets) - 1
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    ids = np.empty(max(16, size * 4), dtype=np.int32)
+    offsets = zeros(size + 1, np.int64)
+    ids = empty(max(16, size * 4), np.int32)
     n = np.int64(0)
-    scratch = np.empty(64, dtype=np.uint8)
+    scratch = empty(np.int64(64), np.uint8)
     for w in range(size):
         if n == len(ids):
             ids = _grow(ids, 2 * n)
@@ -559,7 +560,7 @@ def build_subword_table(tables_without_subwords):
     return offsets, ids[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _sign_extend32(h):
     h = np.uint64(h)
     if h >= np.uint64(0x80000000):
@@ -567,7 +568,7 @@ def _sign_extend32(h):
     return h
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _push_word_ngrams(tables, hashes, nh, out, n):
     if n + nh * tables.word_ngrams > len(out):
         out = _grow(out, 2 * (n + nh * tables.word_ngrams))
@@ -590,13 +591,13 @@ def encode_lines(tables, buf):
     Returns CSR arrays (feature offsets, feature ids, label offsets, label ids) and the
     number of tokens of each line. A line ends with its EOS token or at the end of `buf`.
     """
-    feats = np.empty(1024, dtype=np.int32)
-    labels = np.empty(64, dtype=np.int32)
-    line_feat = np.zeros(64, dtype=np.int64)
-    line_lab = np.zeros(64, dtype=np.int64)
-    line_tok = np.empty(64, dtype=np.int64)
-    hashes = np.empty(256, dtype=np.uint32)
-    scratch = np.empty(64, dtype=np.uint8)
+    feats = empty(np.int64(1024), np.int32)
+    labels = empty(np.int64(64), np.int32)
+    line_feat = zeros(np.int64(64), np.int64)
+    line_lab = zeros(np.int64(64), np.int64)
+    line_tok = empty(np.int64(64), np.int64)
+    hashes = empty(np.int64(256), np.uint32)
+    scratch = empty(np.int64(64), np.uint8)
     # A counter that starts as the literal 0 and is passed to a kernel (push_char_ngrams)
     # makes numba compile that kernel twice: once for the literal, met while the loop is
     # being typed, then for int64. A typed zero compiles it once.
@@ -691,10 +692,10 @@ def encode_ids(tables, buf, start, out):
 def char_ngram_rows(tables, word, spans):
     """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
     go to `spans` when it has rows."""
-    out = np.empty(max(1, len(spans)), dtype=np.int32)
+    out = empty(max(1, len(spans)), np.int32)
     n = np.int64(0)
     if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
-        scratch, size = _wrap_word(word, np.int64(0), len(word), np.empty(len(word) + 2, dtype=np.uint8))
+        scratch, size = _wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
@@ -723,7 +724,7 @@ def file_entries(word_bytes, offsets, counts, types):
     """The entries as a model file stores them, one after the other: the word's bytes,
     a NUL, its count (int64, little-endian) and its type (int8)."""
     n = len(offsets) - 1
-    out = np.empty(offsets[n] - offsets[0] + 10 * n, dtype=np.uint8)
+    out = empty(offsets[n] - offsets[0] + 10 * n, np.uint8)
     pos = 0
     for i in range(n):
         for j in range(offsets[i], offsets[i + 1]):

@@ -17,6 +17,7 @@ import numpy as np
 
 from collections import namedtuple
 
+from .jitting import callee, zeros, zeros2
 from .dictionary import MAX_LINE_SIZE, word_rows
 from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_below, rand_unit,
                      seed_rng, sort_heap)
@@ -57,7 +58,7 @@ def mean_rows(wi, rows, start, stop, hidden):
             hidden[j] *= scale
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, grad_scale,
             hidden, grad, output, rng):
     """One example: the input rows rows[start:stop] predict targets[target] (the other
@@ -76,7 +77,7 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
     return loss
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _mean_shift(rows, start, stop):
     """How far the mean of wi[rows[start:stop]] moves when `g` is added once to each
     entry, in units of g: 1 unless a row is listed twice (two n-grams hashed to one
@@ -240,9 +241,9 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
     """
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     dim = wi.shape[1]
-    hidden = np.zeros(dim, dtype=np.float32)
-    grad = np.zeros(dim, dtype=np.float32)
-    output = np.zeros(wo.shape[0], dtype=np.float32)
+    hidden = zeros(dim, np.float32)
+    grad = zeros(dim, np.float32)
+    output = zeros(wo.shape[0], np.float32)
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -305,7 +306,7 @@ def init_uniform(matrix, bound, seed, first_block, end_block):
 
 @nb.njit(cache=True, nogil=True)
 def rows_mean(wi, rows):
-    out = np.zeros(wi.shape[1], dtype=np.float32)
+    out = zeros(wi.shape[1], np.float32)
     mean_rows(wi, rows, 0, len(rows), out)
     return out
 
@@ -313,7 +314,7 @@ def rows_mean(wi, rows):
 @nb.njit(cache=True, nogil=True)
 def word_vectors(wi, sub_offsets, sub_ids, first, end):
     """getWordVector for dictionary words first..end-1 at once."""
-    out = np.zeros((end - first, wi.shape[1]), dtype=np.float32)
+    out = zeros2(end - first, wi.shape[1], np.float32)
     for w in range(first, end):
         mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w - first])
     return out
@@ -380,8 +381,8 @@ def nearest_words(unit_vectors, query, k, banned):
     qnorm = norm(query)
     if abs(qnorm) < 1e-8:
         qnorm = np.float32(1.0)
-    scores = np.zeros(k + 1, dtype=np.float32)
-    ids = np.zeros(k + 1, dtype=np.int64)
+    scores = zeros(k + 1, np.float32)
+    ids = zeros(k + 1, np.int64)
     n = np.int64(0)
     for i in range(unit_vectors.shape[0]):
         skip = False
@@ -412,13 +413,13 @@ def add_unit(query, vec, sign):
 def line_means(wi, feat_offsets, feats):
     """Classifiers: each encoded line's vector is the mean of its input rows."""
     nlines = len(feat_offsets) - 1
-    out = np.zeros((nlines, wi.shape[1]), dtype=np.float32)
+    out = zeros2(nlines, wi.shape[1], np.float32)
     for i in range(nlines):
         mean_rows(wi, feats, feat_offsets[i], feat_offsets[i + 1], out[i])
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _stream_space(c):
     # what C++'s `stream >> word` skips: space, \t, \n, \v, \f, \r
     return c == 32 or (9 <= c <= 13)
@@ -428,8 +429,8 @@ def _stream_space(c):
 def word_vector_means(wi, tables, buf, nlines):
     """Word-vector models: each line's vector is the mean of its words' unit vectors."""
     dim = wi.shape[1]
-    out = np.zeros((nlines, dim), dtype=np.float32)
-    vec = np.zeros(dim, dtype=np.float32)
+    out = zeros2(nlines, dim, np.float32)
+    vec = zeros(dim, np.float32)
     line = 0
     count = 0
     pos = 0

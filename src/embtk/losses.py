@@ -21,6 +21,8 @@ import numba as nb
 import numpy as np
 from numba.extending import overload
 
+from .jitting import callee, empty
+
 HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
 SIGMOID_TABLE_SIZE = 512
 MAX_SIGMOID = 8.0
@@ -88,7 +90,7 @@ def seed_rng(seed):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
-    state = np.empty(1, dtype=np.uint64)
+    state = empty(np.int64(1), np.uint64)
     state[0] = z if z != 0 else np.uint64(1)
     return state
 
@@ -138,7 +140,7 @@ def scaled_dot_row(wo, row, hidden):
     return s
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def binary_logistic(wo, row, label, lr, hidden, grad):
     """One logistic unit with target `label` (float32 1 or 0): grad += alpha * wo[row];
     wo[row] += alpha * hidden. Returns the loss.
@@ -201,7 +203,7 @@ def softmax_in_place(output, osz):
         output[i] /= z
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _contains(values, start, stop, x):
     for k in range(start, stop):
         if values[k] == x:
@@ -209,7 +211,7 @@ def _contains(values, start, stop, x):
     return False
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                  rng):
     loss = np.float32(0.0)
@@ -219,7 +221,7 @@ def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, g
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     loss = np.float32(0.0)
@@ -233,7 +235,7 @@ def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     loss = np.float32(0.0)
@@ -244,7 +246,7 @@ def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
                      output, rng):
     target = np.int64(targets[target_index])
@@ -315,7 +317,7 @@ def for_training(params: LossParams):
 # probabilities, common with the table sigmoid, come out in the same order.
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _sift_up(scores, ids, hole, top, score, idx):
     parent = (hole - 1) // 2
     while hole > top and scores[parent] > score:
@@ -327,7 +329,7 @@ def _sift_up(scores, ids, hole, top, score, idx):
     ids[hole] = idx
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _pop_to(scores, ids, last):
     """Move the heap's front to position `last`, restoring the heap on [0, last)."""
     score, idx = scores[last], ids[last]
@@ -346,7 +348,7 @@ def _pop_to(scores, ids, last):
     _sift_up(scores, ids, hole, 0, score, idx)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def heap_offer(scores, ids, n, k, score, idx):
     """Add (score, idx) to a heap of at most k items held in arrays of size k + 1."""
     _sift_up(scores, ids, n, 0, score, idx)
@@ -357,7 +359,7 @@ def heap_offer(scores, ids, n, k, score, idx):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def sort_heap(scores, ids, n):
     """Best first, as std::sort_heap leaves it."""
     while n > 1:
@@ -365,7 +367,7 @@ def sort_heap(scores, ids, n):
         _pop_to(scores, ids, n)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _std_log(x):
     # fastText keeps these log-probabilities in 32-bit floats; so do we, to print the same.
     return np.float32(math.log(np.float32(x) + 1e-5))
@@ -389,8 +391,8 @@ def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
     if params.kind == HS:
         osz = wo.shape[0]
         log_threshold = _std_log(threshold)
-        stack_nodes = np.empty(2 * osz, dtype=np.int64)
-        stack_scores = np.empty(2 * osz, dtype=np.float32)
+        stack_nodes = empty(2 * osz, np.int64)
+        stack_scores = empty(2 * osz, np.float32)
         stack_nodes[0] = 2 * osz - 2
         stack_scores[0] = 0.0
         top = 1
@@ -431,7 +433,7 @@ def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _below_score(score):
     """A probability under which _std_log is certainly below `score`, so that most
     outputs are passed over without their logarithm (121 logs a line were a fifth of
@@ -505,8 +507,8 @@ def alias_table(weights):
     scaled = weights * (n / np.sum(weights))
     keep = np.ones(n, dtype=np.float32)
     alias = np.arange(n).astype(np.int32)
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
+    small = empty(n, np.int64)
+    large = empty(n, np.int64)
     ns = 0
     nl = 0
     for i in range(n):

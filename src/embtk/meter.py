@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from .jitting import empty
 from .dictionary import EncodedLines
 from .errors import EmbtkError
 
@@ -38,7 +39,7 @@ def _is_example(i, feat_offsets, label_offsets):
 
 @nb.njit(cache=True, nogil=True)
 def _example_lines(feat_offsets, label_offsets, nlines):
-    out = np.empty(nlines, dtype=np.bool_)
+    out = empty(nlines, np.bool_)
     for i in range(nlines):
         out[i] = _is_example(i, feat_offsets, label_offsets)
     return out

@@ -19,6 +19,7 @@ import numba as nb
 import numpy as np
 
 from .errors import EmbtkError
+from .jitting import callee
 from .losses import rand_below, rand_unit, seed_rng
 
 KSUB = 256                # centroids per sub-quantizer (8-bit codes)
@@ -127,7 +128,7 @@ def _nearest(x, cent, dist):
     return best
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _kmeans(points, rng):
     """256 centroids (d x 256, column per centroid) of `points` (n x d), NITER rounds.
 
