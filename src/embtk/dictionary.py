@@ -218,11 +218,6 @@ def _heap_sort(perm, first, last, types, counts):
         _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _swap(perm, i, j):
-    perm[i], perm[j] = perm[j], perm[i]
-
-
 @callee
 def _partition(perm, first, last, types, counts):
     """Median of three moved to `first`, then the unguarded Hoare partition around it."""
@@ -230,17 +225,17 @@ def _partition(perm, first, last, types, counts):
     pa, pb, pc = perm[a], perm[b], perm[c]
     if _before(pa, pb, types, counts):
         if _before(pb, pc, types, counts):
-            _swap(perm, first, b)
+            perm[first], perm[b] = perm[b], perm[first]
         elif _before(pa, pc, types, counts):
-            _swap(perm, first, c)
+            perm[first], perm[c] = perm[c], perm[first]
         else:
-            _swap(perm, first, a)
+            perm[first], perm[a] = perm[a], perm[first]
     elif _before(pa, pc, types, counts):
-        _swap(perm, first, a)
+        perm[first], perm[a] = perm[a], perm[first]
     elif _before(pb, pc, types, counts):
-        _swap(perm, first, c)
+        perm[first], perm[c] = perm[c], perm[first]
     else:
-        _swap(perm, first, b)
+        perm[first], perm[b] = perm[b], perm[first]
     pivot = perm[first]
     lo, hi = first + 1, last
     while True:
@@ -251,7 +246,7 @@ def _partition(perm, first, last, types, counts):
             hi -= 1
         if lo >= hi:
             return lo
-        _swap(perm, lo, hi)
+        perm[lo], perm[hi] = perm[hi], perm[lo]
         lo += 1
 
 
@@ -521,7 +516,7 @@ def push_char_ngrams(tables, word, out, n, spans):
     return out, n
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@callee
 def _no_spans():
     return zeros2(np.int64(0), np.int64(2), np.int64)
 
@@ -604,9 +599,9 @@ def encode_lines(tables, buf):
     nf = np.int64(0)
     nl = 0
     nlines = 0
-    nh = 0
+    nh = np.int64(0)
     ntok = 0
-    pos = 0
+    pos = np.int64(0)
     end = len(buf)
     while True:
         tstart, tstop, pos = next_token(buf, pos, end)
@@ -694,7 +689,7 @@ def char_ngram_rows(tables, word, spans):
     go to `spans` when it has rows."""
     out = empty(max(1, len(spans)), np.int32)
     n = np.int64(0)
-    if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
+    if tables.maxn > 0 and not _is_eos(word, np.int64(0), len(word)):
         scratch, size = _wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
