@@ -329,13 +329,13 @@ def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """
     nlines = len(feat_offsets) - 1
     threshold = np.float32(threshold)
-    counts = np.zeros(nlines, dtype=np.int64)
-    probs = np.zeros((nlines, k), dtype=np.float32)
-    ids = np.zeros((nlines, k), dtype=np.int64)
-    hidden = np.zeros(wi.shape[1], dtype=np.float32)
-    output = np.zeros(wo.shape[0], dtype=np.float32)
-    heap_scores = np.zeros(k + 1, dtype=np.float32)
-    heap_ids = np.zeros(k + 1, dtype=np.int64)
+    counts = zeros(nlines, np.int64)
+    probs = zeros2(nlines, k, np.float32)
+    ids = zeros2(nlines, k, np.int64)
+    hidden = zeros(wi.shape[1], np.float32)
+    output = zeros(wo.shape[0], np.float32)
+    heap_scores = zeros(k + 1, np.float32)
+    heap_ids = zeros(k + 1, np.int64)
     for i in range(nlines):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
