@@ -192,7 +192,7 @@ def corpus_ids(dictionary: Dictionary, path: str) -> np.ndarray:
 # ------------------------------------------------------------------ the encoded corpus
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def pack_records(feat_offsets, feats, label_offsets, labels, line_tokens):
     """EncodedLines as the records the classifier kernel reads (kernels.RECORD_HEADER),
     and where each record starts."""
@@ -217,7 +217,7 @@ def pack_records(feat_offsets, feats, label_offsets, labels, line_tokens):
     return out, starts
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def skip_records(records, count):
     """(position after the first `count` complete records of `records`, records skipped)."""
     pos = 0

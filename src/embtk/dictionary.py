@@ -49,7 +49,7 @@ def _fnv_step(h, byte):
     return ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def fnv1a(buf, start, end):
     h = np.uint64(2166136261)
     for i in range(start, end):
@@ -151,9 +151,11 @@ def _same_token(buf, start, stop, ebuf, estart, elen):
     return True
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _rebuild_slots(hashes, n, nslots):
-    slots = np.full(nslots, -1, dtype=np.int32)
+    slots = empty(nslots, np.int32)
+    for i in range(nslots):
+        slots[i] = -1
     mask = nslots - 1
     for e in range(n):
         s = np.int64(hashes[e]) & mask
@@ -259,11 +261,13 @@ def _insert_back(perm, i, types, counts):
     perm[i] = value
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def sort_entries(types, counts):
     """The permutation std::sort (libstdc++) applies to entries with these keys."""
     n = len(types)
-    perm = np.arange(n)
+    perm = empty(n, np.int64)
+    for i in range(n):
+        perm[i] = i
     if n < 2:
         return perm
     depth = 0
@@ -314,7 +318,7 @@ def new_token_counts() -> TokenCounts:
                        np.full(2048, -1, dtype=np.int32), np.array([0, 0, 0, 1], dtype=np.int64))
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _prune(state, threshold):
     """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
     ebytes, eoff, elen, counts, types, hashes, slots, totals = state
@@ -338,7 +342,7 @@ def _prune(state, threshold):
     return (new_bytes, new_off, new_len, new_counts, new_types, new_hashes, slots, totals)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def count_tokens(buf, pos, label_prefix, max_vocab, state):
     """Count the tokens of `buf` from byte `pos` on (a piece of a corpus cut after a
     separator) into `state` (a TokenCounts); returns the updated state, whose arrays may
@@ -437,7 +441,7 @@ def _grow(arr, size):
 # ---------------------------------------------------------------- lookups (pass 2)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _hash_all(word_bytes, offsets):
     out = empty(len(offsets) - 1, np.uint32)
     for i in range(len(out)):
@@ -533,7 +537,7 @@ def _wrap_word(buf, start, stop, scratch):
     return scratch, size
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def build_subword_table(tables_without_subwords):
     """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS)."""
     t = tables_without_subwords
@@ -579,7 +583,7 @@ def _push_word_ngrams(tables, hashes, nh, out, n):
     return out, n
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def encode_lines(tables, buf):
     """Turn each line of `buf` into input rows and label ids (fastText's supervised getLine).
 
@@ -662,7 +666,7 @@ def encode_lines(tables, buf):
             labels[:nl].copy(), line_tok[:nlines].copy())
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def encode_ids(tables, buf, start, out):
     """In-vocabulary token ids of buf from byte `start` on, OOV tokens dropped (the
     unsupervised getLine), written to `out` until the buffer ends or `out` is full.
@@ -683,7 +687,7 @@ def encode_ids(tables, buf, start, out):
     return n, pos
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def char_ngram_rows(tables, word, spans):
     """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
     go to `spans` when it has rows."""
@@ -695,7 +699,7 @@ def char_ngram_rows(tables, word, spans):
     return out[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_rows(tables, word):
     """Input rows averaged into a word's vector: the entry's own list, or its char n-grams."""
     wid = find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
@@ -704,7 +708,7 @@ def word_rows(tables, word):
     return char_ngram_rows(tables, word, _no_spans())
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def lookup(tables, word):
     return find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
 
@@ -714,7 +718,7 @@ def lookup(tables, word):
 PackedWords = namedtuple("PackedWords", "word_bytes offsets")
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def file_entries(word_bytes, offsets, counts, types):
     """The entries as a model file stores them, one after the other: the word's bytes,
     a NUL, its count (int64, little-endian) and its type (int8)."""

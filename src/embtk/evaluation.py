@@ -501,7 +501,7 @@ def _answer(unit: np.ndarray, rows: np.ndarray, method: str) -> np.ndarray:
     return answers
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _best_answers(sims, local, excluded, cosmul, epsilon):
     """For each question, the arg-max over candidates of sim(x,b) - sim(x,a) + sim(x,c)
     (3CosAdd) or of s(x,b) s(x,c) / (s(x,a) + epsilon), s = (sim + 1) / 2 (3CosMul),

@@ -368,7 +368,7 @@ def _foreign(path: str, problem: str) -> EmbtkError:
     return EmbtkError(f"{path}: corrupt or foreign model file: {problem}")
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _scan_entries(raw, pos, size):
     """Walk `size` dictionary entries (word, NUL, int64 count, int8 type) from `pos`.
 
@@ -397,7 +397,7 @@ def _scan_entries(raw, pos, size):
     return size, pos, ends, counts, types
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _gather_entries(raw, pos, ends):
     """The words of entries scanned from `pos` (each ends at its NUL), packed together."""
     offsets = zeros(len(ends) + 1, np.int64)
@@ -814,7 +814,7 @@ def _five_digits(bits):
     return q, d
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _format_vec_lines(bits, word_data, word_ends, out):
     """The lines "word v1 ... vd \n" of a block of float32 rows (as uint32 bits) into
     out, each value as Python's '%.5g' prints its double: each line's end, and the rows

@@ -140,7 +140,7 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
     return end, nline
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, schedule):
     """cbow / skipgram over `ids`, the piece of the corpus that thread `tid` reads next
     (`at_corpus_end`: the piece ends where the corpus does).
@@ -230,7 +230,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     return pos, finished
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def train_supervised(tid, rng, records, wi, wo, params, schedule):
     """Classifier training over `records` (see RECORD_HEADER), the piece of the corpus
     that thread `tid` reads next; a record the piece cuts is left for the next piece.
@@ -278,7 +278,7 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
 INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def init_uniform(matrix, bound, seed, first_block, end_block):
     """Fill blocks [first_block, end_block) of a float32 matrix (INIT_BLOCK values each,
     in row-major order) with U(-bound, bound) from the project's own seeded rng.
@@ -304,14 +304,14 @@ def init_uniform(matrix, bound, seed, first_block, end_block):
 # ---------------------------------------------------------------------- inference
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def rows_mean(wi, rows):
     out = zeros(wi.shape[1], np.float32)
     mean_rows(wi, rows, 0, len(rows), out)
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_vectors(wi, sub_offsets, sub_ids, first, end):
     """getWordVector for dictionary words first..end-1 at once."""
     out = zeros2(end - first, wi.shape[1], np.float32)
@@ -320,7 +320,7 @@ def word_vectors(wi, sub_offsets, sub_ids, first, end):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """Top-k (label id, probability) for each encoded line, best first; count[i] may be < k.
 
@@ -354,7 +354,7 @@ def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
 # order of near-ties come out as the official tool's.
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def norm(vec):
     total = np.float32(0.0)
     for x in vec:
@@ -362,7 +362,7 @@ def norm(vec):
     return np.float32(math.sqrt(total))
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     """Every word's vector scaled to unit length (zero vectors stay zero)."""
     out = word_vectors(wi, sub_offsets, sub_ids, np.int64(0), nwords)
@@ -375,7 +375,7 @@ def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def nearest_words(unit_vectors, query, k, banned):
     """The k rows most similar (cosine) to `query`, skipping `banned` ids, best first."""
     qnorm = norm(query)
@@ -398,7 +398,7 @@ def nearest_words(unit_vectors, query, k, banned):
     return scores[:n].copy(), ids[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def add_unit(query, vec, sign):
     """query += sign * vec / (|vec| + 1e-8): one term of an analogy query."""
     scale = np.float32(sign / (np.float64(norm(vec)) + 1e-8))
@@ -409,7 +409,7 @@ def add_unit(query, vec, sign):
 # --------------------------------------------------------------- sentence vectors
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def line_means(wi, feat_offsets, feats):
     """Classifiers: each encoded line's vector is the mean of its input rows."""
     nlines = len(feat_offsets) - 1
@@ -425,7 +425,7 @@ def _stream_space(c):
     return c == 32 or (9 <= c <= 13)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_vector_means(wi, tables, buf, nlines):
     """Word-vector models: each line's vector is the mean of its words' unit vectors."""
     dim = wi.shape[1]

@@ -83,7 +83,7 @@ def table_log(x):
 # --------------------------------------------------------------------------- rng
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def seed_rng(seed):
     """A per-thread xorshift64* state, spread from a small seed by splitmix64."""
     z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
@@ -228,7 +228,7 @@ def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
     target = np.int64(targets[target_index])
     loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
     for _ in range(params.neg):
-        negative = draw_negative(params, rng)
+        negative = target  # drawn until it differs: one call site, one inlining to compile
         while negative == target:
             negative = draw_negative(params, rng)
         loss += binary_logistic(wo, negative, np.float32(0.0), lr, hidden, grad)
@@ -260,7 +260,7 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
     return -table_log(output[target])
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     """`forward` for a LossParams: the loss chosen at run time."""
@@ -446,7 +446,7 @@ def _below_score(score):
 # ------------------------------------------------------------------ construction
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, no_cfunc_wrapper=True)
 def _huffman(counts):
     osz = len(counts)
     size = 2 * osz - 1
@@ -495,7 +495,7 @@ def _huffman(counts):
     return left, right, offsets, paths, codes
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, no_cfunc_wrapper=True)
 def alias_table(weights):
     """Walker's alias method for drawing i with probability weights[i] / sum: (keep, alias).
 
@@ -504,9 +504,19 @@ def alias_table(weights):
     for every negative; these two arrays take 8 bytes per output and are exact.
     """
     n = len(weights)
-    scaled = weights * (n / np.sum(weights))
-    keep = np.ones(n, dtype=np.float32)
-    alias = np.arange(n).astype(np.int32)
+    # loops rather than np.sum, `*`, np.ones, np.arange and astype: the same sums and
+    # products, without compiling numba's own implementations of those in every process
+    total = 0.0
+    for i in range(n):
+        total += weights[i]
+    factor = n / total
+    scaled = empty(n, np.float64)
+    keep = empty(n, np.float32)
+    alias = empty(n, np.int32)
+    for i in range(n):
+        scaled[i] = weights[i] * factor
+        keep[i] = 1.0
+        alias[i] = i
     small = empty(n, np.int64)
     large = empty(n, np.int64)
     ns = 0

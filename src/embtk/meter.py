@@ -37,7 +37,7 @@ def _is_example(i, feat_offsets, label_offsets):
     return label_offsets[i] < label_offsets[i + 1] and feat_offsets[i] < feat_offsets[i + 1]
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _example_lines(feat_offsets, label_offsets, nlines):
     out = empty(nlines, np.bool_)
     for i in range(nlines):
@@ -45,7 +45,7 @@ def _example_lines(feat_offsets, label_offsets, nlines):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _count(counts, ids, feat_offsets, label_offsets, labels, gold, predicted, correct):
     """Add each example's gold, predicted and correct labels; returns the examples seen.
     A line with no prediction left by the threshold is still an example."""
@@ -67,7 +67,7 @@ def _count(counts, ids, feat_offsets, label_offsets, labels, gold, predicted, co
     return examples
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _count_confusion(matrix, counts, ids, feat_offsets, label_offsets, labels):
     """Add each example's (gold label, top prediction) to `matrix`, whose last column
     stands for 'no prediction'."""

@@ -108,7 +108,7 @@ def _decode(codes, centroids, dsub, lastdsub, norms, n):
     return out
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, no_cfunc_wrapper=True)
 def _nearest(x, cent, dist):
     """Index of the centroid (columns of cent, d x 256) nearest to x; first one on ties."""
     d = x.shape[0]
