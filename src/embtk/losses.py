@@ -68,16 +68,18 @@ def sigmoid(x):
         return np.float32(0.0)
     if x > MAX_SIGMOID:
         return np.float32(1.0)
-    i = int((x + np.float32(MAX_SIGMOID)) * np.float32(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
-    return _SIGMOID[min(max(i, 0), SIGMOID_TABLE_SIZE)]
+    # np.int64 and a conditional, not int(), min() and max(): those are numba functions
+    # compiled afresh in every process for each set of compile options of the callers
+    i = np.int64((x + np.float32(MAX_SIGMOID)) * np.float32(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
+    return _SIGMOID[0 if i < 0 else (SIGMOID_TABLE_SIZE if i > SIGMOID_TABLE_SIZE else i)]
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def table_log(x):
     if x > 1.0:
         return np.float32(0.0)
-    i = int(x * LOG_TABLE_SIZE)
-    return _LOG[min(max(i, 0), LOG_TABLE_SIZE)]
+    i = np.int64(x * LOG_TABLE_SIZE)  # see sigmoid
+    return _LOG[0 if i < 0 else (LOG_TABLE_SIZE if i > LOG_TABLE_SIZE else i)]
 
 
 # --------------------------------------------------------------------------- rng
@@ -293,7 +295,7 @@ def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, 
                        output, rng)
 
 
-@overload(forward, inline="always")
+@overload(forward, inline="always", jit_options={"no_cfunc_wrapper": True})
 def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     chosen = _FORWARD_OF_PARAMS.get(getattr(params, "instance_class", None), forward_any)
