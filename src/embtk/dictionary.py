@@ -916,7 +916,14 @@ class Dictionary:
         return int(lookup(self.tables, np.frombuffer(word, dtype=np.uint8)))
 
     def word_rows(self, word: bytes) -> np.ndarray:
-        return word_rows(self.tables, np.frombuffer(word, dtype=np.uint8))
+        """The `word_rows` kernel's answer, from the lookup and char_ngram_rows kernels:
+        a command asking for a few words' vectors (nn, analogies) then compiles neither
+        word_rows nor, when the words are known, char_ngram_rows (1 s on a cold cache)."""
+        t = self.tables
+        wid = self.get_id(word)
+        if wid >= 0:
+            return t.subword_ids[t.subword_offsets[wid]:t.subword_offsets[wid + 1]].copy()
+        return char_ngram_rows(t, np.frombuffer(word, dtype=np.uint8), np.zeros((0, 2), np.int64))
 
     def subwords(self, word: bytes):
         """The entry (if known) and the char n-grams of a word: (list of bytes, row ids)."""
