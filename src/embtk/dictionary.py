@@ -262,14 +262,21 @@ def _insert_back(perm, i, types, counts):
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def sort_entries(types, counts):
-    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+def _introsort_loop(types, counts):
+    """std::sort up to its final insertion sort: (perm, ranges, nranges), where
+    ranges[2k:2k+2] are the nranges ranges the depth limit leaves to heapsort.
+
+    Those are rare (orders built to defeat the median of three), so `sort_order`
+    compiles the heapsort only when one shows up; the ranges are disjoint, so sorting
+    them after the loop rather than when met gives the same permutation."""
     n = len(types)
     perm = empty(n, np.int64)
     for i in range(n):
         perm[i] = i
+    ranges = empty(2 * (n // _SORT_RUN + 1), np.int64)
+    nranges = 0
     if n < 2:
-        return perm
+        return perm, ranges, nranges
     depth = 0
     while (1 << (depth + 1)) <= n:
         depth += 1
@@ -281,14 +288,27 @@ def sort_entries(types, counts):
         first, last, limit = stack[3 * top], stack[3 * top + 1], stack[3 * top + 2]
         while last - first > _SORT_RUN:
             if limit == 0:
-                _heap_sort(perm, first, last, types, counts)
+                ranges[2 * nranges], ranges[2 * nranges + 1] = first, last
+                nranges += 1
                 break
             limit -= 1
             cut = _partition(perm, first, last, types, counts)
             stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = cut, last, limit
             top += 1
             last = cut
-    # final insertion sort: guarded over the first run, unguarded after it
+    return perm, ranges, nranges
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _heap_sort_ranges(perm, ranges, nranges, types, counts):
+    for k in range(nranges):
+        _heap_sort(perm, ranges[2 * k], ranges[2 * k + 1], types, counts)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _final_insertion_sort(perm, types, counts):
+    """std::sort's last step: guarded insertion over the first run, unguarded after it."""
+    n = len(perm)
     for i in range(1, min(n, _SORT_RUN)):
         value = perm[i]
         if _before(value, perm[0], types, counts):
@@ -299,6 +319,23 @@ def sort_entries(types, counts):
             _insert_back(perm, i, types, counts)
     for i in range(_SORT_RUN, n):
         _insert_back(perm, i, types, counts)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def sort_entries(types, counts):
+    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+    perm, ranges, nranges = _introsort_loop(types, counts)
+    _heap_sort_ranges(perm, ranges, nranges, types, counts)
+    _final_insertion_sort(perm, types, counts)
+    return perm
+
+
+def sort_order(types, counts):
+    """sort_entries from Python, compiling the heapsort only for an input that needs it."""
+    perm, ranges, nranges = _introsort_loop(types, counts)
+    if nranges:
+        _heap_sort_ranges(perm, ranges, nranges, types, counts)
+    _final_insertion_sort(perm, types, counts)
     return perm
 
 
@@ -834,7 +871,7 @@ class Dictionary:
     @classmethod
     def _thresholded(cls, words, counts, types, ntokens, min_count, min_count_label, **options):
         """fastText's threshold(): std::sort the entries, then drop the rare ones."""
-        order = sort_entries(types, counts)
+        order = sort_order(types, counts)
         limits = np.where(types[order] == WORD, min_count, min_count_label)
         order = order[counts[order] >= limits]
         if not len(order):
@@ -897,7 +934,7 @@ class Dictionary:
         everything = self.words + added
         all_counts = np.concatenate([merged, np.array(added_counts, dtype=np.int64)])
         all_types = np.concatenate([self.types, np.array(added_types, dtype=np.int8)])
-        order = sort_entries(all_types, all_counts)
+        order = sort_order(all_types, all_counts)
         extended = Dictionary([everything[i] for i in order], all_counts[order],
                               all_types[order], self.ntokens + ntokens, minn=self.minn,
                               maxn=self.maxn, bucket=self.bucket, word_ngrams=self.word_ngrams,
