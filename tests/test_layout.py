@@ -13,7 +13,7 @@ import pytest
 import embtk
 
 READING_ORDER = [
-    "errors", "args", "dictionary", "losses", "kernels", "minibatch", "meter", "quantmatrix", "fileformat",
+    "errors", "args", "jitting", "dictionary", "losses", "kernels", "minibatch", "meter", "quantmatrix", "fileformat",
     "corpus", "continuation", "checkpoint", "trainer", "compress", "model", "cooccurrence",
     "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",
 ]

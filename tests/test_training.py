@@ -257,7 +257,7 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     """The kernels keep the sums of rows up to date and write each word's rows once (per
     center for skipgram, per word for cbow); that must be the same training as fastText's
     average-and-write for each example."""
-    from embtk.kernels import Schedule, WordTables, train_unsupervised
+    from embtk.kernels import Schedule, WordTables, cbow_window, train_unsupervised
     from embtk.losses import NS, make_loss_params, seed_rng
 
     nwords, dim, ws = 6, 8, 3
@@ -280,7 +280,8 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     reference(seed_rng(11), ids, expected_wi, expected_wo, params, ws, 0.1, sub_offsets,
               sub_ids)
     start = wi.copy()
-    used, _ = train_unsupervised(0, seed_rng(11), words, ids, True, wi, wo, params, cbow, ws,
+    window = cbow_window(ws, dim, sub_offsets) if cbow else None
+    used, _ = train_unsupervised(0, seed_rng(11), words, ids, True, wi, wo, params, window, ws,
                                  schedule)
     assert used == len(ids)
     assert np.abs(wi - start).max() > 0.01  # it trained

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from .jitting import callee
 from .losses import next_u32, rand_below, seed_rng
 
 RECORD_BYTES = 12  # row int32, col int32, count float32
@@ -101,7 +102,7 @@ def _slot(key, bits):
     return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _add(r, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bits, used):
     """Add `weight` to cell (r, c): dense block when both words are frequent, else the
     table. Returns the table's new number of used slots."""
@@ -125,7 +126,7 @@ def _add(r, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bit
         s = (s + 1) & mask
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def count_span(ids, start, stop, window, symmetric, nwords, limit, dense, offsets,
                keys, vals, used, table_limit):
     """Count the pairs that end at tokens start..stop-1 (each token with the `window`
@@ -151,7 +152,7 @@ def count_span(ids, start, stop, window, symmetric, nwords, limit, dense, offset
     return stop, used
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def take_table(keys, vals):
     """The table's entries sorted by key (keys, counts); the table is left empty."""
     n = 0
@@ -172,7 +173,7 @@ def take_table(keys, vals):
     return found[order], counts[order]
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def dense_entries(dense, offsets, nwords, symmetric, row_start, row_stop):
     """Non-zero cells of dense rows row_start..row_stop-1 as sorted keys and counts."""
     n = 0
@@ -222,7 +223,7 @@ class _ShardReader:
         self.file.close()
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def merge_step(keys, vals, lens, pos, last, pending_key, pending_val, out_keys, out_vals):
     """Merge the current blocks of K sorted runs, summing equal keys, into the output.
 
@@ -331,7 +332,7 @@ def _merge_runs(paths, block: int, sink) -> None:
 # ------------------------------------------------------------------ records, shuffle
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def to_records(keys, counts, nwords, symmetric):
     """Merged (key, count) entries as (row, col, count-bits) int32 records; a symmetric
     entry (r, c) stands for both cells, the diagonal for twice its count."""
@@ -361,7 +362,7 @@ def to_records(keys, counts, nwords, symmetric):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def random_buckets(n, nbuckets, rng):
     out = np.empty(n, dtype=np.int64)
     for i in range(n):
@@ -369,7 +370,7 @@ def random_buckets(n, nbuckets, rng):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def shuffle_records(records, rng):
     """Fisher-Yates over the rows of an (n, 3) int32 array."""
     for i in range(records.shape[0] - 1, 0, -1):

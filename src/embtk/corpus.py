@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
+from .jitting import empty
 from .args import Args
 from .dictionary import Dictionary, count_pieces
 from .errors import EmbtkError
@@ -191,13 +192,13 @@ def corpus_ids(dictionary: Dictionary, path: str) -> np.ndarray:
 # ------------------------------------------------------------------ the encoded corpus
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def pack_records(feat_offsets, feats, label_offsets, labels, line_tokens):
     """EncodedLines as the records the classifier kernel reads (kernels.RECORD_HEADER),
     and where each record starts."""
     nlines = len(line_tokens)
-    out = np.empty(RECORD_HEADER * nlines + len(feats) + len(labels), dtype=np.int32)
-    starts = np.empty(nlines, dtype=np.int64)
+    out = empty(RECORD_HEADER * nlines + len(feats) + len(labels), np.int32)
+    starts = empty(nlines, np.int64)
     p = 0
     for i in range(nlines):
         starts[i] = p
@@ -216,7 +217,7 @@ def pack_records(feat_offsets, feats, label_offsets, labels, line_tokens):
     return out, starts
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def skip_records(records, count):
     """(position after the first `count` complete records of `records`, records skipped)."""
     pos = 0

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
+from .jitting import callee, empty, zeros, zeros2
 from .errors import EmbtkError
 
 EOS = b"</s>"
@@ -48,7 +49,7 @@ def _fnv_step(h, byte):
     return ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def fnv1a(buf, start, end):
     h = np.uint64(2166136261)
     for i in range(start, end):
@@ -150,9 +151,11 @@ def _same_token(buf, start, stop, ebuf, estart, elen):
     return True
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _rebuild_slots(hashes, n, nslots):
-    slots = np.full(nslots, -1, dtype=np.int32)
+    slots = empty(nslots, np.int32)
+    for i in range(nslots):
+        slots[i] = -1
     mask = nslots - 1
     for e in range(n):
         s = np.int64(hashes[e]) & mask
@@ -169,7 +172,7 @@ def _rebuild_slots(hashes, n, nslots):
 _SORT_RUN = 16
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _before(a, b, types, counts):
     """fastText's entry order: words before labels, then the higher count first."""
     if types[a] != types[b]:
@@ -177,7 +180,7 @@ def _before(a, b, types, counts):
     return counts[a] > counts[b]
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _adjust_heap(perm, first, hole, length, value, types, counts):
     top = hole
     child = hole
@@ -199,7 +202,7 @@ def _adjust_heap(perm, first, hole, length, value, types, counts):
     perm[first + hole] = value
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _heap_sort(perm, first, last, types, counts):
     length = last - first
     if length < 2:
@@ -217,29 +220,24 @@ def _heap_sort(perm, first, last, types, counts):
         _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _swap(perm, i, j):
-    perm[i], perm[j] = perm[j], perm[i]
-
-
-@nb.njit(cache=True, nogil=True)
+@callee
 def _partition(perm, first, last, types, counts):
     """Median of three moved to `first`, then the unguarded Hoare partition around it."""
     a, b, c = first + 1, first + (last - first) // 2, last - 1
     pa, pb, pc = perm[a], perm[b], perm[c]
     if _before(pa, pb, types, counts):
         if _before(pb, pc, types, counts):
-            _swap(perm, first, b)
+            perm[first], perm[b] = perm[b], perm[first]
         elif _before(pa, pc, types, counts):
-            _swap(perm, first, c)
+            perm[first], perm[c] = perm[c], perm[first]
         else:
-            _swap(perm, first, a)
+            perm[first], perm[a] = perm[a], perm[first]
     elif _before(pa, pc, types, counts):
-        _swap(perm, first, a)
+        perm[first], perm[a] = perm[a], perm[first]
     elif _before(pb, pc, types, counts):
-        _swap(perm, first, c)
+        perm[first], perm[c] = perm[c], perm[first]
     else:
-        _swap(perm, first, b)
+        perm[first], perm[b] = perm[b], perm[first]
     pivot = perm[first]
     lo, hi = first + 1, last
     while True:
@@ -250,11 +248,11 @@ def _partition(perm, first, last, types, counts):
             hi -= 1
         if lo >= hi:
             return lo
-        _swap(perm, lo, hi)
+        perm[lo], perm[hi] = perm[hi], perm[lo]
         lo += 1
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _insert_back(perm, i, types, counts):
     value = perm[i]
     while _before(value, perm[i - 1], types, counts):
@@ -263,17 +261,26 @@ def _insert_back(perm, i, types, counts):
     perm[i] = value
 
 
-@nb.njit(cache=True, nogil=True)
-def sort_entries(types, counts):
-    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _introsort_loop(types, counts):
+    """std::sort up to its final insertion sort: (perm, ranges, nranges), where
+    ranges[2k:2k+2] are the nranges ranges the depth limit leaves to heapsort.
+
+    Those are rare (orders built to defeat the median of three), so `sort_order`
+    compiles the heapsort only when one shows up; the ranges are disjoint, so sorting
+    them after the loop rather than when met gives the same permutation."""
     n = len(types)
-    perm = np.arange(n)
+    perm = empty(n, np.int64)
+    for i in range(n):
+        perm[i] = i
+    ranges = empty(2 * (n // _SORT_RUN + 1), np.int64)
+    nranges = 0
     if n < 2:
-        return perm
+        return perm, ranges, nranges
     depth = 0
     while (1 << (depth + 1)) <= n:
         depth += 1
-    stack = np.empty((2 * depth + 2) * 3 + 3, dtype=np.int64)
+    stack = empty((2 * depth + 2) * 3 + 3, np.int64)
     stack[0], stack[1], stack[2] = 0, n, 2 * depth
     top = 1
     while top > 0:
@@ -281,14 +288,27 @@ def sort_entries(types, counts):
         first, last, limit = stack[3 * top], stack[3 * top + 1], stack[3 * top + 2]
         while last - first > _SORT_RUN:
             if limit == 0:
-                _heap_sort(perm, first, last, types, counts)
+                ranges[2 * nranges], ranges[2 * nranges + 1] = first, last
+                nranges += 1
                 break
             limit -= 1
             cut = _partition(perm, first, last, types, counts)
             stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = cut, last, limit
             top += 1
             last = cut
-    # final insertion sort: guarded over the first run, unguarded after it
+    return perm, ranges, nranges
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _heap_sort_ranges(perm, ranges, nranges, types, counts):
+    for k in range(nranges):
+        _heap_sort(perm, ranges[2 * k], ranges[2 * k + 1], types, counts)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def _final_insertion_sort(perm, types, counts):
+    """std::sort's last step: guarded insertion over the first run, unguarded after it."""
+    n = len(perm)
     for i in range(1, min(n, _SORT_RUN)):
         value = perm[i]
         if _before(value, perm[0], types, counts):
@@ -299,6 +319,23 @@ def sort_entries(types, counts):
             _insert_back(perm, i, types, counts)
     for i in range(_SORT_RUN, n):
         _insert_back(perm, i, types, counts)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def sort_entries(types, counts):
+    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+    perm, ranges, nranges = _introsort_loop(types, counts)
+    _heap_sort_ranges(perm, ranges, nranges, types, counts)
+    _final_insertion_sort(perm, types, counts)
+    return perm
+
+
+def sort_order(types, counts):
+    """sort_entries from Python, compiling the heapsort only for an input that needs it."""
+    perm, ranges, nranges = _introsort_loop(types, counts)
+    if nranges:
+        _heap_sort_ranges(perm, ranges, nranges, types, counts)
+    _final_insertion_sort(perm, types, counts)
     return perm
 
 
@@ -318,7 +355,7 @@ def new_token_counts() -> TokenCounts:
                        np.full(2048, -1, dtype=np.int32), np.array([0, 0, 0, 1], dtype=np.int64))
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _prune(state, threshold):
     """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
     ebytes, eoff, elen, counts, types, hashes, slots, totals = state
@@ -342,7 +379,7 @@ def _prune(state, threshold):
     return (new_bytes, new_off, new_len, new_counts, new_types, new_hashes, slots, totals)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def count_tokens(buf, pos, label_prefix, max_vocab, state):
     """Count the tokens of `buf` from byte `pos` on (a piece of a corpus cut after a
     separator) into `state` (a TokenCounts); returns the updated state, whose arrays may
@@ -430,7 +467,7 @@ def counted_entries(state: TokenCounts):
     return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _grow(arr, size):
     out = np.zeros(size, dtype=arr.dtype)
     for i in range(len(arr)):
@@ -441,9 +478,9 @@ def _grow(arr, size):
 # ---------------------------------------------------------------- lookups (pass 2)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _hash_all(word_bytes, offsets):
-    out = np.empty(len(offsets) - 1, dtype=np.uint32)
+    out = empty(len(offsets) - 1, np.uint32)
     for i in range(len(out)):
         out[i] = fnv1a(word_bytes, offsets[i], offsets[i + 1])
     return out
@@ -485,7 +522,7 @@ def _bucket_row(tables, bucket_id):
     return tables.nwords + bucket_id
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def push_char_ngrams(tables, word, out, n, spans):
     """Append the char n-gram rows of `word` (already wrapped in '<' '>'), UTF-8 aware.
 
@@ -520,16 +557,16 @@ def push_char_ngrams(tables, word, out, n, spans):
     return out, n
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@callee
 def _no_spans():
-    return np.zeros((0, 2), dtype=np.int64)
+    return zeros2(np.int64(0), np.int64(2), np.int64)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _wrap_word(buf, start, stop, scratch):
     size = stop - start + 2
     if len(scratch) < size:
-        scratch = np.empty(2 * size, dtype=np.uint8)
+        scratch = empty(2 * size, np.uint8)
     scratch[0] = 60  # '<'
     for i in range(start, stop):
         scratch[1 + i - start] = buf[i]
@@ -537,15 +574,15 @@ def _wrap_word(buf, start, stop, scratch):
     return scratch, size
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def build_subword_table(tables_without_subwords):
     """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS)."""
     t = tables_without_subwords
     size = len(t.word_offsets) - 1
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    ids = np.empty(max(16, size * 4), dtype=np.int32)
+    offsets = zeros(size + 1, np.int64)
+    ids = empty(max(16, size * 4), np.int32)
     n = np.int64(0)
-    scratch = np.empty(64, dtype=np.uint8)
+    scratch = empty(np.int64(64), np.uint8)
     for w in range(size):
         if n == len(ids):
             ids = _grow(ids, 2 * n)
@@ -559,7 +596,7 @@ def build_subword_table(tables_without_subwords):
     return offsets, ids[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _sign_extend32(h):
     h = np.uint64(h)
     if h >= np.uint64(0x80000000):
@@ -567,7 +604,7 @@ def _sign_extend32(h):
     return h
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _push_word_ngrams(tables, hashes, nh, out, n):
     if n + nh * tables.word_ngrams > len(out):
         out = _grow(out, 2 * (n + nh * tables.word_ngrams))
@@ -583,29 +620,29 @@ def _push_word_ngrams(tables, hashes, nh, out, n):
     return out, n
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def encode_lines(tables, buf):
     """Turn each line of `buf` into input rows and label ids (fastText's supervised getLine).
 
     Returns CSR arrays (feature offsets, feature ids, label offsets, label ids) and the
     number of tokens of each line. A line ends with its EOS token or at the end of `buf`.
     """
-    feats = np.empty(1024, dtype=np.int32)
-    labels = np.empty(64, dtype=np.int32)
-    line_feat = np.zeros(64, dtype=np.int64)
-    line_lab = np.zeros(64, dtype=np.int64)
-    line_tok = np.empty(64, dtype=np.int64)
-    hashes = np.empty(256, dtype=np.uint32)
-    scratch = np.empty(64, dtype=np.uint8)
+    feats = empty(np.int64(1024), np.int32)
+    labels = empty(np.int64(64), np.int32)
+    line_feat = zeros(np.int64(64), np.int64)
+    line_lab = zeros(np.int64(64), np.int64)
+    line_tok = empty(np.int64(64), np.int64)
+    hashes = empty(np.int64(256), np.uint32)
+    scratch = empty(np.int64(64), np.uint8)
     # A counter that starts as the literal 0 and is passed to a kernel (push_char_ngrams)
     # makes numba compile that kernel twice: once for the literal, met while the loop is
     # being typed, then for int64. A typed zero compiles it once.
     nf = np.int64(0)
     nl = 0
     nlines = 0
-    nh = 0
+    nh = np.int64(0)
     ntok = 0
-    pos = 0
+    pos = np.int64(0)
     end = len(buf)
     while True:
         tstart, tstop, pos = next_token(buf, pos, end)
@@ -666,7 +703,7 @@ def encode_lines(tables, buf):
             labels[:nl].copy(), line_tok[:nlines].copy())
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def encode_ids(tables, buf, start, out):
     """In-vocabulary token ids of buf from byte `start` on, OOV tokens dropped (the
     unsupervised getLine), written to `out` until the buffer ends or `out` is full.
@@ -687,19 +724,19 @@ def encode_ids(tables, buf, start, out):
     return n, pos
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def char_ngram_rows(tables, word, spans):
     """The rows of a word's char n-grams (none for EOS); their byte ranges in '<word>'
     go to `spans` when it has rows."""
-    out = np.empty(max(1, len(spans)), dtype=np.int32)
+    out = empty(max(1, len(spans)), np.int32)
     n = np.int64(0)
-    if tables.maxn > 0 and not _is_eos(word, 0, len(word)):
-        scratch, size = _wrap_word(word, np.int64(0), len(word), np.empty(len(word) + 2, dtype=np.uint8))
+    if tables.maxn > 0 and not _is_eos(word, np.int64(0), len(word)):
+        scratch, size = _wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_rows(tables, word):
     """Input rows averaged into a word's vector: the entry's own list, or its char n-grams."""
     wid = find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
@@ -708,7 +745,7 @@ def word_rows(tables, word):
     return char_ngram_rows(tables, word, _no_spans())
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def lookup(tables, word):
     return find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
 
@@ -718,12 +755,12 @@ def lookup(tables, word):
 PackedWords = namedtuple("PackedWords", "word_bytes offsets")
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def file_entries(word_bytes, offsets, counts, types):
     """The entries as a model file stores them, one after the other: the word's bytes,
     a NUL, its count (int64, little-endian) and its type (int8)."""
     n = len(offsets) - 1
-    out = np.empty(offsets[n] - offsets[0] + 10 * n, dtype=np.uint8)
+    out = empty(offsets[n] - offsets[0] + 10 * n, np.uint8)
     pos = 0
     for i in range(n):
         for j in range(offsets[i], offsets[i + 1]):
@@ -834,7 +871,7 @@ class Dictionary:
     @classmethod
     def _thresholded(cls, words, counts, types, ntokens, min_count, min_count_label, **options):
         """fastText's threshold(): std::sort the entries, then drop the rare ones."""
-        order = sort_entries(types, counts)
+        order = sort_order(types, counts)
         limits = np.where(types[order] == WORD, min_count, min_count_label)
         order = order[counts[order] >= limits]
         if not len(order):
@@ -897,7 +934,7 @@ class Dictionary:
         everything = self.words + added
         all_counts = np.concatenate([merged, np.array(added_counts, dtype=np.int64)])
         all_types = np.concatenate([self.types, np.array(added_types, dtype=np.int8)])
-        order = sort_entries(all_types, all_counts)
+        order = sort_order(all_types, all_counts)
         extended = Dictionary([everything[i] for i in order], all_counts[order],
                               all_types[order], self.ntokens + ntokens, minn=self.minn,
                               maxn=self.maxn, bucket=self.bucket, word_ngrams=self.word_ngrams,
@@ -916,7 +953,14 @@ class Dictionary:
         return int(lookup(self.tables, np.frombuffer(word, dtype=np.uint8)))
 
     def word_rows(self, word: bytes) -> np.ndarray:
-        return word_rows(self.tables, np.frombuffer(word, dtype=np.uint8))
+        """The `word_rows` kernel's answer, from the lookup and char_ngram_rows kernels:
+        a command asking for a few words' vectors (nn, analogies) then compiles neither
+        word_rows nor, when the words are known, char_ngram_rows (1 s on a cold cache)."""
+        t = self.tables
+        wid = self.get_id(word)
+        if wid >= 0:
+            return t.subword_ids[t.subword_offsets[wid]:t.subword_offsets[wid + 1]].copy()
+        return char_ngram_rows(t, np.frombuffer(word, dtype=np.uint8), np.zeros((0, 2), np.int64))
 
     def subwords(self, word: bytes):
         """The entry (if known) and the char n-grams of a word: (list of bytes, row ids)."""

@@ -16,6 +16,7 @@ from typing import Sequence
 import numba as nb
 import numpy as np
 
+from .jitting import empty
 from .errors import EmbtkError
 from .fileformat import MAGIC, load_bin, open_for_reading, read_vec
 from .meter import ClassificationReport, json_ready, score_text
@@ -500,13 +501,13 @@ def _answer(unit: np.ndarray, rows: np.ndarray, method: str) -> np.ndarray:
     return answers
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _best_answers(sims, local, excluded, cosmul, epsilon):
     """For each question, the arg-max over candidates of sim(x,b) - sim(x,a) + sim(x,c)
     (3CosAdd) or of s(x,b) s(x,c) / (s(x,a) + epsilon), s = (sim + 1) / 2 (3CosMul),
     the question's own words excluded. `local` indexes the rows of `sims`."""
-    out = np.empty(len(local), dtype=np.int64)
-    scores = np.empty(sims.shape[1], dtype=np.float32)
+    out = empty(len(local), np.int64)
+    scores = empty(sims.shape[1], np.float32)
     half = np.float32(0.5)
     for i in range(len(local)):
         sa, sb, sc = sims[local[i, 0]], sims[local[i, 1]], sims[local[i, 2]]

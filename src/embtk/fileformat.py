@@ -37,6 +37,7 @@ from typing import BinaryIO, Iterator, Sequence
 import numba as nb
 import numpy as np
 
+from .jitting import callee, empty, zeros
 from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args
 from .dictionary import PackedWords, file_entries, unpack_entries
 from .errors import EmbtkError
@@ -367,16 +368,16 @@ def _foreign(path: str, problem: str) -> EmbtkError:
     return EmbtkError(f"{path}: corrupt or foreign model file: {problem}")
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _scan_entries(raw, pos, size):
     """Walk `size` dictionary entries (word, NUL, int64 count, int8 type) from `pos`.
 
     Returns how many entries fit in `raw` and where the first one that did not starts (or
     its tail, if its word did fit), then each entry's NUL offset, count and type.
     """
-    ends = np.empty(size, dtype=np.int64)
-    counts = np.empty(size, dtype=np.int64)
-    types = np.empty(size, dtype=np.int8)
+    ends = empty(size, np.int64)
+    counts = empty(size, np.int64)
+    types = empty(size, np.int8)
     n = len(raw)
     for i in range(size):
         entry = pos
@@ -396,15 +397,15 @@ def _scan_entries(raw, pos, size):
     return size, pos, ends, counts, types
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _gather_entries(raw, pos, ends):
     """The words of entries scanned from `pos` (each ends at its NUL), packed together."""
-    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+    offsets = zeros(len(ends) + 1, np.int64)
     start = pos
     for i in range(len(ends)):
         offsets[i + 1] = offsets[i] + ends[i] - start
         start = ends[i] + 1 + _ENTRY_TAIL
-    data = np.empty(offsets[-1], dtype=np.uint8)
+    data = empty(offsets[-1], np.uint8)
     start = pos
     for i in range(len(ends)):
         for k in range(ends[i] - start):
@@ -762,7 +763,7 @@ _TENS, _TENS_FROM = _decimal_exponents()
 _VEC_VALUE_WIDTH = 12  # the longest '%.5g ' of a float32: "-1.2346e+38 " or "-0.00012346 "
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _scale(m, e, k):
     """floor(m * 2**e * 10**k) and how the rest compares with one half (-1, 0, 1), in
     exact int64 arithmetic (rounding to 5 digits must be exact); floor -1 when it does not
@@ -794,7 +795,7 @@ def _scale(m, e, k):
     return q, np.int64(twice > den) - np.int64(twice < den)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _five_digits(bits):
     """A finite nonzero float32 (by its bits) rounded to 5 significant digits, as q and the
     decimal exponent d (x ~ q * 10**(d - 4), 10000 <= q < 100000); q -1 beyond the exact
@@ -813,16 +814,16 @@ def _five_digits(bits):
     return q, d
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _format_vec_lines(bits, word_data, word_ends, out):
     """The lines "word v1 ... vd \n" of a block of float32 rows (as uint32 bits) into
     out, each value as Python's '%.5g' prints its double: each line's end, and the rows
     the exact path cannot format (left empty). One flat loop: a helper taking `out` per
     value costs more than the formatting."""
     n, dim = bits.shape
-    ends = np.empty(n, dtype=np.int64)
-    bad = np.zeros(n, dtype=np.bool_)
-    digits = np.empty(5, dtype=np.uint8)
+    ends = empty(n, np.int64)
+    bad = zeros(n, np.bool_)
+    digits = empty(np.int64(5), np.uint8)
     pos = 0
     w = 0
     for i in range(n):

@@ -74,7 +74,7 @@ def weighting(x, xmax, alpha):
     return np.float32((x / xmax) ** alpha)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy", no_cfunc_wrapper=True)
 def adagrad_step(wv, cv, wsq, csq, i, j, x, lr, xmax, alpha):
     """One record (i, j, X_ij): AdaGrad on w_i, c_j and their biases (last column).
 
@@ -109,7 +109,7 @@ def adagrad_step(wv, cv, wsq, csq, i, j, x, lr, xmax, alpha):
     return 0.5 * fdiff * diff
 
 
-@nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy", no_cfunc_wrapper=True)
 def train_records(tid, pairs, counts, start, stop, wv, cv, wsq, csq, lr, xmax, alpha,
                   progress, costs, halt):
     """One thread's share of an epoch: records start..stop-1, in file order."""

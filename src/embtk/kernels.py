@@ -17,6 +17,7 @@ import numpy as np
 
 from collections import namedtuple
 
+from .jitting import callee, zeros, zeros2
 from .dictionary import MAX_LINE_SIZE, word_rows
 from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_below, rand_unit,
                      seed_rng, sort_heap)
@@ -57,7 +58,7 @@ def mean_rows(wi, rows, start, stop, hidden):
             hidden[j] *= scale
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, grad_scale,
             hidden, grad, output, rng):
     """One example: the input rows rows[start:stop] predict targets[target] (the other
@@ -76,7 +77,7 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
     return loss
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _shared_rows(rows, a, b, c, d):
     """How many (entry, entry) pairs of rows[a:b] and rows[c:d] name the same row: how far
     the sum of wi[rows[a:b]] moves, in units of g, when g is added once to each entry of
@@ -147,14 +148,13 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
 CbowWindow = namedtuple("CbowWindow", "sums pending nrows shared row_keys row_slots")
 
 
-@nb.njit(cache=True, nogil=True)
-def _cbow_window(ws, dim, sub_offsets):
+def cbow_window(ws: int, dim: int, subword_offsets: np.ndarray) -> CbowWindow:
+    """A thread's cbow window; train_unsupervised trains cbow when given one, skipgram
+    when given None (numba compiles only the branch that the type selects)."""
     span = 2
     while span <= 2 * ws:  # the target and ws words either side
         span *= 2
-    longest = 1
-    for w in range(len(sub_offsets) - 1):
-        longest = max(longest, sub_offsets[w + 1] - sub_offsets[w])
+    longest = max(1, int(np.diff(subword_offsets).max(initial=1)))
     entries = 16
     while entries < 4 * span * longest:  # a quarter full at most: short probes
         entries *= 2
@@ -170,7 +170,7 @@ def _home(row, entries):
         entries - 1)
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@callee(fastmath=True)
 def _enter(wi, window, p, word, sub_offsets, sub_ids):
     """Word `word` at line position p comes within ws of the target: read its row sum,
     list its rows in the table and count the rows it shares with each word there."""
@@ -222,7 +222,7 @@ def _unlist(keys, slots, row, s):
     keys[hole] = -1
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@callee(fastmath=True)
 def _leave(wi, window, p, end_live, sub_offsets, sub_ids, word):
     """Word p falls behind the window: its pending gradient goes into its rows, and into
     the read sums of the words after it that share some of those rows."""
@@ -242,7 +242,7 @@ def _leave(wi, window, p, end_live, sub_offsets, sub_ids, word):
                 sums[q & mask, j] += both * pending[s, j]
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, hidden, grad,
                output, window):
     """fastText's cbow over one line, with each word's rows read once and written once.
@@ -302,10 +302,12 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
     return loss, examples
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
-def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, schedule):
-    """cbow / skipgram over `ids`, the piece of the corpus that thread `tid` reads next
-    (`at_corpus_end`: the piece ends where the corpus does).
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
+def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, window, ws,
+                       schedule):
+    """cbow (given the thread's `window`, see cbow_window) or skipgram (`window` None)
+    over `ids`, the piece of the corpus that thread `tid` reads next (`at_corpus_end`:
+    the piece ends where the corpus does).
 
     Lines are read as fastText's getLine does (see _line_end), frequent words dropped with
     probability 1 - keep_prob; a line the piece cuts is left for the next piece, so that
@@ -321,7 +323,6 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     grad = np.zeros(dim, dtype=np.float32)
     grad_sum = np.zeros(dim, dtype=np.float32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
-    window = _cbow_window(ws if cbow else 0, dim, sub_offsets)
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
     # A typed constant rather than a literal: a literal argument (0, False) makes numba
     # compile one more specialization of the callee.
@@ -344,7 +345,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
             break
         local += end - pos
         pos = end
-        if cbow:
+        if window is not None:
             line_loss, line_examples = _cbow_line(wi, wo, params, line, nline, ws, sub_offsets,
                                                   sub_ids, lr, rng, hidden, grad, output, window)
             loss_sum += line_loss
@@ -380,7 +381,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow
     return pos, finished
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def train_supervised(tid, rng, records, wi, wo, params, schedule):
     """Classifier training over `records` (see RECORD_HEADER), the piece of the corpus
     that thread `tid` reads next; a record the piece cuts is left for the next piece.
@@ -391,9 +392,9 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
     """
     stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
     dim = wi.shape[1]
-    hidden = np.zeros(dim, dtype=np.float32)
-    grad = np.zeros(dim, dtype=np.float32)
-    output = np.zeros(wo.shape[0], dtype=np.float32)
+    hidden = zeros(dim, np.float32)
+    grad = zeros(dim, np.float32)
+    output = zeros(wo.shape[0], np.float32)
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -428,7 +429,7 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
 INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def init_uniform(matrix, bound, seed, first_block, end_block):
     """Fill blocks [first_block, end_block) of a float32 matrix (INIT_BLOCK values each,
     in row-major order) with U(-bound, bound) from the project's own seeded rng.
@@ -454,23 +455,23 @@ def init_uniform(matrix, bound, seed, first_block, end_block):
 # ---------------------------------------------------------------------- inference
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def rows_mean(wi, rows):
-    out = np.zeros(wi.shape[1], dtype=np.float32)
+    out = zeros(wi.shape[1], np.float32)
     mean_rows(wi, rows, 0, len(rows), out)
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_vectors(wi, sub_offsets, sub_ids, first, end):
     """getWordVector for dictionary words first..end-1 at once."""
-    out = np.zeros((end - first, wi.shape[1]), dtype=np.float32)
+    out = zeros2(end - first, wi.shape[1], np.float32)
     for w in range(first, end):
         mean_rows(wi, sub_ids, sub_offsets[w], sub_offsets[w + 1], out[w - first])
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """Top-k (label id, probability) for each encoded line, best first; count[i] may be < k.
 
@@ -479,13 +480,13 @@ def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     """
     nlines = len(feat_offsets) - 1
     threshold = np.float32(threshold)
-    counts = np.zeros(nlines, dtype=np.int64)
-    probs = np.zeros((nlines, k), dtype=np.float32)
-    ids = np.zeros((nlines, k), dtype=np.int64)
-    hidden = np.zeros(wi.shape[1], dtype=np.float32)
-    output = np.zeros(wo.shape[0], dtype=np.float32)
-    heap_scores = np.zeros(k + 1, dtype=np.float32)
-    heap_ids = np.zeros(k + 1, dtype=np.int64)
+    counts = zeros(nlines, np.int64)
+    probs = zeros2(nlines, k, np.float32)
+    ids = zeros2(nlines, k, np.int64)
+    hidden = zeros(wi.shape[1], np.float32)
+    output = zeros(wo.shape[0], np.float32)
+    heap_scores = zeros(k + 1, np.float32)
+    heap_ids = zeros(k + 1, np.int64)
     for i in range(nlines):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
@@ -504,7 +505,7 @@ def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
 # order of near-ties come out as the official tool's.
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def norm(vec):
     total = np.float32(0.0)
     for x in vec:
@@ -512,7 +513,7 @@ def norm(vec):
     return np.float32(math.sqrt(total))
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     """Every word's vector scaled to unit length (zero vectors stay zero)."""
     out = word_vectors(wi, sub_offsets, sub_ids, np.int64(0), nwords)
@@ -525,14 +526,14 @@ def unit_word_vectors(wi, sub_offsets, sub_ids, nwords):
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def nearest_words(unit_vectors, query, k, banned):
     """The k rows most similar (cosine) to `query`, skipping `banned` ids, best first."""
     qnorm = norm(query)
     if abs(qnorm) < 1e-8:
         qnorm = np.float32(1.0)
-    scores = np.zeros(k + 1, dtype=np.float32)
-    ids = np.zeros(k + 1, dtype=np.int64)
+    scores = zeros(k + 1, np.float32)
+    ids = zeros(k + 1, np.int64)
     n = np.int64(0)
     for i in range(unit_vectors.shape[0]):
         skip = False
@@ -548,7 +549,7 @@ def nearest_words(unit_vectors, query, k, banned):
     return scores[:n].copy(), ids[:n].copy()
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def add_unit(query, vec, sign):
     """query += sign * vec / (|vec| + 1e-8): one term of an analogy query."""
     scale = np.float32(sign / (np.float64(norm(vec)) + 1e-8))
@@ -559,28 +560,28 @@ def add_unit(query, vec, sign):
 # --------------------------------------------------------------- sentence vectors
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def line_means(wi, feat_offsets, feats):
     """Classifiers: each encoded line's vector is the mean of its input rows."""
     nlines = len(feat_offsets) - 1
-    out = np.zeros((nlines, wi.shape[1]), dtype=np.float32)
+    out = zeros2(nlines, wi.shape[1], np.float32)
     for i in range(nlines):
         mean_rows(wi, feats, feat_offsets[i], feat_offsets[i + 1], out[i])
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _stream_space(c):
     # what C++'s `stream >> word` skips: space, \t, \n, \v, \f, \r
     return c == 32 or (9 <= c <= 13)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def word_vector_means(wi, tables, buf, nlines):
     """Word-vector models: each line's vector is the mean of its words' unit vectors."""
     dim = wi.shape[1]
-    out = np.zeros((nlines, dim), dtype=np.float32)
-    vec = np.zeros(dim, dtype=np.float32)
+    out = zeros2(nlines, dim, np.float32)
+    vec = zeros(dim, np.float32)
     line = 0
     count = 0
     pos = 0

@@ -21,6 +21,8 @@ import numba as nb
 import numpy as np
 from numba.extending import overload
 
+from .jitting import callee, empty
+
 HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
 SIGMOID_TABLE_SIZE = 512
 MAX_SIGMOID = 8.0
@@ -66,29 +68,31 @@ def sigmoid(x):
         return np.float32(0.0)
     if x > MAX_SIGMOID:
         return np.float32(1.0)
-    i = int((x + np.float32(MAX_SIGMOID)) * np.float32(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
-    return _SIGMOID[min(max(i, 0), SIGMOID_TABLE_SIZE)]
+    # np.int64 and a conditional, not int(), min() and max(): those are numba functions
+    # compiled afresh in every process for each set of compile options of the callers
+    i = np.int64((x + np.float32(MAX_SIGMOID)) * np.float32(SIGMOID_TABLE_SIZE / MAX_SIGMOID / 2))
+    return _SIGMOID[0 if i < 0 else (SIGMOID_TABLE_SIZE if i > SIGMOID_TABLE_SIZE else i)]
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def table_log(x):
     if x > 1.0:
         return np.float32(0.0)
-    i = int(x * LOG_TABLE_SIZE)
-    return _LOG[min(max(i, 0), LOG_TABLE_SIZE)]
+    i = np.int64(x * LOG_TABLE_SIZE)  # see sigmoid
+    return _LOG[0 if i < 0 else (LOG_TABLE_SIZE if i > LOG_TABLE_SIZE else i)]
 
 
 # --------------------------------------------------------------------------- rng
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def seed_rng(seed):
     """A per-thread xorshift64* state, spread from a small seed by splitmix64."""
     z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
-    state = np.empty(1, dtype=np.uint64)
+    state = empty(np.int64(1), np.uint64)
     state[0] = z if z != 0 else np.uint64(1)
     return state
 
@@ -138,7 +142,7 @@ def scaled_dot_row(wo, row, hidden):
     return s
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def binary_logistic(wo, row, label, lr, hidden, grad):
     """One logistic unit with target `label` (float32 1 or 0): grad += alpha * wo[row];
     wo[row] += alpha * hidden. Returns the loss.
@@ -201,7 +205,7 @@ def softmax_in_place(output, osz):
         output[i] /= z
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _contains(values, start, stop, x):
     for k in range(start, stop):
         if values[k] == x:
@@ -209,7 +213,7 @@ def _contains(values, start, stop, x):
     return False
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                  rng):
     loss = np.float32(0.0)
@@ -219,21 +223,21 @@ def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, g
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     loss = np.float32(0.0)
     target = np.int64(targets[target_index])
     loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
     for _ in range(params.neg):
-        negative = draw_negative(params, rng)
+        negative = target  # drawn until it differs: one call site, one inlining to compile
         while negative == target:
             negative = draw_negative(params, rng)
         loss += binary_logistic(wo, negative, np.float32(0.0), lr, hidden, grad)
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     loss = np.float32(0.0)
@@ -244,7 +248,7 @@ def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@callee(fastmath=True, error_model="numpy")
 def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
                      output, rng):
     target = np.int64(targets[target_index])
@@ -258,7 +262,7 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
     return -table_log(output[target])
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     """`forward` for a LossParams: the loss chosen at run time."""
@@ -291,7 +295,7 @@ def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, 
                        output, rng)
 
 
-@overload(forward, inline="always")
+@overload(forward, inline="always", jit_options={"no_cfunc_wrapper": True})
 def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
                 rng):
     chosen = _FORWARD_OF_PARAMS.get(getattr(params, "instance_class", None), forward_any)
@@ -315,7 +319,7 @@ def for_training(params: LossParams):
 # probabilities, common with the table sigmoid, come out in the same order.
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _sift_up(scores, ids, hole, top, score, idx):
     parent = (hole - 1) // 2
     while hole > top and scores[parent] > score:
@@ -327,7 +331,7 @@ def _sift_up(scores, ids, hole, top, score, idx):
     ids[hole] = idx
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _pop_to(scores, ids, last):
     """Move the heap's front to position `last`, restoring the heap on [0, last)."""
     score, idx = scores[last], ids[last]
@@ -346,7 +350,7 @@ def _pop_to(scores, ids, last):
     _sift_up(scores, ids, hole, 0, score, idx)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def heap_offer(scores, ids, n, k, score, idx):
     """Add (score, idx) to a heap of at most k items held in arrays of size k + 1."""
     _sift_up(scores, ids, n, 0, score, idx)
@@ -357,7 +361,7 @@ def heap_offer(scores, ids, n, k, score, idx):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def sort_heap(scores, ids, n):
     """Best first, as std::sort_heap leaves it."""
     while n > 1:
@@ -365,7 +369,7 @@ def sort_heap(scores, ids, n):
         _pop_to(scores, ids, n)
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _std_log(x):
     # fastText keeps these log-probabilities in 32-bit floats; so do we, to print the same.
     return np.float32(math.log(np.float32(x) + 1e-5))
@@ -389,8 +393,8 @@ def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
     if params.kind == HS:
         osz = wo.shape[0]
         log_threshold = _std_log(threshold)
-        stack_nodes = np.empty(2 * osz, dtype=np.int64)
-        stack_scores = np.empty(2 * osz, dtype=np.float32)
+        stack_nodes = empty(2 * osz, np.int64)
+        stack_scores = empty(2 * osz, np.float32)
         stack_nodes[0] = 2 * osz - 2
         stack_scores[0] = 0.0
         top = 1
@@ -431,7 +435,7 @@ def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
     return n
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _below_score(score):
     """A probability under which _std_log is certainly below `score`, so that most
     outputs are passed over without their logarithm (121 logs a line were a fifth of
@@ -444,7 +448,7 @@ def _below_score(score):
 # ------------------------------------------------------------------ construction
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, no_cfunc_wrapper=True)
 def _huffman(counts):
     osz = len(counts)
     size = 2 * osz - 1
@@ -493,7 +497,7 @@ def _huffman(counts):
     return left, right, offsets, paths, codes
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, no_cfunc_wrapper=True)
 def alias_table(weights):
     """Walker's alias method for drawing i with probability weights[i] / sum: (keep, alias).
 
@@ -502,11 +506,21 @@ def alias_table(weights):
     for every negative; these two arrays take 8 bytes per output and are exact.
     """
     n = len(weights)
-    scaled = weights * (n / np.sum(weights))
-    keep = np.ones(n, dtype=np.float32)
-    alias = np.arange(n).astype(np.int32)
-    small = np.empty(n, dtype=np.int64)
-    large = np.empty(n, dtype=np.int64)
+    # loops rather than np.sum, `*`, np.ones, np.arange and astype: the same sums and
+    # products, without compiling numba's own implementations of those in every process
+    total = 0.0
+    for i in range(n):
+        total += weights[i]
+    factor = n / total
+    scaled = empty(n, np.float64)
+    keep = empty(n, np.float32)
+    alias = empty(n, np.int32)
+    for i in range(n):
+        scaled[i] = weights[i] * factor
+        keep[i] = 1.0
+        alias[i] = i
+    small = empty(n, np.int64)
+    large = empty(n, np.int64)
     ns = 0
     nl = 0
     for i in range(n):

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from .jitting import empty
 from .dictionary import EncodedLines
 from .errors import EmbtkError
 
@@ -36,15 +37,15 @@ def _is_example(i, feat_offsets, label_offsets):
     return label_offsets[i] < label_offsets[i + 1] and feat_offsets[i] < feat_offsets[i + 1]
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _example_lines(feat_offsets, label_offsets, nlines):
-    out = np.empty(nlines, dtype=np.bool_)
+    out = empty(nlines, np.bool_)
     for i in range(nlines):
         out[i] = _is_example(i, feat_offsets, label_offsets)
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _count(counts, ids, feat_offsets, label_offsets, labels, gold, predicted, correct):
     """Add each example's gold, predicted and correct labels; returns the examples seen.
     A line with no prediction left by the threshold is still an example."""
@@ -66,7 +67,7 @@ def _count(counts, ids, feat_offsets, label_offsets, labels, gold, predicted, co
     return examples
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _count_confusion(matrix, counts, ids, feat_offsets, label_offsets, labels):
     """Add each example's (gold label, top prediction) to `matrix`, whose last column
     stands for 'no prediction'."""

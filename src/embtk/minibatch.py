@@ -88,7 +88,7 @@ def _logistic_rows(wo, targets, weights, npos, n, lr, hidden, grad, alphas):
     return loss
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries,
                   negatives, nneg, neg, lr, hidden, grad, targets, weights, alphas):
     """Centers line[first:last], center i with the window i +- boundaries[i - first]
@@ -133,7 +133,7 @@ def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, bounda
     return loss, examples
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries, negatives,
               nneg, neg, lr, sums, grads, hidden, grad, targets, weights, alphas):
     """Windows centred on line[first:last] (center i: contexts i +- boundaries[i - first]),
@@ -199,7 +199,7 @@ def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries
     return loss, examples
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, batch,
                   schedule):
     """train_unsupervised with -batch: the same reading of `ids` (lines, subsampling,

@@ -19,6 +19,7 @@ import numba as nb
 import numpy as np
 
 from .errors import EmbtkError
+from .jitting import callee
 from .losses import rand_below, rand_unit, seed_rng
 
 KSUB = 256                # centroids per sub-quantizer (8-bit codes)
@@ -107,7 +108,7 @@ def _decode(codes, centroids, dsub, lastdsub, norms, n):
     return out
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
+@nb.njit(cache=True, nogil=True, fastmath=True, no_cfunc_wrapper=True)
 def _nearest(x, cent, dist):
     """Index of the centroid (columns of cent, d x 256) nearest to x; first one on ties."""
     d = x.shape[0]
@@ -127,7 +128,7 @@ def _nearest(x, cent, dist):
     return best
 
 
-@nb.njit(cache=True, nogil=True)
+@callee
 def _kmeans(points, rng):
     """256 centroids (d x 256, column per centroid) of `points` (n x d), NITER rounds.
 

@@ -17,7 +17,8 @@ from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import read_vec
-from .kernels import INIT_BLOCK, Schedule, init_uniform, train_supervised, train_unsupervised
+from .kernels import (INIT_BLOCK, Schedule, cbow_window, init_uniform, train_supervised,
+                      train_unsupervised)
 from .losses import for_training, make_loss_params, seed_rng
 from .minibatch import train_batched
 
@@ -223,6 +224,9 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     def work(tid):
         rng = rngs[tid, :1]
         reader = encoded.reader(positions[tid])
+        window = None
+        if cbow and args.batch == 0:
+            window = cbow_window(args.ws, args.dim, encoded.words.subword_offsets)
         finished = False
         while not finished and schedule.stop[0] == 0:
             piece, at_end = reader.piece()
@@ -233,7 +237,7 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
                                                params, cbow, args.ws, args.batch, schedule)
             else:
                 used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
-                                                    wo, params, cbow, args.ws, schedule)
+                                                    wo, params, window, args.ws, schedule)
             positions[tid] = (reader.position + used) % encoded.size
             if not finished:
                 reader.advance(used)
