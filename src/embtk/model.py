@@ -6,6 +6,8 @@ written for it ports by changing the import.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import io
 import os
@@ -20,13 +22,14 @@ import numpy as np
 
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text, check_threshold
-from .dictionary import EOS, LABEL, WORD, Dictionary
+from .dictionary import EOS, LABEL, WORD, Dictionary, _hash_all, read_only
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
 from .meter import Meter, Predictions
+from .predicting import predict_text, slot_keys
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
 _DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
@@ -70,13 +73,35 @@ def _one_line(text) -> bytes:
 
 def _joined_lines(texts) -> bytes | None:
     """A list of str lines as one buffer of newline-ended lines, encoded at once; None
-    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token)."""
+    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token, text
+    that does not encode). The checks look at the bytes, which are shorter than the str
+    and hold a newline or `</s>` exactly where it does (surrogateescape makes bytes >= 128
+    only)."""
     if not all(type(t) is str for t in texts):
         return None
-    joined = "\n".join(texts)
-    if joined.count("\n") != max(0, len(texts) - 1) or "</s>" in joined:
+    if not texts:
+        return b""
+    try:
+        data = ("\n".join(texts) + "\n").encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None  # _one_line raises it again, for the line that has it
+    if data.count(b"\n") != len(texts) or EOS in data:
         return None
-    return (joined + "\n").encode("utf-8", "surrogateescape") if texts else b""
+    return data
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection meanwhile: building predict's answer for 100,000 lines
+    makes as many lists, which set off collections (full ones included) that took 10x the
+    time of building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _split_rows(flat: list, probs: np.ndarray, counts: np.ndarray) -> tuple:
@@ -152,6 +177,7 @@ class FastText:
         self.quant_output = quant_output
         self._unit_vectors = None
         self._predict_params = None
+        self._slot_keys = None  # predicting.slot_keys of the dictionary, and the EOS id
         self.source = None  # the matrices no longer come from a file as they are in it
 
     def __reduce__(self):
@@ -341,38 +367,50 @@ class FastText:
                                            k, float(threshold))
         return Predictions(counts, probs, ids, lines)
 
-    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
-        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
-        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
-        `threads` threads (default: one per core; the kernels release the GIL), `then`
-        included."""
+    def _prediction_setup(self, k, threshold):
+        """check k and threshold; k as the kernels take it, and the transposed output
+        matrix (losses.all_scores scores all outputs at once with it; tiny for classifiers)."""
         self._require_classifier()
         k, threshold = check_k(k), check_threshold(threshold)
         k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
         if self._predict_params is None:
             self._predict_params = make_loss_params(self.args.loss_code,
                                                     self.dictionary.counts_of(LABEL), 0)
-        # the transpose scores all outputs at once (losses.all_scores); tiny for classifiers
-        output_t = np.ascontiguousarray(self.output_matrix.T)
+        return k, threshold, np.ascontiguousarray(self.output_matrix.T)
+
+    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
+        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
+        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
+        `threads` threads (default: one per core; the kernels release the GIL), `then`
+        included."""
+        k, threshold, output_t = self._prediction_setup(k, threshold)
         then = then or (lambda chunk: chunk)
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
-        workers = threads or os.cpu_count() or 1
-        # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
-        rounds = -(-len(data) // (workers * _CHUNK_BYTES))
-        size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
-        chunks = list(_line_chunks(data, size))
-        if len(chunks) <= 1 or workers == 1:
-            return [work(c) for c in chunks]
-        with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-            return list(pool.map(work, chunks))
+        return _map_chunks(work, data, threads)
 
     def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
-        counts (lines,), probabilities and label indices (lines, k), best first."""
-        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3], threads=threads)
+        counts (lines,), probabilities and label indices (lines, k), best first.
+
+        Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
+        answers as predict_chunks does without keeping the lines' features."""
+        k, threshold, output_t = self._prediction_setup(k, threshold)
+        d = self.dictionary
+        if self._slot_keys is None:
+            t = d.tables
+            self._slot_keys = (slot_keys(t.slots, _hash_all(t.word_bytes, t.word_offsets)),
+                               d.get_id(EOS))
+        keys, eos_id = self._slot_keys
+        work = lambda chunk: predict_text(
+            d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
+            self._predict_params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
+            float(threshold))
+        parts = _map_chunks(work, data, threads)
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
+        if len(parts) == 1:
+            return parts[0]
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
@@ -391,9 +429,10 @@ class FastText:
         raw = self.dictionary.labels
         names = np.array([_decode(raw[i], on_unicode_error) for i in kinds.tolist()] + [""],
                          dtype=object)
-        flat = names[inverse.reshape(-1)].tolist()  # every label returned, line after line
-        if many:
-            return _split_rows(flat, probs, counts)
+        with _gc_paused():
+            flat = names[inverse.reshape(-1)].tolist()  # every label returned, line after line
+            if many:
+                return _split_rows(flat, probs, counts)
         return tuple(flat), probs[0, :counts[0]].astype(np.float64)
 
     def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
@@ -515,6 +554,20 @@ class FastText:
 
 
 _CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
+
+
+def _map_chunks(work, data, threads=None) -> list:
+    """[work(chunk) for each line-aligned chunk of data], in order, on `threads` threads
+    (default: one per core)."""
+    workers = threads or os.cpu_count() or 1
+    # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
+    rounds = -(-len(data) // (workers * _CHUNK_BYTES))
+    size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
+    chunks = list(_line_chunks(data, size))
+    if len(chunks) <= 1 or workers == 1:
+        return [work(c) for c in chunks]
+    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+        return list(pool.map(work, chunks))
 
 
 def _line_chunks(data: bytes, size: int = _CHUNK_BYTES):

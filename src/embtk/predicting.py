@@ -1,0 +1,251 @@
+"""Batched prediction from raw text in one kernel: each line is tokenized, looked up,
+averaged and scored before the next, with nothing materialised but the answers.
+
+`predict_text` gives exactly what `Dictionary.encode` followed by `kernels.predict_lines`
+gives (same lines, same float32 arithmetic in the same order), without the feature arrays
+and with the memory latency of the lookups overlapped: a line's tokens are all hashed
+first, then their hash-table slots and entry bytes prefetched together, so that their
+cache misses overlap instead of following one another token by token.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from .dictionary import (_grow, _has_prefix, _is_eos, _no_spans, _sign_extend32, _token_hash,
+                         _wrap_word, next_token, push_char_ngrams)
+from .kernels import mean_rows
+from .losses import predict_top_k
+
+
+def _prefetch_codegen(context, builder, signature, args):
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    index = [context.cast(builder, v, t, types.intp)
+             for v, t in zip(args[1:], signature.args[1:])]
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+    # a read, to be kept in all cache levels, of data
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring array[index] into cache: no effect on any result."""
+    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
+        return types.void(array, index), _prefetch_codegen
+    return None
+
+
+@intrinsic
+def prefetch2(typingctx, array, i, j):
+    """prefetch of array[i, j] (a 2-d array)."""
+    if (isinstance(array, types.Array) and array.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return types.void(array, i, j), _prefetch_codegen
+    return None
+
+
+@nb.njit(cache=True, nogil=True)
+def slot_keys(slots, hashes):
+    """The hash table of `Tables.slots` with each entry's hash beside its id, as one int64
+    per slot (id << 32 | hash; -1 free): probing compares hashes without reading the
+    entries, and one load brings both."""
+    keys = np.full(len(slots), -1, dtype=np.int64)
+    for s in range(len(slots)):
+        e = slots[s]
+        if e >= 0:
+            keys[s] = (np.int64(e) << 32) | np.int64(hashes[e])
+    return keys
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _find(keys, offsets, entries, buf, start, stop, h):
+    """dictionary.find_id for a token of `buf` (not EOS) through `slot_keys`; the bytes
+    are compared without a branch per byte (one mispredicted branch per token was half
+    the cost of a lookup)."""
+    mask = len(keys) - 1
+    s = np.int64(h) & mask
+    n = stop - start
+    while True:
+        key = keys[s]
+        if key == -1:
+            return np.int64(-1)
+        if (key & 0xFFFFFFFF) == np.int64(h):
+            e = key >> 32
+            o = offsets[e]
+            if offsets[e + 1] - o == n:
+                same = True
+                for j in range(n):
+                    same &= entries[o + j] == buf[start + j]
+                if same:
+                    return e
+        s = (s + 1) & mask
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(wi, r):
+    """Every cache line of row r of a float32 matrix with rows in one piece."""
+    dim = wi.shape[1]
+    for j in range(0, dim + 15, 16):
+        prefetch2(wi, r, min(j, dim - 1))
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_lines(buf):
+    n = np.int64(1)
+    for c in buf:
+        n += c == 10
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def _grow_rows(arr, rows):
+    out = np.zeros((rows, arr.shape[1]), dtype=arr.dtype)
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            out[i, j] = arr[i, j]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
+    """Top-k (label id, probability) of each line of `buf`, best first: what
+    `predict_lines` answers for `encode_lines(tables, buf)`, as (counts, probs, ids).
+    `keys` is `slot_keys` of the tables, `eos_id` the id of EOS (-1 if unknown)."""
+    threshold = np.float32(threshold)
+    cap = _count_lines(buf)
+    counts = np.zeros(cap, dtype=np.int64)
+    probs = np.zeros((cap, k), dtype=np.float32)
+    ids = np.zeros((cap, k), dtype=np.int64)
+    hidden = np.zeros(wi.shape[1], dtype=np.float32)
+    output = np.zeros(wo.shape[0], dtype=np.float32)
+    heap_scores = np.zeros(k + 1, dtype=np.float32)
+    heap_ids = np.zeros(k + 1, dtype=np.int64)
+    tok_start = np.empty(64, dtype=np.int64)
+    tok_stop = np.empty(64, dtype=np.int64)
+    tok_hash = np.empty(64, dtype=np.uint64)
+    feats = np.empty(1024, dtype=np.int32)
+    hashes = np.empty(64, dtype=np.uint64)
+    scratch = np.empty(64, dtype=np.uint8)
+    # arrays taken out of the tuple once: reading them from it in the loops costs a
+    # reference count update each time
+    word_offsets, word_bytes, label_prefix = tables.word_offsets, tables.word_bytes, tables.label_prefix
+    subword_offsets, subword_ids, prune_map = tables.subword_offsets, tables.subword_ids, tables.prune_map
+    pruned = len(prune_map) > 0
+    mask = len(keys) - 1
+    nwords, maxn, word_ngrams = tables.nwords, tables.maxn, tables.word_ngrams
+    nbuckets = tables.bucket
+    bucket = np.uint64(max(1, nbuckets))
+    pos = np.int64(0)
+    end = len(buf)
+    nlines = 0
+    while True:
+        # the line's tokens, up to its EOS, each hash-table slot asked for at once
+        nt = 0
+        while True:
+            tstart, tstop, pos = next_token(buf, pos, end)
+            if tstart == -2:
+                break
+            if nt == len(tok_start):
+                tok_start = _grow(tok_start, 2 * nt)
+                tok_stop = _grow(tok_stop, 2 * nt)
+                tok_hash = _grow(tok_hash, 2 * nt)
+            h = _token_hash(buf, tstart, tstop)
+            tok_start[nt], tok_stop[nt], tok_hash[nt] = tstart, tstop, h
+            nt += 1
+            if tstart == -1:
+                break
+            if mask >= 0:
+                prefetch(keys, np.int64(h) & mask)
+            if _is_eos(buf, tstart, tstop):
+                break
+        if nt == 0:
+            break
+        if mask >= 0:
+            # then the bytes of each first candidate (their slots are arriving meanwhile)
+            for t in range(nt):
+                if tok_start[t] >= 0:
+                    key = keys[np.int64(tok_hash[t]) & mask]
+                    if key >= 0:
+                        prefetch(word_bytes, word_offsets[key >> 32])
+        # input rows, as encode_lines makes them
+        nf = np.int64(0)
+        nh = 0
+        if nt > len(hashes):
+            hashes = np.empty(2 * nt, dtype=np.uint64)
+        for t in range(nt):
+            tstart, tstop, h = tok_start[t], tok_stop[t], tok_hash[t]
+            if tstart == -1:
+                wid = np.int64(eos_id)
+            elif mask < 0:
+                wid = np.int64(-1)
+            else:
+                wid = _find(keys, word_offsets, word_bytes, buf, tstart, tstop, h)
+            if wid >= 0:
+                is_label = wid >= nwords
+            else:
+                is_label = _has_prefix(buf, tstart, tstop, label_prefix)
+            if is_label:
+                continue
+            if wid >= 0 and maxn == 0:
+                if nf == len(feats):
+                    feats = _grow(feats, 2 * nf)
+                feats[nf] = wid
+                nf += 1
+                _prefetch_row(wi, wid)
+            elif wid >= 0:
+                a, b = subword_offsets[wid], subword_offsets[wid + 1]
+                if nf + b - a > len(feats):
+                    feats = _grow(feats, 2 * (nf + b - a))
+                for j in range(a, b):
+                    feats[nf] = subword_ids[j]
+                    _prefetch_row(wi, subword_ids[j])
+                    nf += 1
+            elif maxn > 0 and not _is_eos(buf, tstart, tstop):
+                scratch, size = _wrap_word(buf, tstart, tstop, scratch)
+                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
+            hashes[nh] = h
+            nh += 1
+        # word n-grams (dictionary._push_word_ngrams, _bucket_row)
+        if nf + nh * word_ngrams > len(feats):
+            feats = _grow(feats, 2 * (nf + nh * word_ngrams))
+        for i in range(nh):
+            g = _sign_extend32(hashes[i])
+            for j in range(i + 1, min(nh, i + word_ngrams)):
+                g = g * np.uint64(116049371) + _sign_extend32(hashes[j])
+                row = np.int64(g % bucket)
+                if pruned:
+                    row = prune_map[row]
+                    if row < 0:
+                        continue
+                elif nbuckets == 0:
+                    continue
+                row += nwords
+                feats[nf] = row
+                nf += 1
+                _prefetch_row(wi, row)
+        if nlines == len(counts):
+            counts = _grow(counts, 2 * nlines)
+            probs = _grow_rows(probs, 2 * nlines)
+            ids = _grow_rows(ids, 2 * nlines)
+        if nf > 0:
+            mean_rows(wi, feats, 0, nf, hidden)
+            n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores,
+                              heap_ids)
+            counts[nlines] = n
+            for j in range(n):
+                probs[nlines, j] = math.exp(heap_scores[j])
+                ids[nlines, j] = heap_ids[j]
+        nlines += 1
+    return counts[:nlines], probs[:nlines], ids[:nlines]
