@@ -22,14 +22,14 @@ import numpy as np
 
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text, check_threshold
-from .dictionary import EOS, LABEL, WORD, Dictionary, _hash_all, read_only
+from .dictionary import EOS, LABEL, WORD, Dictionary, read_only
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
 from .meter import Meter, Predictions
-from .predicting import predict_text, slot_keys
+from .predicting import padded_transpose, predict_text, slot_keys
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
 _DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
@@ -77,14 +77,14 @@ def _joined_lines(texts) -> bytes | None:
     that does not encode). The checks look at the bytes, which are shorter than the str
     and hold a newline or `</s>` exactly where it does (surrogateescape makes bytes >= 128
     only)."""
-    if not all(type(t) is str for t in texts):
-        return None
     if not texts:
         return b""
     try:
-        data = ("\n".join(texts) + "\n").encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return None  # _one_line raises it again, for the line that has it
+        # join checks that every line is a str; the empty last one ends the text with
+        # a newline without copying it again
+        data = "\n".join([*texts, ""]).encode("utf-8", "surrogateescape")
+    except (TypeError, UnicodeEncodeError):
+        return None  # a line is bytes (or invalid: _one_line says which, as before)
     if data.count(b"\n") != len(texts) or EOS in data:
         return None
     return data
@@ -178,6 +178,7 @@ class FastText:
         self._unit_vectors = None
         self._predict_params = None
         self._slot_keys = None  # predicting.slot_keys of the dictionary, and the EOS id
+        self._label_bytes = None  # dictionary.labels, which unpacks every entry's bytes
         self.source = None  # the matrices no longer come from a file as they are in it
 
     def __reduce__(self):
@@ -394,12 +395,12 @@ class FastText:
 
         Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
         answers as predict_chunks does without keeping the lines' features."""
-        k, threshold, output_t = self._prediction_setup(k, threshold)
+        k, threshold, _ = self._prediction_setup(k, threshold)
+        output_t = padded_transpose(self.output_matrix)
         d = self.dictionary
         if self._slot_keys is None:
             t = d.tables
-            self._slot_keys = (slot_keys(t.slots, _hash_all(t.word_bytes, t.word_offsets)),
-                               d.get_id(EOS))
+            self._slot_keys = slot_keys(t.slots, t.word_bytes, t.word_offsets), d.get_id(EOS)
         keys, eos_id = self._slot_keys
         work = lambda chunk: predict_text(
             d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
@@ -423,14 +424,18 @@ class FastText:
             data = b"".join([_one_line(t) for t in (text if many else [text])])
         k, threshold = check_k(k), check_threshold(threshold)
         counts, probs, ids = self.predict_arrays(data, k, threshold)
+        if ids.shape[1] == 1 and counts.all():
+            returned = ids[:, 0]
+        else:
+            returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
         # only the labels returned are decoded, so 'strict' raises only for those
-        returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
-        kinds, inverse = np.unique(returned, return_inverse=True)
-        raw = self.dictionary.labels
-        names = np.array([_decode(raw[i], on_unicode_error) for i in kinds.tolist()] + [""],
-                         dtype=object)
+        if self._label_bytes is None:
+            self._label_bytes = self.dictionary.labels
+        names = np.empty(max(1, self.dictionary.nlabels), dtype=object)
+        for i in np.flatnonzero(np.bincount(returned, minlength=1)).tolist():
+            names[i] = _decode(self._label_bytes[i], on_unicode_error)
         with _gc_paused():
-            flat = names[inverse.reshape(-1)].tolist()  # every label returned, line after line
+            flat = names[returned].tolist()  # every label returned, line after line
             if many:
                 return _split_rows(flat, probs, counts)
         return tuple(flat), probs[0, :counts[0]].astype(np.float64)
