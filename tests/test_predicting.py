@@ -66,7 +66,7 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["softmax", "ngrams-hs", "ova", "no-buckets", "quantized"])
-@pytest.mark.parametrize("k,threshold", [(1, 0.0), (3, 0.0), (-1, 0.0), (2, 0.3)])
+@pytest.mark.parametrize("k,threshold", [(1, 0.0), (1, 0.6), (3, 0.0), (-1, 0.0), (2, 0.3)])
 def test_predict_text_is_encode_then_predict_lines(models, name, k, threshold):
     model = models[name]
     data = _tricky_text(model) + b"\n" + (DATA / "authors.test").read_bytes()

@@ -193,20 +193,65 @@ def _exp_below(scores, top, osz, out, unsure):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _top_score(output, osz):
+    """max(output[:osz]) as softmax_in_place finds it: in four interleaved runs, which
+    give the same maximum when nothing is NaN (one run of 121 dependent comparisons
+    took as long as the exps); with a NaN, its one run decides."""
+    a0 = a1 = a2 = a3 = output[0]
+    nan = False
+    i = 0
+    while i + 4 <= osz:
+        x0, x1, x2, x3 = output[i], output[i + 1], output[i + 2], output[i + 3]
+        nan |= (x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3)
+        a0, a1, a2, a3 = max(x0, a0), max(x1, a1), max(x2, a2), max(x3, a3)
+        i += 4
+    for j in range(i, osz):
+        nan |= output[j] != output[j]
+        a0 = max(output[j], a0)
+    if nan or a0 != a0:
+        top = output[0]
+        for j in range(osz):
+            top = max(output[j], top)
+        return top
+    return max(max(a0, a1), max(a2, a3))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _softmax_top_1(osz, z, threshold, probs, scores, ids):
+    """_softmax_top_k's selection for k = 1 without the heap: its answer is the last
+    output of the highest score among those with p >= threshold (a later equal score
+    replaces the heap's one). With z finite and >= 1 nothing is NaN, the top output's
+    exp is 1 and its p = 1 / z is the highest; outputs below _below_score of its score
+    score lower, so only those above (usually the top one alone) need a logarithm."""
+    best = np.float32(np.float32(1.0) / z)
+    if best < threshold:
+        return np.int64(0)
+    top_score = _std_log(best)
+    cut = _below_score(top_score)
+    for i in range(osz - 1, -1, -1):
+        p = probs[i]
+        if p >= threshold and p >= cut and _std_log(p) == top_score:
+            scores[0] = top_score
+            ids[0] = i
+            return np.int64(1)
+    return np.int64(0)  # not reached: the top output qualifies
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def _softmax_top_k(osz, wo_t, hidden, k, threshold, output, exps, unsure, scores, ids):
     """losses.predict_top_k for softmax over osz outputs, with its exps (softmax_in_place)
     from _exp_below: the same float32 values, the same selection (_find_k_best), the same
     answer."""
     all_scores(wo_t, hidden, output)
-    top = output[0]
-    for i in range(osz):
-        top = max(output[i], top)
+    top = _top_score(output, osz)
     _exp_below(output, top, osz, exps, unsure)
     z = np.float32(0.0)
     for i in range(osz):
         z += exps[i]
     for i in range(osz):
         output[i] = exps[i] / z
+    if k == 1 and z >= 1.0 and z < np.inf:
+        return _softmax_top_1(osz, z, threshold, output, scores, ids)
     n = np.int64(0)
     cut = np.float64(-1.0)  # outputs below it score below the full heap's minimum
     for i in range(osz):
@@ -304,7 +349,7 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
                 break
             if mask >= 0:
                 prefetch(keys, np.int64(h) & mask)
-            if _is_eos(buf, tstart, tstop):
+            if tstop - tstart == 4 and _is_eos(buf, tstart, tstop):  # a literal </s>
                 break
         if nt == 0:
             break
