@@ -100,3 +100,22 @@ def test_predict_list_matches_arrays(models):
     assert [len(x) for x in labels] == counts.tolist()
     assert all(np.array_equal(a, b[:n]) for a, b, n in zip(probs, p, counts))
     assert labels[0] == [model.labels[i] for i in ids[0, :counts[0]]]
+
+
+@pytest.mark.parametrize("k,threshold", [(1, 0.0), (2, 0.0), (-1, 0.2), (1, 0.7)])
+def test_long_list_in_groups_is_the_single_buffer_answer(models, k, threshold, monkeypatch):
+    from embtk import model as model_module
+
+    model = models["softmax"]
+    lines = (DATA / "authors.test").read_text().splitlines() * 6 + ["", "zzqx"]  # > _MANY_LINES
+    labels, probs = model.predict(lines, k=k, threshold=threshold)  # in groups
+    monkeypatch.setattr(model_module, "_MANY_LINES", 10 ** 9)
+    expected_labels, expected_probs = model.predict(lines, k=k, threshold=threshold)
+    assert labels == expected_labels
+    assert len(probs) == len(expected_probs)
+    for a, b in zip(probs, expected_probs):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    # a line that needs care (a newline, </s>, bytes) sends the whole list the old way
+    with pytest.raises(ValueError):
+        model.predict(lines + ["a\nb"])
+    assert model.predict(lines[:-1] + ["whale </s> ship"])[0][-1] == model.predict(["whale"])[0][0]

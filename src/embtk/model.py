@@ -389,12 +389,9 @@ class FastText:
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
         return _map_chunks(work, data, threads)
 
-    def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
-        """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
-        counts (lines,), probabilities and label indices (lines, k), best first.
-
-        Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
-        answers as predict_chunks does without keeping the lines' features."""
+    def _text_predictor(self, k, threshold):
+        """predicting.predict_text on this model as a function of raw bytes (a chunk of
+        whole lines), and k as it answers (nlabels for -1, at most nlabels)."""
         k, threshold, _ = self._prediction_setup(k, threshold)
         output_t = padded_transpose(self.output_matrix)
         d = self.dictionary
@@ -402,10 +399,68 @@ class FastText:
             t = d.tables
             self._slot_keys = slot_keys(t.slots, t.word_bytes, t.word_offsets), d.get_id(EOS)
         keys, eos_id = self._slot_keys
-        work = lambda chunk: predict_text(
+        return (lambda chunk: predict_text(
             d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
             self._predict_params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
-            float(threshold))
+            float(threshold))), k
+
+    def _predict_many(self, texts, k, threshold, on_unicode_error):
+        """predict's answer for a long list of str, or None when a line needs _one_line's
+        care. The list is cut into groups, and each worker thread encodes its group, runs
+        the kernel on it and builds its part of the answer, so that the Python work of one
+        group (which holds the GIL) overlaps the kernel of another (which does not)."""
+        work, k = self._text_predictor(k, threshold)
+        if self._label_bytes is None:
+            self._label_bytes = self.dictionary.labels
+        # every label decoded ahead; one that fails raises only if it is returned, as in
+        # predict (the lowest such label id's error, as np.unique's order gave it)
+        names, failures = [], {}
+        for i, raw in enumerate(self._label_bytes):
+            try:
+                names.append(_decode(raw, on_unicode_error))
+            except UnicodeDecodeError as error:
+                names.append(None)
+                failures[i] = error
+        workers = os.cpu_count() or 1
+        size = -(-len(texts) // (2 * workers))
+        groups = [texts[i:i + size] for i in range(0, len(texts), size)]
+
+        def part(group):
+            data = _joined_lines(group)
+            if data is None:
+                return None
+            counts, probs, ids = work(data)
+            if failures:
+                returned = set(ids[np.arange(ids.shape[1]) < counts[:, None]].tolist())
+                if returned & failures.keys():
+                    return min(returned & failures.keys())
+            if k == 1 and counts.all():
+                return [[names[i]] for i in ids[:, 0].tolist()], list(probs)
+            if counts.all() and np.all(counts == k):
+                return [[names[i] for i in row] for row in ids.tolist()], list(probs)
+            return ([[names[i] for i in row[:n]] for n, row in zip(counts.tolist(), ids.tolist())],
+                    [row[:n] for n, row in zip(counts.tolist(), probs)])
+
+        with _gc_paused(), ThreadPoolExecutor(min(workers, len(groups))) as pool:
+            parts = list(pool.map(part, groups))
+            if any(p is None for p in parts):
+                return None
+            failed = [p for p in parts if isinstance(p, int)]
+            if failed:
+                raise failures[min(failed)]
+            labels, probs = [], []
+            for part_labels, part_probs in parts:
+                labels += part_labels
+                probs += part_probs
+            return labels, probs
+
+    def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
+        """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
+        counts (lines,), probabilities and label indices (lines, k), best first.
+
+        Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
+        answers as predict_chunks does without keeping the lines' features."""
+        work, k = self._text_predictor(k, threshold)
         parts = _map_chunks(work, data, threads)
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
@@ -419,6 +474,11 @@ class FastText:
         line of a list (a list of lists and a list of float32 arrays), as the official
         module answers."""
         many = isinstance(text, (list, tuple))
+        if many and len(text) >= _MANY_LINES:
+            answer = self._predict_many(text, check_k(k), check_threshold(threshold),
+                                        on_unicode_error)
+            if answer is not None:
+                return answer
         data = _joined_lines(text) if many else None
         if data is None:
             data = b"".join([_one_line(t) for t in (text if many else [text])])
@@ -559,6 +619,7 @@ class FastText:
 
 
 _CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
+_MANY_LINES = 4096  # predict cuts a list this long into groups (FastText._predict_many)
 
 
 def _map_chunks(work, data, threads=None) -> list:
