@@ -13,8 +13,9 @@ import pytest
 import embtk
 
 READING_ORDER = [
-    "errors", "args", "jitting", "dictionary", "losses", "kernels", "minibatch", "meter", "quantmatrix", "fileformat",
-    "corpus", "continuation", "checkpoint", "trainer", "compress", "model", "cooccurrence",
+    "errors", "args", "jitting", "dictionary", "losses", "kernels", "predicting", "minibatch",
+    "meter", "quantmatrix", "fileformat", "corpus", "continuation", "checkpoint", "trainer",
+    "compress", "model", "cooccurrence",
     "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and

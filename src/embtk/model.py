@@ -6,6 +6,8 @@ written for it ports by changing the import.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import io
 import os
@@ -20,13 +22,14 @@ import numpy as np
 
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text, check_threshold
-from .dictionary import EOS, LABEL, WORD, Dictionary
+from .dictionary import EOS, LABEL, WORD, Dictionary, read_only
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, open_for_reading, save_bin, write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params
 from .meter import Meter, Predictions
+from .predicting import padded_transpose, predict_text, slot_keys
 
 _DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
 _DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
@@ -70,13 +73,35 @@ def _one_line(text) -> bytes:
 
 def _joined_lines(texts) -> bytes | None:
     """A list of str lines as one buffer of newline-ended lines, encoded at once; None
-    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token)."""
-    if not all(type(t) is str for t in texts):
+    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token, text
+    that does not encode). The checks look at the bytes, which are shorter than the str
+    and hold a newline or `</s>` exactly where it does (surrogateescape makes bytes >= 128
+    only)."""
+    if not texts:
+        return b""
+    try:
+        # join checks that every line is a str; the empty last one ends the text with
+        # a newline without copying it again
+        data = "\n".join([*texts, ""]).encode("utf-8", "surrogateescape")
+    except (TypeError, UnicodeEncodeError):
+        return None  # a line is bytes (or invalid: _one_line says which, as before)
+    if data.count(b"\n") != len(texts) or EOS in data:
         return None
-    joined = "\n".join(texts)
-    if joined.count("\n") != max(0, len(texts) - 1) or "</s>" in joined:
-        return None
-    return (joined + "\n").encode("utf-8", "surrogateescape") if texts else b""
+    return data
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection meanwhile: building predict's answer for 100,000 lines
+    makes as many lists, which set off collections (full ones included) that took 10x the
+    time of building them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _split_rows(flat: list, probs: np.ndarray, counts: np.ndarray) -> tuple:
@@ -152,6 +177,8 @@ class FastText:
         self.quant_output = quant_output
         self._unit_vectors = None
         self._predict_params = None
+        self._slot_keys = None  # predicting.slot_keys of the dictionary, and the EOS id
+        self._label_bytes = None  # dictionary.labels, which unpacks every entry's bytes
         self.source = None  # the matrices no longer come from a file as they are in it
 
     def __reduce__(self):
@@ -341,38 +368,105 @@ class FastText:
                                            k, float(threshold))
         return Predictions(counts, probs, ids, lines)
 
-    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
-        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
-        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
-        `threads` threads (default: one per core; the kernels release the GIL), `then`
-        included."""
+    def _prediction_setup(self, k, threshold):
+        """check k and threshold; k as the kernels take it, and the transposed output
+        matrix (losses.all_scores scores all outputs at once with it; tiny for classifiers)."""
         self._require_classifier()
         k, threshold = check_k(k), check_threshold(threshold)
         k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
         if self._predict_params is None:
             self._predict_params = make_loss_params(self.args.loss_code,
                                                     self.dictionary.counts_of(LABEL), 0)
-        # the transpose scores all outputs at once (losses.all_scores); tiny for classifiers
-        output_t = np.ascontiguousarray(self.output_matrix.T)
+        return k, threshold, np.ascontiguousarray(self.output_matrix.T)
+
+    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
+        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
+        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
+        `threads` threads (default: one per core; the kernels release the GIL), `then`
+        included."""
+        k, threshold, output_t = self._prediction_setup(k, threshold)
         then = then or (lambda chunk: chunk)
         work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
-        workers = threads or os.cpu_count() or 1
-        # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
-        rounds = -(-len(data) // (workers * _CHUNK_BYTES))
-        size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
-        chunks = list(_line_chunks(data, size))
-        if len(chunks) <= 1 or workers == 1:
-            return [work(c) for c in chunks]
-        with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-            return list(pool.map(work, chunks))
+        return _map_chunks(work, data, threads)
+
+    def _text_predictor(self, k, threshold):
+        """predicting.predict_text on this model as a function of raw bytes (a chunk of
+        whole lines), and k as it answers (nlabels for -1, at most nlabels)."""
+        k, threshold, _ = self._prediction_setup(k, threshold)
+        output_t = padded_transpose(self.output_matrix)
+        d = self.dictionary
+        if self._slot_keys is None:
+            t = d.tables
+            self._slot_keys = slot_keys(t.slots, t.word_bytes, t.word_offsets), d.get_id(EOS)
+        keys, eos_id = self._slot_keys
+        return (lambda chunk: predict_text(
+            d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
+            self._predict_params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
+            float(threshold))), k
+
+    def _predict_many(self, texts, k, threshold, on_unicode_error):
+        """predict's answer for a long list of str, or None when a line needs _one_line's
+        care. The list is cut into groups, and each worker thread encodes its group, runs
+        the kernel on it and builds its part of the answer, so that the Python work of one
+        group (which holds the GIL) overlaps the kernel of another (which does not)."""
+        work, k = self._text_predictor(k, threshold)
+        if self._label_bytes is None:
+            self._label_bytes = self.dictionary.labels
+        # every label decoded ahead; one that fails raises only if it is returned, as in
+        # predict (the lowest such label id's error, as np.unique's order gave it)
+        names, failures = [], {}
+        for i, raw in enumerate(self._label_bytes):
+            try:
+                names.append(_decode(raw, on_unicode_error))
+            except UnicodeDecodeError as error:
+                names.append(None)
+                failures[i] = error
+        workers = os.cpu_count() or 1
+        size = -(-len(texts) // (2 * workers))
+        groups = [texts[i:i + size] for i in range(0, len(texts), size)]
+
+        def part(group):
+            data = _joined_lines(group)
+            if data is None:
+                return None
+            counts, probs, ids = work(data)
+            if failures:
+                returned = set(ids[np.arange(ids.shape[1]) < counts[:, None]].tolist())
+                if returned & failures.keys():
+                    return min(returned & failures.keys())
+            if k == 1 and counts.all():
+                return [[names[i]] for i in ids[:, 0].tolist()], list(probs)
+            if counts.all() and np.all(counts == k):
+                return [[names[i] for i in row] for row in ids.tolist()], list(probs)
+            return ([[names[i] for i in row[:n]] for n, row in zip(counts.tolist(), ids.tolist())],
+                    [row[:n] for n, row in zip(counts.tolist(), probs)])
+
+        with _gc_paused(), ThreadPoolExecutor(min(workers, len(groups))) as pool:
+            parts = list(pool.map(part, groups))
+            if any(p is None for p in parts):
+                return None
+            failed = [p for p in parts if isinstance(p, int)]
+            if failed:
+                raise failures[min(failed)]
+            labels, probs = [], []
+            for part_labels, part_probs in parts:
+                labels += part_labels
+                probs += part_probs
+            return labels, probs
 
     def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
-        counts (lines,), probabilities and label indices (lines, k), best first."""
-        parts = self.predict_chunks(data, k, threshold, then=lambda p: p[:3], threads=threads)
+        counts (lines,), probabilities and label indices (lines, k), best first.
+
+        Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
+        answers as predict_chunks does without keeping the lines' features."""
+        work, k = self._text_predictor(k, threshold)
+        parts = _map_chunks(work, data, threads)
         if not parts:
             kk = max(1, self.dictionary.nlabels if k == -1 else k)
             return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
+        if len(parts) == 1:
+            return parts[0]
         return tuple(np.concatenate(column) for column in zip(*parts))
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
@@ -380,20 +474,30 @@ class FastText:
         line of a list (a list of lists and a list of float32 arrays), as the official
         module answers."""
         many = isinstance(text, (list, tuple))
+        if many and len(text) >= _MANY_LINES:
+            answer = self._predict_many(text, check_k(k), check_threshold(threshold),
+                                        on_unicode_error)
+            if answer is not None:
+                return answer
         data = _joined_lines(text) if many else None
         if data is None:
             data = b"".join([_one_line(t) for t in (text if many else [text])])
         k, threshold = check_k(k), check_threshold(threshold)
         counts, probs, ids = self.predict_arrays(data, k, threshold)
+        if ids.shape[1] == 1 and counts.all():
+            returned = ids[:, 0]
+        else:
+            returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
         # only the labels returned are decoded, so 'strict' raises only for those
-        returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
-        kinds, inverse = np.unique(returned, return_inverse=True)
-        raw = self.dictionary.labels
-        names = np.array([_decode(raw[i], on_unicode_error) for i in kinds.tolist()] + [""],
-                         dtype=object)
-        flat = names[inverse.reshape(-1)].tolist()  # every label returned, line after line
-        if many:
-            return _split_rows(flat, probs, counts)
+        if self._label_bytes is None:
+            self._label_bytes = self.dictionary.labels
+        names = np.empty(max(1, self.dictionary.nlabels), dtype=object)
+        for i in np.flatnonzero(np.bincount(returned, minlength=1)).tolist():
+            names[i] = _decode(self._label_bytes[i], on_unicode_error)
+        with _gc_paused():
+            flat = names[returned].tolist()  # every label returned, line after line
+            if many:
+                return _split_rows(flat, probs, counts)
         return tuple(flat), probs[0, :counts[0]].astype(np.float64)
 
     def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
@@ -515,6 +619,21 @@ class FastText:
 
 
 _CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
+_MANY_LINES = 4096  # predict cuts a list this long into groups (FastText._predict_many)
+
+
+def _map_chunks(work, data, threads=None) -> list:
+    """[work(chunk) for each line-aligned chunk of data], in order, on `threads` threads
+    (default: one per core)."""
+    workers = threads or os.cpu_count() or 1
+    # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
+    rounds = -(-len(data) // (workers * _CHUNK_BYTES))
+    size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
+    chunks = list(_line_chunks(data, size))
+    if len(chunks) <= 1 or workers == 1:
+        return [work(c) for c in chunks]
+    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+        return list(pool.map(work, chunks))
 
 
 def _line_chunks(data: bytes, size: int = _CHUNK_BYTES):

@@ -1,0 +1,440 @@
+"""Batched prediction from raw text in one kernel: each line is tokenized, looked up,
+averaged and scored before the next, with nothing materialised but the answers.
+
+`predict_text` gives exactly what `Dictionary.encode` followed by `kernels.predict_lines`
+gives (same lines, same float32 arithmetic in the same order), without the feature arrays
+and with the memory latency of the lookups overlapped: a line's tokens are all hashed
+first, then their hash-table slots and entry bytes prefetched together, so that their
+cache misses overlap instead of following one another token by token.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from .dictionary import (_EOS_ARRAY, _grow, _has_prefix, _is_eos, _no_spans, _sign_extend32,
+                         _wrap_word, fnv1a, push_char_ngrams)
+from .kernels import mean_rows
+from .losses import (SOFTMAX, _below_score, _std_log, all_scores, heap_offer, predict_top_k,
+                     sort_heap)
+
+
+def _prefetch_codegen(context, builder, signature, args):
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    index = [context.cast(builder, v, t, types.intp)
+             for v, t in zip(args[1:], signature.args[1:])]
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+    # a read, to be kept in all cache levels, of data
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring array[index] into cache: no effect on any result."""
+    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
+        return types.void(array, index), _prefetch_codegen
+    return None
+
+
+@intrinsic
+def prefetch2(typingctx, array, i, j):
+    """prefetch of array[i, j] (a 2-d array)."""
+    if (isinstance(array, types.Array) and array.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return types.void(array, i, j), _prefetch_codegen
+    return None
+
+
+@nb.njit(cache=True, nogil=True)
+def slot_keys(slots, word_bytes, word_offsets):
+    """The hash table of `Tables.slots` with each entry's hash beside its id, as one int64
+    per slot (id << 32 | hash; -1 free): probing compares hashes without reading the
+    entries, and one load brings both."""
+    # entries hashed in their order first: hashing them in slot order read their bytes
+    # at random, 4x slower
+    hashes = np.empty(len(word_offsets) - 1, dtype=np.int64)
+    for e in range(len(hashes)):
+        hashes[e] = fnv1a(word_bytes, word_offsets[e], word_offsets[e + 1])
+    keys = np.full(len(slots), -1, dtype=np.int64)
+    for s in range(len(slots)):
+        e = slots[s]
+        if e >= 0:
+            keys[s] = (np.int64(e) << 32) | hashes[e]
+    return keys
+
+
+# fastText's separators (dictionary._is_space) as bits of one constant, c <= 32
+_SPACE_BITS = np.uint64((1 << 32) | (1 << 13) | (1 << 12) | (1 << 11) | (1 << 10) | (1 << 9) | 1)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _space(c):
+    return c <= 32 and (_SPACE_BITS >> np.uint64(c)) & np.uint64(1) != 0
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _next_token_hash(buf, pos, end, eos_hash):
+    """dictionary.next_token and the token's hash (_token_hash) in one pass over its bytes:
+    (start, stop, next position, hash), start -1 for EOS and -2 at the end."""
+    while pos < end:
+        c = buf[pos]
+        if not _space(c):
+            break
+        pos += 1
+        if c == 10:
+            return np.int64(-1), np.int64(-1), pos, eos_hash
+    if pos >= end:
+        return np.int64(-2), np.int64(-2), pos, eos_hash
+    start = pos
+    h = np.uint64(2166136261)
+    while pos < end:
+        c = buf[pos]
+        if _space(c):
+            break
+        b = np.uint64(c)
+        if c >= 128:  # fastText's signed char, as dictionary._fnv_step
+            b |= np.uint64(0xFFFFFF00)
+        h = ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+        pos += 1
+    return start, pos, pos, h
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _find(keys, offsets, entries, buf, start, stop, h):
+    """dictionary.find_id for a token of `buf` (not EOS) through `slot_keys`; the bytes
+    are compared without a branch per byte (one mispredicted branch per token was half
+    the cost of a lookup)."""
+    mask = len(keys) - 1
+    s = np.int64(h) & mask
+    n = stop - start
+    while True:
+        key = keys[s]
+        if key == -1:
+            return np.int64(-1)
+        if (key & 0xFFFFFFFF) == np.int64(h):
+            e = key >> 32
+            o = offsets[e]
+            if offsets[e + 1] - o == n:
+                same = True
+                for j in range(n):
+                    same &= entries[o + j] == buf[start + j]
+                if same:
+                    return e
+        s = (s + 1) & mask
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(wi, r):
+    """Every cache line of row r of a float32 matrix with rows in one piece."""
+    dim = wi.shape[1]
+    for j in range(0, dim + 15, 16):
+        prefetch2(wi, r, min(j, dim - 1))
+
+
+# exp(x) for x <= 0 as a polynomial that the compiler vectorizes (math.exp is a call per
+# value, two thirds of softmax): x = k ln2 + r, |r| <= ln2 / 2, then Taylor to degree 13
+# (truncation 4e-18, rounding a few 1e-16) times 2^k from a table.
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts (fdlibm's): k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.4426950408889634
+_POW2_NEG = np.array([2.0 ** -j for j in range(160)], dtype=np.float64)
+# Relative room around the polynomial's value, far above its error and math.exp's (each
+# under 1e-15): a float32 rounding boundary inside it sends the value to math.exp.
+_EXP_SLACK = 1e-13
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _exp_below(scores, top, osz, out, unsure):
+    """out[i] = float32(math.exp(float64(scores[i] - top))) for i < osz, bit for bit.
+
+    The polynomial's value is rounded to float32 from just below and just above it: the
+    same float32 both times means that the exact exp, and math.exp's, round to it too
+    (rounding is monotone). Otherwise (one value in ~10^6), and for NaN or x < -100,
+    math.exp decides."""
+    recheck = 0
+    for i in range(osz):
+        x = np.float64(scores[i] - top)
+        ok = x >= -100.0  # False for NaN
+        xc = x if ok else -100.0
+        kf = math.floor(xc * _INV_LN2 + 0.5)
+        r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        e = p * _POW2_NEG[-np.int64(kf)]
+        low = np.float32(e * (1.0 - _EXP_SLACK))
+        out[i] = low
+        flag = np.int64((low != np.float32(e * (1.0 + _EXP_SLACK))) | (not ok))
+        unsure[i] = flag
+        recheck |= flag
+    if recheck:
+        for i in range(osz):
+            if unsure[i]:
+                out[i] = math.exp(np.float64(scores[i] - top))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _top_score(output, osz):
+    """max(output[:osz]) as softmax_in_place finds it: in four interleaved runs, which
+    give the same maximum when nothing is NaN (one run of 121 dependent comparisons
+    took as long as the exps); with a NaN, its one run decides."""
+    a0 = a1 = a2 = a3 = output[0]
+    nan = False
+    i = 0
+    while i + 4 <= osz:
+        x0, x1, x2, x3 = output[i], output[i + 1], output[i + 2], output[i + 3]
+        nan |= (x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3)
+        a0, a1, a2, a3 = max(x0, a0), max(x1, a1), max(x2, a2), max(x3, a3)
+        i += 4
+    for j in range(i, osz):
+        nan |= output[j] != output[j]
+        a0 = max(output[j], a0)
+    if nan or a0 != a0:
+        top = output[0]
+        for j in range(osz):
+            top = max(output[j], top)
+        return top
+    return max(max(a0, a1), max(a2, a3))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _softmax_top_1(osz, z, threshold, probs, scores, ids):
+    """_softmax_top_k's selection for k = 1 without the heap: its answer is the last
+    output of the highest score among those with p >= threshold (a later equal score
+    replaces the heap's one). With z finite and >= 1 nothing is NaN, the top output's
+    exp is 1 and its p = 1 / z is the highest; outputs below _below_score of its score
+    score lower, so only those above (usually the top one alone) need a logarithm."""
+    best = np.float32(np.float32(1.0) / z)
+    if best < threshold:
+        return np.int64(0)
+    top_score = _std_log(best)
+    cut = _below_score(top_score)
+    for i in range(osz - 1, -1, -1):
+        p = probs[i]
+        if p >= threshold and p >= cut and _std_log(p) == top_score:
+            scores[0] = top_score
+            ids[0] = i
+            return np.int64(1)
+    return np.int64(0)  # not reached: the top output qualifies
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _softmax_top_k(osz, wo_t, hidden, k, threshold, output, exps, unsure, scores, ids):
+    """losses.predict_top_k for softmax over osz outputs, with its exps (softmax_in_place)
+    from _exp_below: the same float32 values, the same selection (_find_k_best), the same
+    answer."""
+    all_scores(wo_t, hidden, output)
+    top = _top_score(output, osz)
+    _exp_below(output, top, osz, exps, unsure)
+    z = np.float32(0.0)
+    for i in range(osz):
+        z += exps[i]
+    for i in range(osz):
+        output[i] = exps[i] / z
+    if k == 1 and z >= 1.0 and z < np.inf:
+        return _softmax_top_1(osz, z, threshold, output, scores, ids)
+    n = np.int64(0)
+    cut = np.float64(-1.0)  # outputs below it score below the full heap's minimum
+    for i in range(osz):
+        p = output[i]
+        if p < threshold or p < cut:
+            continue
+        score = _std_log(p)
+        if n == k and score < scores[0]:
+            continue
+        n = heap_offer(scores, ids, n, k, score, i)
+        if n == k:
+            cut = _below_score(scores[0])
+    sort_heap(scores, ids, n)
+    return n
+
+
+def padded_transpose(wo) -> np.ndarray:
+    """wo transposed (C-contiguous), with zero columns up to a multiple of 16: scoring all
+    outputs (losses.all_scores) then runs in whole vectors, 30% faster for 121 labels;
+    the extra outputs are scored 0 and never read."""
+    rows, cols = wo.shape
+    out = np.zeros((cols, -(-rows // 16) * 16), dtype=np.float32)
+    out[:, :rows] = wo.T
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_lines(buf):
+    n = np.int64(1)
+    for c in buf:
+        n += c == 10
+    return n
+
+
+@nb.njit(cache=True, nogil=True)
+def _grow_rows(arr, rows):
+    out = np.zeros((rows, arr.shape[1]), dtype=arr.dtype)
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            out[i, j] = arr[i, j]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
+    """Top-k (label id, probability) of each line of `buf`, best first: what
+    `predict_lines` answers for `encode_lines(tables, buf)`, as (counts, probs, ids).
+    `keys` is `slot_keys` of the tables, `eos_id` the id of EOS (-1 if unknown), `wo_t`
+    (see `padded_transpose`) wo transposed, with zero columns up to a multiple of 16."""
+    threshold = np.float32(threshold)
+    cap = _count_lines(buf)
+    counts = np.zeros(cap, dtype=np.int64)
+    probs = np.zeros((cap, k), dtype=np.float32)
+    ids = np.zeros((cap, k), dtype=np.int64)
+    hidden = np.zeros(wi.shape[1], dtype=np.float32)
+    output = np.zeros(wo_t.shape[1], dtype=np.float32)
+    exps = np.zeros(wo.shape[0], dtype=np.float32)
+    unsure = np.zeros(wo.shape[0], dtype=np.int64)
+    softmax = params.kind == SOFTMAX
+    heap_scores = np.zeros(k + 1, dtype=np.float32)
+    heap_ids = np.zeros(k + 1, dtype=np.int64)
+    tok_start = np.empty(64, dtype=np.int64)
+    tok_stop = np.empty(64, dtype=np.int64)
+    tok_hash = np.empty(64, dtype=np.uint64)
+    feats = np.empty(1024, dtype=np.int32)
+    hashes = np.empty(64, dtype=np.uint64)
+    scratch = np.empty(64, dtype=np.uint8)
+    # arrays taken out of the tuple once: reading them from it in the loops costs a
+    # reference count update each time
+    word_offsets, word_bytes, label_prefix = tables.word_offsets, tables.word_bytes, tables.label_prefix
+    subword_offsets, subword_ids, prune_map = tables.subword_offsets, tables.subword_ids, tables.prune_map
+    pruned = len(prune_map) > 0
+    mask = len(keys) - 1
+    nwords, maxn, word_ngrams = tables.nwords, tables.maxn, tables.word_ngrams
+    nbuckets = tables.bucket
+    bucket = np.uint64(max(1, nbuckets))
+    eos_hash = fnv1a(_EOS_ARRAY, np.int64(0), np.int64(4))
+    pos = np.int64(0)
+    end = len(buf)
+    nlines = 0
+    while True:
+        # the line's tokens, up to its EOS, each hash-table slot asked for at once
+        nt = 0
+        while True:
+            tstart, tstop, pos, h = _next_token_hash(buf, pos, end, eos_hash)
+            if tstart == -2:
+                break
+            if nt == len(tok_start):
+                tok_start = _grow(tok_start, 2 * nt)
+                tok_stop = _grow(tok_stop, 2 * nt)
+                tok_hash = _grow(tok_hash, 2 * nt)
+            tok_start[nt], tok_stop[nt], tok_hash[nt] = tstart, tstop, h
+            nt += 1
+            if tstart == -1:
+                break
+            if mask >= 0:
+                prefetch(keys, np.int64(h) & mask)
+            if tstop - tstart == 4 and _is_eos(buf, tstart, tstop):  # a literal </s>
+                break
+        if nt == 0:
+            break
+        if mask >= 0:
+            # then the bytes of each first candidate (their slots are arriving meanwhile)
+            for t in range(nt):
+                if tok_start[t] >= 0:
+                    key = keys[np.int64(tok_hash[t]) & mask]
+                    if key >= 0:
+                        prefetch(word_bytes, word_offsets[key >> 32])
+        # input rows, as encode_lines makes them
+        nf = np.int64(0)
+        nh = 0
+        if nt > len(hashes):
+            hashes = np.empty(2 * nt, dtype=np.uint64)
+        for t in range(nt):
+            tstart, tstop, h = tok_start[t], tok_stop[t], tok_hash[t]
+            if tstart == -1:
+                wid = np.int64(eos_id)
+            elif mask < 0:
+                wid = np.int64(-1)
+            else:
+                wid = _find(keys, word_offsets, word_bytes, buf, tstart, tstop, h)
+            if wid >= 0:
+                is_label = wid >= nwords
+            else:
+                is_label = _has_prefix(buf, tstart, tstop, label_prefix)
+            if is_label:
+                continue
+            if wid >= 0 and maxn == 0:
+                if nf == len(feats):
+                    feats = _grow(feats, 2 * nf)
+                feats[nf] = wid
+                nf += 1
+                _prefetch_row(wi, wid)
+            elif wid >= 0:
+                a, b = subword_offsets[wid], subword_offsets[wid + 1]
+                if nf + b - a > len(feats):
+                    feats = _grow(feats, 2 * (nf + b - a))
+                for j in range(a, b):
+                    feats[nf] = subword_ids[j]
+                    _prefetch_row(wi, subword_ids[j])
+                    nf += 1
+            elif maxn > 0 and not _is_eos(buf, tstart, tstop):
+                scratch, size = _wrap_word(buf, tstart, tstop, scratch)
+                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
+            hashes[nh] = h
+            nh += 1
+        # word n-grams (dictionary._push_word_ngrams, _bucket_row)
+        if nf + nh * word_ngrams > len(feats):
+            feats = _grow(feats, 2 * (nf + nh * word_ngrams))
+        for i in range(nh):
+            g = _sign_extend32(hashes[i])
+            for j in range(i + 1, min(nh, i + word_ngrams)):
+                g = g * np.uint64(116049371) + _sign_extend32(hashes[j])
+                row = np.int64(g % bucket)
+                if pruned:
+                    row = prune_map[row]
+                    if row < 0:
+                        continue
+                elif nbuckets == 0:
+                    continue
+                row += nwords
+                feats[nf] = row
+                nf += 1
+                _prefetch_row(wi, row)
+        if nlines == len(counts):
+            counts = _grow(counts, 2 * nlines)
+            probs = _grow_rows(probs, 2 * nlines)
+            ids = _grow_rows(ids, 2 * nlines)
+        if nf > 0:
+            mean_rows(wi, feats, 0, nf, hidden)
+            if softmax:
+                n = _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, output, exps,
+                                   unsure, heap_scores, heap_ids)
+            else:
+                n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores,
+                                  heap_ids)
+            counts[nlines] = n
+            for j in range(n):
+                probs[nlines, j] = math.exp(heap_scores[j])
+                ids[nlines, j] = heap_ids[j]
+        nlines += 1
+    return counts[:nlines], probs[:nlines], ids[:nlines]
