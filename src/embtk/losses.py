@@ -421,8 +421,16 @@ def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
     else:
         for i in range(wo.shape[0]):
             output[i] = sigmoid(output[i])
+    return offer_probabilities(output, wo.shape[0], threshold, k, scores, ids, n)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def offer_probabilities(output, count, threshold, k, scores, ids, n):
+    """Offer output[:count] (probabilities at or above `threshold`) to the top-k heap of
+    `n` entries by log probability; returns its new size. Outputs that cannot enter are
+    skipped before their log is taken."""
     cut = np.float64(-1.0)  # outputs below it score below the full heap's minimum
-    for i in range(wo.shape[0]):
+    for i in range(count):
         p = output[i]
         if p < threshold or p < cut:
             continue

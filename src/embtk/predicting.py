@@ -21,8 +21,8 @@ from numba.extending import intrinsic
 from .dictionary import (_EOS_ARRAY, _grow, _has_prefix, _is_eos, _no_spans, _sign_extend32,
                          _wrap_word, fnv1a, push_char_ngrams)
 from .kernels import mean_rows
-from .losses import (SOFTMAX, _below_score, _std_log, all_scores, heap_offer, predict_top_k,
-                     sort_heap)
+from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
+                     predict_top_k, sort_heap)
 
 
 def _prefetch_codegen(context, builder, signature, args):
@@ -256,18 +256,7 @@ def _softmax_top_k(osz, wo_t, hidden, k, threshold, output, exps, unsure, scores
         output[i] = exps[i] / z
     if k == 1 and z >= 1.0 and z < np.inf:
         return _softmax_top_1(osz, z, threshold, output, scores, ids)
-    n = np.int64(0)
-    cut = np.float64(-1.0)  # outputs below it score below the full heap's minimum
-    for i in range(osz):
-        p = output[i]
-        if p < threshold or p < cut:
-            continue
-        score = _std_log(p)
-        if n == k and score < scores[0]:
-            continue
-        n = heap_offer(scores, ids, n, k, score, i)
-        if n == k:
-            cut = _below_score(scores[0])
+    n = offer_probabilities(output, osz, threshold, k, scores, ids, np.int64(0))
     sort_heap(scores, ids, n)
     return n
 
