@@ -183,6 +183,20 @@ def test_save_bin_writes_non_contiguous_and_float64_matrices(models, tmp_path):
     assert _read(out) == _read(path)
 
 
+@pytest.mark.parametrize("rows", [0, 1, 5242, 5243, 20000])
+def test_dense_matrices_are_written_whole_in_pieces(rows):
+    """Big matrices go out in 1 MB writes (see _write_dense); every byte, in order."""
+    import io
+
+    from embtk.fileformat import _WRITE_CHUNK, _write_dense
+
+    matrix = np.random.default_rng(rows).standard_normal((rows, 50)).astype(np.float32)
+    out = io.BytesIO()
+    _write_dense(out, matrix)
+    assert out.getvalue() == struct.pack("<qq", rows, 50) + matrix.tobytes()
+    assert 4 * 50 * 20000 > 3 * _WRITE_CHUNK  # the largest case takes several writes
+
+
 def test_save_bin_rejects_inconsistent_arguments(models, tmp_path):
     mf = load_bin(models["sg"][0])
     out = tmp_path / "bad.bin"

@@ -54,8 +54,8 @@ _MATRIX = struct.Struct("<qq")          # m, n
 _ENTRY_TAIL = 9                         # int64 count + int8 type after the word's NUL
 _ENTRY_DTYPE = np.dtype([("count", "<i8"), ("type", "i1")])
 _F32 = np.dtype("<f4")
-# Matrices that need converting are written in slices of this many bytes.
-_WRITE_CHUNK = 1 << 26
+# Matrices are written in slices of this many bytes (see _write_dense).
+_WRITE_CHUNK = 1 << 20
 
 # A pruned model (.ftz made with -cutoff) keeps no row per hash bucket, so its bucket is
 # not backed by bytes of the file; but looking n-grams up allocates 4 bytes per bucket.
@@ -648,7 +648,12 @@ def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:
     m, n = matrix.shape
     f.write(_MATRIX.pack(m, n))
     if matrix.dtype == _F32 and matrix.flags.c_contiguous:
-        f.write(memoryview(matrix.reshape(-1)).cast("B"))
+        # In 1 MB writes: numpy puts big arrays on transparent huge pages, and one write()
+        # of 800 MB from such pages took 3.7-12 s of system time on Linux 6.18 against
+        # 0.3-1.8 s in pieces (benchmarks/README.md, "Saving").
+        flat = memoryview(matrix.reshape(-1)).cast("B")
+        for start in range(0, len(flat), _WRITE_CHUNK):
+            f.write(flat[start:start + _WRITE_CHUNK])
         return
     rows = max(1, _WRITE_CHUNK // max(1, 4 * n))
     for start in range(0, m, rows):
