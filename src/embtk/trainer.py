@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .args import Args
+from .args import Args, default_thread_count
 from .checkpoint import (Progress, check_same_input, input_fingerprint, read_checkpoint,
                          resume_options, write_checkpoint)
 from .continuation import carry_rows, extend_vocabulary, open_previous
@@ -46,11 +46,18 @@ _FILL_ROUND = 32  # blocks per thread between two looks at the deadline (~0.1 s)
 
 def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
                  deadline: float | None = None) -> None:
-    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads,
-    in rounds so that a `deadline` (time.perf_counter()) stops a huge matrix with
-    TrainingTimeout. Each block has its own stream: rounds and threads change nothing."""
+    """init_uniform over the whole matrix, its blocks shared among `nthreads` threads (at
+    least one per core), in rounds so that a `deadline` (time.perf_counter()) stops a huge
+    matrix with TrainingTimeout. Each block has its own stream: rounds and threads change
+    nothing.
+
+    Why one per core even at -thread 1: this first touch faults the matrix in, on
+    transparent huge pages (numpy asks for them; skipgram trains ~9% faster on them). In a
+    VM a huge-page fault can wait on the host, and one thread then waits alone: filling an
+    816 MB matrix took 13 s from one thread and 6 s from two on a 2-core VM (0.5-0.8 s on
+    small pages, 0.3 s when the host still had the memory)."""
     blocks = -(-matrix.size // INIT_BLOCK)
-    nthreads = max(1, min(nthreads, blocks))
+    nthreads = max(1, min(max(nthreads, default_thread_count()), blocks))
     step = _FILL_ROUND * nthreads
     for first in range(0, blocks, step):
         if deadline is not None and time.perf_counter() > deadline:
