@@ -67,8 +67,12 @@ def empty(n, dtype):
 
 @callee
 def zeros(n, dtype):
-    """np.zeros(n, dtype), n an int64 and dtype a class (np.int32, ...)."""
-    return np.zeros(n, dtype)
+    """np.zeros(n, dtype), n an int64 and dtype a class (np.int32, ...). A loop over
+    `empty`: numba's np.zeros compiles np.empty and a fill of its own for each dtype."""
+    out = empty(n, dtype)
+    for i in range(n):
+        out[i] = 0
+    return out
 
 
 @callee
@@ -79,5 +83,9 @@ def empty2(n, m, dtype):
 
 @callee
 def zeros2(n, m, dtype):
-    """np.zeros((n, m), dtype), n and m int64."""
-    return np.zeros((n, m), dtype)
+    """np.zeros((n, m), dtype), n and m int64 (a loop, as `zeros`)."""
+    out = empty2(n, m, dtype)
+    for i in range(n):
+        for j in range(m):
+            out[i, j] = 0
+    return out
