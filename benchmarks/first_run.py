@@ -12,7 +12,13 @@ not), then all again on the filled cache (warm). cold - warm is what compiling c
     python benchmarks/first_run.py --script my.sh --json out.json
 
 Wall seconds are disturbed by other load on the machine; CPU seconds (user + sys of the
-command's processes) much less, since compiling uses one core. `--top N` lists the
+command's processes) much less, since compiling uses one core. Compiling is user time:
+the table splits the CPU difference into user and system seconds. Each command starts
+`--settle` seconds after the one before (default 10): on a VM whose host takes freed
+memory back, a command started at once reuses the memory the last one freed and faults
+its pages in several times faster. Measured here, the quickstart's first command warm:
+4.7 s wall (2.8 s system) right after the cold run, 7.1-8.4 s (5.5-6.5 s system) after a
+10 s pause, the same user time; without the pause cold - warm counts that as compiling. `--top N` lists the
 functions numba compiled, by their own compile time (callees' compiles not included),
 from the first repetition's cold pass.
 """
@@ -111,8 +117,10 @@ def short_name(step: str) -> str:
     return " ".join(command.split())
 
 
-def run_step(setup, step, script_path, env):
-    """Run one step in sh; returns (wall seconds, CPU seconds of its processes)."""
+def run_step(setup, step, script_path, env, settle: float):
+    """Run one step in sh, `settle` seconds from now; returns (wall seconds, CPU seconds
+    of its processes, of which user seconds)."""
+    time.sleep(settle)
     code = "\n".join([*setup, step])
     before = os.times()
     started = time.perf_counter()
@@ -123,13 +131,12 @@ def run_step(setup, step, script_path, env):
     if done.returncode != 0:
         raise SystemExit(f"first_run.py: error: step failed ({done.returncode}): "
                          f"{short_name(step)}\n{done.stderr.strip()[-2000:]}")
-    cpu = (after.children_user - before.children_user) + \
-        (after.children_system - before.children_system)
-    return wall, cpu
+    user = after.children_user - before.children_user
+    return wall, user + after.children_system - before.children_system, user
 
 
-def one_repetition(setup, steps, script_path, work: Path, record: bool):
-    """Cold then warm pass over the steps: {"cold": [(wall, cpu)...], "warm": [...],
+def one_repetition(setup, steps, script_path, work: Path, record: bool, settle: float):
+    """Cold then warm pass over the steps: {"cold": [(wall, cpu, user)...], "warm": [...],
     "compiles": [[events of step 1], ...]}."""
     cache = work / "numba-cache"
     bin_dir = work / "bin"
@@ -145,7 +152,7 @@ def one_repetition(setup, steps, script_path, work: Path, record: bool):
         for i, step in enumerate(steps):
             events = work / f"events-{phase}-{i}.jsonl"
             step_env = dict(env, FIRST_RUN_EVENTS=str(events)) if record else env
-            result[phase].append(run_step(setup, step, script_path, step_env))
+            result[phase].append(run_step(setup, step, script_path, step_env, settle))
             if record:
                 found = events.read_text().splitlines() if events.exists() else []
                 if phase == "cold":
@@ -163,6 +170,8 @@ def main() -> None:
                         help="cold + warm passes, each from a new empty cache; medians shown")
     parser.add_argument("--top", type=int, default=0,
                         help="also list the N functions that took longest to compile")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds to wait before each command (see above; default 10)")
     parser.add_argument("--json", help="also write every measurement to this file")
     opts = parser.parse_args()
     script_path = Path(opts.script).resolve()
@@ -173,30 +182,35 @@ def main() -> None:
     for rep in range(max(1, opts.reps)):
         with tempfile.TemporaryDirectory(prefix="embtk-first-run-") as work:
             reps.append(one_repetition(setup, steps, script_path, Path(work),
-                                       record=opts.top > 0 and rep == 0))
+                                       record=opts.top > 0 and rep == 0,
+                                       settle=opts.settle))
 
     rows = []
     for i, step in enumerate(steps):
         row = {"command": short_name(step)}
         for phase in ("cold", "warm"):
-            for k, what in enumerate(("wall", "cpu")):
+            for k, what in enumerate(("wall", "cpu", "user")):
                 row[f"{phase}_{what}"] = statistics.median(r[phase][i][k] for r in reps)
         rows.append(row)
     total = {"command": "total"}
-    for key in ("cold_wall", "cold_cpu", "warm_wall", "warm_cpu"):
-        total[key] = statistics.median(sum(r[key.split("_")[0]][i][key.endswith("cpu")]
-                                           for i in range(len(steps))) for r in reps)
+    for key in ("cold_wall", "cold_cpu", "cold_user", "warm_wall", "warm_cpu", "warm_user"):
+        phase, what = key.split("_")
+        k = ("wall", "cpu", "user").index(what)
+        total[key] = statistics.median(sum(r[phase][i][k] for i in range(len(steps)))
+                                       for r in reps)
 
     print(f"{script_path.name}: {len(steps)} embtk commands, {len(reps)} cold + warm "
           f"pass(es), medians; seconds\n")
     print("| command | cold wall | warm wall | cold-warm wall | cold CPU | warm CPU "
-          "| cold-warm CPU |")
-    print("|---|---|---|---|---|---|---|")
+          "| cold-warm CPU | of it user | of it system |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in [*rows, total]:
         name = row["command"] if row is total else f"`{row['command']}`"
         print(f"| {name} | {row['cold_wall']:.2f} | {row['warm_wall']:.2f} | "
               f"{row['cold_wall'] - row['warm_wall']:.2f} | {row['cold_cpu']:.2f} | "
-              f"{row['warm_cpu']:.2f} | {row['cold_cpu'] - row['warm_cpu']:.2f} |")
+              f"{row['warm_cpu']:.2f} | {row['cold_cpu'] - row['warm_cpu']:.2f} | "
+              f"{row['cold_user'] - row['warm_user']:.2f} | "
+              f"{row['cold_cpu'] - row['cold_user'] - row['warm_cpu'] + row['warm_user']:.2f} |")
 
     report = {"script": str(script_path), "reps": reps, "rows": rows, "total": total}
     if opts.top > 0:
