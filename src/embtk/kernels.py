@@ -78,14 +78,14 @@ def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, l
 
 
 @callee
-def _shared_rows(rows, a, b, c, d):
-    """How many (entry, entry) pairs of rows[a:b] and rows[c:d] name the same row: how far
-    the sum of wi[rows[a:b]] moves, in units of g, when g is added once to each entry of
-    rows[c:d]. For a word and itself, its entries unless two n-grams share a bucket."""
+def _shared_rows(rows, a, b):
+    """How many (entry, entry) pairs of rows[a:b] name the same row: how far the sum of
+    wi[rows[a:b]] moves, in units of g, when g is added once to each of its entries. Its
+    number of entries, unless two n-grams share a bucket."""
     total = 0
     for k in range(a, b):
         r = rows[k]
-        for m in range(c, d):
+        for m in range(a, b):
             total += rows[m] == r
     return np.float32(total)
 
@@ -360,7 +360,7 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, wind
                 center = line[i]
                 a, b = sub_offsets[center], sub_offsets[center + 1]
                 mean_rows(wi, sub_ids, a, b, hidden)
-                shift = _shared_rows(sub_ids, a, b, a, b) / np.float32(max(1, b - a))
+                shift = _shared_rows(sub_ids, a, b) / np.float32(max(1, b - a))
                 grad_sum[:] = 0.0
                 for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
                     if c != i:
