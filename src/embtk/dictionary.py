@@ -831,7 +831,9 @@ class Dictionary:
         self.t = float(t)
         self.pruneidx = pruneidx
         word_bytes = read_only(word_bytes)
-        hashes = _hash_all(word_bytes, offsets)
+        # fastText's hash of each entry: the slots are placed by it, and prediction's
+        # table (predicting.slot_keys) keeps it beside each id
+        self.hashes = hashes = _hash_all(word_bytes, offsets)
         nslots = 1 << max(4, int(2 * max(1, self.size)).bit_length())
         slots = _rebuild_slots(hashes, self.size, nslots)
         prune_map = np.zeros(0, dtype=np.int32)

@@ -397,7 +397,7 @@ class FastText:
         d = self.dictionary
         if self._slot_keys is None:
             t = d.tables
-            self._slot_keys = slot_keys(t.slots, t.word_bytes, t.word_offsets), d.get_id(EOS)
+            self._slot_keys = slot_keys(t.slots, d.hashes), d.get_id(EOS)
         keys, eos_id = self._slot_keys
         return (lambda chunk: predict_text(
             d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,

@@ -58,20 +58,15 @@ def prefetch2(typingctx, array, i, j):
 
 
 @nb.njit(cache=True, nogil=True)
-def slot_keys(slots, word_bytes, word_offsets):
-    """The hash table of `Tables.slots` with each entry's hash beside its id, as one int64
-    per slot (id << 32 | hash; -1 free): probing compares hashes without reading the
-    entries, and one load brings both."""
-    # entries hashed in their order first: hashing them in slot order read their bytes
-    # at random, 4x slower
-    hashes = np.empty(len(word_offsets) - 1, dtype=np.int64)
-    for e in range(len(hashes)):
-        hashes[e] = fnv1a(word_bytes, word_offsets[e], word_offsets[e + 1])
+def slot_keys(slots, hashes):
+    """The hash table of `Tables.slots` with each entry's hash (`Dictionary.hashes`) beside
+    its id, as one int64 per slot (id << 32 | hash; -1 free): probing compares hashes
+    without reading the entries, and one load brings both."""
     keys = np.full(len(slots), -1, dtype=np.int64)
     for s in range(len(slots)):
         e = slots[s]
         if e >= 0:
-            keys[s] = (np.int64(e) << 32) | hashes[e]
+            keys[s] = (np.int64(e) << 32) | np.int64(hashes[e])
     return keys
 
 
