@@ -119,3 +119,5 @@ def test_long_list_in_groups_is_the_single_buffer_answer(models, k, threshold, m
     with pytest.raises(ValueError):
         model.predict(lines + ["a\nb"])
     assert model.predict(lines[:-1] + ["whale </s> ship"])[0][-1] == model.predict(["whale"])[0][0]
+    escaped = b"caf\xe9 whale".decode("utf-8", "surrogateescape")  # not UTF-8: the old way too
+    assert model.predict(lines[:-1] + [escaped])[0][-1] == model.predict([b"caf\xe9 whale"])[0][0]
