@@ -18,9 +18,9 @@ the table splits the CPU difference into user and system seconds. Each command s
 memory back, a command started at once reuses the memory the last one freed and faults
 its pages in several times faster. Measured here, the quickstart's first command warm:
 4.7 s wall (2.8 s system) right after the cold run, 7.1-8.4 s (5.5-6.5 s system) after a
-10 s pause, the same user time; without the pause cold - warm counts that as compiling. `--top N` lists the
-functions numba compiled, by their own compile time (callees' compiles not included),
-from the first repetition's cold pass.
+10 s pause, the same user time; without the pause cold - warm counts that as compiling.
+`--top N` lists the functions numba compiled, by their own compile time (callees'
+compiles not included), from the first repetition's cold pass.
 """
 
 from __future__ import annotations
