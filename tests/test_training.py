@@ -287,3 +287,40 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     assert np.abs(wi - start).max() > 0.01  # it trained
     np.testing.assert_allclose(wi, expected_wi, rtol=0, atol=2e-6)
     np.testing.assert_allclose(wo, expected_wo, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("kind", ["softmax", "ova"])
+def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
+    """At several threads, softmax and ova learn on a private copy of the output matrix and
+    add it to the shared one every SHARE_EVERY examples and at the end. A thread alone
+    under a several-thread schedule must leave the same matrices as at one thread (up to
+    rounding): every update reaches the shared matrix, the last partial batch too."""
+    from embtk.kernels import SHARE_EVERY, Schedule, train_supervised
+    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params, seed_rng
+
+    generator = np.random.default_rng(5)
+    nlabels, nrows, dim = 5, 30, 8
+    nlines = 2 * SHARE_EVERY + SHARE_EVERY // 2  # two shares, then the final one
+    records = []
+    for _ in range(nlines):
+        rows = generator.integers(0, nrows, generator.integers(1, 5))
+        labels = generator.choice(nlabels, generator.integers(1, 3), replace=False)
+        records += [len(rows), len(rows), len(labels), *rows, *labels]
+    records = np.array(records, dtype=np.int32)
+    params = for_training(make_loss_params(SOFTMAX if kind == "softmax" else OVA,
+                                           np.ones(nlabels), 5))
+    start_wi = generator.uniform(-0.5, 0.5, (nrows, dim)).astype(np.float32)
+    start_wo = generator.uniform(-0.5, 0.5, (nlabels, dim)).astype(np.float32)
+    trained = []
+    for nthreads in (1, 2):
+        schedule = Schedule(np.float64(0.5), np.int64(10**9), np.int64(10**9),
+                            np.zeros((nthreads, 8), np.int64), np.zeros((nthreads, 8), np.float64),
+                            np.zeros(1, np.int32))
+        wi, wo = start_wi.copy(), start_wo.copy()
+        used, _ = train_supervised(0, seed_rng(7), records, wi, wo, params, schedule)
+        assert used == len(records)
+        trained.append((wi, wo))
+    (wi1, wo1), (wi2, wo2) = trained
+    assert np.abs(wo1 - start_wo).max() > 0.05  # it trained
+    np.testing.assert_allclose(wo2, wo1, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(wi2, wi1, rtol=0, atol=1e-5)

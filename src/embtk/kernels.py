@@ -19,8 +19,8 @@ from collections import namedtuple
 
 from .jitting import callee, zeros, zeros2
 from .dictionary import MAX_LINE_SIZE, word_rows
-from .losses import (OVA, dot_row, forward, heap_offer, predict_top_k, rand_below, rand_unit,
-                     seed_rng, sort_heap)
+from .losses import (OVA, SOFTMAX, dot_row, forward, heap_offer, predict_top_k, rand_below,
+                     rand_unit, seed_rng, sort_heap)
 
 # The learning-rate schedule and the state the training threads share: the initial rate,
 # the tokens of the whole run (epochs x corpus), tokens between updates of the rate, each
@@ -381,6 +381,12 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, wind
     return pos, finished
 
 
+# Examples a thread learns on its own copy of a softmax or ova output matrix before it adds
+# them to the shared one (train_supervised). Langid, 2 threads, -epoch 3: 4, 16 and 64 all
+# train in 5.6-6.6 s, against 10.5 s sharing every update.
+SHARE_EVERY = 16
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
 def train_supervised(tid, rng, records, wi, wo, params, schedule):
     """Classifier training over `records` (see RECORD_HEADER), the piece of the corpus
@@ -395,6 +401,12 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
     hidden = zeros(dim, np.float32)
     grad = zeros(dim, np.float32)
     output = zeros(wo.shape[0], np.float32)
+    # softmax and ova write every output row for every example; threads sharing those rows
+    # at that rate spend their time moving cache lines, so each thread learns on its own
+    # copy and adds what it learned to the shared matrix every SHARE_EVERY examples.
+    private = schedule.progress.shape[0] > 1 and (params.kind == SOFTMAX or params.kind == OVA)
+    mine = wo.copy() if private else wo
+    shared_as = wo.copy() if private else wo
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -417,13 +429,29 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
         pos = lb
         if b > a and lb > b:
             target = b if params.kind == OVA else b + rand_below(rng, lb - b)
-            loss_sum += _update(wi, wo, params, records, a, b, records, b, lb, target, lr,
+            loss_sum += _update(wi, mine, params, records, a, b, records, b, lb, target, lr,
                                 np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
+            if private and examples % SHARE_EVERY == 0:
+                _share(wo, mine, shared_as)
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, schedule)
+    if private:
+        _share(wo, mine, shared_as)
     _publish(tid, local, loss_sum, examples, schedule)
     return pos, finished
+
+
+@callee
+def _share(wo, mine, shared_as):
+    """Add what this thread learned since the last call (mine - shared_as) to the shared
+    `wo`, and start again from the result, which has the other threads' updates too."""
+    for i in range(wo.shape[0]):
+        for j in range(wo.shape[1]):
+            w = wo[i, j] + (mine[i, j] - shared_as[i, j])
+            wo[i, j] = w
+            mine[i, j] = w
+            shared_as[i, j] = w
 
 
 INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
