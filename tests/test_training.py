@@ -324,3 +324,29 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
     assert np.abs(wo1 - start_wo).max() > 0.05  # it trained
     np.testing.assert_allclose(wo2, wo1, rtol=0, atol=1e-5)
     np.testing.assert_allclose(wi2, wi1, rtol=0, atol=1e-5)
+
+
+def test_sharing_an_output_copy_keeps_the_other_threads_updates():
+    from embtk.kernels import share_output
+
+    generator = np.random.default_rng(9)
+    start = generator.uniform(-1, 1, (4, 6)).astype(np.float32)
+    mine_change = generator.uniform(-0.1, 0.1, start.shape).astype(np.float32)
+    their_change = generator.uniform(-0.1, 0.1, start.shape).astype(np.float32)
+    shared_as = start.copy()
+    mine = start + mine_change  # what this thread learned on its copy
+    wo = start + their_change  # what another thread shared meanwhile
+    share_output(wo, mine, shared_as)
+    np.testing.assert_allclose(wo, start + mine_change + their_change, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(mine, wo)
+    np.testing.assert_array_equal(shared_as, wo)
+
+
+def test_only_dense_losses_at_several_threads_learn_on_copies():
+    from embtk.kernels import PRIVATE_OUTPUT_MAX, learns_privately
+    from embtk.losses import HS, NS, OVA, SOFTMAX
+
+    assert learns_privately(2, 121 * 100, SOFTMAX) and learns_privately(8, 10, OVA)
+    assert not learns_privately(1, 121 * 100, SOFTMAX)  # one thread: fastText's own updates
+    assert not learns_privately(2, 121 * 100, HS) and not learns_privately(2, 121 * 100, NS)
+    assert not learns_privately(2, PRIVATE_OUTPUT_MAX + 1, SOFTMAX)

@@ -2,10 +2,12 @@
 
 The model is fastText's: the hidden vector is the mean of some input rows, the loss
 (see `losses.forward`) scores it and returns a gradient, and that gradient is added back
-to every one of those input rows. Threads share the matrices without locks (Hogwild);
-each writes its own progress slot, so the shared token count needs no atomics. The slots
-are a cache line apart (rows of 8 int64), so that one thread's writes never evict the line
-the other thread is reading.
+to every one of those input rows. Threads share the matrices without locks (Hogwild),
+except a small softmax or ova output matrix, which each classifier thread learns on a
+copy of and merges every few examples (train_supervised). Each thread writes its own
+progress slot, so the shared token count needs no atomics. The slots are a cache line
+apart (rows of 8 int64), so that one thread's writes never evict the line the other
+thread is reading.
 """
 
 from __future__ import annotations
@@ -385,6 +387,9 @@ def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, wind
 # them to the shared one (train_supervised). Langid, 2 threads, -epoch 3: 4, 16 and 64 all
 # train in 5.6-6.6 s, against 10.5 s sharing every update.
 SHARE_EVERY = 16
+# The copies cost two output matrices a thread: above this many values (16 MB) threads
+# update the shared matrix directly, as fastText's.
+PRIVATE_OUTPUT_MAX = 1 << 22
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
@@ -404,9 +409,9 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
     # softmax and ova write every output row for every example; threads sharing those rows
     # at that rate spend their time moving cache lines, so each thread learns on its own
     # copy and adds what it learned to the shared matrix every SHARE_EVERY examples.
-    private = schedule.progress.shape[0] > 1 and (params.kind == SOFTMAX or params.kind == OVA)
+    private = learns_privately(schedule.progress.shape[0], wo.size, params.kind)
     mine = wo.copy() if private else wo
-    shared_as = wo.copy() if private else wo
+    shared_as = mine.copy() if private else wo  # mine's copy: wo may change in between
     pos = 0
     local = 0
     loss_sum = schedule.loss_stats[tid, 0]
@@ -433,19 +438,27 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
                                 np.float32(1.0 / (b - a)), hidden, grad, output, rng)
             examples += 1
             if private and examples % SHARE_EVERY == 0:
-                _share(wo, mine, shared_as)
+                share_output(wo, mine, shared_as)
         if local > lr_update_rate:
             local = _publish(tid, local, loss_sum, examples, schedule)
     if private:
-        _share(wo, mine, shared_as)
+        share_output(wo, mine, shared_as)
     _publish(tid, local, loss_sum, examples, schedule)
     return pos, finished
 
 
-@callee
-def _share(wo, mine, shared_as):
+@nb.njit(cache=True, nogil=True)
+def learns_privately(nthreads, output_size, kind):
+    """Whether train_supervised's threads learn on copies of the output matrix."""
+    return nthreads > 1 and output_size <= PRIVATE_OUTPUT_MAX and (kind == SOFTMAX or kind == OVA)
+
+
+@nb.njit(cache=True, nogil=True)
+def share_output(wo, mine, shared_as):
     """Add what this thread learned since the last call (mine - shared_as) to the shared
-    `wo`, and start again from the result, which has the other threads' updates too."""
+    `wo`, and start again from the result, which has the other threads' updates too.
+    Two threads sharing at the same moment race as Hogwild updates do, so one may lose a
+    value's last few examples of the other; none is ever counted twice."""
     for i in range(wo.shape[0]):
         for j in range(wo.shape[1]):
             w = wo[i, j] + (mine[i, j] - shared_as[i, j])

@@ -1,7 +1,7 @@
 """The four output layers (hs, ns, softmax, one-vs-all) behind one `forward` and one `predict`.
 
 Each loss scores the hidden vector against rows of the output matrix `wo`, accumulates
-the gradient for the input rows into `grad`, and updates `wo` in place (Hogwild). The
+the gradient for the input rows into `grad`, and updates `wo` in place. The
 parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
 
 Training kernels are compiled with fastmath (reordered sums, fused multiply-adds) and
@@ -256,6 +256,7 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
     # Every row is updated, from a row the random state picks (read, not drawn): Hogwild
     # threads updating the rows in the same order contend for each row's cache lines in
     # step; langid at 2 threads trained in 23.1 s that way, 14.6-15.3 s from random rows.
+    # (Classifier threads now learn on copies of a matrix this small: kernels.SHARE_EVERY.)
     osz = wo.shape[0]
     first = np.int64((rng[0] >> np.uint64(32)) % np.uint64(osz))
     for step in range(osz):
