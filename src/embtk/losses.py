@@ -256,7 +256,8 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
     # Every row is updated, from a row the random state picks (read, not drawn): Hogwild
     # threads updating the rows in the same order contend for each row's cache lines in
     # step; langid at 2 threads trained in 23.1 s that way, 14.6-15.3 s from random rows.
-    # (Classifier threads now learn on copies of a matrix this small: kernels.SHARE_EVERY.)
+    # Up to kernels.PRIVATE_OUTPUT_MAX values, classifier threads now learn on copies of
+    # the matrix instead (kernels.SHARE_EVERY); this order still serves bigger ones.
     osz = wo.shape[0]
     first = np.int64((rng[0] >> np.uint64(32)) % np.uint64(osz))
     for step in range(osz):
