@@ -545,7 +545,7 @@ def _queries(kind: str, path: str, seeds_dir: str) -> list:
 
     def api():
         from embtk.evaluation import evaluate_similarity
-        from embtk.fileformat import read_vec
+        from embtk.vecformat import read_vec
 
         read_vec(path)
         evaluate_similarity(path, str(d / "pairs.txt"))

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.args import Args
-from embtk.dictionary import EOS, Dictionary, hash_bytes
+from embtk.dictionary import Dictionary
+from embtk.tokens import EOS, hash_bytes
 from embtk.errors import EmbtkError
 
 

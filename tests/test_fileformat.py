@@ -16,8 +16,9 @@ import pytest
 from embtk.args import Args
 from embtk.dictionary import PackedWords
 from embtk.errors import EmbtkError
-from embtk.fileformat import (ModelFile, atomic_write, load_bin, read_vec, save_bin,
-                              write_vec)
+from embtk.fileformat import ModelFile, load_bin, save_bin
+from embtk.safeio import atomic_write
+from embtk.vecformat import read_vec, write_vec
 
 from conftest import assert_one_line_error, run
 

@@ -13,8 +13,9 @@ import pytest
 import embtk
 
 READING_ORDER = [
-    "errors", "args", "jitting", "dictionary", "losses", "kernels", "predicting", "minibatch",
-    "meter", "quantmatrix", "fileformat", "corpus", "continuation", "checkpoint", "trainer",
+    "errors", "safeio", "args", "jitting", "tokens", "introsort", "counting", "dictionary",
+    "losses", "kernels", "predicting", "minibatch", "meter", "quantmatrix", "fileformat",
+    "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "cooccurrence",
     "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",
 ]

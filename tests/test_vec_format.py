@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from embtk.fileformat import _format_vec_lines, _vec_block_python, read_vec, write_vec
+from embtk.vecformat import _format_vec_lines, _vec_block_python, read_vec, write_vec
 
 
 def _kernel_text(values) -> list:

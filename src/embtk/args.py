@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 
 from .errors import EmbtkError
@@ -436,3 +437,15 @@ class GloveArgs:
                               ws=self.ws, epoch=self.epoch, minCount=self.minCount, lr=self.lr,
                               minn=0, maxn=0, bucket=0, thread=self.thread, seed=self.seed,
                               verbose=self.verbose)
+
+
+def training_rule_broken(args: Args) -> str | None:
+    """What Args.validate says about `args` (None if they pass), with the options named
+    as in a file ("maxn"), not as on the command line ("-maxn")."""
+    try:
+        args.validate()
+    except EmbtkError as exc:
+        return re.sub(r"(?<![\w-])-(?=[A-Za-z])", "", str(exc))
+    return None
+
+

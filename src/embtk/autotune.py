@@ -24,9 +24,9 @@ import numpy as np
 
 from .args import Args
 from .compress import select_rows
-from .dictionary import EOS
+from .tokens import EOS
 from .errors import EmbtkError
-from .fileformat import open_for_reading
+from .safeio import open_for_reading
 from .meter import Meter
 from .model import FastText
 from .quantmatrix import KSUB, ProductQuantizer

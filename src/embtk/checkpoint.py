@@ -23,7 +23,7 @@ import numpy as np
 from .args import Args
 from .dictionary import Dictionary
 from .errors import EmbtkError
-from .fileformat import atomic_write
+from .safeio import atomic_write
 
 FORMAT = "embtk-checkpoint"
 VERSION = 1

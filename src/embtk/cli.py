@@ -110,7 +110,7 @@ def _words_from(stream, piece: int = 1 << 16):
 def _open_data(path: str, what: str):
     if path == "-":
         return _stdin()
-    from .fileformat import open_for_reading
+    from .safeio import open_for_reading
 
     return open_for_reading(path, what)
 

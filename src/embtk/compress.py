@@ -16,7 +16,8 @@ import numpy as np
 
 from .args import Args
 from .corpus import encode_corpus
-from .dictionary import EOS, Dictionary
+from .dictionary import Dictionary
+from .tokens import EOS
 from .errors import EmbtkError
 from .quantmatrix import KSUB, QuantMatrix, quantize_matrix, row_norms
 from .trainer import fit

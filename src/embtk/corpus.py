@@ -24,9 +24,10 @@ import numpy as np
 
 from .jitting import empty
 from .args import Args
-from .dictionary import Dictionary, count_pieces
+from .counting import count_pieces
+from .dictionary import Dictionary
 from .errors import EmbtkError
-from .fileformat import open_for_reading
+from .safeio import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
 
 # Bytes of text read at a time, and bytes of int32 values a training thread reads at a time

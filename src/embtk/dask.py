@@ -28,7 +28,7 @@ import numpy as np
 from .args import as_path, check_k, check_text, check_threshold
 from .autotune import TrialPool
 from .errors import EmbtkError
-from .fileformat import atomic_write
+from .safeio import atomic_write
 from .model import FastText, FileIdentity, load
 
 CONNECT_TIMEOUT = 10.0   # seconds to reach a scheduler (`-timeout`) before giving up

@@ -1,9 +1,9 @@
-"""Vocabulary, character n-grams and word n-grams, with fastText's hashing and ids.
+"""The vocabulary with fastText's ids: words and labels, character n-grams and word
+n-grams, and lines turned into those ids (the second pass over the corpus).
 
-Text is never decoded: the tokenizer and the hash work on raw bytes, as fastText's do,
-so any byte sequence trains and predicts. The heavy loops (tokenizing, counting, turning
-lines into feature ids) are numba kernels over a byte buffer; `Dictionary` holds the
-resulting flat arrays and answers lookups.
+The tokenizer and hash are `tokens`'s, the first pass `counting`'s. The heavy loops
+(looking tokens up, building n-gram rows, encoding lines) are numba kernels over a byte
+buffer; `Dictionary` holds the resulting flat arrays and answers lookups.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from .jitting import callee, empty, zeros, zeros2
+from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
+from .counting import MAX_VOCAB_SIZE, count_pieces
+from .introsort import sort_order
+from .tokens import (EOS, BOW, EOW, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
+                     next_token, read_only, rebuild_slots, same_token, token_hash)
 
-EOS = b"</s>"
-BOW, EOW = b"<", b">"
-MAX_VOCAB_SIZE = 30_000_000
 MAX_LINE_SIZE = 1024
 WORD, LABEL = 0, 1
-
-_EOS_ARRAY = np.frombuffer(EOS, dtype=np.uint8)
 
 # Flat arrays describing a finished dictionary, handed to numba kernels as one argument.
 Tables = namedtuple(
@@ -36,447 +35,6 @@ Tables = namedtuple(
 # labels[label_offsets[i]:label_offsets[i + 1]], and line_tokens[i] its token count.
 EncodedLines = namedtuple("EncodedLines", "feat_offsets feats label_offsets labels line_tokens")
 
-
-# --------------------------------------------------------------------------- hashing
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _fnv_step(h, byte):
-    # fastText feeds each byte as a signed char, so bytes >= 128 flip the top 24 bits.
-    b = np.uint64(byte)
-    if byte >= 128:
-        b |= np.uint64(0xFFFFFF00)
-    return ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def fnv1a(buf, start, end):
-    h = np.uint64(2166136261)
-    for i in range(start, end):
-        h = _fnv_step(h, buf[i])
-    return h
-
-
-def hash_bytes(data: bytes) -> int:
-    """fastText's 32-bit FNV-1a of `data` (an unsigned int)."""
-    return int(fnv1a(np.frombuffer(data, dtype=np.uint8), 0, len(data)))
-
-
-def read_only(buf: np.ndarray) -> np.ndarray:
-    """A read-only view of a byte array, as the text kernels are given every buffer.
-
-    numba compiles a kernel once per argument type, and a read-only array (np.frombuffer
-    of bytes) is another type than a writable one (of a bytearray): were both to reach
-    encode_lines, it would be compiled twice, 2 s on a cold cache.
-    """
-    if not buf.flags.writeable:
-        return buf
-    view = buf.view()
-    view.flags.writeable = False
-    return view
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _is_space(c):
-    return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12 or c == 0
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def next_token(buf, pos, end):
-    """Next token at or after `pos`: (start, stop, next_pos); start == -1 means EOS, -2 end."""
-    while pos < end:
-        c = buf[pos]
-        if not _is_space(c):
-            break
-        pos += 1
-        if c == 10:
-            return -1, -1, pos
-    if pos >= end:
-        return -2, -2, pos
-    start = pos
-    while pos < end and not _is_space(buf[pos]):
-        pos += 1
-    return start, pos, pos
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _token_hash(buf, start, stop):
-    if start == -1:
-        return fnv1a(_EOS_ARRAY, np.int64(0), np.int64(4))
-    return fnv1a(buf, start, stop)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _is_eos(buf, start, stop):
-    """A newline, or the literal token `</s>`, which fastText takes for one."""
-    if start == -1:
-        return True
-    if stop - start != 4:
-        return False
-    for i in range(4):
-        if buf[start + i] != _EOS_ARRAY[i]:
-            return False
-    return True
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _has_prefix(buf, start, stop, prefix):
-    if start < 0 or stop - start < len(prefix):
-        return False
-    for i in range(len(prefix)):
-        if buf[start + i] != prefix[i]:
-            return False
-    return True
-
-
-# ------------------------------------------------------------------ counting (pass 1)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _same_token(buf, start, stop, ebuf, estart, elen):
-    """Compare a token in `buf` with an entry stored in `ebuf` (start -1 == EOS)."""
-    if start == -1:
-        if elen != 4:
-            return False
-        for i in range(4):
-            if ebuf[estart + i] != _EOS_ARRAY[i]:
-                return False
-        return True
-    n = stop - start
-    if n != elen:
-        return False
-    for i in range(n):
-        if buf[start + i] != ebuf[estart + i]:
-            return False
-    return True
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _rebuild_slots(hashes, n, nslots):
-    slots = empty(nslots, np.int32)
-    for i in range(nslots):
-        slots[i] = -1
-    mask = nslots - 1
-    for e in range(n):
-        s = np.int64(hashes[e]) & mask
-        while slots[s] != -1:
-            s = (s + 1) & mask
-        slots[s] = e
-    return slots
-
-
-# fastText orders entries with std::sort, which is not stable: entries with equal counts
-# end up in an order that only that algorithm reproduces. libstdc++'s introsort is ported
-# here (median-of-three quicksort, heapsort past the depth limit, insertion sort of runs
-# of 16) so that a corpus gives the same ids in embtk as in fastText.
-_SORT_RUN = 16
-
-
-@callee
-def _before(a, b, types, counts):
-    """fastText's entry order: words before labels, then the higher count first."""
-    if types[a] != types[b]:
-        return types[a] < types[b]
-    return counts[a] > counts[b]
-
-
-@callee
-def _adjust_heap(perm, first, hole, length, value, types, counts):
-    top = hole
-    child = hole
-    while child < (length - 1) // 2:
-        child = 2 * (child + 1)
-        if _before(perm[first + child], perm[first + child - 1], types, counts):
-            child -= 1
-        perm[first + hole] = perm[first + child]
-        hole = child
-    if (length & 1) == 0 and child == (length - 2) // 2:
-        child = 2 * (child + 1)
-        perm[first + hole] = perm[first + child - 1]
-        hole = child - 1
-    parent = (hole - 1) // 2
-    while hole > top and _before(perm[first + parent], value, types, counts):
-        perm[first + hole] = perm[first + parent]
-        hole = parent
-        parent = (hole - 1) // 2
-    perm[first + hole] = value
-
-
-@callee
-def _heap_sort(perm, first, last, types, counts):
-    length = last - first
-    if length < 2:
-        return
-    parent = (length - 2) // 2
-    while True:
-        _adjust_heap(perm, first, parent, length, perm[first + parent], types, counts)
-        if parent == 0:
-            break
-        parent -= 1
-    while last - first > 1:
-        last -= 1
-        value = perm[last]
-        perm[last] = perm[first]
-        _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
-
-
-@callee
-def _partition(perm, first, last, types, counts):
-    """Median of three moved to `first`, then the unguarded Hoare partition around it."""
-    a, b, c = first + 1, first + (last - first) // 2, last - 1
-    pa, pb, pc = perm[a], perm[b], perm[c]
-    if _before(pa, pb, types, counts):
-        if _before(pb, pc, types, counts):
-            perm[first], perm[b] = perm[b], perm[first]
-        elif _before(pa, pc, types, counts):
-            perm[first], perm[c] = perm[c], perm[first]
-        else:
-            perm[first], perm[a] = perm[a], perm[first]
-    elif _before(pa, pc, types, counts):
-        perm[first], perm[a] = perm[a], perm[first]
-    elif _before(pb, pc, types, counts):
-        perm[first], perm[c] = perm[c], perm[first]
-    else:
-        perm[first], perm[b] = perm[b], perm[first]
-    pivot = perm[first]
-    lo, hi = first + 1, last
-    while True:
-        while _before(perm[lo], pivot, types, counts):
-            lo += 1
-        hi -= 1
-        while _before(pivot, perm[hi], types, counts):
-            hi -= 1
-        if lo >= hi:
-            return lo
-        perm[lo], perm[hi] = perm[hi], perm[lo]
-        lo += 1
-
-
-@callee
-def _insert_back(perm, i, types, counts):
-    value = perm[i]
-    while _before(value, perm[i - 1], types, counts):
-        perm[i] = perm[i - 1]
-        i -= 1
-    perm[i] = value
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _introsort_loop(types, counts):
-    """std::sort up to its final insertion sort: (perm, ranges, nranges), where
-    ranges[2k:2k+2] are the nranges ranges the depth limit leaves to heapsort.
-
-    Those are rare (orders built to defeat the median of three), so `sort_order`
-    compiles the heapsort only when one shows up; the ranges are disjoint, so sorting
-    them after the loop rather than when met gives the same permutation."""
-    n = len(types)
-    perm = empty(n, np.int64)
-    for i in range(n):
-        perm[i] = i
-    ranges = empty(2 * (n // _SORT_RUN + 1), np.int64)
-    nranges = 0
-    if n < 2:
-        return perm, ranges, nranges
-    depth = 0
-    while (1 << (depth + 1)) <= n:
-        depth += 1
-    stack = empty((2 * depth + 2) * 3 + 3, np.int64)
-    stack[0], stack[1], stack[2] = 0, n, 2 * depth
-    top = 1
-    while top > 0:
-        top -= 1
-        first, last, limit = stack[3 * top], stack[3 * top + 1], stack[3 * top + 2]
-        while last - first > _SORT_RUN:
-            if limit == 0:
-                ranges[2 * nranges], ranges[2 * nranges + 1] = first, last
-                nranges += 1
-                break
-            limit -= 1
-            cut = _partition(perm, first, last, types, counts)
-            stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = cut, last, limit
-            top += 1
-            last = cut
-    return perm, ranges, nranges
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _heap_sort_ranges(perm, ranges, nranges, types, counts):
-    for k in range(nranges):
-        _heap_sort(perm, ranges[2 * k], ranges[2 * k + 1], types, counts)
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _final_insertion_sort(perm, types, counts):
-    """std::sort's last step: guarded insertion over the first run, unguarded after it."""
-    n = len(perm)
-    for i in range(1, min(n, _SORT_RUN)):
-        value = perm[i]
-        if _before(value, perm[0], types, counts):
-            for j in range(i, 0, -1):
-                perm[j] = perm[j - 1]
-            perm[0] = value
-        else:
-            _insert_back(perm, i, types, counts)
-    for i in range(_SORT_RUN, n):
-        _insert_back(perm, i, types, counts)
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def sort_entries(types, counts):
-    """The permutation std::sort (libstdc++) applies to entries with these keys."""
-    perm, ranges, nranges = _introsort_loop(types, counts)
-    _heap_sort_ranges(perm, ranges, nranges, types, counts)
-    _final_insertion_sort(perm, types, counts)
-    return perm
-
-
-def sort_order(types, counts):
-    """sort_entries from Python, compiling the heapsort only for an input that needs it."""
-    perm, ranges, nranges = _introsort_loop(types, counts)
-    if nranges:
-        _heap_sort_ranges(perm, ranges, nranges, types, counts)
-    _final_insertion_sort(perm, types, counts)
-    return perm
-
-
-# What counting has found so far, carried from one piece of the corpus to the next
-# (`count_tokens`): entry i is entry_bytes[offsets[i]:offsets[i] + lengths[i]], seen
-# counts[i] times, of type types[i] (WORD or LABEL), with hash hashes[i]; `slots` is the
-# open-addressing table (-1: free); totals holds (entries, bytes used, tokens read,
-# pruning threshold).
-TokenCounts = namedtuple("TokenCounts", "entry_bytes offsets lengths counts types hashes slots totals")
-
-
-def new_token_counts() -> TokenCounts:
-    cap = 1024
-    return TokenCounts(np.empty(cap * 8, dtype=np.uint8), np.zeros(cap + 1, dtype=np.int64),
-                       np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-                       np.zeros(cap, dtype=np.int8), np.zeros(cap, dtype=np.uint32),
-                       np.full(2048, -1, dtype=np.int32), np.array([0, 0, 0, 1], dtype=np.int64))
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _prune(state, threshold):
-    """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
-    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
-    n = totals[0]
-    order = sort_entries(types[:n], counts[:n])
-    new_bytes = np.empty_like(ebytes)
-    new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
-    new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
-    keep = np.int64(0)  # not the literal 0: see encode_lines
-    kept_bytes = 0
-    for e in order:
-        if counts[e] >= threshold:
-            for i in range(elen[e]):
-                new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
-            new_off[keep], new_len[keep] = kept_bytes, elen[e]
-            new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
-            kept_bytes += elen[e]
-            keep += 1
-    totals[0], totals[1], totals[3] = keep, kept_bytes, threshold
-    slots = _rebuild_slots(new_hashes, keep, len(slots))
-    return (new_bytes, new_off, new_len, new_counts, new_types, new_hashes, slots, totals)
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def count_tokens(buf, pos, label_prefix, max_vocab, state):
-    """Count the tokens of `buf` from byte `pos` on (a piece of a corpus cut after a
-    separator) into `state` (a TokenCounts); returns the updated state, whose arrays may
-    be new ones, the position reached and whether the entries have passed 3/4 of
-    `max_vocab` there: then the caller prunes them (`_prune`) and goes on from there.
-
-    Entries stay in fastText's order (first seen, or sorted by a pruning), and `totals[2]`
-    counts every token read, pruned ones included, as fastText counts them. The pruning is
-    left to the caller so that this kernel, compiled by every training command, does not
-    carry the sort that only a huge vocabulary needs (a second on a cold cache).
-    """
-    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
-    n, nbytes, ntokens = totals[0], totals[1], totals[2]
-    end = len(buf)
-    full = False
-    while True:
-        start, stop, pos = next_token(buf, pos, end)
-        if start == -2:
-            break
-        ntokens += 1
-        h = _token_hash(buf, start, stop)
-        mask = len(slots) - 1
-        s = np.int64(h) & mask
-        while slots[s] != -1:
-            e = slots[s]
-            if hashes[e] == h and _same_token(buf, start, stop, ebytes, eoff[e], elen[e]):
-                break
-            s = (s + 1) & mask
-        if slots[s] != -1:
-            counts[slots[s]] += 1
-            continue
-        # new entry
-        tlen = 4 if start == -1 else stop - start
-        if n == len(counts):
-            cap = 2 * n
-            eoff = _grow(eoff, cap + 1)
-            elen = _grow(elen, cap)
-            counts = _grow(counts, cap)
-            types = _grow(types, cap)
-            hashes = _grow(hashes, cap)
-        while nbytes + tlen > len(ebytes):
-            ebytes = _grow(ebytes, 2 * len(ebytes))
-        for i in range(tlen):
-            ebytes[nbytes + i] = _EOS_ARRAY[i] if start == -1 else buf[start + i]
-        eoff[n] = nbytes
-        elen[n] = tlen
-        nbytes += tlen
-        counts[n] = 1
-        types[n] = 1 if _has_prefix(buf, start, stop, label_prefix) else 0
-        hashes[n] = h
-        slots[s] = n
-        n += 1
-        if n * 2 > len(slots):
-            slots = _rebuild_slots(hashes, n, 2 * len(slots))
-        if n > max_vocab * 3 // 4:
-            full = True
-            break
-    totals[0], totals[1], totals[2] = n, nbytes, ntokens
-    return (ebytes, eoff, elen, counts, types, hashes, slots, totals), pos, full
-
-
-def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
-    """count_tokens over a corpus given as byte arrays, each cut after a separator: every
-    entry before any threshold (words as bytes, counts, types), and the tokens read."""
-    prefix = np.frombuffer(label, dtype=np.uint8)
-    state = new_token_counts()
-    for piece in pieces:
-        piece = read_only(piece)
-        pos = 0
-        while True:
-            arrays, pos, full = count_tokens(piece, pos, prefix, max_vocab, state)
-            state = TokenCounts(*arrays)
-            if not full:
-                break
-            state = TokenCounts(*_prune(state, state.totals[3] + 1))
-    return counted_entries(state)
-
-
-def counted_entries(state: TokenCounts):
-    """The entries of a finished count: (words as bytes, counts, types, tokens read)."""
-    n, nbytes, ntokens = (int(x) for x in state.totals[:3])
-    raw = state.entry_bytes[:nbytes].tobytes()
-    bounds = state.offsets[:n].tolist() + [nbytes]
-    words = [raw[a:b] for a, b in zip(bounds, bounds[1:])]
-    return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens
-
-
-@callee
-def _grow(arr, size):
-    """A copy of `arr` `size` long, the new tail zeroed (np.empty and a loop: numba's
-    np.zeros would compile two more functions per dtype on a cold cache)."""
-    out = np.empty(size, dtype=arr.dtype)
-    for i in range(len(arr)):
-        out[i] = arr[i]
-    for i in range(len(arr), size):
-        out[i] = 0
-    return out
 
 
 # ---------------------------------------------------------------- lookups (pass 2)
@@ -501,7 +59,7 @@ def find_id(tables, buf, start, stop, h):
     while slots[s] != -1:
         e = slots[s]
         o = tables.word_offsets[e]
-        if _same_token(buf, start, stop, tables.word_bytes, o, tables.word_offsets[e + 1] - o):
+        if same_token(buf, start, stop, tables.word_bytes, o, tables.word_offsets[e + 1] - o):
             return e
         s = (s + 1) & mask
     return -1
@@ -509,7 +67,7 @@ def find_id(tables, buf, start, stop, h):
 
 # Arrays are copied with loops, not slice assignment: numba compiles a slice assignment
 # with the machinery of its shape-mismatch error message, seconds on a cold cache.
-# Output arrays grow in the caller, written as `if n + k > len(out): out = _grow(...)`,
+# Output arrays grow in the caller, written as `if n + k > len(out): out = grow(...)`,
 # never through a helper that returns the array: numba reference-counts an array each time
 # it is returned and re-bound, which made every appended id cost ~80 ns (10x the work).
 
@@ -536,7 +94,7 @@ def push_char_ngrams(tables, word, out, n, spans):
     size = len(word)
     maxn, minn = tables.maxn, tables.minn
     if n + size * maxn > len(out):
-        out = _grow(out, 2 * (n + size * maxn))
+        out = grow(out, 2 * (n + size * maxn))
     bucket = np.uint64(max(1, tables.bucket))
     for i in range(size):
         if (word[i] & 0xC0) == 0x80:
@@ -545,10 +103,10 @@ def push_char_ngrams(tables, word, out, n, spans):
         j = i
         length = 1
         while j < size and length <= maxn:
-            h = _fnv_step(h, word[j])
+            h = fnv_step(h, word[j])
             j += 1
             while j < size and (word[j] & 0xC0) == 0x80:
-                h = _fnv_step(h, word[j])
+                h = fnv_step(h, word[j])
                 j += 1
             if length >= minn and not (length == 1 and (i == 0 or j == size)):
                 row = _bucket_row(tables, np.int64(h % bucket))
@@ -562,12 +120,12 @@ def push_char_ngrams(tables, word, out, n, spans):
 
 
 @callee
-def _no_spans():
+def no_spans():
     return zeros2(np.int64(0), np.int64(2), np.int64)
 
 
 @callee
-def _wrap_word(buf, start, stop, scratch):
+def wrap_word(buf, start, stop, scratch):
     size = stop - start + 2
     if len(scratch) < size:
         scratch = empty(2 * size, np.uint8)
@@ -589,19 +147,19 @@ def build_subword_table(tables_without_subwords):
     scratch = empty(np.int64(64), np.uint8)
     for w in range(size):
         if n == len(ids):
-            ids = _grow(ids, 2 * n)
+            ids = grow(ids, 2 * n)
         ids[n] = w
         n += 1
         a, b = t.word_offsets[w], t.word_offsets[w + 1]
-        if t.maxn > 0 and not _is_eos(t.word_bytes, a, b):
-            scratch, length = _wrap_word(t.word_bytes, a, b, scratch)
-            ids, n = push_char_ngrams(t, scratch[:length], ids, n, _no_spans())
+        if t.maxn > 0 and not is_eos(t.word_bytes, a, b):
+            scratch, length = wrap_word(t.word_bytes, a, b, scratch)
+            ids, n = push_char_ngrams(t, scratch[:length], ids, n, no_spans())
         offsets[w + 1] = n
     return offsets, ids[:n].copy()
 
 
 @callee
-def _sign_extend32(h):
+def sign_extend32(h):
     h = np.uint64(h)
     if h >= np.uint64(0x80000000):
         h |= np.uint64(0xFFFFFFFF00000000)
@@ -611,12 +169,12 @@ def _sign_extend32(h):
 @callee
 def _push_word_ngrams(tables, hashes, nh, out, n):
     if n + nh * tables.word_ngrams > len(out):
-        out = _grow(out, 2 * (n + nh * tables.word_ngrams))
+        out = grow(out, 2 * (n + nh * tables.word_ngrams))
     bucket = np.uint64(max(1, tables.bucket))
     for i in range(nh):
-        h = _sign_extend32(hashes[i])
+        h = sign_extend32(hashes[i])
         for j in range(i + 1, min(nh, i + tables.word_ngrams)):
-            h = h * np.uint64(116049371) + _sign_extend32(hashes[j])
+            h = h * np.uint64(116049371) + sign_extend32(hashes[j])
             row = _bucket_row(tables, np.int64(h % bucket))
             if row >= 0:
                 out[n] = row
@@ -654,37 +212,37 @@ def encode_lines(tables, buf):
             break
         if tstart != -2:
             ntok += 1
-            h = _token_hash(buf, tstart, tstop)
-            eos = _is_eos(buf, tstart, tstop)
+            h = token_hash(buf, tstart, tstop)
+            eos = is_eos(buf, tstart, tstop)
             wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
                 is_label = wid >= tables.nwords  # labels follow the words
             else:
-                is_label = _has_prefix(buf, tstart, tstop, tables.label_prefix)
+                is_label = has_prefix(buf, tstart, tstop, tables.label_prefix)
             if not is_label:
                 if wid >= 0 and tables.maxn == 0:
                     # a word's only row is its own: skip two lookups, each a cache miss
                     if nf == len(feats):
-                        feats = _grow(feats, 2 * nf)
+                        feats = grow(feats, 2 * nf)
                     feats[nf] = wid
                     nf += 1
                 elif wid >= 0:
                     a, b = tables.subword_offsets[wid], tables.subword_offsets[wid + 1]
                     if nf + b - a > len(feats):
-                        feats = _grow(feats, 2 * (nf + b - a))
+                        feats = grow(feats, 2 * (nf + b - a))
                     for k in range(a, b):
                         feats[nf] = tables.subword_ids[k]
                         nf += 1
                 elif tables.maxn > 0 and not eos:
-                    scratch, size = _wrap_word(buf, tstart, tstop, scratch)
-                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
+                    scratch, size = wrap_word(buf, tstart, tstop, scratch)
+                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
                 if nh == len(hashes):
-                    hashes = _grow(hashes, 2 * nh)
+                    hashes = grow(hashes, 2 * nh)
                 hashes[nh] = h
                 nh += 1
             elif wid >= 0:
                 if nl == len(labels):
-                    labels = _grow(labels, 2 * nl)
+                    labels = grow(labels, 2 * nl)
                 labels[nl] = wid - tables.nwords
                 nl += 1
             if not eos:
@@ -692,9 +250,9 @@ def encode_lines(tables, buf):
         # the line is complete: add its word n-grams and close it
         feats, nf = _push_word_ngrams(tables, hashes, nh, feats, nf)
         if nlines + 2 > len(line_tok):
-            line_feat = _grow(line_feat, 2 * (nlines + 2))
-            line_lab = _grow(line_lab, 2 * (nlines + 2))
-            line_tok = _grow(line_tok, 2 * (nlines + 2))
+            line_feat = grow(line_feat, 2 * (nlines + 2))
+            line_lab = grow(line_lab, 2 * (nlines + 2))
+            line_tok = grow(line_tok, 2 * (nlines + 2))
         line_feat[nlines + 1] = nf
         line_lab[nlines + 1] = nl
         line_tok[nlines] = ntok
@@ -721,7 +279,7 @@ def encode_ids(tables, buf, start, out):
         tstart, tstop, pos = next_token(buf, pos, end)
         if tstart == -2:
             break
-        wid = find_id(tables, buf, tstart, tstop, _token_hash(buf, tstart, tstop))
+        wid = find_id(tables, buf, tstart, tstop, token_hash(buf, tstart, tstop))
         if wid >= 0:
             out[n] = wid
             n += 1
@@ -734,8 +292,8 @@ def char_ngram_rows(tables, word, spans):
     go to `spans` when it has rows."""
     out = empty(max(1, len(spans)), np.int32)
     n = np.int64(0)
-    if tables.maxn > 0 and not _is_eos(word, np.int64(0), len(word)):
-        scratch, size = _wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
+    if tables.maxn > 0 and not is_eos(word, np.int64(0), len(word)):
+        scratch, size = wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
         out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
@@ -746,7 +304,7 @@ def word_rows(tables, word):
     wid = find_id(tables, word, np.int64(0), len(word), fnv1a(word, np.int64(0), len(word)))
     if wid >= 0:
         return tables.subword_ids[tables.subword_offsets[wid]:tables.subword_offsets[wid + 1]].copy()
-    return char_ngram_rows(tables, word, _no_spans())
+    return char_ngram_rows(tables, word, no_spans())
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
@@ -835,7 +393,7 @@ class Dictionary:
         # table (predicting.slot_keys) keeps it beside each id
         self.hashes = hashes = _hash_all(word_bytes, offsets)
         nslots = 1 << max(4, int(2 * max(1, self.size)).bit_length())
-        slots = _rebuild_slots(hashes, self.size, nslots)
+        slots = rebuild_slots(hashes, self.size, nslots)
         prune_map = np.zeros(0, dtype=np.int32)
         if pruneidx is not None:
             prune_map = np.full(max(1, self.bucket), -1, dtype=np.int32)

@@ -18,7 +18,9 @@ import numpy as np
 
 from .jitting import empty
 from .errors import EmbtkError
-from .fileformat import MAGIC, load_bin, open_for_reading, read_vec
+from .fileformat import MAGIC, load_bin
+from .safeio import open_for_reading
+from .vecformat import read_vec
 from .meter import ClassificationReport, json_ready, score_text
 from .model import from_model_file
 

@@ -89,3 +89,15 @@ def zeros2(n, m, dtype):
         for j in range(m):
             out[i, j] = 0
     return out
+
+
+@callee
+def grow(arr, size):
+    """A copy of `arr` `size` long, the new tail zeroed (np.empty and a loop: numba's
+    np.zeros would compile two more functions per dtype on a cold cache)."""
+    out = np.empty(size, dtype=arr.dtype)
+    for i in range(len(arr)):
+        out[i] = arr[i]
+    for i in range(len(arr), size):
+        out[i] = 0
+    return out

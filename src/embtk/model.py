@@ -22,9 +22,12 @@ import numpy as np
 
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text, check_threshold
-from .dictionary import EOS, LABEL, WORD, Dictionary, read_only
+from .dictionary import LABEL, WORD, Dictionary
+from .tokens import EOS, read_only
 from .errors import EmbtkError, UnknownWordWarning
-from .fileformat import ModelFile, load_bin, open_for_reading, save_bin, write_vec, write_vec_rows
+from .fileformat import ModelFile, load_bin, save_bin
+from .safeio import open_for_reading
+from .vecformat import write_vec, write_vec_rows
 from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .losses import make_loss_params

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from .errors import EmbtkError
-from .fileformat import atomic_write
+from .safeio import atomic_write
 
 MISSING_MATPLOTLIB = ("plotting needs matplotlib, which is not installed: "
                       "pip install 'embtk[plot]' (or pip install matplotlib)")

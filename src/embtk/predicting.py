@@ -18,8 +18,9 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from .dictionary import (_EOS_ARRAY, _grow, _has_prefix, _is_eos, _no_spans, _sign_extend32,
-                         _wrap_word, fnv1a, push_char_ngrams)
+from .jitting import grow
+from .dictionary import no_spans, sign_extend32, wrap_word, push_char_ngrams
+from .tokens import EOS_BYTES, fnv1a, has_prefix, is_eos
 from .kernels import mean_rows
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
                      predict_top_k, sort_heap)
@@ -81,7 +82,7 @@ def _space(c):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _next_token_hash(buf, pos, end, eos_hash):
-    """dictionary.next_token and the token's hash (_token_hash) in one pass over its bytes:
+    """dictionary.next_token and the token's hash (token_hash) in one pass over its bytes:
     (start, stop, next position, hash), start -1 for EOS and -2 at the end."""
     while pos < end:
         c = buf[pos]
@@ -316,7 +317,7 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
     nwords, maxn, word_ngrams = tables.nwords, tables.maxn, tables.word_ngrams
     nbuckets = tables.bucket
     bucket = np.uint64(max(1, nbuckets))
-    eos_hash = fnv1a(_EOS_ARRAY, np.int64(0), np.int64(4))
+    eos_hash = fnv1a(EOS_BYTES, np.int64(0), np.int64(4))
     pos = np.int64(0)
     end = len(buf)
     nlines = 0
@@ -328,16 +329,16 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
             if tstart == -2:
                 break
             if nt == len(tok_start):
-                tok_start = _grow(tok_start, 2 * nt)
-                tok_stop = _grow(tok_stop, 2 * nt)
-                tok_hash = _grow(tok_hash, 2 * nt)
+                tok_start = grow(tok_start, 2 * nt)
+                tok_stop = grow(tok_stop, 2 * nt)
+                tok_hash = grow(tok_hash, 2 * nt)
             tok_start[nt], tok_stop[nt], tok_hash[nt] = tstart, tstop, h
             nt += 1
             if tstart == -1:
                 break
             if mask >= 0:
                 prefetch(keys, np.int64(h) & mask)
-            if tstop - tstart == 4 and _is_eos(buf, tstart, tstop):  # a literal </s>
+            if tstop - tstart == 4 and is_eos(buf, tstart, tstop):  # a literal </s>
                 break
         if nt == 0:
             break
@@ -364,35 +365,35 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
             if wid >= 0:
                 is_label = wid >= nwords
             else:
-                is_label = _has_prefix(buf, tstart, tstop, label_prefix)
+                is_label = has_prefix(buf, tstart, tstop, label_prefix)
             if is_label:
                 continue
             if wid >= 0 and maxn == 0:
                 if nf == len(feats):
-                    feats = _grow(feats, 2 * nf)
+                    feats = grow(feats, 2 * nf)
                 feats[nf] = wid
                 nf += 1
                 _prefetch_row(wi, wid)
             elif wid >= 0:
                 a, b = subword_offsets[wid], subword_offsets[wid + 1]
                 if nf + b - a > len(feats):
-                    feats = _grow(feats, 2 * (nf + b - a))
+                    feats = grow(feats, 2 * (nf + b - a))
                 for j in range(a, b):
                     feats[nf] = subword_ids[j]
                     _prefetch_row(wi, subword_ids[j])
                     nf += 1
-            elif maxn > 0 and not _is_eos(buf, tstart, tstop):
-                scratch, size = _wrap_word(buf, tstart, tstop, scratch)
-                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, _no_spans())
+            elif maxn > 0 and not is_eos(buf, tstart, tstop):
+                scratch, size = wrap_word(buf, tstart, tstop, scratch)
+                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
             hashes[nh] = h
             nh += 1
         # word n-grams (dictionary._push_word_ngrams, _bucket_row)
         if nf + nh * word_ngrams > len(feats):
-            feats = _grow(feats, 2 * (nf + nh * word_ngrams))
+            feats = grow(feats, 2 * (nf + nh * word_ngrams))
         for i in range(nh):
-            g = _sign_extend32(hashes[i])
+            g = sign_extend32(hashes[i])
             for j in range(i + 1, min(nh, i + word_ngrams)):
-                g = g * np.uint64(116049371) + _sign_extend32(hashes[j])
+                g = g * np.uint64(116049371) + sign_extend32(hashes[j])
                 row = np.int64(g % bucket)
                 if pruned:
                     row = prune_map[row]
@@ -405,7 +406,7 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
                 nf += 1
                 _prefetch_row(wi, row)
         if nlines == len(counts):
-            counts = _grow(counts, 2 * nlines)
+            counts = grow(counts, 2 * nlines)
             probs = _grow_rows(probs, 2 * nlines)
             ids = _grow_rows(ids, 2 * nlines)
         if nf > 0:

@@ -16,7 +16,7 @@ from .continuation import carry_rows, extend_vocabulary, open_previous
 from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
-from .fileformat import read_vec
+from .vecformat import read_vec
 from .kernels import (INIT_BLOCK, Schedule, cbow_window, init_uniform, train_supervised,
                       train_unsupervised)
 from .losses import for_training, make_loss_params, seed_rng
