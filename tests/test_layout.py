@@ -14,7 +14,7 @@ import embtk
 
 READING_ORDER = [
     "errors", "safeio", "args", "jitting", "tokens", "introsort", "counting", "dictionary",
-    "losses", "kernels", "predicting", "minibatch", "meter", "quantmatrix", "fileformat",
+    "losses", "kernels", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
     "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "cooccurrence",
     "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def _reference(model, data: bytes, k, threshold):
-    parts = model.predict_chunks(data, k, threshold, then=lambda p: p[:3], threads=1)
+    parts = model.predictor.chunks(data, k, threshold, then=lambda p: p[:3], threads=1)
     if not parts:
         return None
     return tuple(np.concatenate(column) for column in zip(*parts))
@@ -72,7 +72,7 @@ def test_predict_text_is_encode_then_predict_lines(models, name, k, threshold):
     data = _tricky_text(model) + b"\n" + (DATA / "authors.test").read_bytes()
     expected = _reference(model, data, k, threshold)
     for threads in (1, 3):
-        got = model.predict_arrays(data, k, threshold, threads=threads)
+        got = model.predictor.arrays(data, k, threshold, threads=threads)
         assert len(got[0]) == len(expected[0])
         for a, b in zip(got, expected):
             assert a.dtype == b.dtype
@@ -84,7 +84,7 @@ def test_predict_text_edge_buffers(models):
     for data in (b"", b"\n", b"\n\n\n", b"   ", b"</s>", b"a", b"a </s> b </s>\n </s>",
                  b"\xff" * 10, b"x " * 5000):
         expected = _reference(model, data, 2, 0.0)
-        got = model.predict_arrays(data, 2, 0.0)
+        got = model.predictor.arrays(data, 2, 0.0)
         if expected is None:
             assert len(got[0]) == 0
             continue
@@ -96,7 +96,7 @@ def test_predict_list_matches_arrays(models):
     model = models["softmax"]
     lines = (DATA / "authors.test").read_text().splitlines()[:200]
     labels, probs = model.predict(lines, k=2)
-    counts, p, ids = model.predict_arrays(("\n".join(lines) + "\n").encode(), 2)
+    counts, p, ids = model.predictor.arrays(("\n".join(lines) + "\n").encode(), 2)
     assert [len(x) for x in labels] == counts.tolist()
     assert all(np.array_equal(a, b[:n]) for a, b, n in zip(probs, p, counts))
     assert labels[0] == [model.labels[i] for i in ids[0, :counts[0]]]
@@ -104,7 +104,7 @@ def test_predict_list_matches_arrays(models):
 
 @pytest.mark.parametrize("k,threshold", [(1, 0.0), (2, 0.0), (-1, 0.2), (1, 0.7)])
 def test_long_list_in_groups_is_the_single_buffer_answer(models, k, threshold, monkeypatch):
-    from embtk import model as model_module
+    from embtk import predicting as model_module
 
     model = models["softmax"]
     lines = (DATA / "authors.test").read_text().splitlines() * 6 + ["", "zzqx"]  # > _MANY_LINES

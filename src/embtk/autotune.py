@@ -118,7 +118,7 @@ def validation_score(model: FastText, data: bytes, k: int, metric: tuple) -> flo
         if label < 0:
             raise EmbtkError(f"-autotune-metric: the label {label_name} is not in the training data")
     meter = Meter(model.labels, log=name != "f1")
-    for chunk in model.predict_chunks(data, k, 0.0):
+    for chunk in model.predictor.chunks(data, k, 0.0):
         meter.add(chunk)
     if name == "f1":
         return meter.label_scores(label)[2] if label >= 0 else meter.f1

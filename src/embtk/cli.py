@@ -438,7 +438,7 @@ def _predict(model_path, data, k, threshold, with_prob: bool):
                 break
             if not live and not data.endswith(b"\n"):
                 data += stream.readline()
-            _write_pieces(out, model.prediction_lines(data, k, threshold, with_prob))
+            _write_pieces(out, model.predictor.lines(data, k, threshold, with_prob))
             if live:
                 out.flush()
     finally:
@@ -626,23 +626,37 @@ def _dump_matrix(out, matrix):
         out.write((" ".join(["%g" % x for x in row.tolist()]) + "\n").encode("ascii"))
 
 
+_DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
+_DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
+
+
+def _dump_args(a: Args) -> list:
+    """The options as fastText's `dump args` names and orders them."""
+    return [("dim", a.dim), ("ws", a.ws), ("epoch", a.epoch), ("minCount", a.minCount),
+            ("neg", a.neg), ("wordNgrams", a.wordNgrams), ("loss", _DUMP_LOSS[a.loss]),
+            ("model", _DUMP_MODEL[a.model]), ("bucket", a.bucket), ("minn", a.minn),
+            ("maxn", a.maxn), ("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
+
+
 @cli.command("dump", context_settings=_CONTEXT,
              short_help="dump arguments, dictionary, input/output vectors")
 @click.argument("model", metavar="MODEL")
 @click.argument("what", type=click.Choice(["args", "dict", "input", "output"]))
 def dump_command(model, what):
     """Print a model's arguments, dictionary, or input/output matrix as text."""
+    from .dictionary import WORD
+
     m = _load(model)
     out = _stdout()
     if what == "args":
-        for name, value in m.dump_args():
+        for name, value in _dump_args(m.args):
             shown = _number(value) if isinstance(value, float) else str(value)
             out.write(f"{name} {shown}\n".encode("utf-8"))
     elif what == "dict":
-        entries = m.dump_dict()
-        out.write(f"{len(entries)}\n".encode("ascii"))
-        for word, count, kind in entries:
-            out.write(_text(word) + f" {count} {kind}\n".encode("ascii"))
+        d = m.dictionary
+        out.write(f"{d.size}\n".encode("ascii"))
+        for word, count, kind in zip(d.words, d.counts.tolist(), d.types.tolist()):
+            out.write(_text(word) + (b" %d word\n" if kind == WORD else b" %d label\n") % count)
     else:
         if m.is_quantized():
             raise EmbtkError(f"dump {what} is not supported for quantized models")

@@ -100,7 +100,7 @@ def _as_model(model, classifier: bool = False) -> FastText:
     if not isinstance(model, FastText):
         model = load(as_path(model, "model"))
     if classifier:
-        model._require_classifier()
+        model.predictor  # refuses, in one line, a model that is not a classifier
     return model
 
 
@@ -392,7 +392,7 @@ def _predict_block(ref, url, start, stop, part, k, threshold, prob) -> int:
     """One task: predict a block of an input file and write its part atomically."""
     model = _model_of(ref)
     data = _read_block(url, start, stop)
-    lines = model.prediction_lines(data, k, threshold, prob, threads=1)
+    lines = model.predictor.lines(data, k, threshold, prob, threads=1)
     with _on_this_host(), atomic_write(part, "wb") as f:
         f.write(b"".join(lines))
     return len(lines)

@@ -6,36 +6,29 @@ written for it ports by changing the import.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import io
 import os
-import re
 import stat
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import compress, trainer
-from .args import Args, as_path, check_index, check_k, check_text, check_threshold
-from .dictionary import LABEL, WORD, Dictionary
-from .tokens import EOS, read_only
+from .args import Args, as_path, check_index, check_k, check_text
+from .dictionary import Dictionary
+from .tokens import EOS
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
 from .safeio import open_for_reading
 from .vecformat import write_vec, write_vec_rows
-from .kernels import (add_unit, line_means, nearest_words, predict_lines, rows_mean,
+from .kernels import (add_unit, line_means, nearest_words, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
-from .losses import make_loss_params
-from .meter import Meter, Predictions
-from .predicting import padded_transpose, predict_text, slot_keys
+from .meter import Meter
+from .predicting import Predictor, first_example
 
-_DUMP_LOSS = {"hs": "hs", "ns": "ns", "softmax": "softmax", "ova": "one-vs-all"}
-_DUMP_MODEL = {"cbow": "cbow", "skipgram": "sg", "supervised": "sup"}
 
 
 def _encode(text, name: str = "word") -> bytes:
@@ -46,79 +39,6 @@ def _decode(data: bytes, errors: str = "replace") -> str:
     """Text of dictionary bytes, which need not be UTF-8. `errors` is a codec error
     handler: the official module's on_unicode_error ('strict' raises UnicodeDecodeError)."""
     return data.decode("utf-8", errors=errors)
-
-
-# A literal `</s>` token: one between fastText's separators (or the ends of the text).
-_EOS_TOKEN = re.compile(rb"(?<![^ \n\r\t\v\f\x00])</s>(?![^ \n\r\t\v\f\x00])")
-
-
-def _first_example(line: bytes) -> bytes:
-    """`line` cut before its first `</s>` token, and ended by a newline there instead.
-
-    fastText's getLine stops at the first end of sentence, so the official module reads
-    one example per string given and ignores what follows the token; the encoder, like
-    fastText reading a stream (the CLI), would start a new example there instead.
-    """
-    if EOS not in line:
-        return line
-    found = _EOS_TOKEN.search(line)
-    if found is None:
-        return line
-    return line[:found.start()] + b"\n"
-
-
-def _one_line(text) -> bytes:
-    data = _encode(text, "text")
-    if b"\n" in data:
-        raise ValueError("predict processes one line at a time (remove '\\n')")
-    return _first_example(data + b"\n")
-
-
-def _joined_lines(texts) -> bytes | None:
-    """A list of str lines as one buffer of newline-ended lines, encoded at once; None
-    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token, text
-    that does not encode strictly). The checks look at the bytes, which are shorter than
-    the str and hold a newline or `</s>` exactly where it does."""
-    if not texts:
-        return b""
-    try:
-        # each line encoded apart (str.encode refuses a non-str), then the bytes joined:
-        # joining the str first widens every line to the widest one's kind, 25% slower on
-        # langid's mixed scripts; the empty last one ends the text with a newline
-        data = b"\n".join([*map(str.encode, texts), b""])
-    except (TypeError, UnicodeEncodeError):
-        return None  # bytes, or a surrogate: _one_line takes it (or says what is wrong)
-    if data.count(b"\n") != len(texts) or EOS in data:
-        return None
-    return data
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic garbage collection meanwhile: building predict's answer for 100,000 lines
-    makes as many lists, which set off collections (full ones included) that took 10x the
-    time of building them."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _split_rows(flat: list, probs: np.ndarray, counts: np.ndarray) -> tuple:
-    """predict's answer for a list: each line's labels (a list) and probabilities (an
-    array), cut from `flat`, the labels of all lines in order, and the arrays."""
-    k = probs.shape[1]
-    if k == 1 and counts.all():
-        return [[name] for name in flat], list(probs)
-    if counts.all() and np.all(counts == k):
-        return [flat[i:i + k] for i in range(0, len(flat), k)], list(probs)
-    ends = np.cumsum(counts).tolist()
-    starts = [0] + ends[:-1]
-    return ([flat[a:b] for a, b in zip(starts, ends)],
-            [row[:n] for n, row in zip(counts.tolist(), probs)])
 
 
 # The training options that the official module copies onto a model it trained.
@@ -179,9 +99,7 @@ class FastText:
         self.quant_input = quant_input
         self.quant_output = quant_output
         self._unit_vectors = None
-        self._predict_params = None
-        self._slot_keys = None  # predicting.slot_keys of the dictionary, and the EOS id
-        self._label_bytes = None  # dictionary.labels, which unpacks every entry's bytes
+        self._predictor = None
         self.source = None  # the matrices no longer come from a file as they are in it
 
     def __reduce__(self):
@@ -319,7 +237,7 @@ class FastText:
         if not self.args.supervised:
             buf = np.frombuffer(b"".join(lines), dtype=np.uint8)
             return word_vector_means(self.input_matrix, self.dictionary.tables, buf, len(lines))
-        buf = np.frombuffer(b"".join(map(_first_example, lines)), dtype=np.uint8)
+        buf = np.frombuffer(b"".join(map(first_example, lines)), dtype=np.uint8)
         feat_off, feats, *_ = self.dictionary.encode(buf)
         out = np.zeros((len(lines), self.get_dimension()), dtype=np.float32)
         means = line_means(self.input_matrix, feat_off, feats)
@@ -358,175 +276,25 @@ class FastText:
         return self._nearest(query, k, [wordA, wordB, wordC], on_unicode_error)
 
     # ---------------------------------------------------------------- prediction
-    def _require_classifier(self):
-        if not self.args.supervised:
-            raise EmbtkError("this model is not a classifier (it was trained with "
-                             f"{self.args.model}); prediction needs a supervised model")
-
-    def _predict_chunk(self, data, k: int, threshold: float, output_t) -> Predictions:
-        """Encode every line of one chunk and run batched prediction on all of them."""
-        lines = self.dictionary.encode(np.frombuffer(data, dtype=np.uint8))
-        counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix, output_t,
-                                           self._predict_params, lines.feat_offsets, lines.feats,
-                                           k, float(threshold))
-        return Predictions(counts, probs, ids, lines)
-
-    def _prediction_setup(self, k, threshold):
-        """check k and threshold; k as the kernels take it, and the transposed output
-        matrix (losses.all_scores scores all outputs at once with it; tiny for classifiers)."""
-        self._require_classifier()
-        k, threshold = check_k(k), check_threshold(threshold)
-        k = self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels)
-        if self._predict_params is None:
-            self._predict_params = make_loss_params(self.args.loss_code,
-                                                    self.dictionary.counts_of(LABEL), 0)
-        return k, threshold, np.ascontiguousarray(self.output_matrix.T)
-
-    def predict_chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
-        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
-        line-aligned chunk, in input order, or `then(chunk)` of each. Chunks run on
-        `threads` threads (default: one per core; the kernels release the GIL), `then`
-        included."""
-        k, threshold, output_t = self._prediction_setup(k, threshold)
-        then = then or (lambda chunk: chunk)
-        work = lambda chunk: then(self._predict_chunk(chunk, k, threshold, output_t))
-        return _map_chunks(work, data, threads)
-
-    def _text_predictor(self, k, threshold):
-        """predicting.predict_text on this model as a function of raw bytes (a chunk of
-        whole lines), and k as it answers (nlabels for -1, at most nlabels)."""
-        k, threshold, _ = self._prediction_setup(k, threshold)
-        output_t = padded_transpose(self.output_matrix)
-        d = self.dictionary
-        if self._slot_keys is None:
-            t = d.tables
-            self._slot_keys = slot_keys(t.slots, d.hashes), d.get_id(EOS)
-        keys, eos_id = self._slot_keys
-        return (lambda chunk: predict_text(
-            d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
-            self._predict_params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
-            float(threshold))), k
-
-    def _predict_many(self, texts, k, threshold, on_unicode_error):
-        """predict's answer for a long list of str, or None when a line needs _one_line's
-        care. The list is cut into groups, and each worker thread encodes its group, runs
-        the kernel on it and builds its part of the answer, so that the Python work of one
-        group (which holds the GIL) overlaps the kernel of another (which does not)."""
-        work, k = self._text_predictor(k, threshold)
-        if self._label_bytes is None:
-            self._label_bytes = self.dictionary.labels
-        # every label decoded ahead; one that fails raises only if it is returned, as in
-        # predict (the lowest such label id's error, as np.unique's order gave it)
-        names, failures = [], {}
-        for i, raw in enumerate(self._label_bytes):
-            try:
-                names.append(_decode(raw, on_unicode_error))
-            except UnicodeDecodeError as error:
-                names.append(None)
-                failures[i] = error
-        workers = os.cpu_count() or 1
-        size = -(-len(texts) // (_GROUPS_PER_WORKER * workers))
-        groups = [texts[i:i + size] for i in range(0, len(texts), size)]
-
-        def part(group):
-            data = _joined_lines(group)
-            if data is None:
-                return None
-            counts, probs, ids = work(data)
-            if failures:
-                returned = set(ids[np.arange(ids.shape[1]) < counts[:, None]].tolist())
-                if returned & failures.keys():
-                    return min(returned & failures.keys())
-            if k == 1 and counts.all():
-                return [[names[i]] for i in ids[:, 0].tolist()], list(probs)
-            if counts.all() and np.all(counts == k):
-                return [[names[i] for i in row] for row in ids.tolist()], list(probs)
-            return ([[names[i] for i in row[:n]] for n, row in zip(counts.tolist(), ids.tolist())],
-                    [row[:n] for n, row in zip(counts.tolist(), probs)])
-
-        with _gc_paused(), ThreadPoolExecutor(min(workers, len(groups))) as pool:
-            parts = list(pool.map(part, groups))
-            if any(p is None for p in parts):
-                return None
-            failed = [p for p in parts if isinstance(p, int)]
-            if failed:
-                raise failures[min(failed)]
-            labels, probs = [], []
-            for part_labels, part_probs in parts:
-                labels += part_labels
-                probs += part_probs
-            return labels, probs
-
-    def predict_arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
-        """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
-        counts (lines,), probabilities and label indices (lines, k), best first.
-
-        Each chunk is encoded and predicted in one kernel (predicting.predict_text), which
-        answers as predict_chunks does without keeping the lines' features."""
-        work, k = self._text_predictor(k, threshold)
-        parts = _map_chunks(work, data, threads)
-        if not parts:
-            kk = max(1, self.dictionary.nlabels if k == -1 else k)
-            return (np.zeros(0, np.int64), np.zeros((0, kk), np.float32), np.zeros((0, kk), np.int64))
-        if len(parts) == 1:
-            return parts[0]
-        return tuple(np.concatenate(column) for column in zip(*parts))
+    @property
+    def predictor(self) -> Predictor:
+        """The prediction engine on this model's current dictionary and matrices."""
+        if self._predictor is None:
+            self._predictor = Predictor(self.args, self.dictionary, self.input_matrix,
+                                        self.output_matrix)
+        return self._predictor
 
     def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
         """Labels and probabilities for a line (a tuple and a float64 array), or for each
         line of a list (a list of lists and a list of float32 arrays), as the official
         module answers."""
-        many = isinstance(text, (list, tuple))
-        if many and len(text) >= _MANY_LINES:
-            answer = self._predict_many(text, check_k(k), check_threshold(threshold),
-                                        on_unicode_error)
-            if answer is not None:
-                return answer
-        data = _joined_lines(text) if many else None
-        if data is None:
-            data = b"".join([_one_line(t) for t in (text if many else [text])])
-        k, threshold = check_k(k), check_threshold(threshold)
-        counts, probs, ids = self.predict_arrays(data, k, threshold)
-        if ids.shape[1] == 1 and counts.all():
-            returned = ids[:, 0]
-        else:
-            returned = ids[np.arange(ids.shape[1]) < counts[:, None]]
-        # only the labels returned are decoded, so 'strict' raises only for those
-        if self._label_bytes is None:
-            self._label_bytes = self.dictionary.labels
-        names = np.empty(max(1, self.dictionary.nlabels), dtype=object)
-        for i in np.flatnonzero(np.bincount(returned, minlength=1)).tolist():
-            names[i] = _decode(self._label_bytes[i], on_unicode_error)
-        with _gc_paused():
-            flat = names[returned].tolist()  # every label returned, line after line
-            if many:
-                return _split_rows(flat, probs, counts)
-        return tuple(flat), probs[0, :counts[0]].astype(np.float64)
-
-    def prediction_lines(self, data: bytes, k=1, threshold=0.0, with_prob=False,
-                         threads=None) -> list:
-        """What fastText's `predict` (or with `with_prob`, `predict-prob`) prints for each
-        line of `data` (raw bytes), as bytes ending in a newline: the labels, each followed
-        by its probability in C++'s default format (%g)."""
-        counts, probs, ids = self.predict_arrays(data, k, threshold, threads)
-        names = self.dictionary.labels
-        ids = ids.tolist()
-        if not with_prob and (k == 1 or probs.shape[1] == 1):
-            return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
-        probs = probs.tolist()
-        if with_prob:
-            return [b" ".join([b"%s %s" % (names[i], b"%g" % p) for i, p in
-                               zip(row[:n], prow)]) + b"\n"
-                    for n, row, prow in zip(counts.tolist(), ids, probs)]
-        return [b" ".join([names[i] for i in row[:n]]) + b"\n"
-                for n, row in zip(counts.tolist(), ids)]
+        return self.predictor.predict(text, k, threshold, on_unicode_error)
 
     def evaluate(self, path, k=1, threshold=0.0, confusion=False, log=False) -> Meter:
         """Score a labelled file (path, binary file object or '-'), a few MB at a time:
         a Meter of per-label counts; see meter.Meter for `confusion` and `log`."""
-        self._require_classifier()
         meter = Meter(self.labels, confusion=confusion, log=log)
-        for chunk in self.predict_chunks(_read_all(path), k, threshold):
+        for chunk in self.predictor.chunks(_read_all(path), k, threshold):
             meter.add(chunk)
         return meter
 
@@ -603,55 +371,10 @@ class FastText:
         names = d.labels if self.args.supervised else d.entries(0, d.nwords)
         write_vec(as_path(path), names, np.asarray(self.output_matrix))
 
-    def dump_args(self):
-        a = self.args
-        return [("dim", a.dim), ("ws", a.ws), ("epoch", a.epoch), ("minCount", a.minCount),
-                ("neg", a.neg), ("wordNgrams", a.wordNgrams), ("loss", _DUMP_LOSS[a.loss]),
-                ("model", _DUMP_MODEL[a.model]), ("bucket", a.bucket), ("minn", a.minn),
-                ("maxn", a.maxn), ("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
-
-    def dump_dict(self):
-        d = self.dictionary
-        return [(w, int(c), "word" if t == WORD else "label")
-                for w, c, t in zip(d.words, d.counts, d.types)]
-
     def __repr__(self):
         d = self.dictionary
         return (f"<embtk.FastText {self.args.model} dim={self.get_dimension()} "
                 f"words={d.nwords} labels={d.nlabels} loss={self.args.loss}>")
-
-
-_CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
-_MANY_LINES = 4096  # predict cuts a list this long into groups (FastText._predict_many)
-# Groups per worker thread: small groups keep the pipeline full (one group's Python work,
-# under the GIL, overlaps the kernels of others); langid's 103,803 lines, 2 cores, first
-# call: 0.27-0.38 s in 4 groups, 0.26 s in 16.
-_GROUPS_PER_WORKER = 8
-
-
-def _map_chunks(work, data, threads=None) -> list:
-    """[work(chunk) for each line-aligned chunk of data], in order, on `threads` threads
-    (default: one per core)."""
-    workers = threads or os.cpu_count() or 1
-    # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
-    rounds = -(-len(data) // (workers * _CHUNK_BYTES))
-    size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
-    chunks = list(_line_chunks(data, size))
-    if len(chunks) <= 1 or workers == 1:
-        return [work(c) for c in chunks]
-    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-        return list(pool.map(work, chunks))
-
-
-def _line_chunks(data: bytes, size: int = _CHUNK_BYTES):
-    """Slices of `data` of about `size` bytes that end at a line end."""
-    view = memoryview(data)
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos + size)
-        end = len(data) if end < 0 else end + 1
-        yield view[pos:end]
-        pos = end
 
 
 def _read_all(path_or_file) -> bytes:

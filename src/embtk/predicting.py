@@ -1,5 +1,7 @@
-"""Batched prediction from raw text in one kernel: each line is tokenized, looked up,
-averaged and scored before the next, with nothing materialised but the answers.
+"""Prediction: the official module's `predict` and the commands' answers (`Predictor`),
+and the kernel behind them, batched prediction from raw text in one call: each line is
+tokenized, looked up, averaged and scored before the next, with nothing materialised but
+the answers.
 
 `predict_text` gives exactly what `Dictionary.encode` followed by `kernels.predict_lines`
 gives (same lines, same float32 arithmetic in the same order), without the feature arrays
@@ -10,7 +12,12 @@ cache misses overlap instead of following one another token by token.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -18,12 +25,15 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from .args import check_k, check_text, check_threshold
+from .errors import EmbtkError
 from .jitting import grow
-from .dictionary import no_spans, sign_extend32, wrap_word, push_char_ngrams
-from .tokens import EOS_BYTES, fnv1a, has_prefix, is_eos
-from .kernels import mean_rows
+from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_word
+from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
+from .kernels import mean_rows, predict_lines
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
-                     predict_top_k, sort_heap)
+                     make_loss_params, predict_top_k, sort_heap)
+from .meter import Predictions
 
 
 def _prefetch_codegen(context, builder, signature, args):
@@ -423,3 +433,272 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
                 ids[nlines, j] = heap_ids[j]
         nlines += 1
     return counts[:nlines], probs[:nlines], ids[:nlines]
+
+
+# ----------------------------------------------------------------------------- engine
+_CHUNK_BYTES = 1 << 22  # lines are encoded and predicted a few MB at a time
+_MANY_LINES = 4096  # predict cuts a list this long into groups (Predictor._predict_many)
+# Small groups keep the pipeline full: one group's Python work, under the GIL, overlaps the
+# kernels of the others.
+_GROUPS_PER_WORKER = 8
+# A literal `</s>` token: one between fastText's separators (or the ends of the text).
+_EOS_TOKEN = re.compile(rb"(?<![^ \n\r\t\v\f\x00])</s>(?![^ \n\r\t\v\f\x00])")
+
+
+class Predictor:
+    """Prediction for one classifier's dictionary and matrices: the official module's
+    `predict`, arrays for the commands, and per-chunk `Predictions` for scoring.
+
+    It keeps what every call would otherwise derive again (the loss's parameters, the
+    lookup table's keys, the labels' bytes); a model makes a new one whenever its
+    dictionary or matrices change."""
+
+    def __init__(self, args, dictionary, input_matrix, output_matrix):
+        if not args.supervised:
+            raise EmbtkError("this model is not a classifier (it was trained with "
+                             f"{args.model}); prediction needs a supervised model")
+        self.dictionary = dictionary
+        self.input_matrix = input_matrix
+        self.output_matrix = output_matrix
+        self.params = make_loss_params(args.loss_code, dictionary.counts_of(LABEL), 0)
+        self._slot_keys = None  # slot_keys of the dictionary, and the EOS id
+        self._label_bytes = None  # dictionary.labels, which unpacks every entry's bytes
+
+    @property
+    def label_bytes(self) -> list:
+        if self._label_bytes is None:
+            self._label_bytes = self.dictionary.labels
+        return self._label_bytes
+
+    def _checked(self, k, threshold):
+        """k as the kernels take it (nlabels for -1, at most nlabels), and threshold."""
+        k, threshold = check_k(k), check_threshold(threshold)
+        return (self.dictionary.nlabels if k == -1 else min(k, self.dictionary.nlabels),
+                threshold)
+
+    def chunks(self, data, k=1, threshold=0.0, then=None, threads=None) -> list:
+        """Predictions for the lines of `data` (raw bytes), one `meter.Predictions` per
+        line-aligned chunk, in input order, or `then(chunk)` of each."""
+        k, threshold = self._checked(k, threshold)
+        output_t = np.ascontiguousarray(self.output_matrix.T)  # tiny for classifiers
+        then = then or (lambda chunk: chunk)
+
+        def work(chunk):
+            lines = self.dictionary.encode(np.frombuffer(chunk, dtype=np.uint8))
+            counts, probs, ids = predict_lines(self.input_matrix, self.output_matrix, output_t,
+                                               self.params, lines.feat_offsets, lines.feats,
+                                               k, float(threshold))
+            return then(Predictions(counts, probs, ids, lines))
+        return map_chunks(work, data, threads)
+
+    def _text_kernel(self, k, threshold):
+        """predict_text on these matrices as a function of raw bytes (a chunk of whole
+        lines), and k as it answers."""
+        k, threshold = self._checked(k, threshold)
+        output_t = padded_transpose(self.output_matrix)
+        d = self.dictionary
+        if self._slot_keys is None:
+            self._slot_keys = slot_keys(d.tables.slots, d.hashes), d.get_id(EOS)
+        keys, eos_id = self._slot_keys
+        return (lambda chunk: predict_text(
+            d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
+            self.params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
+            float(threshold))), k
+
+    def arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
+        """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:
+        counts (lines,), probabilities and label indices (lines, k), best first."""
+        work, k = self._text_kernel(k, threshold)
+        parts = map_chunks(work, data, threads)
+        if not parts:
+            return (np.zeros(0, np.int64), np.zeros((0, max(1, k)), np.float32),
+                    np.zeros((0, max(1, k)), np.int64))
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(column) for column in zip(*parts))
+
+    def predict(self, text, k=1, threshold=0.0, on_unicode_error="strict"):
+        """Labels and probabilities for a line (a tuple and a float64 array), or for each
+        line of a list (a list of lists and a list of float32 arrays), as the official
+        module answers."""
+        many = isinstance(text, (list, tuple))
+        k, threshold = check_k(k), check_threshold(threshold)
+        if many and len(text) >= _MANY_LINES:
+            answer = self._predict_many(text, k, threshold, on_unicode_error)
+            if answer is not None:
+                return answer
+        data = _joined_lines(text) if many else None
+        if data is None:
+            data = b"".join([_one_line(t) for t in (text if many else [text])])
+        counts, probs, ids = self.arrays(data, k, threshold)
+        returned = _returned(counts, ids)
+        # only the labels returned are decoded, so 'strict' raises only for those
+        names = np.empty(max(1, self.dictionary.nlabels), dtype=object)
+        for i in np.flatnonzero(np.bincount(returned, minlength=1)).tolist():
+            names[i] = self.label_bytes[i].decode("utf-8", on_unicode_error)
+        with _gc_paused():
+            if many:
+                return _split_rows(names[returned].tolist(), probs, counts)
+            return tuple(names[returned].tolist()), probs[0, :counts[0]].astype(np.float64)
+
+    def _predict_many(self, texts, k, threshold, on_unicode_error):
+        """predict's answer for a long list of str, or None when a line needs _one_line's
+        care. The list is cut into groups, and each worker thread encodes its group, runs
+        the kernel on it and builds its part of the answer, so that the Python work of one
+        group (which holds the GIL) overlaps the kernel of another (which does not)."""
+        work, k = self._text_kernel(k, threshold)
+        # every label decoded ahead; one that fails raises only if it is returned, as in
+        # predict (the lowest such label id's error)
+        names, failures = np.empty(max(1, len(self.label_bytes)), dtype=object), {}
+        for i, raw in enumerate(self.label_bytes):
+            try:
+                names[i] = raw.decode("utf-8", on_unicode_error)
+            except UnicodeDecodeError as error:
+                failures[i] = error
+        workers = os.cpu_count() or 1
+        size = -(-len(texts) // (_GROUPS_PER_WORKER * workers))
+        groups = [texts[i:i + size] for i in range(0, len(texts), size)]
+
+        def part(group):
+            data = _joined_lines(group)
+            if data is None:
+                return None
+            counts, probs, ids = work(data)
+            returned = _returned(counts, ids)
+            if failures:
+                failed = set(returned.tolist()) & failures.keys()
+                if failed:
+                    return min(failed)
+            return _split_rows(names[returned].tolist(), probs, counts)
+
+        with _gc_paused(), ThreadPoolExecutor(min(workers, len(groups))) as pool:
+            parts = list(pool.map(part, groups))
+            if any(p is None for p in parts):
+                return None
+            failed = [p for p in parts if isinstance(p, int)]
+            if failed:
+                raise failures[min(failed)]
+            labels, probs = [], []
+            for part_labels, part_probs in parts:
+                labels += part_labels
+                probs += part_probs
+            return labels, probs
+
+    def lines(self, data: bytes, k=1, threshold=0.0, with_prob=False, threads=None) -> list:
+        """What fastText's `predict` (or with `with_prob`, `predict-prob`) prints for each
+        line of `data` (raw bytes), as bytes ending in a newline: the labels, each followed
+        by its probability in C++'s default format (%g). The CLI and `predict-files` both
+        print these."""
+        counts, probs, ids = self.arrays(data, k, threshold, threads)
+        names = self.label_bytes
+        ids = ids.tolist()
+        if not with_prob and (k == 1 or probs.shape[1] == 1):
+            return [names[row[0]] + b"\n" if n else b"\n" for n, row in zip(counts.tolist(), ids)]
+        probs = probs.tolist()
+        if with_prob:
+            return [b" ".join([b"%s %s" % (names[i], b"%g" % p) for i, p in
+                               zip(row[:n], prow)]) + b"\n"
+                    for n, row, prow in zip(counts.tolist(), ids, probs)]
+        return [b" ".join([names[i] for i in row[:n]]) + b"\n"
+                for n, row in zip(counts.tolist(), ids)]
+
+
+def _returned(counts, ids):
+    """The label ids answered, line after line (each line's first counts[i] of ids[i])."""
+    if ids.shape[1] == 1 and counts.all():
+        return ids[:, 0]
+    return ids[np.arange(ids.shape[1]) < counts[:, None]]
+
+
+def _split_rows(flat: list, probs: np.ndarray, counts: np.ndarray) -> tuple:
+    """predict's answer for a list: each line's labels (a list) and probabilities (an
+    array), cut from `flat`, the labels of all lines in order, and the arrays."""
+    k = probs.shape[1]
+    if k == 1 and counts.all():
+        return [[name] for name in flat], list(probs)
+    if counts.all() and np.all(counts == k):
+        return [flat[i:i + k] for i in range(0, len(flat), k)], list(probs)
+    ends = np.cumsum(counts).tolist()
+    starts = [0] + ends[:-1]
+    return ([flat[a:b] for a, b in zip(starts, ends)],
+            [row[:n] for n, row in zip(counts.tolist(), probs)])
+
+
+def first_example(line: bytes) -> bytes:
+    """`line` cut before its first `</s>` token, and ended by a newline there instead.
+
+    fastText's getLine stops at the first end of sentence, so the official module reads
+    one example per string given and ignores what follows the token; the encoder, like
+    fastText reading a stream (the CLI), would start a new example there instead.
+    """
+    if EOS not in line:
+        return line
+    found = _EOS_TOKEN.search(line)
+    if found is None:
+        return line
+    return line[:found.start()] + b"\n"
+
+
+def _one_line(text) -> bytes:
+    data = check_text(text, "text")
+    if b"\n" in data:
+        raise ValueError("predict processes one line at a time (remove '\\n')")
+    return first_example(data + b"\n")
+
+
+def _joined_lines(texts) -> bytes | None:
+    """A list of str lines as one buffer of newline-ended lines, encoded at once; None
+    when a line needs _one_line's care (bytes, a newline, an end-of-sentence token, text
+    that does not encode strictly). The checks look at the bytes, which are shorter than
+    the str and hold a newline or `</s>` exactly where it does."""
+    if not texts:
+        return b""
+    try:
+        # each line encoded apart (str.encode refuses a non-str), then the bytes joined:
+        # joining the str first would widen every line to the widest one's kind; the
+        # empty last one ends the text with a newline
+        data = b"\n".join([*map(str.encode, texts), b""])
+    except (TypeError, UnicodeEncodeError):
+        return None  # bytes, or a surrogate: _one_line takes it (or says what is wrong)
+    if data.count(b"\n") != len(texts) or EOS in data:
+        return None
+    return data
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection meanwhile: building predict's answer for 100,000 lines
+    makes as many lists, which set off collections (full ones included) that cost many
+    times the building itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def map_chunks(work, data, threads=None) -> list:
+    """[work(chunk) for each line-aligned chunk of data], in order, on `threads` threads
+    (default: one per core; the kernels release the GIL)."""
+    workers = threads or os.cpu_count() or 1
+    # as many chunks for each thread (4 MB ones would leave a thread idle at the end)
+    rounds = -(-len(data) // (workers * _CHUNK_BYTES))
+    size = max(_CHUNK_BYTES // 64, len(data) // max(1, workers * rounds) + 1)
+    chunks = list(_line_chunks(data, size))
+    if len(chunks) <= 1 or workers == 1:
+        return [work(c) for c in chunks]
+    with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
+        return list(pool.map(work, chunks))
+
+
+def _line_chunks(data: bytes, size: int = _CHUNK_BYTES):
+    """Slices of `data` of about `size` bytes that end at a line end."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos + size)
+        end = len(data) if end < 0 else end + 1
+        yield view[pos:end]
+        pos = end
