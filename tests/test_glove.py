@@ -226,7 +226,7 @@ def test_cli_outputs_load_everywhere(tmp_path):
     assert "Counting:" in err and "Training:" in err and "epoch 2/2 cost" in err
     assert sorted(os.listdir(tmp_path)) == ["g.bin", "g.vec"]  # temporary folder gone
     model = embtk.load_model(prefix.with_suffix(".bin"))
-    words, vectors = embtk.fileformat.read_vec(prefix.with_suffix(".vec"))
+    words, vectors = embtk.vecformat.read_vec(prefix.with_suffix(".vec"))
     assert [w.decode() for w in words] == model.words and b"</s>" not in words
     np.testing.assert_allclose(vectors, model.get_input_matrix(), rtol=1e-4, atol=1e-5)
 

@@ -17,7 +17,7 @@ READING_ORDER = [
     "losses", "kernels", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
     "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "cooccurrence",
-    "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",
+    "glove", "autotune", "evaluation", "plots", "dask", "api", "shell", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and
 # `embtk --help` start without numba (see test_cli's start-up test).

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embtk.cli import _words_from
+from embtk.shell import words_from as _words_from
 from conftest import assert_one_line_error, run
 
 

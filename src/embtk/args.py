@@ -367,8 +367,51 @@ class Args:
         return self
 
 
+class CommandOptions:
+    """The options of a command other than training fastText's models, as a dataclass."""
+
+    @classmethod
+    def from_options(cls, **options):
+        """The options given set (None: left at its default), the others at their defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        args = cls()
+        for key, value in options.items():
+            if key not in names:
+                raise EmbtkError(f"unknown option '{key}'")
+            if value is not None:
+                setattr(args, key, value)
+        return args
+
+
+def _default_of(name: str):
+    """The default of an Args field: commands that share an option share its default."""
+    return Args.__dataclass_fields__[name].default
+
+
 @dataclass
-class GloveArgs:
+class QuantizeArgs(CommandOptions):
+    """Options of `embtk quantize`; those of the retraining are the train commands'."""
+
+    output: str = option("", "reads the classifier PREFIX.bin, writes PREFIX.ftz",
+                         metavar="PREFIX", required=True)
+    input: str = option("", "training file, needed by -retrain", metavar="FILE",
+                        show_default=False)
+    cutoff: int = option(_default_of("cutoff"), "number of words and n-grams to keep, by norm "
+                         "(0: all)")
+    retrain: bool = option(_default_of("retrain"), "finetune the embeddings after -cutoff")
+    qnorm: bool = option(_default_of("qnorm"), "quantize the norms separately")
+    qout: bool = option(_default_of("qout"), "quantize the output matrix too (256+ labels)")
+    dsub: int = option(_default_of("dsub"), "size of each sub-vector")
+    epoch: int = option(_default_of("epoch"), "epochs of -retrain")
+    lr: float = option(_default_of("lr"), "learning rate of -retrain")
+    thread: int = option(help="threads of -retrain (by default, one per CPU)",
+                         factory=default_thread_count)
+    verbose: int = option(_default_of("verbose"), "0: silent, 2: progress bar of -retrain")
+
+
+
+@dataclass
+class GloveArgs(CommandOptions):
     """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""
 
     input: str = option("", "training text (whitespace-separated words; windows stop at line "
@@ -397,16 +440,6 @@ class GloveArgs:
 
     VECTORS = ("w+w~", "w")
 
-    @classmethod
-    def from_options(cls, **options) -> "GloveArgs":
-        names = {f.name for f in dataclasses.fields(cls)}
-        args = cls()
-        for key, value in options.items():
-            if key not in names:
-                raise EmbtkError(f"unknown option '{key}'")
-            if value is not None:
-                setattr(args, key, value)
-        return args
 
     def check_paths(self) -> None:
         check_paths({"-input": self.input}, [self.output + ".bin", self.output + ".vec"])
@@ -447,5 +480,3 @@ def training_rule_broken(args: Args) -> str | None:
     except EmbtkError as exc:
         return re.sub(r"(?<![\w-])-(?=[A-Za-z])", "", str(exc))
     return None
-
-

@@ -27,7 +27,7 @@ import numpy as np
 
 from .args import as_path, check_k, check_text, check_threshold
 from .autotune import TrialPool
-from .errors import EmbtkError
+from .errors import EmbtkError, one_line
 from .safeio import atomic_write
 from .model import FastText, FileIdentity, load
 
@@ -235,7 +235,7 @@ def connect(scheduler=None, what: str = "this", timeout: float = CONNECT_TIMEOUT
         client = Client(scheduler, timeout=timeout)
     except (OSError, ValueError, TypeError) as e:  # TimeoutError is an OSError
         raise EmbtkError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
-                         f"({_message(e)})") from None
+                         f"({one_line(e)})") from None
     with client:
         try:
             client.wait_for_workers(1, timeout=timeout)
@@ -243,10 +243,6 @@ def connect(scheduler=None, what: str = "this", timeout: float = CONNECT_TIMEOUT
             raise EmbtkError(f"the Dask scheduler at {scheduler} has no workers "
                              f"(waited {timeout:g} s)") from None
         yield client
-
-
-def _message(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
 
 
 def worker_count(client) -> int:
@@ -315,7 +311,7 @@ def _expand(inputs) -> list:
             except FileNotFoundError:
                 raise EmbtkError(f"input {given}: no such file") from None
             except OSError as e:
-                raise EmbtkError(f"cannot read input {given}: {_message(e)}") from None
+                raise EmbtkError(f"cannot read input {given}: {one_line(e)}") from None
             if info.get("type") == "directory":
                 raise EmbtkError(f"input {given} is a directory, not a text file")
             url = fs.unstrip_protocol(path)

@@ -12,3 +12,8 @@ class EmbtkError(ValueError):
 class UnknownWordWarning(UserWarning):
     """A word-vector model without subword information was asked for a word it does not
     know: the vector returned is all zeros, not a learnt one."""
+
+
+def one_line(e: BaseException) -> str:
+    """An error's message on one line, as the commands print it."""
+    return " ".join(str(e).split()) or type(e).__name__
