@@ -492,9 +492,9 @@ def _write_dense(f: BinaryIO, matrix: np.ndarray) -> None:
     m, n = matrix.shape
     f.write(_MATRIX.pack(m, n))
     if matrix.dtype == _F32 and matrix.flags.c_contiguous:
-        # In 1 MB writes: numpy puts big arrays on transparent huge pages, and one write()
-        # of 800 MB from such pages took 3.7-12 s of system time on Linux 6.18 against
-        # 0.3-1.8 s in pieces (benchmarks/README.md, "Saving").
+        # In 1 MB writes: numpy puts big arrays on transparent huge pages, and one huge
+        # write() from such pages costs the kernel several times the system time of
+        # writing them in pieces (figures in benchmarks/README.md, "Saving").
         flat = memoryview(matrix.reshape(-1)).cast("B")
         for start in range(0, len(flat), _WRITE_CHUNK):
             f.write(flat[start:start + _WRITE_CHUNK])
