@@ -6,6 +6,7 @@ here; so does a new module that is not placed in the list.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,20 @@ def test_imports_point_only_up_the_reading_order(module):
         assert READING_ORDER.index(name) < rank, f"{module}.py:{line} imports {name}, below it"
         assert at_top or module in LAZY_IMPORTERS, \
             f"{module}.py:{line} imports {name} inside a function"
+
+
+def _readme_modules() -> list:
+    """The modules of README.md's table in "How it is built", in its order, as
+    READING_ORDER names them (`glove/x.py` is "glove.x", a package's `__init__.py` its name)."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    table = text[text.index("| module | concept |"):]
+    table = table[:table.index("\n\n")]
+    names = re.findall(r"^\| `([\w/]+)\.py` \|", table, re.M)
+    return [name.removesuffix("/__init__").replace("/", ".") for name in names]
+
+
+def test_the_readme_table_is_the_reading_order():
+    assert _readme_modules() == [m for m in READING_ORDER if m not in ("__main__", "__init__")]
 
 
 def test_the_checker_sees_a_cycle(tmp_path):

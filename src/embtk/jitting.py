@@ -1,5 +1,6 @@
-"""How the kernels are compiled: `callee` for helpers that only numba code calls, and
-array allocation (`empty`, `zeros`, `empty2`, `zeros2`) compiled once for all kernels.
+"""How the kernels are compiled: `callee` for helpers that only numba code calls, array
+allocation (`empty`, `zeros`, `empty2`, `zeros2`, `grow`) compiled once for all kernels,
+and `prefetch`, the CPU's cache hint, which numba does not offer.
 
 A fresh install's first commands compile every kernel they use (the numba cache is
 empty), and most of that time is fixed cost per compiled function, not per line. Two
@@ -23,7 +24,10 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
 from numba.core.registry import CPUDispatcher
+from numba.extending import intrinsic
 
 _NO_WRAPPERS = ("no_cpython_wrapper", "no_cfunc_wrapper")
 
@@ -101,3 +105,35 @@ def grow(arr, size):
     for i in range(len(arr), size):
         out[i] = 0
     return out
+
+
+def _prefetch_codegen(context, builder, signature, args):
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    index = [context.cast(builder, v, t, types.intp)
+             for v, t in zip(args[1:], signature.args[1:])]
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+    # a read, to be kept in all cache levels, of data
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring array[index] into cache: no effect on any result."""
+    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
+        return types.void(array, index), _prefetch_codegen
+    return None
+
+
+@intrinsic
+def prefetch2(typingctx, array, i, j):
+    """prefetch of array[i, j] (a 2-d array)."""
+    if (isinstance(array, types.Array) and array.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return types.void(array, i, j), _prefetch_codegen
+    return None

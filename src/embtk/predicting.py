@@ -21,51 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from .args import check_k, check_text, check_threshold
 from .errors import EmbtkError
-from .jitting import grow
+from .jitting import grow, prefetch, prefetch2
 from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_word
 from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
 from .kernels import mean_rows, predict_lines
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
                      make_loss_params, predict_top_k, sort_heap)
 from .meter import Predictions
-
-
-def _prefetch_codegen(context, builder, signature, args):
-    aryty = signature.args[0]
-    ary = context.make_array(aryty)(context, builder, args[0])
-    index = [context.cast(builder, v, t, types.intp)
-             for v, t in zip(args[1:], signature.args[1:])]
-    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, index, wraparound=False)
-    i8p = ir.IntType(8).as_pointer()
-    i32 = ir.IntType(32)
-    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
-    # a read, to be kept in all cache levels, of data
-    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-    return context.get_dummy_value()
-
-
-@intrinsic
-def prefetch(typingctx, array, index):
-    """Ask the CPU to bring array[index] into cache: no effect on any result."""
-    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
-        return types.void(array, index), _prefetch_codegen
-    return None
-
-
-@intrinsic
-def prefetch2(typingctx, array, i, j):
-    """prefetch of array[i, j] (a 2-d array)."""
-    if (isinstance(array, types.Array) and array.ndim == 2 and isinstance(i, types.Integer)
-            and isinstance(j, types.Integer)):
-        return types.void(array, i, j), _prefetch_codegen
-    return None
 
 
 @nb.njit(cache=True, nogil=True)
@@ -81,7 +46,7 @@ def slot_keys(slots, hashes):
     return keys
 
 
-# fastText's separators (dictionary._is_space) as bits of one constant, c <= 32
+# fastText's separators (tokens._is_space) as bits of one constant, c <= 32
 _SPACE_BITS = np.uint64((1 << 32) | (1 << 13) | (1 << 12) | (1 << 11) | (1 << 10) | (1 << 9) | 1)
 
 
@@ -92,7 +57,7 @@ def _space(c):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _next_token_hash(buf, pos, end, eos_hash):
-    """dictionary.next_token and the token's hash (token_hash) in one pass over its bytes:
+    """tokens.next_token and the token's hash (token_hash) in one pass over its bytes:
     (start, stop, next position, hash), start -1 for EOS and -2 at the end."""
     while pos < end:
         c = buf[pos]
