@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from conftest import assert_one_line_error, run
 
 import embtk
-import embtk.cooccurrence
+import embtk.glove.cooccurrence
 from embtk.args import GloveArgs
-from embtk.cooccurrence import (cooccurrence_matrix, count_shards, count_to_file, load_records,
+from embtk.glove.cooccurrence import (cooccurrence_matrix, count_shards, count_to_file, load_records,
                                 merge_shards, plan_memory)
 from embtk.errors import EmbtkError, UnknownWordWarning
-from embtk.glove import adagrad_step, build_vocabulary, weighting
+from embtk.glove.training import adagrad_step, build_vocabulary, weighting
 
 DATA = Path(__file__).parent / "data"
 AUSTEN = DATA / "austen_small.txt"

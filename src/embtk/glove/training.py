@@ -1,4 +1,4 @@
-"""GloVe (Pennington, Socher and Manning, 2014): word vectors from co-occurrence counts.
+"""GloVe's training: the vocabulary, then AdaGrad over the shuffled co-occurrence records.
 
 The vocabulary comes from embtk's tokenizer and Dictionary (words kept at -minCount;
 line ends separate windows and get no vector). `cooccurrence` counts the weighted pairs
@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from .args import Args, GloveArgs
+from ..args import Args, GloveArgs
 from .cooccurrence import count_to_file, load_records
-from .corpus import corpus_ids, count_vocabulary
-from .dictionary import Dictionary
-from .errors import EmbtkError
-from .model import FastText
-from .trainer import fill_uniform, run_threads, thread_seed
+from ..corpus import corpus_ids, count_vocabulary
+from ..dictionary import Dictionary
+from ..errors import EmbtkError
+from ..model import FastText
+from ..trainer import fill_uniform, run_threads, thread_seed
 
 _GB = 1 << 30
 BIAS_STEP = 1.0  # AdaGrad step of the biases (see adagrad_step)
