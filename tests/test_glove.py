@@ -101,7 +101,7 @@ def test_counts_match_the_definition_for_any_budget(tmp_path_factory, ids, windo
 
 @pytest.mark.parametrize("max_open", [256, 3])
 def test_shard_merge_equals_in_memory(tmp_path, monkeypatch, max_open):
-    monkeypatch.setattr(embtk.cooccurrence, "MAX_OPEN_FILES", max_open)  # 3: merged in passes
+    monkeypatch.setattr(embtk.glove.cooccurrence, "MAX_OPEN_FILES", max_open)  # 3: merged in passes
     rng = np.random.default_rng(1)
     ids = rng.zipf(1.3, 5000).astype(np.int64) % 200
     ids[rng.random(5000) < 0.05] = -1
@@ -125,7 +125,7 @@ def test_shard_merge_equals_in_memory(tmp_path, monkeypatch, max_open):
 
 @pytest.mark.parametrize("max_open", [256, 2])
 def test_records_file_is_a_shuffle_of_the_counts(tmp_path, monkeypatch, max_open):
-    monkeypatch.setattr(embtk.cooccurrence, "MAX_OPEN_FILES", max_open)  # 2: buckets capped
+    monkeypatch.setattr(embtk.glove.cooccurrence, "MAX_OPEN_FILES", max_open)  # 2: buckets capped
     rng = np.random.default_rng(2)
     ids = (rng.zipf(1.5, 3000) % 100).astype(np.int32)
     want = counts_of(ids, 100, 4, True, BIG, tmp_path)
@@ -283,9 +283,9 @@ def test_bad_input_files_one_line(tmp_path):
 
 @pytest.mark.parametrize("phase", ["count_to_file", "_run_epochs"])
 def test_temporary_folder_removed_on_interrupt(tmp_path, monkeypatch, phase):
-    import embtk.glove
+    import embtk.glove.training
 
-    real = getattr(embtk.glove, phase)
+    real = getattr(embtk.glove.training, phase)
 
     def interrupted(*args, **kwargs):
         if phase == "count_to_file":
@@ -294,7 +294,7 @@ def test_temporary_folder_removed_on_interrupt(tmp_path, monkeypatch, phase):
         assert folder.startswith("embtk-glove-") and os.listdir(tmp_path / folder)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embtk.glove, phase, interrupted)
+    monkeypatch.setattr(embtk.glove.training, phase, interrupted)
     code, out, err = run("glove", "-input", AUSTEN, "-output", tmp_path / "g", "-tmpdir", tmp_path,
                          "-verbose", 0, "-memory", 0.0001)
     assert code == 130 and err == "embtk: interrupted\n"
