@@ -51,6 +51,7 @@ def _wait_for_progress(proc, timeout=120):
         seen += chunk
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [SUPERVISED, SKIPGRAM], ids=["supervised", "skipgram"])
 def test_resume_after_sigterm_ends_with_the_uninterrupted_model(command, tmp_path):
     code, _, err = run(*command, "-output", tmp_path / "whole", "-verbose", 0)
@@ -71,6 +72,7 @@ def test_resume_after_sigterm_ends_with_the_uninterrupted_model(command, tmp_pat
     assert (tmp_path / "part.bin").read_bytes() == (tmp_path / "whole.bin").read_bytes()
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_reaches_the_same_quality(tmp_path):
     code, _, err = run(*SUPERVISED, "-output", tmp_path / "whole", "-verbose", 0)
     assert code == 0, err

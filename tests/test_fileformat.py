@@ -551,6 +551,7 @@ def _embtk_in_1gb(*args, stdin=b"", timeout=60):
                           capture_output=True, timeout=timeout, preexec_fn=limit)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_device_is_refused_as_a_model():
     done = _embtk_in_1gb("predict", "/dev/zero", "-")
@@ -562,6 +563,7 @@ def test_device_is_refused_as_a_model():
         load_bin("/dev/zero")
 
 
+@pytest.mark.slow
 def test_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
     """Opening a FIFO blocks until something writes to it: the check comes first."""
     fifo = tmp_path / "model.fifo"
@@ -813,6 +815,7 @@ def test_pretrained_vectors_with_a_nul_fail_before_training(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "p.vec"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_read_vec_bounds_a_line_without_end(tmp_path):
     """Run in a child with 1 GB of address space: an unbounded read fails fast there."""
