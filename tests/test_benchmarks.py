@@ -38,6 +38,7 @@ def run_script(name, *args, cwd, timeout=600):
     times it), as in an activated environment."""
     env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["DASK_TEMPORARY_DIRECTORY"] = str(cwd)  # a local cluster's scratch space: not in TMPDIR
     return subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=timeout)
 
