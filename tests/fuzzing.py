@@ -660,10 +660,11 @@ def _run_queries(kind: str, path: str, seeds_dir: str, rotate: int | None = None
     return results
 
 
-def worker(jobs_path: str, seeds_dir: str, start: int, peak_rss_mb: float) -> None:
+def worker(jobs_path: str, seeds_dir: str, start: int, peak_rss_mb: float, tmp: str) -> None:
     """Run the jobs from `start` on, one JSON line each on the original stdout; exit after
     a variant that pushed the peak resident size over `peak_rss_mb` (the peak cannot go
-    down, so the next variants need a fresh process).
+    down, so the next variants need a fresh process). Variants are written to `tmp`, a
+    folder the parent made and removes: a worker killed in a hang cannot remove its own.
 
     First every seed file of the jobs goes through its queries untouched: that compiles
     or loads numba's kernels outside any variant's time, and proves that the queries
@@ -673,30 +674,29 @@ def worker(jobs_path: str, seeds_dir: str, start: int, peak_rss_mb: float) -> No
     jobs = json.loads(Path(jobs_path).read_text())
     kinds = {j["seed"]: j["kind"] for j in jobs[start:]}
     seeds = {name: (Path(seeds_dir) / name).read_bytes() for name in kinds}
-    with tempfile.TemporaryDirectory(prefix="embtk-fuzz-") as tmp:
-        for name in sorted(seeds):
-            path = os.path.join(tmp, "seed" + Path(name).suffix)
-            Path(path).write_bytes(seeds[name])
-            results = _run_queries(kinds[name], path, seeds_dir)
-            if any(r["status"] != "ok" for r in results.values()):
-                channel.write(json.dumps({"warmup_failed": name, "results": results}) + "\n")
-                return
-        channel.write(json.dumps({"ready": True}) + "\n")
-        for i in range(start, len(jobs)):
-            job = jobs[i]
-            channel.write(json.dumps({"start": i}) + "\n")
-            if job["hang"]:
-                time.sleep(3600)
-            path = os.path.join(tmp, "variant" + Path(job["seed"]).suffix)
-            with open(path, "wb") as f:
-                f.write(apply_splices(seeds[job["seed"]], job["splices"]))
-            results = _run_queries(job["kind"], path, seeds_dir, job["rotate"])
-            peak = _peak_rss_mb()
-            channel.write(json.dumps({"index": i, "results": results, "peak_rss_mb": peak,
-                                      "peak_address_space_mb": _peak_address_space_mb()})
-                          + "\n")
-            if peak > peak_rss_mb:
-                return
+    for name in sorted(seeds):
+        path = os.path.join(tmp, "seed" + Path(name).suffix)
+        Path(path).write_bytes(seeds[name])
+        results = _run_queries(kinds[name], path, seeds_dir)
+        if any(r["status"] != "ok" for r in results.values()):
+            channel.write(json.dumps({"warmup_failed": name, "results": results}) + "\n")
+            return
+    channel.write(json.dumps({"ready": True}) + "\n")
+    for i in range(start, len(jobs)):
+        job = jobs[i]
+        channel.write(json.dumps({"start": i}) + "\n")
+        if job["hang"]:
+            time.sleep(3600)
+        path = os.path.join(tmp, "variant" + Path(job["seed"]).suffix)
+        with open(path, "wb") as f:
+            f.write(apply_splices(seeds[job["seed"]], job["splices"]))
+        results = _run_queries(job["kind"], path, seeds_dir, job["rotate"])
+        peak = _peak_rss_mb()
+        channel.write(json.dumps({"index": i, "results": results, "peak_rss_mb": peak,
+                                  "peak_address_space_mb": _peak_address_space_mb()})
+                      + "\n")
+        if peak > peak_rss_mb:
+            return
 
 
 # ------------------------------------------------------------------------ the parent
@@ -770,13 +770,14 @@ class _Lane:
     def _one_worker(self, start: int) -> int:
         """Start a worker at variant `start`; returns where the next one must start."""
         self.workers += 1
-        env = dict(os.environ)
+        name = os.path.join(self.workdir, f"worker-{id(self)}-{self.workers}")
+        os.mkdir(name)  # the worker's files, and its TMPDIR: removed with workdir, by us
+        env = dict(os.environ, TMPDIR=name)
         env.pop("EMBTK_DEBUG", None)  # tracebacks must show up as what they are
-        with open(os.path.join(self.workdir, f"worker-{id(self)}-{self.workers}.log"),
-                  "w+b") as log:
+        with open(name + ".log", "w+b") as log:
             proc = subprocess.Popen(
                 [sys.executable, str(Path(__file__)), "--worker", str(self.jobs),
-                 self.seeds_dir, str(start), str(self.peak_rss_mb)],
+                 self.seeds_dir, str(start), str(self.peak_rss_mb), name],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env,
                 preexec_fn=_limit_address_space(self.address_space_mb))
             try:
@@ -918,5 +919,5 @@ def describe(result: Result) -> str:
     return f"[{result.outcome}] {v.seed}: {v.label}\n    {result.detail.strip()[:600]}"
 
 
-if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--worker":
-    worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+if __name__ == "__main__" and len(sys.argv) == 7 and sys.argv[1] == "--worker":
+    worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), sys.argv[6])

@@ -24,6 +24,19 @@ def classifier(tmp_path_factory):
     return model, path
 
 
+@pytest.fixture(scope="module")
+def warm():
+    """The kernels a search runs (training with each loss the tests ask for, prediction,
+    quantizing) compiled or loaded before any budget starts: a cold numba cache on a busy
+    machine can otherwise eat a budget of a few seconds before the first trial ends."""
+    for loss in ("softmax", "hs"):
+        model = embtk.train_supervised(str(TRAIN), dim=2, epoch=1, loss=loss, thread=1,
+                                       verbose=0)
+        model.test(str(TEST))
+    model.quantize(dsub=2, cutoff=300, qnorm=True)
+    model.test(str(TEST))
+
+
 @pytest.mark.parametrize("text, expected", [
     ("f1", ("f1", 0.0, "")),
     ("f1:__label__austen", ("f1", 0.0, "__label__austen")),
@@ -100,10 +113,8 @@ def test_cutoff_for_size_matches_the_file_it_produces(classifier, tmp_path):
     assert (tmp_path / "m.ftz").stat().st_size <= size
 
 
-def test_autotune_respects_explicit_options(tmp_path):
-    # hs's training kernel is compiled for hs alone: compiled here first, not inside the
-    # 4 s budget (where a cold cache on a busy machine could leave no time for a trial)
-    embtk.train_supervised(str(TRAIN), dim=2, epoch=1, loss="hs", thread=1, verbose=0)
+@pytest.mark.slow
+def test_autotune_respects_explicit_options(warm, tmp_path):
     model = embtk.train_supervised(str(TRAIN), autotuneValidationFile=str(TEST), autotuneDuration=4,
                                    dim=6, loss="hs", thread=1, verbose=0)
     assert model.args.dim == 6 and model.args.loss == "hs"
@@ -111,7 +122,8 @@ def test_autotune_respects_explicit_options(tmp_path):
     assert model.test(TEST)[1] > 0.5
 
 
-def test_autotune_cli_with_model_size_writes_ftz(tmp_path):
+@pytest.mark.slow
+def test_autotune_cli_with_model_size_writes_ftz(warm, tmp_path):
     out = tmp_path / "m"
     code, _, err = run("supervised", "-input", TRAIN, "-output", out, "-autotune-validation", TEST,
                        "-autotune-duration", "5", "-autotune-modelsize", "300k", "-dim", "8",
@@ -126,11 +138,12 @@ def test_autotune_cli_with_model_size_writes_ftz(tmp_path):
 @pytest.mark.parametrize("options, words", [
     (["-autotune-metric", "accuracy"], "unknown -autotune-metric"),
     (["-autotune-metric", "f1:__label__nobody"], "not in the training data"),
-    (["-autotune-modelsize", "1k"], "cannot reach -autotune-modelsize"),
+    pytest.param(["-autotune-modelsize", "1k"], "cannot reach -autotune-modelsize",
+                 marks=pytest.mark.slow),  # known after the search: its whole budget
     (["-autotune-modelsize", "2X"], "cannot parse -autotune-modelsize"),
     (["-autotune-duration", "0"], "autotune-duration"),
 ])
-def test_bad_autotune_input_is_one_line_error(tmp_path, options, words):
+def test_bad_autotune_input_is_one_line_error(warm, tmp_path, options, words):
     out = tmp_path / "m"
     code, _, err = run("supervised", "-input", TRAIN, "-output", out, "-autotune-validation", TEST,
                        "-autotune-duration", "2", "-dim", "4", "-epoch", "1", "-thread", "1",
@@ -140,7 +153,8 @@ def test_bad_autotune_input_is_one_line_error(tmp_path, options, words):
     assert not list(tmp_path.iterdir())
 
 
-def test_every_trial_diverging_is_reported():
+@pytest.mark.slow
+def test_every_trial_diverging_is_reported(warm):
     with pytest.raises(EmbtkError, match="diverged"):
         embtk.train_supervised(str(TRAIN), autotuneValidationFile=str(TEST), autotuneDuration=3,
                                lr=1e30, dim=4, epoch=1, thread=1, verbose=0)

@@ -38,6 +38,7 @@ def run_script(name, *args, cwd, timeout=600):
     times it), as in an activated environment."""
     env = {k: v for k, v in os.environ.items() if k != "EMBTK_DEBUG"}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["DASK_TEMPORARY_DIRECTORY"] = str(cwd)  # a local cluster's scratch space: not in TMPDIR
     return subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -114,6 +115,7 @@ def test_glove_similarity_on_a_tiny_model(data, vectors, tmp_path):
         assert target.endswith("PASS |" if float(shown) >= float(target.split()[1]) else "FAIL |")
 
 
+@pytest.mark.slow
 def test_eval_compare_on_tiny_models(data, vectors, tmp_path):
     out = tmp_path / "report.json"
     done = run_script("eval_compare.py", "--models", vectors.parent, "--data", data,
@@ -134,6 +136,7 @@ def test_eval_compare_on_tiny_models(data, vectors, tmp_path):
     assert "| syntactic | – (0/0, skipped 1) | – (0/0, skipped 1) |" in done.stdout
 
 
+@pytest.mark.slow
 def test_quality_supervised_part_on_tiny_data(data, tmp_path, official_fasttext):
     out = tmp_path / "quality.json"
     done = run_script("quality.py", "--data", data, "--seeds", 1, "--thread", 1,
@@ -155,6 +158,7 @@ def test_quality_says_where_the_data_is_missing(tmp_path):
     assert "shared data not found" in done.stderr and "nowhere" in done.stderr
 
 
+@pytest.mark.slow
 def test_speed_main_on_tiny_data(data, tmp_path):
     out = tmp_path / "speed.json"
     done = run_script("speed.py", "--data", data, "--corpus", data / "corpus" / "en_small.txt",
@@ -168,6 +172,7 @@ def test_speed_main_on_tiny_data(data, tmp_path):
     assert "| --help |" in done.stdout
 
 
+@pytest.mark.slow
 def test_speed_workers_on_tiny_data(data, tmp_path):
     # What speed.py runs in a fresh process per measurement, on settings small enough here.
     def worker(**job):
@@ -193,6 +198,7 @@ def test_speed_workers_on_tiny_data(data, tmp_path):
     assert predicted["lines"] == 800 and predicted["seconds"] > 0
 
 
+@pytest.mark.slow
 def test_dask_predict_on_tiny_data(data, tmp_path):
     pytest.importorskip("distributed")
     model = tmp_path / "small.bin"
@@ -210,6 +216,7 @@ def test_dask_predict_on_tiny_data(data, tmp_path):
     assert "outputs identical to predict: True" in done.stdout
 
 
+@pytest.mark.slow
 def test_scaling_on_tiny_data(data, tmp_path, official_fasttext):
     out = tmp_path / "scaling.json"
     done = run_script("scaling.py", "--data", data, "--work", tmp_path / "work", "--sizes", "1,2",
@@ -226,6 +233,7 @@ def test_scaling_on_tiny_data(data, tmp_path, official_fasttext):
     assert "| supervised | 2x |" in done.stdout
 
 
+@pytest.mark.slow
 def test_continued_on_tiny_data(data, tmp_path):
     out = tmp_path / "continued.json"
     done = run_script("continued.py", "--data", data, "--epoch", 1, "--thread", 1,
@@ -240,6 +248,7 @@ def test_continued_on_tiny_data(data, tmp_path):
     assert "A->B minus A+B" in done.stdout
 
 
+@pytest.mark.slow
 def test_batched_on_tiny_data(data, tmp_path):
     out = tmp_path / "batched.json"
     done = run_script("batched.py", "--data", data, "--corpus", data / "corpus" / "en_small.txt",
@@ -262,6 +271,7 @@ def test_batched_on_tiny_data(data, tmp_path):
         batched["mean_spearman"] - rows["embtk default"]["mean_spearman"])
     assert "| embtk -batch 4 |" in done.stdout
 
+@pytest.mark.slow
 def test_first_run_on_a_tiny_script(vectors, tmp_path):
     # A script laid out as the quickstart: set-up, an untimed echo, one embtk command at
     # the end of a pipe spread over lines.

@@ -45,6 +45,7 @@ def test_help_starts_fast_without_numba():
     assert done.returncode == 0 and b"supervised" in done.stdout
 
 
+@pytest.mark.slow
 def test_commands_start_numba_without_scipy_linalg(classifier, corpus):
     # SciPy's linear algebra costs ~0.2 s of start-up; the commands keep numba from
     # importing it, and numba still compiles np.dot (through BLAS) afterwards.
@@ -303,6 +304,7 @@ def test_k_minus_one_gives_every_label(classifier):
     assert code == 0 and len(out.split()) <= 1  # threshold applies with K=-1 too
 
 
+@pytest.mark.slow
 def test_predict_streams_answers_from_a_live_pipe(classifier):
     proc = subprocess.Popen([sys.executable, "-m", "embtk", "predict", str(classifier), "-"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -426,6 +428,7 @@ def test_dump(classifier, vectors):
 
 
 # ------------------------------------------------------------ the error contract
+@pytest.mark.slow
 def test_process_user_error_is_one_line_on_stderr(tmp_path):
     done = run_process("supervised", "-input", tmp_path / "missing.txt", "-output",
                        tmp_path / "m", "-dim", 10)
@@ -452,6 +455,7 @@ def test_process_usage_error_has_no_traceback(tmp_path):
     assert_one_line_error(done.returncode, done.stderr.decode(), expected_status=2)
 
 
+@pytest.mark.slow
 def test_process_broken_pipe_exits_quietly(classifier, tmp_path):
     data = tmp_path / "many.txt"
     data.write_bytes(b"apple car red\n" * 100000)  # far more output than a pipe holds
@@ -530,6 +534,7 @@ def _bad_inputs(tmp_path, classifier):
     ], out.parent
 
 
+@pytest.mark.slow
 def test_every_bad_input_is_one_line_and_writes_nothing(tmp_path, classifier):
     cases, out_dir = _bad_inputs(tmp_path, classifier)
     for name, argv in cases:
@@ -541,6 +546,7 @@ def test_every_bad_input_is_one_line_and_writes_nothing(tmp_path, classifier):
         assert list(out_dir.iterdir()) == [], name  # not even a temporary file
 
 
+@pytest.mark.slow
 def test_non_utf8_input_trains_and_predicts(tmp_path):
     data = tmp_path / "latin1.txt"
     data.write_bytes(b"__label__fr caf\xe9 cr\xe8me br\xfbl\xe9e\n__label__en coffee cream\n" * 50)

@@ -151,11 +151,6 @@ def test_same_dictionary_order_as_official(model, min_count):
     assert ours.words + ours.labels == expected
 
 
-@pytest.mark.parametrize("text", ["a b\n c", "a\xa0b", "a\u2003b\x85c", " x\t\ty\n", "\x00a\rb\x0b", ""])
-def test_tokenize_like_official(text):
-    assert embtk.tokenize(text) == fasttext.tokenize(text)
-
-
 def test_word_vector_sentence_vectors_bit_identical(official_skipgram):
     official, path = official_skipgram
     ours = embtk.load_model(path)

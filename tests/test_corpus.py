@@ -175,6 +175,7 @@ def _peak_rss_kb(path):
     return json.loads(out.decode().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_corpus(tmp_path):
     # the same 400 words and 4 labels in 8 MB and in 32 MB of text (both bigger than the
     # pieces read at a time): before the corpus was read in pieces, the big one cost

@@ -34,6 +34,7 @@ def _scores(draw_ties):
                             st.lists(values, min_size=n, max_size=n)))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.booleans().flatmap(_scores))
 @example(([0.0, 0.0, 0.01], [5.65, 5.65, 5.65]))  # the mean of a constant is not exact
@@ -410,6 +411,7 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, sim_data, monkeyp
         assert not (tmp_path / "p.png").exists() and out == b""
 
 
+@pytest.mark.slow
 def test_plots_are_written(tmp_path, sim_data, sg_model, oov_data):
     pytest.importorskip("matplotlib")
     vec = write_vec(tmp_path / "v.vec", True)

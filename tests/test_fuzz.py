@@ -11,6 +11,8 @@ benchmarks/fuzz.py runs the same fuzzer for longer.
 from __future__ import annotations
 
 import collections
+import os
+import tempfile
 
 import pytest
 
@@ -28,26 +30,38 @@ def seeds(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def report(seeds):
+def run_tmpdir(tmp_path_factory):
+    """An empty folder that is TMPDIR (for this process and the workers) during `report`'s
+    run: what the run leaves in it, it would leave in the user's."""
+    return tmp_path_factory.mktemp("fuzz-tmpdir")
+
+
+@pytest.fixture(scope="module")
+def report(seeds, run_tmpdir):
     directory, files = seeds
     count = len(fuzzing.systematic_variants(files)) + RANDOM_VARIANTS
     # Each variant goes through the API and one command, the commands in turn: half the
     # time of running them all (benchmarks/fuzz.py does), and every command still sees
     # hundreds of variants.
-    return fuzzing.run(fuzzing.plan(files, count, SEED), files, directory, workers=WORKERS,
-                       every_command=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(run_tmpdir))
+        mp.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+        return fuzzing.run(fuzzing.plan(files, count, SEED), files, directory,
+                           workers=WORKERS, every_command=False)
 
 
 def _by_label(report, seed, label):
     return next(r for r in report.results if (r.variant.seed, r.variant.label) == (seed, label))
 
 
+@pytest.mark.slow
 def test_no_variant_breaks_the_error_contract(report):
     bad = fuzzing.failures(report.results)
     summary = fuzzing.table(report.results)
     assert not bad, summary + "\n" + "\n".join(fuzzing.describe(r) for r in bad[:20])
 
 
+@pytest.mark.slow
 def test_every_seed_is_exercised_both_ways(report, seeds):
     """Each seed file has variants that load and variants that are refused: the run
     reaches past the first check of every reader."""
@@ -60,6 +74,12 @@ def test_every_seed_is_exercised_both_ways(report, seeds):
     assert report.peak_rss_mb < fuzzing.PEAK_RSS_MB
 
 
+@pytest.mark.slow
+def test_a_run_leaves_nothing_in_tmpdir(report, run_tmpdir):
+    assert os.listdir(run_tmpdir) == []
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("seed,label,message", [
     ("sg.bin", "args.maxn=2147483647", "maxn must be at most 100, got 2147483647"),
     ("sg.bin", "args.maxn=16777220", "maxn must be at most 100, got 16777220"),
@@ -78,6 +98,7 @@ def test_reported_findings_are_clean_errors(report, seed, label, message):
     assert all(r["status"] == "error" and r["detail"].endswith(message + "\n") for r in cli)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("label,message", [
     ("header.dim=b'11111111111111111111'",
      "has an invalid dimension: dim 111111111111111111111111111111 is unreasonably large"),
@@ -111,12 +132,16 @@ def test_command_line_outcomes_are_classified(code, stderr, status):
     assert fuzzing.classify_cli(code, stderr) == status
 
 
-def test_a_hanging_variant_is_killed_and_the_run_goes_on(seeds):
+@pytest.mark.slow
+def test_a_hanging_variant_is_killed_and_the_run_goes_on(seeds, tmp_path, monkeypatch):
     directory, files = seeds
     variants = fuzzing.plan(files, 3, SEED, systematic=False)
     variants[1].hang = True
-    report = fuzzing.run(variants, files, directory, workers=1, timeout=2.0)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    report = fuzzing.run(variants, files, directory, workers=1, timeout=5.0)
     outcomes = [r.outcome for r in report.results]
-    assert outcomes[1] == "timeout" and report.results[1].detail == "no answer within 2 s"
+    assert outcomes[1] == "timeout" and report.results[1].detail == "no answer within 5 s"
     assert outcomes[0] in fuzzing.ACCEPTABLE and outcomes[2] in fuzzing.ACCEPTABLE
     assert report.workers_started == 2
+    assert os.listdir(tmp_path) == []  # the killed worker's files went with the parent's folder

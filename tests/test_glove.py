@@ -187,6 +187,7 @@ def glove(tmp_path_factory):
     return embtk.train_glove(AUSTEN, seed=3, **SMALL)
 
 
+@pytest.mark.slow
 def test_deterministic_with_one_thread_and_a_seed(glove):
     again = embtk.train_glove(AUSTEN, seed=3, **SMALL)
     np.testing.assert_array_equal(glove.get_input_matrix(), again.get_input_matrix())
@@ -281,6 +282,7 @@ def test_bad_input_files_one_line(tmp_path):
         embtk.train_glove(AUSTEN, neg=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["count_to_file", "_run_epochs"])
 def test_temporary_folder_removed_on_interrupt(tmp_path, monkeypatch, phase):
     import embtk.glove.training

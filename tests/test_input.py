@@ -147,6 +147,7 @@ def test_cli_error_after_copying_stdin_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_cli_ctrl_c_during_training_leaves_nothing(monkeypatch, tmp_path):
     def interrupted(*args, **kwargs):
         assert len(list(tmp_path.iterdir())) == 1  # stdin's copy, while training
@@ -159,6 +160,7 @@ def test_cli_ctrl_c_during_training_leaves_nothing(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_during_training_from_a_pipe_leaves_nothing(signum, status, tmp_path):
     spool = tmp_path / "spool"

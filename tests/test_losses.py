@@ -40,6 +40,7 @@ def _draw_counts(params, seed, draws):
     return out
 
 
+@pytest.mark.slow
 def test_negatives_follow_the_square_root_of_counts():
     counts = np.array([1, 4, 9, 16, 100, 10000], dtype=np.int64)
     params = make_loss_params(NS, counts, neg=5)

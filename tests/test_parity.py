@@ -405,12 +405,19 @@ def test_train_supervised_refuses_bad_keywords_with_type_error(options, message)
 # -------------------------------------------------------------- tokens and rows
 
 
-def test_get_line_splits_on_every_fasttext_separator(classifier_path):
-    ours, official = both(classifier_path)
-    for line in ["the sister\x00whale", "a\x0bb\x0cc\rd\te  f", "\x00__label__austen\x00x\x00",
-                 "x \x1c y\x85z"]:  # \x1c and \x85 are not separators in fastText
-        assert ours.get_line(line) == official.get_line(line), repr(line)
-    assert ours.get_line("the sister\x00whale") == (["the", "sister", "whale", "</s>"], [])
+@pytest.mark.parametrize("text", [
+    "the sister\x00whale", "a\x0bb\x0cc\rd\te  f", "\x00__label__austen\x00x\x00", "\x00a\rb\x0b",
+    "a\xa0b", "a\u2003b\x85c", "x \x1c y\x85z",  # \xa0 \u2003 \x85 \x1c are not separators
+    "", "a b\n c", " x\t\ty\n"])  # several lines: tokenize only (get_line takes one)
+def test_separators_split_as_in_fasttext(classifier_path, text):
+    """fastText's separators (space, tab, \\v, \\f, \\r, NUL; newline ends a line) and
+    no others, in embtk.tokenize and in a model's get_line."""
+    assert embtk.tokenize(text) == official_module().tokenize(text)
+    if "\n" not in text:
+        ours, official = both(classifier_path)
+        assert ours.get_line(text) == official.get_line(text)
+        if text == "the sister\x00whale":  # by hand too, not only as the official module
+            assert ours.get_line(text) == (["the", "sister", "whale", "</s>"], [])
 
 
 def test_word_vector_of_a_label_has_no_row_outside_the_matrix(classifier_path):

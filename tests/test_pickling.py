@@ -112,6 +112,7 @@ def _predict_in_child(model, lines):
     return os.getpid(), model.predict(lines, k=3)
 
 
+@pytest.mark.slow
 def test_models_travel_to_a_process_pool(model_file, corpus):
     loaded = embtk.load_model(model_file)
     trained = embtk.train_supervised(str(corpus), dim=8, epoch=3, lr=0.5, thread=1, verbose=0)

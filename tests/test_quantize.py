@@ -74,7 +74,7 @@ def many_labels(workdir, official_fasttext):
 
 @pytest.mark.parametrize("options", [
     dict(cutoff=1500, retrain=True, qnorm=True, epoch=2),
-    dict(dsub=3),
+    pytest.param(dict(dsub=3), marks=pytest.mark.slow),  # no cutoff: k-means on every row
     dict(cutoff=300, qnorm=False, dsub=4),
 ])
 def test_official_ftz_predicts_the_same_in_embtk(classifier_bin, workdir, options,
@@ -204,6 +204,7 @@ def test_cli_quantize_and_commands_on_ftz(classifier_bin, tmp_path, official_fas
         assert_one_line_error(code, err)
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors(classifier_bin, tmp_path, official_fasttext):
     sg = tmp_path / "sg.bin"
     official_fasttext.train_unsupervised(str(DATA / "austen_small.txt"), dim=8, epoch=1,

@@ -22,6 +22,7 @@ def _shell(command: str, cwd):
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_closed_stdout_and_stdin_are_one_clear_line(classifier, tmp_path):
     python = f"'{sys.executable}' -m embtk"
     done = _shell(f"echo 'a b' | {python} predict '{classifier}' - >&-", tmp_path)
@@ -46,6 +47,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["TERM", "HUP"])
 def test_terminating_signal_while_saving_leaves_nothing(corpus, tmp_path, name):
     out = tmp_path / "out"

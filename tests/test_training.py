@@ -55,7 +55,7 @@ def test_unsupervised_is_deterministic_with_one_thread(model):
     assert np.array_equal(a.get_output_matrix(), b.get_output_matrix())
 
 
-@pytest.mark.parametrize("loss", ["ns", "hs", "softmax"])
+@pytest.mark.parametrize("loss", ["ns", "hs", pytest.param("softmax", marks=pytest.mark.slow)])
 def test_word_vectors_learn_something(loss, capfd):
     # softmax costs one row per vocabulary word per example: keep its vocabulary small
     min_count = 40 if loss == "softmax" else 3
@@ -86,6 +86,7 @@ def test_supervised_needs_labels(tmp_path):
         embtk.train_supervised(path, verbose=0)
 
 
+@pytest.mark.slow
 def test_non_utf8_and_huge_line_train(tmp_path):
     path = tmp_path / "odd.txt"
     big = b" ".join(b"tok%d" % (i % 5000) for i in range(1_200_000))  # ~10 MB, one line
