@@ -13,7 +13,7 @@ import pytest
 import embtk
 
 READING_ORDER = [
-    "errors", "args", "jitting", "dictionary", "losses", "kernels", "predicting", "minibatch",
+    "errors", "args", "jitting", "primitives", "dictionary", "losses", "kernels", "predicting", "minibatch",
     "meter", "quantmatrix", "fileformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "cooccurrence",
     "glove", "autotune", "evaluation", "plots", "dask", "api", "cli", "__main__", "__init__",

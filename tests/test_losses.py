@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.losses import (HS, LOG_TABLE_SIZE, MAX_SIGMOID, NS, OVA, SIGMOID_TABLE_SIZE, SOFTMAX,
-                          alias_table, draw_negative, forward, make_loss_params, seed_rng)
+                          draw_negative, forward, make_loss_params)
+from embtk.primitives import alias_table, seed_rng
 
 
 def implied_probabilities(keep, alias):

@@ -215,7 +215,8 @@ def test_fill_uniform_in_rounds_is_the_same_matrix_and_obeys_the_deadline(monkey
 def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
     """fastText's skipgram step written plainly: for every (center, context) pair the
     center's rows are averaged again, and the gradient goes back into them at once."""
-    from embtk.losses import forward, rand_below, rand_unit
+    from embtk.losses import forward
+    from embtk.primitives import rand_below, rand_unit
 
     line = np.array([w for w in ids if rand_unit(rng) <= 1.0], dtype=np.int32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
@@ -235,7 +236,8 @@ def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids
 def _per_target_cbow(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
     """fastText's cbow step written plainly: for every target the rows of all its context
     words are averaged, and the gradient goes back into each of them at once."""
-    from embtk.losses import forward, rand_below, rand_unit
+    from embtk.losses import forward
+    from embtk.primitives import rand_below, rand_unit
 
     line = np.array([w for w in ids if rand_unit(rng) <= 1.0], dtype=np.int32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
@@ -258,7 +260,8 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     center for skipgram, per word for cbow); that must be the same training as fastText's
     average-and-write for each example."""
     from embtk.kernels import Schedule, WordTables, cbow_window, train_unsupervised
-    from embtk.losses import NS, make_loss_params, seed_rng
+    from embtk.losses import NS, make_loss_params
+    from embtk.primitives import seed_rng
 
     nwords, dim, ws = 6, 8, 3
     # word 3 lists row 7 twice (two of its n-grams hashed to one bucket); words 2 and 5
@@ -296,7 +299,8 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
     under a several-thread schedule must leave the same matrices as at one thread (up to
     rounding): every update reaches the shared matrix, the last partial batch too."""
     from embtk.kernels import SHARE_EVERY, Schedule, train_supervised
-    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params, seed_rng
+    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params
+    from embtk.primitives import seed_rng
 
     generator = np.random.default_rng(5)
     nlabels, nrows, dim = 5, 30, 8

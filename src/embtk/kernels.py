@@ -21,8 +21,8 @@ from collections import namedtuple
 
 from .jitting import callee, zeros, zeros2
 from .dictionary import MAX_LINE_SIZE, word_rows
-from .losses import (OVA, SOFTMAX, dot_row, forward, heap_offer, predict_top_k, rand_below,
-                     rand_unit, seed_rng, sort_heap)
+from .losses import OVA, SOFTMAX, dot_row, forward, predict_top_k
+from .primitives import heap_offer, rand_below, rand_unit, seed_rng, sort_heap
 
 # The learning-rate schedule and the state the training threads share: the initial rate,
 # the tokens of the whole run (epochs x corpus), tokens between updates of the rate, each

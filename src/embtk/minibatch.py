@@ -29,7 +29,8 @@ import numpy as np
 
 from .dictionary import MAX_LINE_SIZE
 from .kernels import _current_lr, _publish, mean_rows, read_line
-from .losses import dot_row, draw_negative, rand_below, sigmoid, table_log
+from .losses import dot_row, draw_negative, sigmoid, table_log
+from .primitives import rand_below
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -22,7 +22,8 @@ from .dictionary import (_EOS_ARRAY, _grow, _has_prefix, _is_eos, _no_spans, _si
                          _wrap_word, fnv1a, push_char_ngrams)
 from .kernels import mean_rows
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
-                     predict_top_k, sort_heap)
+                     predict_top_k)
+from .primitives import sort_heap
 
 
 def _prefetch_codegen(context, builder, signature, args):

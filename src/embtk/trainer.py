@@ -19,7 +19,8 @@ from .errors import EmbtkError
 from .fileformat import read_vec
 from .kernels import (INIT_BLOCK, Schedule, cbow_window, init_uniform, train_supervised,
                       train_unsupervised)
-from .losses import for_training, make_loss_params, seed_rng
+from .losses import for_training, make_loss_params
+from .primitives import seed_rng
 from .minibatch import train_batched
 
 
