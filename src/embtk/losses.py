@@ -2,7 +2,8 @@
 
 Each loss scores the hidden vector against rows of the output matrix `wo`, accumulates
 the gradient for the input rows into `grad`, and updates `wo` in place. The
-parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
+parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple,
+a training thread's hidden vector, gradient, scores and random state in one `State`.
 
 Training kernels are compiled with fastmath (reordered sums, fused multiply-adds) and
 numpy's error model (a diverging run yields NaN, reported after training, instead of
@@ -52,12 +53,24 @@ LossParams = namedtuple("LossParams",
                         "kind neg neg_keep neg_alias tree_left tree_right path_offsets paths codes")
 # The same fields under a class of each loss (see `for_training`): numba compiles a kernel
 # for each class of its arguments, so one given HsParams carries hs's code alone, where
-# LossParams, whose kind is known only at run time, brings all four (1-2 s of compiling).
+# LossParams, whose kind is known only at run time, compiles all four into the kernel.
 HsParams = namedtuple("HsParams", LossParams._fields)
 NsParams = namedtuple("NsParams", LossParams._fields)
 SoftmaxParams = namedtuple("SoftmaxParams", LossParams._fields)
 OvaParams = namedtuple("OvaParams", LossParams._fields)
 _PARAMS_OF_KIND = {HS: HsParams, NS: NsParams, SOFTMAX: SoftmaxParams, OVA: OvaParams}
+
+# A training thread's own state, as fastText's Model::State: its id (its progress slot in
+# kernels.Schedule), its random state (seed_rng's one uint64), and the hidden vector, its
+# gradient and the scores of every output (dim, dim and output-size float32 arrays).
+# Built once per thread; the kernels overwrite hidden, grad and output before reading them.
+State = namedtuple("State", "tid rng hidden grad output")
+
+
+def thread_state(tid: int, rng: np.ndarray, dim: int, outputs: int) -> State:
+    """A State for thread `tid`, drawing from `rng` (a 1-element uint64 array)."""
+    return State(int(tid), rng, np.zeros(dim, np.float32), np.zeros(dim, np.float32),
+                 np.zeros(outputs, np.float32))
 
 
 # ------------------------------------------------------------------------- tables
@@ -178,8 +191,8 @@ def _contains(values, start, stop, x):
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                 rng):
+def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad = state.hidden, state.grad
     loss = np.float32(0.0)
     for i in range(wo.shape[0]):
         label = np.float32(1.0) if _contains(targets, tstart, tstop, i) else np.float32(0.0)
@@ -188,8 +201,8 @@ def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, g
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad, rng = state.hidden, state.grad, state.rng
     loss = np.float32(0.0)
     target = np.int64(targets[target_index])
     loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
@@ -202,8 +215,8 @@ def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad = state.hidden, state.grad
     loss = np.float32(0.0)
     target = np.int64(targets[target_index])
     for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
@@ -213,17 +226,16 @@ def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                     output, rng):
+def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad, output = state.hidden, state.grad, state.output
     target = np.int64(targets[target_index])
     softmax_output(wo, hidden, output)
-    # Every row is updated, from a row the random state picks (read, not drawn): Hogwild
-    # threads updating the rows in the same order contend for each row's cache lines in
-    # step; langid at 2 threads trained in 23.1 s that way, 14.6-15.3 s from random rows.
-    # Up to kernels.PRIVATE_OUTPUT_MAX values, classifier threads now learn on copies of
-    # the matrix instead (kernels.SHARE_EVERY); this order still serves bigger ones.
+    # Every row is updated, starting from a row the random state picks (read, not drawn):
+    # Hogwild threads that update a shared matrix's rows in the same order contend for
+    # each row's cache lines in step. Threads learn on private copies of matrices up to
+    # kernels.PRIVATE_OUTPUT_MAX values, so this order matters for bigger ones only.
     osz = wo.shape[0]
-    first = np.int64((rng[0] >> np.uint64(32)) % np.uint64(osz))
+    first = np.int64((state.rng[0] >> np.uint64(32)) % np.uint64(osz))
     for step in range(osz):
         i = first + step
         if i >= osz:
@@ -237,46 +249,39 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def forward_any(params, wo, targets, tstart, tstop, target_index, lr, state):
     """`forward` for a LossParams: the loss chosen at run time."""
     kind = params.kind
     if kind == OVA:
-        return _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                            grad, output, rng)
+        return _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, state)
     if kind == NS:
-        return _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                           grad, output, rng)
+        return _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, state)
     if kind == HS:
-        return _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                           grad, output, rng)
-    return _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                            grad, output, rng)
+        return _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, state)
+    return _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, state)
 
 
 _FORWARD_OF_PARAMS = {HsParams: _forward_hs, NsParams: _forward_ns,
                       SoftmaxParams: _forward_softmax, OvaParams: _forward_ova}
 
 
-def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
-    """Score `hidden` against targets[target_index] (ova: all of targets[tstart:tstop]),
-    update `wo` and accumulate `grad` for the input rows; return the loss.
+def forward(params, wo, targets, tstart, tstop, target_index, lr, state):
+    """Score `state.hidden` against targets[target_index] (ova: all of
+    targets[tstart:tstop]), update `wo` and accumulate `state.grad` for the input rows;
+    return the loss. ns draws its negatives from `state.rng`; softmax uses `state.output`.
 
     In a kernel, `params` of a loss's own class (`for_training`) compiles that loss's
     code alone; a LossParams, and any call from Python, goes through `forward_any`.
     """
-    return forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                       output, rng)
+    return forward_any(params, wo, targets, tstart, tstop, target_index, lr, state)
 
 
 @overload(forward, inline="always", jit_options={"no_cfunc_wrapper": True})
-def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, state):
     chosen = _FORWARD_OF_PARAMS.get(getattr(params, "instance_class", None), forward_any)
 
-    def call(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
-        return chosen(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                      output, rng)
+    def call(params, wo, targets, tstart, tstop, target_index, lr, state):
+        return chosen(params, wo, targets, tstart, tstop, target_index, lr, state)
     return call
 
 

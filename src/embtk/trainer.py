@@ -17,11 +17,11 @@ from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .fileformat import read_vec
-from .kernels import (INIT_BLOCK, Schedule, cbow_window, init_uniform, train_supervised,
-                      train_unsupervised)
-from .losses import for_training, make_loss_params
+from .kernels import (INIT_BLOCK, Model, Schedule, cbow_window, init_uniform, skipgram_scratch,
+                      train_supervised, train_unsupervised)
+from .losses import for_training, make_loss_params, thread_state
+from .minibatch import batched
 from .primitives import seed_rng
-from .minibatch import train_batched
 
 
 def cache_line_rows(n: int, dtype) -> np.ndarray:
@@ -227,25 +227,20 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
         if len(resumed.positions) == nthreads:
             positions = [int(p) % max(1, encoded.size) for p in resumed.positions]
             rngs[:, 0] = resumed.rngs
-    cbow = args.model == "cbow"
+    model = Model(wi, wo, params)
 
     def work(tid):
-        rng = rngs[tid, :1]
+        state = thread_state(tid, rngs[tid, :1], args.dim, wo.shape[0])
         reader = encoded.reader(positions[tid])
-        window = None
-        if cbow and args.batch == 0:
-            window = cbow_window(args.ws, args.dim, encoded.words.subword_offsets)
+        step = _unsupervised_step(args, params, encoded) if not args.supervised else None
         finished = False
         while not finished and schedule.stop[0] == 0:
             piece, at_end = reader.piece()
             if args.supervised:
-                used, finished = train_supervised(tid, rng, piece, wi, wo, params, schedule)
-            elif args.batch > 0:
-                used, finished = train_batched(tid, rng, encoded.words, piece, at_end, wi, wo,
-                                               params, cbow, args.ws, args.batch, schedule)
+                used, finished = train_supervised(state, model, piece, schedule)
             else:
-                used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
-                                                    wo, params, window, args.ws, schedule)
+                used, finished = train_unsupervised(state, model, encoded.words, piece, at_end,
+                                                    step, schedule)
             positions[tid] = (reader.position + used) % encoded.size
             if not finished:
                 reader.advance(used)
@@ -270,6 +265,16 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     return float(loss)
+
+
+def _unsupervised_step(args: Args, params, encoded: EncodedCorpus):
+    """How a thread of train_unsupervised learns from a line (kernels.learn_line)."""
+    cbow = args.model == "cbow"
+    if args.batch > 0:
+        return batched(cbow, args.ws, args.batch, params.neg, args.dim)
+    if cbow:
+        return cbow_window(args.ws, args.dim, encoded.words.subword_offsets)
+    return skipgram_scratch(args.ws, args.dim)
 
 
 def _every(saving: Saving | None, save):
