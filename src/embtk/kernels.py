@@ -303,7 +303,7 @@ def _cbow_line(state, model, words, window, line, nline, lr):
     first = np.int64(0)  # typed: a literal 0 would compile another forward
     loss = 0.0
     examples = np.int64(0)
-    entered = 0
+    entered = np.int64(0)  # typed: a literal 0 would compile another _enter
     for i in range(nline):
         while entered < min(nline, i + ws + 1):
             _enter(wi, window, entered, line[entered], sub_offsets, sub_ids)
@@ -443,8 +443,9 @@ def train_unsupervised(state, model, words, ids, at_corpus_end, step, schedule):
 
 
 # Examples a thread learns on its own copy of a softmax or ova output matrix before it adds
-# them to the shared one (train_supervised). Langid, 2 threads, -epoch 3: 4, 16 and 64 all
-# train in 5.6-6.6 s, against 10.5 s sharing every update.
+# them to the shared one (train_supervised): often enough that the threads see each other's
+# updates soon, rarely enough that adding costs little (from 4 to 64 train equally fast:
+# benchmarks/README.md, "Design notes behind the kernels").
 SHARE_EVERY = 16
 # The copies cost two output matrices a thread: above this many values (16 MB) threads
 # update the shared matrix directly, as fastText's.
