@@ -112,7 +112,7 @@ def dot_row(wo, row, hidden):
 def scaled_dot_row(wo, row, hidden):
     """dot_row for prediction: a quantized output matrix with separate norms carries each
     row's norm in an extra last column, and fastText scales the dot product by it.
-    Training calls dot_row without this test, which made one-vs-all training 2x slower."""
+    Training calls dot_row: this test in its inner loop would slow every logistic unit."""
     s = dot_row(wo, row, hidden)
     if wo.shape[1] > hidden.shape[0]:
         s *= wo[row, hidden.shape[0]]
@@ -152,8 +152,8 @@ def all_scores(wo_t, hidden, output):
 
     Each sum is the float32 sum dot_row makes, term by term in the same order, so the
     result is bit-identical; but consecutive rows are summed side by side, which the
-    compiler turns into SIMD (5x faster for 121 labels of dimension 50) where dot_row,
-    one row at a time without fastmath, cannot vectorize.
+    compiler turns into SIMD where dot_row, one row at a time without fastmath, cannot
+    vectorize.
     """
     osz = wo_t.shape[1]
     dim = hidden.shape[0]
@@ -370,8 +370,8 @@ def offer_probabilities(output, count, threshold, k, scores, ids, n):
 @callee
 def _below_score(score):
     """A probability under which _std_log is certainly below `score`, so that most
-    outputs are passed over without their logarithm (121 logs a line were a fifth of
-    prediction). Any p + 1e-5 < exp(the float32 just below `score`) has a log that rounds
+    outputs are passed over without their logarithm (a log per output and line is a large
+    part of prediction). Any p + 1e-5 < exp(the float32 just below `score`) has a log that rounds
     to that float32 or lower; the factor leaves room for the error of exp and log."""
     below = np.nextafter(np.float32(score), np.float32(-np.inf))
     return math.exp(np.float64(below)) * (1.0 - 1e-9) - 1e-5

@@ -53,10 +53,10 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
     nothing.
 
     Why one per core even at -thread 1: this first touch faults the matrix in, on
-    transparent huge pages (numpy asks for them; skipgram trains ~9% faster on them). In a
-    VM a huge-page fault can wait on the host, and one thread then waits alone: filling an
-    816 MB matrix took 13 s from one thread and 6 s from two on a 2-core VM (0.5-0.8 s on
-    small pages, 0.3 s when the host still had the memory)."""
+    transparent huge pages (numpy asks for them; skipgram trains faster on them). In a
+    VM a huge-page fault can wait on the host, and one thread then waits alone, where
+    several wait side by side (figures: benchmarks/README.md, "Design notes behind the
+    kernels")."""
     blocks = -(-matrix.size // INIT_BLOCK)
     nthreads = max(1, min(max(nthreads, default_thread_count()), blocks))
     step = _FILL_ROUND * nthreads
