@@ -82,11 +82,13 @@ def _add_to_rows(wi, rows, start, stop, grad):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _logistic_rows(wo, targets, weights, npos, n, lr, hidden, grad, alphas):
-    """The ns update of one hidden vector against the output rows targets[:n], the first
-    npos positive, each weighted by weights[t], as matrix products: scores = O h, alpha =
-    lr w (label - sigmoid(scores)), grad += alpha O, O += alpha h^T, all from the rows
-    as they were (a row listed twice gets both updates). Returns the weighted loss."""
+def _logistic_rows(wo, batch, state, npos, n, lr):
+    """The ns update of state.hidden against the output rows batch.targets[:n], the first
+    npos positive, each weighted by batch.weights[t], as matrix products: scores = O h,
+    alpha = lr w (label - sigmoid(scores)), grad += alpha O, O += alpha h^T, all from the
+    rows as they were (a row listed twice gets both updates). Returns the weighted loss."""
+    targets, weights, alphas = batch.targets, batch.weights, batch.alphas
+    hidden, grad = state.hidden, state.grad
     dim = hidden.shape[0]
     loss = np.float32(0.0)
     for t in range(n):
@@ -124,7 +126,7 @@ def skipgram_step(state, model, words, batch, line, nline, first, lr):
     sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
     hidden, grad = state.hidden, state.grad
     boundaries, negatives = batch.boundaries, batch.negatives
-    targets, weights, alphas = batch.targets, batch.weights, batch.alphas
+    targets, weights = batch.targets, batch.weights
     last = min(nline, first + len(boundaries))
     nneg = len(negatives)
     neg = batch.neg
@@ -155,7 +157,7 @@ def skipgram_step(state, model, words, batch, line, nline, first, lr):
         a, z = sub_offsets[center], sub_offsets[center + 1]
         mean_rows(wi, sub_ids, a, z, hidden)
         grad[:] = 0.0
-        loss += _logistic_rows(wo, targets, weights, contexts, n, lr, hidden, grad, alphas)
+        loss += _logistic_rows(wo, batch, state, contexts, n, lr)
         _add_to_rows(wi, sub_ids, a, z, grad)
         examples += contexts
     return loss, examples
@@ -175,7 +177,7 @@ def cbow_step(state, model, words, batch, line, nline, first, lr):
     sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
     hidden, grad = state.hidden, state.grad
     boundaries, negatives = batch.boundaries, batch.negatives
-    targets, weights, alphas = batch.targets, batch.weights, batch.alphas
+    targets, weights = batch.targets, batch.weights
     sums, grads = batch.sums, batch.grads
     last = min(nline, first + len(boundaries))
     nneg = len(negatives)
@@ -223,7 +225,7 @@ def cbow_step(state, model, words, batch, line, nline, first, lr):
                 weights[n] = share
                 n += 1
         grad[:] = 0.0
-        loss += _logistic_rows(wo, targets, weights, 1, n, lr, hidden, grad, alphas)
+        loss += _logistic_rows(wo, batch, state, 1, n, lr)
         for c in range(start, stop):
             if c != i:
                 for j in range(dim):
