@@ -10,7 +10,9 @@ from conftest import assert_one_line_error, run
 import embtk
 from embtk.errors import EmbtkError
 from embtk.losses import _LOG, _SIGMOID, LOG_TABLE_SIZE, MAX_SIGMOID, SIGMOID_TABLE_SIZE
-from embtk.minibatch import cbow_step, skipgram_step
+from embtk.kernels import Model, WordTables
+from embtk.losses import NS, State, make_loss_params
+from embtk.minibatch import Batched, cbow_step, skipgram_step
 
 DATA = Path(__file__).parent / "data"
 CORPUS = DATA / "austen_small.txt"
@@ -100,10 +102,19 @@ def reference_cbow(wi, wo, subwords, line, first, last, boundaries, negatives, n
 
 # ------------------------------------------------------------- tiny data
 
-def buffers(dim, n=2 * 5 + 4):
-    """hidden, grad, targets, weights, alphas for the step kernels."""
-    return (np.zeros(dim, np.float32), np.zeros(dim, np.float32), np.zeros(n, np.int64),
-            np.zeros(n, np.float32), np.zeros(n, np.float32))
+def step_arguments(wi, wo, offsets, ids, boundaries, negatives, neg, span=1):
+    """state, model, words and batch for the step kernels (ws 5, the boundaries of centers
+    first..last - 1, `span` positions of row sums for cbow)."""
+    dim, n = wi.shape[1], 2 * 5 + len(negatives)
+    state = State(0, np.ones(1, np.uint64), np.zeros(dim, np.float32), np.zeros(dim, np.float32),
+                  np.zeros(wo.shape[0], np.float32))
+    params = make_loss_params(NS, np.ones(wo.shape[0]), neg)
+    words = WordTables(np.int32(0), np.ones(wo.shape[0], np.float32), offsets, ids)
+    batch = Batched(span > 1, 5, neg, np.asarray(boundaries, np.int64),
+                    np.asarray(negatives, np.int64), np.zeros(n, np.int64),
+                    np.zeros(n, np.float32), np.zeros(n, np.float32),
+                    np.zeros((span, dim), np.float32), np.zeros((span, dim), np.float32))
+    return state, Model(wi, wo, params), words, batch
 
 
 def tiny_problem(seed):
@@ -134,9 +145,8 @@ def test_skipgram_step_equals_the_numpy_reference(seed, first, last):
     want_wi, want_wo = wi.copy(), wo.copy()
     want = reference_skipgram(want_wi, want_wo, subwords, list(line), first, last,
                               boundaries, list(negatives), 5, np.float32(lr))
-    dim = wi.shape[1]
-    got = skipgram_step(wi, wo, offsets, ids, line, len(line), first, last, boundaries,
-                        negatives, len(negatives), 5, lr, *buffers(dim))
+    got = skipgram_step(*step_arguments(wi, wo, offsets, ids, boundaries, negatives, 5), line,
+                        len(line), first, lr)
     assert got[1] == want[1]
     assert got[0] == pytest.approx(want[0], rel=1e-4)
     np.testing.assert_allclose(wo, want_wo, atol=2e-6)
@@ -153,10 +163,9 @@ def test_cbow_step_equals_the_numpy_reference(seed, first, last):
     want_wi, want_wo = wi.copy(), wo.copy()
     want = reference_cbow(want_wi, want_wo, subwords, list(line), first, last, boundaries,
                           list(negatives), 5, np.float32(lr))
-    dim, span = wi.shape[1], last - first + 2 * 5
-    got = cbow_step(wi, wo, offsets, ids, line, len(line), first, last, boundaries, negatives,
-                    len(negatives), 5, lr, np.zeros((span, dim), np.float32),
-                    np.zeros((span, dim), np.float32), *buffers(dim))
+    span = last - first + 2 * 5
+    got = cbow_step(*step_arguments(wi, wo, offsets, ids, boundaries, negatives, 5, span), line,
+                    len(line), first, lr)
     assert got[1] == want[1]
     assert got[0] == pytest.approx(want[0], rel=1e-4)
     np.testing.assert_allclose(wo, want_wo, atol=2e-6)
@@ -169,8 +178,7 @@ def test_a_shared_negative_is_weighted_by_the_pairs_it_stands_for():
     line = np.array([1, 5, 2, 3], dtype=np.int32)
     start, start_wi = wo.copy(), wi.copy()
     h = wi[subwords[2]].mean(axis=0)
-    skipgram_step(wi, wo, offsets, ids, line, 4, 2, 3, np.array([2]), np.array([5, 7]), 2, 2,
-                  0.05, *buffers(8))
+    skipgram_step(*step_arguments(wi, wo, offsets, ids, [2], [5, 7], 2), line, 4, 2, 0.05)
 
     def alpha(row, label, weight):
         return 0.05 * weight * (label - table_sigmoid(start[row] @ h))

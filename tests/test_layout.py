@@ -19,7 +19,7 @@ import pytest
 import embtk
 
 READING_ORDER = [
-    "errors", "safeio", "args", "jitting", "tokens", "introsort", "counting", "dictionary",
+    "errors", "safeio", "args", "jitting", "primitives", "tokens", "introsort", "counting", "dictionary",
     "losses", "kernels", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
     "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "glove.cooccurrence", "glove.training", "glove", "autotune",

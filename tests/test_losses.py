@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.losses import (HS, LOG_TABLE_SIZE, MAX_SIGMOID, NS, OVA, SIGMOID_TABLE_SIZE, SOFTMAX,
-                          alias_table, draw_negative, forward, make_loss_params, seed_rng)
+                          State, draw_negative, forward, make_loss_params)
+from embtk.primitives import alias_table, seed_rng
 
 
 def implied_probabilities(keep, alias):
@@ -155,7 +156,7 @@ def test_updates_are_minus_lr_times_the_gradient_of_the_loss(name, seed):
     rng = seed_rng(seed)
     state = rng.copy()
     loss = forward(params, wo, targets, np.int64(tstart), np.int64(tstop),
-                   np.int64(target_index), LR, hidden, grad, output, rng)
+                   np.int64(target_index), LR, State(0, rng, hidden, grad, output))
     assert np.array_equal(hidden, h0)
     if kind in (SOFTMAX, OVA):  # they draw nothing (softmax reads its starting row)
         assert np.array_equal(rng, state)

@@ -216,7 +216,8 @@ def test_fill_uniform_in_rounds_is_the_same_matrix_and_obeys_the_deadline(monkey
 def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
     """fastText's skipgram step written plainly: for every (center, context) pair the
     center's rows are averaged again, and the gradient goes back into them at once."""
-    from embtk.losses import forward, rand_below, rand_unit
+    from embtk.losses import State, forward
+    from embtk.primitives import rand_below, rand_unit
 
     line = np.array([w for w in ids if rand_unit(rng) <= 1.0], dtype=np.int32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
@@ -227,8 +228,8 @@ def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids
             if c != i:
                 hidden = wi[rows].mean(axis=0).astype(np.float32)
                 grad = np.zeros_like(hidden)
-                forward(params, wo, line, 0, len(line), c, np.float32(lr), hidden, grad,
-                        output, rng)
+                forward(params, wo, line, 0, len(line), c, np.float32(lr),
+                        State(0, rng, hidden, grad, output))
                 for r in rows:  # a row listed twice gets the gradient twice, as in fastText
                     wi[r] += grad
 
@@ -236,7 +237,8 @@ def _per_context_skipgram(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids
 def _per_target_cbow(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
     """fastText's cbow step written plainly: for every target the rows of all its context
     words are averaged, and the gradient goes back into each of them at once."""
-    from embtk.losses import forward, rand_below, rand_unit
+    from embtk.losses import State, forward
+    from embtk.primitives import rand_below, rand_unit
 
     line = np.array([w for w in ids if rand_unit(rng) <= 1.0], dtype=np.int32)
     output = np.zeros(wo.shape[0], dtype=np.float32)
@@ -248,7 +250,8 @@ def _per_target_cbow(rng, ids, wi, wo, params, ws, lr, sub_offsets, sub_ids):
                                for c in context])
         hidden = wi[rows].mean(axis=0).astype(np.float32)
         grad = np.zeros_like(hidden)
-        forward(params, wo, line, 0, len(line), i, np.float32(lr), hidden, grad, output, rng)
+        forward(params, wo, line, 0, len(line), i, np.float32(lr),
+                State(0, rng, hidden, grad, output))
         for r in rows:  # a row listed twice gets the gradient twice, as in fastText
             wi[r] += grad
 
@@ -258,8 +261,10 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     """The kernels keep the sums of rows up to date and write each word's rows once (per
     center for skipgram, per word for cbow); that must be the same training as fastText's
     average-and-write for each example."""
-    from embtk.kernels import Schedule, WordTables, cbow_window, train_unsupervised
-    from embtk.losses import NS, make_loss_params, seed_rng
+    from embtk.kernels import (Model, Schedule, WordTables, cbow_window, skipgram_scratch,
+                               train_unsupervised)
+    from embtk.losses import NS, make_loss_params, thread_state
+    from embtk.primitives import seed_rng
 
     nwords, dim, ws = 6, 8, 3
     # word 3 lists row 7 twice (two of its n-grams hashed to one bucket); words 2 and 5
@@ -273,7 +278,7 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     # one line (0 = </s>), long enough that words leave the cbow window, one word repeated
     ids = np.array([1, 3, 2, 4, 5, 3, 1, 2, 3, 3, 4, 2, 5, 1, 4, 0], dtype=np.int32)
     words = WordTables(np.int32(0), np.ones(nwords, dtype=np.float32), sub_offsets, sub_ids)
-    schedule = Schedule(np.float64(0.1), np.int64(10**9), np.int64(10**9),
+    schedule = Schedule(np.float64(0.1), np.int64(10**9), np.int64(4),
                         np.zeros((1, 8), np.int64), np.zeros((1, 8), np.float64),
                         np.zeros(1, np.int32))
     expected_wi, expected_wo = wi.copy(), wo.copy()
@@ -281,10 +286,11 @@ def test_unsupervised_kernel_is_fasttexts_plain_update(cbow):
     reference(seed_rng(11), ids, expected_wi, expected_wo, params, ws, 0.1, sub_offsets,
               sub_ids)
     start = wi.copy()
-    window = cbow_window(ws, dim, sub_offsets) if cbow else None
-    used, _ = train_unsupervised(0, seed_rng(11), words, ids, True, wi, wo, params, window, ws,
-                                 schedule)
+    step = cbow_window(ws, dim, sub_offsets) if cbow else skipgram_scratch(ws, dim)
+    used, _ = train_unsupervised(thread_state(0, seed_rng(11), dim, nwords), Model(wi, wo, params),
+                                 words, ids, True, step, schedule)
     assert used == len(ids)
+    assert schedule.progress[0, 0] == len(ids)  # every token counted, published or not
     assert np.abs(wi - start).max() > 0.01  # it trained
     np.testing.assert_allclose(wi, expected_wi, rtol=0, atol=2e-6)
     np.testing.assert_allclose(wo, expected_wo, rtol=0, atol=2e-6)
@@ -296,8 +302,9 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
     add it to the shared one every SHARE_EVERY examples and at the end. A thread alone
     under a several-thread schedule must leave the same matrices as at one thread (up to
     rounding): every update reaches the shared matrix, the last partial batch too."""
-    from embtk.kernels import SHARE_EVERY, Schedule, train_supervised
-    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params, seed_rng
+    from embtk.kernels import SHARE_EVERY, Model, Schedule, train_supervised
+    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params, thread_state
+    from embtk.primitives import seed_rng
 
     generator = np.random.default_rng(5)
     nlabels, nrows, dim = 5, 30, 8
@@ -318,7 +325,8 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
                             np.zeros((nthreads, 8), np.int64), np.zeros((nthreads, 8), np.float64),
                             np.zeros(1, np.int32))
         wi, wo = start_wi.copy(), start_wo.copy()
-        used, _ = train_supervised(0, seed_rng(7), records, wi, wo, params, schedule)
+        used, _ = train_supervised(thread_state(0, seed_rng(7), dim, nlabels),
+                                   Model(wi, wo, params), records, schedule)
         assert used == len(records)
         trained.append((wi, wo))
     (wi1, wo1), (wi2, wo2) = trained

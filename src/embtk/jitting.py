@@ -8,13 +8,15 @@ kinds of it are avoidable:
 
 - numba gives every compiled function a CPython wrapper (unboxing each argument,
   boxing the result) and a C-callable one (for ctypes/cfunc use, which embtk never
-  makes), also for helpers only other kernels call: about half the compile time of a
-  small function. Every kernel is compiled with no_cfunc_wrapper=True (15% of a small
-  function), and `callee` leaves out both wrappers.
+  makes), also for helpers only other kernels call; building them is a large part of a
+  small function's compile time. Every kernel is compiled with no_cfunc_wrapper=True,
+  and `callee` leaves out both wrappers.
 - numba compiles its own `np.empty`/`np.zeros` afresh in every process, for each (shape
   type, dtype) and again for each set of compile options (fastmath, error model) of the
-  calling kernels, and caches none of it: np.empty alone was compiled 39 times over the
-  README's first run. Here they are cached functions, compiled once per dtype.
+  calling kernels, and caches none of it. Here they are cached functions, compiled once
+  per dtype.
+
+benchmarks/README.md ("Design notes behind the kernels") has the measured costs.
 
 Sizes are passed to the allocation helpers as int64: a literal (`empty(64, np.uint8)`)
 compiles one more signature for that literal, so such call sites write np.int64(64).

@@ -13,22 +13,26 @@ thread is reading.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba as nb
 import numpy as np
-
-from collections import namedtuple
+from numba.extending import overload
 
 from .jitting import callee, zeros, zeros2
 from .dictionary import MAX_LINE_SIZE, word_rows
-from .losses import (OVA, SOFTMAX, dot_row, forward, heap_offer, predict_top_k, rand_below,
-                     rand_unit, seed_rng, sort_heap)
+from .losses import OVA, SOFTMAX, dot_row, forward, predict_top_k
+from .primitives import heap_offer, rand_below, rand_unit, seed_rng, sort_heap
 
 # The learning-rate schedule and the state the training threads share: the initial rate,
 # the tokens of the whole run (epochs x corpus), tokens between updates of the rate, each
 # thread's token count and (loss sum, examples) on its own cache line (see
 # trainer.cache_line_rows), and the stop flag the caller sets to end the run early.
 Schedule = namedtuple("Schedule", "lr0 total_tokens lr_update_rate progress loss_stats stop")
+
+# What a training kernel learns: fastText's Model, the input and output matrices and the
+# loss's parameters (one of losses' per-loss classes: see losses.for_training).
+Model = namedtuple("Model", "wi wo params")
 
 # What the word-vector kernels look up for each token id: the end-of-line id, each word's
 # probability to be kept by subsampling, and each word's input rows (itself and its char
@@ -61,19 +65,21 @@ def mean_rows(wi, rows, start, stop, hidden):
 
 
 @callee(fastmath=True, error_model="numpy")
-def _update(wi, wo, params, rows, start, stop, targets, tstart, tstop, target, lr, grad_scale,
-            hidden, grad, output, rng):
-    """One example: the input rows rows[start:stop] predict targets[target] (the other
-    targets[tstart:tstop] count as positives for ova); forward through the loss, then push
-    the gradient, times `grad_scale`, into the input rows."""
-    mean_rows(wi, rows, start, stop, hidden)
+def _update(model, state, records, a, b, lb, target, lr):
+    """One classifier example: the input rows records[a:b] predict records[target] (the
+    other labels records[b:lb] count as positives for ova); forward through the loss,
+    then push the gradient, divided by the number of input rows as fastText does, into
+    those rows."""
+    wi, hidden, grad = model.wi, state.hidden, state.grad
+    mean_rows(wi, records, a, b, hidden)
     grad[:] = 0.0
-    loss = forward(params, wo, targets, tstart, tstop, target, lr, hidden, grad, output, rng)
+    loss = forward(model.params, model.wo, records, b, lb, target, lr, state)
+    grad_scale = np.float32(1.0 / (b - a))
     if grad_scale != 1.0:
         for j in range(grad.shape[0]):
             grad[j] *= grad_scale
-    for k in range(start, stop):
-        r = rows[k]
+    for k in range(a, b):
+        r = records[k]
         for j in range(grad.shape[0]):
             wi[r, j] += grad[j]
     return loss
@@ -92,18 +98,39 @@ def _shared_rows(rows, a, b):
     return np.float32(total)
 
 
+# The loop every training kernel runs, in pieces shared by all of them:
+#
+#     loss_sum, examples = _thread_stats(state, schedule)
+#     while there is input:
+#         lr = _next_lr(schedule, local)          # negative: stop (flag set, or all done)
+#         read one example or line; local += its tokens
+#         learn from it at lr
+#         if local > schedule.lr_update_rate:   # written out: an inlined helper that
+#             local = _publish(...)             # returned either `local` or 0 lost counts
+#     _publish(state, schedule, local, loss_sum, examples)
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
-def _publish(tid, local, loss_sum, examples, schedule):
+def _thread_stats(state, schedule):
+    """This thread's (loss sum, examples) so far: they carry over between kernel calls."""
+    return schedule.loss_stats[state.tid, 0], np.int64(schedule.loss_stats[state.tid, 1])
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _publish(state, schedule, local, loss_sum, examples):
     """Add this thread's tokens to its own progress slot; returns the new local count (0)."""
-    schedule.progress[tid, 0] += local
-    schedule.loss_stats[tid, 0] = loss_sum
-    schedule.loss_stats[tid, 1] = examples
+    schedule.progress[state.tid, 0] += local
+    schedule.loss_stats[state.tid, 0] = loss_sum
+    schedule.loss_stats[state.tid, 1] = examples
     return 0
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _current_lr(schedule, local):
-    """fastText's linear decay over the tokens of all threads; negative once training is done."""
+def _next_lr(schedule, local):
+    """fastText's linear decay over the tokens of all threads; negative once training is
+    done or the caller has set the stop flag."""
+    if schedule.stop[0] != 0:
+        return -1.0
     done = local
     progress = schedule.progress
     for t in range(progress.shape[0]):
@@ -143,16 +170,24 @@ def read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line):
     return end, nline
 
 
-# cbow's window of words around the target (see _cbow_line): a ring of power-of-two
-# slots holding each word's read row sum, its pending gradient and its number of rows;
-# for each pair of slots, how many rows the two words share; and which slots list each
-# row, as a hash table of (row, slot) entries, one per listing.
-CbowWindow = namedtuple("CbowWindow", "sums pending nrows shared row_keys row_slots")
+# How train_unsupervised learns from a line: a tuple of the mode's options and scratch
+# arrays, whose class names the function that learns (its `learn_line`, see learn_line).
+# Skipgram: the window size and the sum of the center's gradients.
+Skipgram = namedtuple("Skipgram", "ws grad_sum")
+# cbow: the window size and the window of words around the target (see _cbow_line): a ring
+# of power-of-two slots holding each word's read row sum, its pending gradient and its
+# number of rows; for each pair of slots, how many rows the two words share; and which
+# slots list each row, as a hash table of (row, slot) entries, one per listing.
+CbowWindow = namedtuple("CbowWindow", "ws sums pending nrows shared row_keys row_slots")
+
+
+def skipgram_scratch(ws: int, dim: int) -> Skipgram:
+    """A thread's skipgram options and scratch for train_unsupervised."""
+    return Skipgram(int(ws), np.zeros(dim, np.float32))
 
 
 def cbow_window(ws: int, dim: int, subword_offsets: np.ndarray) -> CbowWindow:
-    """A thread's cbow window; train_unsupervised trains cbow when given one, skipgram
-    when given None (numba compiles only the branch that the type selects)."""
+    """A thread's cbow options and window for train_unsupervised."""
     span = 2
     while span <= 2 * ws:  # the target and ws words either side
         span *= 2
@@ -160,9 +195,10 @@ def cbow_window(ws: int, dim: int, subword_offsets: np.ndarray) -> CbowWindow:
     entries = 16
     while entries < 4 * span * longest:  # a quarter full at most: short probes
         entries *= 2
-    return CbowWindow(np.zeros((span, dim), np.float32), np.zeros((span, dim), np.float32),
-                      np.zeros(span, np.int64), np.zeros((span, span), np.float32),
-                      np.full(entries, -1, np.int32), np.zeros(entries, np.int32))
+    return CbowWindow(int(ws), np.zeros((span, dim), np.float32),
+                      np.zeros((span, dim), np.float32), np.zeros(span, np.int64),
+                      np.zeros((span, span), np.float32), np.full(entries, -1, np.int32),
+                      np.zeros(entries, np.int32))
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -245,8 +281,7 @@ def _leave(wi, window, p, end_live, sub_offsets, sub_ids, word):
 
 
 @callee(fastmath=True, error_model="numpy")
-def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, hidden, grad,
-               output, window):
+def _cbow_line(state, model, words, window, line, nline, lr):
     """fastText's cbow over one line, with each word's rows read once and written once.
 
     fastText averages the rows of every context word for each target and adds the gradient
@@ -258,13 +293,17 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
     "ing>", a repeated word). In exact arithmetic this is fastText's training.
     Returns (loss sum, examples).
     """
+    wi, wo, params = model.wi, model.wo, model.params
+    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
+    hidden, grad, rng = state.hidden, state.grad, state.rng
+    ws = window.ws
     sums, pending, shared = window.sums, window.pending, window.shared
     mask = sums.shape[0] - 1
     dim = hidden.shape[0]
-    first = np.int64(0)
+    first = np.int64(0)  # typed: a literal 0 would compile another forward
     loss = 0.0
     examples = np.int64(0)
-    entered = 0
+    entered = np.int64(0)  # typed: a literal 0 would compile another _enter
     for i in range(nline):
         while entered < min(nline, i + ws + 1):
             _enter(wi, window, entered, line[entered], sub_offsets, sub_ids)
@@ -291,7 +330,7 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
             for j in range(dim):
                 hidden[j] *= scale
             grad[:] = 0.0
-            loss += forward(params, wo, line, first, nline, i, lr, hidden, grad, output, rng)
+            loss += forward(params, wo, line, first, nline, i, lr, state)
             for q in range(lo, hi):
                 if q != i:
                     for j in range(dim):
@@ -304,88 +343,109 @@ def _cbow_line(wi, wo, params, line, nline, ws, sub_offsets, sub_ids, lr, rng, h
     return loss, examples
 
 
+@callee(fastmath=True, error_model="numpy")
+def _skipgram_line(state, model, words, step, line, nline, lr):
+    """fastText's skipgram over one line: each word predicts the words within a window of
+    1..ws words either side. Returns (loss sum, examples).
+
+    fastText adds each context's gradient to the center's rows and averages them again
+    for the next context. Only that average is read until the center is done, and it
+    moves by exactly the gradient (times `shift` when a row is listed twice), so the rows
+    get the sum once, at the end.
+    """
+    wi, wo, params = model.wi, model.wo, model.params
+    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
+    hidden, grad, grad_sum = state.hidden, state.grad, step.grad_sum
+    dim = wi.shape[1]
+    first = np.int64(0)  # typed: a literal 0 would compile another forward
+    loss = 0.0
+    examples = np.int64(0)
+    for i in range(nline):
+        boundary = 1 + rand_below(state.rng, step.ws)
+        center = line[i]
+        a, b = sub_offsets[center], sub_offsets[center + 1]
+        mean_rows(wi, sub_ids, a, b, hidden)
+        shift = _shared_rows(sub_ids, a, b) / np.float32(max(1, b - a))
+        grad_sum[:] = 0.0
+        for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
+            if c != i:
+                grad[:] = 0.0
+                loss += forward(params, wo, line, first, nline, c, lr, state)
+                for j in range(dim):
+                    grad_sum[j] += grad[j]
+                    hidden[j] += shift * grad[j]
+                examples += 1
+        for k in range(a, b):
+            r = sub_ids[k]
+            for j in range(dim):
+                wi[r, j] += grad_sum[j]
+    return loss, examples
+
+
+Skipgram.learn_line = _skipgram_line
+CbowWindow.learn_line = _cbow_line
+
+
+def learn_line(state, model, words, step, line, nline, lr):
+    """Learn from line[:nline] at rate `lr` as `step` says (Skipgram, CbowWindow,
+    minibatch.Batched): its class's `learn_line`. Returns (loss sum, examples).
+
+    In a kernel the function is chosen from the class when the kernel is compiled, so each
+    mode compiles its own code alone (as losses.forward chooses a loss).
+    """
+    return type(step).learn_line(state, model, words, step, line, nline, lr)
+
+
+@overload(learn_line, inline="always", jit_options={"no_cfunc_wrapper": True})
+def _learn_line_of(state, model, words, step, line, nline, lr):
+    chosen = step.instance_class.learn_line
+
+    def call(state, model, words, step, line, nline, lr):
+        return chosen(state, model, words, step, line, nline, lr)
+    return call
+
+
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def train_unsupervised(tid, rng, words, ids, at_corpus_end, wi, wo, params, window, ws,
-                       schedule):
-    """cbow (given the thread's `window`, see cbow_window) or skipgram (`window` None)
-    over `ids`, the piece of the corpus that thread `tid` reads next (`at_corpus_end`:
-    the piece ends where the corpus does).
+def train_unsupervised(state, model, words, ids, at_corpus_end, step, schedule):
+    """Word vectors as `step` says (skipgram, cbow, or -batch: see learn_line) over `ids`,
+    the piece of the corpus that thread `state.tid` reads next (`at_corpus_end`: the
+    piece ends where the corpus does).
 
     Lines are read as fastText's getLine does (see _line_end), frequent words dropped with
     probability 1 - keep_prob; a line the piece cuts is left for the next piece, so that
-    any cutting gives the same training. `rng` and the thread's loss statistics carry
-    over from one call to the next. Returns (ids used, finished): finished once all
+    any cutting gives the same training. The thread's random state and loss statistics
+    carry over from one call to the next. Returns (ids used, finished): finished once all
     threads together have processed the schedule's `total_tokens`, or its stop flag is set.
     """
-    eos_id, keep_prob = words.eos_id, words.keep_prob
-    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
-    stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
-    dim = wi.shape[1]
-    hidden = np.zeros(dim, dtype=np.float32)
-    grad = np.zeros(dim, dtype=np.float32)
-    grad_sum = np.zeros(dim, dtype=np.float32)
-    output = np.zeros(wo.shape[0], dtype=np.float32)
     line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
-    # A typed constant rather than a literal: a literal argument (0, False) makes numba
-    # compile one more specialization of the callee.
-    first = np.int64(0)
     pos = 0
     local = 0
-    loss_sum = schedule.loss_stats[tid, 0]
-    examples = np.int64(schedule.loss_stats[tid, 1])
+    loss_sum, examples = _thread_stats(state, schedule)
     finished = False
     while pos < len(ids):
-        if stop[0] != 0:
-            finished = True
-            break
-        lr = _current_lr(schedule, local)
+        lr = _next_lr(schedule, local)
         if lr < 0:
             finished = True
             break
-        end, nline = read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line)
+        end, nline = read_line(ids, pos, at_corpus_end, words.eos_id, words.keep_prob,
+                               state.rng, line)
         if end < 0:
             break
         local += end - pos
         pos = end
-        if window is not None:
-            line_loss, line_examples = _cbow_line(wi, wo, params, line, nline, ws, sub_offsets,
-                                                  sub_ids, lr, rng, hidden, grad, output, window)
-            loss_sum += line_loss
-            examples += line_examples
-        else:
-            for i in range(nline):
-                boundary = 1 + rand_below(rng, ws)
-                # fastText adds each context's gradient to the center's rows and averages
-                # them again for the next context. Only that average is read until the
-                # center is done, and it moves by exactly the gradient (times `shift`
-                # when a row is listed twice), so the rows get the sum once, at the end.
-                center = line[i]
-                a, b = sub_offsets[center], sub_offsets[center + 1]
-                mean_rows(wi, sub_ids, a, b, hidden)
-                shift = _shared_rows(sub_ids, a, b) / np.float32(max(1, b - a))
-                grad_sum[:] = 0.0
-                for c in range(max(0, i - boundary), min(nline, i + boundary + 1)):
-                    if c != i:
-                        grad[:] = 0.0
-                        loss_sum += forward(params, wo, line, first, nline, c, lr, hidden,
-                                            grad, output, rng)
-                        for j in range(dim):
-                            grad_sum[j] += grad[j]
-                            hidden[j] += shift * grad[j]
-                        examples += 1
-                for k in range(a, b):
-                    r = sub_ids[k]
-                    for j in range(dim):
-                        wi[r, j] += grad_sum[j]
-        if local > lr_update_rate:
-            local = _publish(tid, local, loss_sum, examples, schedule)
-    _publish(tid, local, loss_sum, examples, schedule)
+        line_loss, line_examples = learn_line(state, model, words, step, line, nline, lr)
+        loss_sum += line_loss
+        examples += line_examples
+        if local > schedule.lr_update_rate:
+            local = _publish(state, schedule, local, loss_sum, examples)
+    _publish(state, schedule, local, loss_sum, examples)
     return pos, finished
 
 
 # Examples a thread learns on its own copy of a softmax or ova output matrix before it adds
-# them to the shared one (train_supervised). Langid, 2 threads, -epoch 3: 4, 16 and 64 all
-# train in 5.6-6.6 s, against 10.5 s sharing every update.
+# them to the shared one (train_supervised): often enough that the threads see each other's
+# updates soon, rarely enough that adding costs little (from 4 to 64 train equally fast:
+# benchmarks/README.md, "Design notes behind the kernels").
 SHARE_EVERY = 16
 # The copies cost two output matrices a thread: above this many values (16 MB) threads
 # update the shared matrix directly, as fastText's.
@@ -393,35 +453,27 @@ PRIVATE_OUTPUT_MAX = 1 << 22
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def train_supervised(tid, rng, records, wi, wo, params, schedule):
+def train_supervised(state, model, records, schedule):
     """Classifier training over `records` (see RECORD_HEADER), the piece of the corpus
-    that thread `tid` reads next; a record the piece cuts is left for the next piece.
+    that thread `state.tid` reads next; a record the piece cuts is left for the next piece.
 
     softmax/ns/hs learn one label per line drawn at random; ova learns all of them.
-    The gradient is divided by the number of input rows, as in fastText. Returns
-    (int32 values used, finished), as train_unsupervised.
+    Returns (int32 values used, finished), as train_unsupervised.
     """
-    stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
-    dim = wi.shape[1]
-    hidden = zeros(dim, np.float32)
-    grad = zeros(dim, np.float32)
-    output = zeros(wo.shape[0], np.float32)
+    wo, params = model.wo, model.params
     # softmax and ova write every output row for every example; threads sharing those rows
     # at that rate spend their time moving cache lines, so each thread learns on its own
     # copy and adds what it learned to the shared matrix every SHARE_EVERY examples.
     private = learns_privately(schedule.progress.shape[0], wo.size, params.kind)
     mine = wo.copy() if private else wo
     shared_as = mine.copy() if private else wo  # mine's copy: wo may change in between
+    learner = Model(model.wi, mine, params)
     pos = 0
     local = 0
-    loss_sum = schedule.loss_stats[tid, 0]
-    examples = np.int64(schedule.loss_stats[tid, 1])
+    loss_sum, examples = _thread_stats(state, schedule)
     finished = False
     while pos + RECORD_HEADER <= len(records):
-        if stop[0] != 0:
-            finished = True
-            break
-        lr = _current_lr(schedule, local)
+        lr = _next_lr(schedule, local)
         if lr < 0:
             finished = True
             break
@@ -433,17 +485,16 @@ def train_supervised(tid, rng, records, wi, wo, params, schedule):
         local += records[pos]
         pos = lb
         if b > a and lb > b:
-            target = b if params.kind == OVA else b + rand_below(rng, lb - b)
-            loss_sum += _update(wi, mine, params, records, a, b, records, b, lb, target, lr,
-                                np.float32(1.0 / (b - a)), hidden, grad, output, rng)
+            target = b if params.kind == OVA else b + rand_below(state.rng, lb - b)
+            loss_sum += _update(learner, state, records, a, b, lb, target, lr)
             examples += 1
             if private and examples % SHARE_EVERY == 0:
                 share_output(wo, mine, shared_as)
-        if local > lr_update_rate:
-            local = _publish(tid, local, loss_sum, examples, schedule)
+        if local > schedule.lr_update_rate:
+            local = _publish(state, schedule, local, loss_sum, examples)
     if private:
         share_output(wo, mine, shared_as)
-    _publish(tid, local, loss_sum, examples, schedule)
+    _publish(state, schedule, local, loss_sum, examples)
     return pos, finished
 
 

@@ -2,7 +2,8 @@
 
 Each loss scores the hidden vector against rows of the output matrix `wo`, accumulates
 the gradient for the input rows into `grad`, and updates `wo` in place. The
-parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple.
+parameters a loss needs (negative table, Huffman paths) travel in one `LossParams` tuple,
+a training thread's hidden vector, gradient, scores and random state in one `State`.
 
 Training kernels are compiled with fastmath (reordered sums, fused multiply-adds) and
 numpy's error model (a diverging run yields NaN, reported after training, instead of
@@ -22,6 +23,7 @@ import numpy as np
 from numba.extending import overload
 
 from .jitting import callee, empty
+from .primitives import alias_table, heap_offer, huffman_tree, rand_below, rand_unit, sort_heap
 
 HS, NS, SOFTMAX, OVA = 1, 2, 3, 4
 SIGMOID_TABLE_SIZE = 512
@@ -51,12 +53,24 @@ LossParams = namedtuple("LossParams",
                         "kind neg neg_keep neg_alias tree_left tree_right path_offsets paths codes")
 # The same fields under a class of each loss (see `for_training`): numba compiles a kernel
 # for each class of its arguments, so one given HsParams carries hs's code alone, where
-# LossParams, whose kind is known only at run time, brings all four (1-2 s of compiling).
+# LossParams, whose kind is known only at run time, compiles all four into the kernel.
 HsParams = namedtuple("HsParams", LossParams._fields)
 NsParams = namedtuple("NsParams", LossParams._fields)
 SoftmaxParams = namedtuple("SoftmaxParams", LossParams._fields)
 OvaParams = namedtuple("OvaParams", LossParams._fields)
 _PARAMS_OF_KIND = {HS: HsParams, NS: NsParams, SOFTMAX: SoftmaxParams, OVA: OvaParams}
+
+# A training thread's own state, as fastText's Model::State: its id (its progress slot in
+# kernels.Schedule), its random state (seed_rng's one uint64), and the hidden vector, its
+# gradient and the scores of every output (dim, dim and output-size float32 arrays).
+# Built once per thread; the kernels overwrite hidden, grad and output before reading them.
+State = namedtuple("State", "tid rng hidden grad output")
+
+
+def thread_state(tid: int, rng: np.ndarray, dim: int, outputs: int) -> State:
+    """A State for thread `tid`, drawing from `rng` (a 1-element uint64 array)."""
+    return State(int(tid), rng, np.zeros(dim, np.float32), np.zeros(dim, np.float32),
+                 np.zeros(outputs, np.float32))
 
 
 # ------------------------------------------------------------------------- tables
@@ -82,43 +96,6 @@ def table_log(x):
     return _LOG[0 if i < 0 else (LOG_TABLE_SIZE if i > LOG_TABLE_SIZE else i)]
 
 
-# --------------------------------------------------------------------------- rng
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def seed_rng(seed):
-    """A per-thread xorshift64* state, spread from a small seed by splitmix64."""
-    z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    state = empty(np.int64(1), np.uint64)
-    state[0] = z if z != 0 else np.uint64(1)
-    return state
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def next_u32(state):
-    x = state[0]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    state[0] = x
-    return (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def rand_below(state, n):
-    """Uniform integer in [0, n)."""
-    return np.int64((next_u32(state) * np.uint64(n)) >> np.uint64(32))
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def rand_unit(state):
-    """Uniform float in [0, 1)."""
-    return np.float32(next_u32(state) >> np.uint64(8)) * np.float32(1.0 / 16777216.0)
-
-
 # ------------------------------------------------------------------------ updates
 
 
@@ -135,7 +112,7 @@ def dot_row(wo, row, hidden):
 def scaled_dot_row(wo, row, hidden):
     """dot_row for prediction: a quantized output matrix with separate norms carries each
     row's norm in an extra last column, and fastText scales the dot product by it.
-    Training calls dot_row without this test, which made one-vs-all training 2x slower."""
+    Training calls dot_row: this test in its inner loop would slow every logistic unit."""
     s = dot_row(wo, row, hidden)
     if wo.shape[1] > hidden.shape[0]:
         s *= wo[row, hidden.shape[0]]
@@ -175,8 +152,8 @@ def all_scores(wo_t, hidden, output):
 
     Each sum is the float32 sum dot_row makes, term by term in the same order, so the
     result is bit-identical; but consecutive rows are summed side by side, which the
-    compiler turns into SIMD (5x faster for 121 labels of dimension 50) where dot_row,
-    one row at a time without fastmath, cannot vectorize.
+    compiler turns into SIMD where dot_row, one row at a time without fastmath, cannot
+    vectorize.
     """
     osz = wo_t.shape[1]
     dim = hidden.shape[0]
@@ -214,8 +191,8 @@ def _contains(values, start, stop, x):
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                 rng):
+def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad = state.hidden, state.grad
     loss = np.float32(0.0)
     for i in range(wo.shape[0]):
         label = np.float32(1.0) if _contains(targets, tstart, tstop, i) else np.float32(0.0)
@@ -224,8 +201,8 @@ def _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden, g
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad, rng = state.hidden, state.grad, state.rng
     loss = np.float32(0.0)
     target = np.int64(targets[target_index])
     loss += binary_logistic(wo, target, np.float32(1.0), lr, hidden, grad)
@@ -238,8 +215,8 @@ def _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad = state.hidden, state.grad
     loss = np.float32(0.0)
     target = np.int64(targets[target_index])
     for k in range(params.path_offsets[target], params.path_offsets[target + 1]):
@@ -249,17 +226,16 @@ def _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden, gr
 
 
 @callee(fastmath=True, error_model="numpy")
-def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                     output, rng):
+def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, state):
+    hidden, grad, output = state.hidden, state.grad, state.output
     target = np.int64(targets[target_index])
     softmax_output(wo, hidden, output)
-    # Every row is updated, from a row the random state picks (read, not drawn): Hogwild
-    # threads updating the rows in the same order contend for each row's cache lines in
-    # step; langid at 2 threads trained in 23.1 s that way, 14.6-15.3 s from random rows.
-    # Up to kernels.PRIVATE_OUTPUT_MAX values, classifier threads now learn on copies of
-    # the matrix instead (kernels.SHARE_EVERY); this order still serves bigger ones.
+    # Every row is updated, starting from a row the random state picks (read, not drawn):
+    # Hogwild threads that update a shared matrix's rows in the same order contend for
+    # each row's cache lines in step. Threads learn on private copies of matrices up to
+    # kernels.PRIVATE_OUTPUT_MAX values, so this order matters for bigger ones only.
     osz = wo.shape[0]
-    first = np.int64((rng[0] >> np.uint64(32)) % np.uint64(osz))
+    first = np.int64((state.rng[0] >> np.uint64(32)) % np.uint64(osz))
     for step in range(osz):
         i = first + step
         if i >= osz:
@@ -273,46 +249,39 @@ def _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidde
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def forward_any(params, wo, targets, tstart, tstop, target_index, lr, state):
     """`forward` for a LossParams: the loss chosen at run time."""
     kind = params.kind
     if kind == OVA:
-        return _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                            grad, output, rng)
+        return _forward_ova(params, wo, targets, tstart, tstop, target_index, lr, state)
     if kind == NS:
-        return _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                           grad, output, rng)
+        return _forward_ns(params, wo, targets, tstart, tstop, target_index, lr, state)
     if kind == HS:
-        return _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                           grad, output, rng)
-    return _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, hidden,
-                            grad, output, rng)
+        return _forward_hs(params, wo, targets, tstart, tstop, target_index, lr, state)
+    return _forward_softmax(params, wo, targets, tstart, tstop, target_index, lr, state)
 
 
 _FORWARD_OF_PARAMS = {HsParams: _forward_hs, NsParams: _forward_ns,
                       SoftmaxParams: _forward_softmax, OvaParams: _forward_ova}
 
 
-def forward(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
-    """Score `hidden` against targets[target_index] (ova: all of targets[tstart:tstop]),
-    update `wo` and accumulate `grad` for the input rows; return the loss.
+def forward(params, wo, targets, tstart, tstop, target_index, lr, state):
+    """Score `state.hidden` against targets[target_index] (ova: all of
+    targets[tstart:tstop]), update `wo` and accumulate `state.grad` for the input rows;
+    return the loss. ns draws its negatives from `state.rng`; softmax uses `state.output`.
 
     In a kernel, `params` of a loss's own class (`for_training`) compiles that loss's
     code alone; a LossParams, and any call from Python, goes through `forward_any`.
     """
-    return forward_any(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                       output, rng)
+    return forward_any(params, wo, targets, tstart, tstop, target_index, lr, state)
 
 
 @overload(forward, inline="always", jit_options={"no_cfunc_wrapper": True})
-def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output,
-                rng):
+def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, state):
     chosen = _FORWARD_OF_PARAMS.get(getattr(params, "instance_class", None), forward_any)
 
-    def call(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad, output, rng):
-        return chosen(params, wo, targets, tstart, tstop, target_index, lr, hidden, grad,
-                      output, rng)
+    def call(params, wo, targets, tstart, tstop, target_index, lr, state):
+        return chosen(params, wo, targets, tstart, tstop, target_index, lr, state)
     return call
 
 
@@ -322,61 +291,6 @@ def for_training(params: LossParams):
 
 
 # ---------------------------------------------------------------------- prediction
-
-
-# The k best are kept in a min-heap ordered exactly as fastText's (libstdc++'s
-# push_heap/pop_heap/sort_heap with "greater score first"), so that equal
-# probabilities, common with the table sigmoid, come out in the same order.
-
-
-@callee
-def _sift_up(scores, ids, hole, top, score, idx):
-    parent = (hole - 1) // 2
-    while hole > top and scores[parent] > score:
-        scores[hole] = scores[parent]
-        ids[hole] = ids[parent]
-        hole = parent
-        parent = (hole - 1) // 2
-    scores[hole] = score
-    ids[hole] = idx
-
-
-@callee
-def _pop_to(scores, ids, last):
-    """Move the heap's front to position `last`, restoring the heap on [0, last)."""
-    score, idx = scores[last], ids[last]
-    scores[last], ids[last] = scores[0], ids[0]
-    hole, child = 0, 0
-    while child < (last - 1) // 2:
-        child = 2 * (child + 1)
-        if scores[child] > scores[child - 1]:
-            child -= 1
-        scores[hole], ids[hole] = scores[child], ids[child]
-        hole = child
-    if (last & 1) == 0 and child == (last - 2) // 2:
-        child = 2 * (child + 1)
-        scores[hole], ids[hole] = scores[child - 1], ids[child - 1]
-        hole = child - 1
-    _sift_up(scores, ids, hole, 0, score, idx)
-
-
-@callee
-def heap_offer(scores, ids, n, k, score, idx):
-    """Add (score, idx) to a heap of at most k items held in arrays of size k + 1."""
-    _sift_up(scores, ids, n, 0, score, idx)
-    n += 1
-    if n > k:
-        _pop_to(scores, ids, n - 1)
-        n -= 1
-    return n
-
-
-@callee
-def sort_heap(scores, ids, n):
-    """Best first, as std::sort_heap leaves it."""
-    while n > 1:
-        n -= 1
-        _pop_to(scores, ids, n)
 
 
 @callee
@@ -456,112 +370,14 @@ def offer_probabilities(output, count, threshold, k, scores, ids, n):
 @callee
 def _below_score(score):
     """A probability under which _std_log is certainly below `score`, so that most
-    outputs are passed over without their logarithm (121 logs a line were a fifth of
-    prediction). Any p + 1e-5 < exp(the float32 just below `score`) has a log that rounds
+    outputs are passed over without their logarithm (a log per output and line is a large
+    part of prediction). Any p + 1e-5 < exp(the float32 just below `score`) has a log that rounds
     to that float32 or lower; the factor leaves room for the error of exp and log."""
     below = np.nextafter(np.float32(score), np.float32(-np.inf))
     return math.exp(np.float64(below)) * (1.0 - 1e-9) - 1e-5
 
 
 # ------------------------------------------------------------------ construction
-
-
-@nb.njit(cache=True, no_cfunc_wrapper=True)
-def _huffman(counts):
-    osz = len(counts)
-    size = 2 * osz - 1
-    count = np.full(size, 1e15)
-    parent = np.full(size, -1, dtype=np.int64)
-    left = np.full(size, -1, dtype=np.int64)
-    right = np.full(size, -1, dtype=np.int64)
-    binary = np.zeros(size, dtype=np.int8)
-    for i in range(osz):
-        count[i] = counts[i]
-    leaf = osz - 1
-    node = osz
-    for i in range(osz, size):
-        mini = np.zeros(2, dtype=np.int64)
-        for j in range(2):
-            if leaf >= 0 and count[leaf] < count[node]:
-                mini[j] = leaf
-                leaf -= 1
-            else:
-                mini[j] = node
-                node += 1
-        left[i] = mini[0]
-        right[i] = mini[1]
-        count[i] = count[mini[0]] + count[mini[1]]
-        parent[mini[0]] = i
-        parent[mini[1]] = i
-        binary[mini[1]] = 1
-    offsets = np.zeros(osz + 1, dtype=np.int64)
-    for i in range(osz):
-        depth = 0
-        j = i
-        while parent[j] != -1:
-            depth += 1
-            j = parent[j]
-        offsets[i + 1] = offsets[i] + depth
-    paths = np.empty(offsets[osz], dtype=np.int32)
-    codes = np.empty(offsets[osz], dtype=np.int8)
-    for i in range(osz):
-        k = offsets[i]
-        j = i
-        while parent[j] != -1:
-            paths[k] = parent[j] - osz
-            codes[k] = binary[j]
-            k += 1
-            j = parent[j]
-    return left, right, offsets, paths, codes
-
-
-@nb.njit(cache=True, no_cfunc_wrapper=True)
-def alias_table(weights):
-    """Walker's alias method for drawing i with probability weights[i] / sum: (keep, alias).
-
-    Draw a slot uniformly, keep it with probability keep[slot], else take alias[slot].
-    fastText draws from a table of 10M entries instead: 40 MB read at random, a cache miss
-    for every negative; these two arrays take 8 bytes per output and are exact.
-    """
-    n = len(weights)
-    # loops rather than np.sum, `*`, np.ones, np.arange and astype: the same sums and
-    # products, without compiling numba's own implementations of those in every process
-    total = 0.0
-    for i in range(n):
-        total += weights[i]
-    factor = n / total
-    scaled = empty(n, np.float64)
-    keep = empty(n, np.float32)
-    alias = empty(n, np.int32)
-    for i in range(n):
-        scaled[i] = weights[i] * factor
-        keep[i] = 1.0
-        alias[i] = i
-    small = empty(n, np.int64)
-    large = empty(n, np.int64)
-    ns = 0
-    nl = 0
-    for i in range(n):
-        if scaled[i] < 1.0:
-            small[ns] = i
-            ns += 1
-        else:
-            large[nl] = i
-            nl += 1
-    while ns > 0 and nl > 0:
-        ns -= 1
-        nl -= 1
-        s, g = small[ns], large[nl]
-        keep[s] = scaled[s]
-        alias[s] = g
-        scaled[g] -= 1.0 - scaled[s]
-        if scaled[g] < 1.0:
-            small[ns] = g
-            ns += 1
-        else:
-            large[nl] = g
-            nl += 1
-    return keep, alias
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -585,5 +401,5 @@ def make_loss_params(kind: int, counts: np.ndarray, neg: int) -> LossParams:
     elif kind == NS:
         keep, alias = alias_table(np.sqrt(counts))
     elif kind == HS:
-        left, right, offsets, paths, codes = _huffman(counts)
+        left, right, offsets, paths, codes = huffman_tree(counts)
     return LossParams(int(kind), int(neg), keep, alias, left, right, offsets, paths, codes)

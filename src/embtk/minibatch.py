@@ -18,29 +18,49 @@ gradient over the windows that contain it, and scatters it once at the end of th
 (the input rows are read at the start of the batch: within it, windows do not see each
 other's input updates).
 
-The line reading, subsampling, learning-rate schedule and progress accounting are
-train_unsupervised's own (see kernels.py); batches never span two lines.
+train_unsupervised runs these as it runs skipgram and cbow, given a `Batched` step (see
+kernels.learn_line): the line reading, subsampling, learning-rate schedule and progress
+accounting are its own; batches never span two lines.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numba as nb
 import numpy as np
 
 from .dictionary import MAX_LINE_SIZE
-from .kernels import _current_lr, _publish, mean_rows, read_line
-from .losses import dot_row, draw_negative, rand_below, sigmoid, table_log
+from .jitting import callee
+from .kernels import mean_rows
+from .losses import dot_row, draw_negative, sigmoid, table_log
+from .primitives import rand_below
+
+# A thread's -batch options and scratch: cbow or skipgram, the window size, fastText's
+# -neg; each center's window (`boundaries`, one a center of the batch, so its length is
+# the batch size), the batch's shared negatives, the targets of one hidden vector with
+# their weights and step sizes (see _logistic_rows), and for cbow each position's row
+# sum and collected gradient (see cbow_step).
+Batched = namedtuple("Batched",
+                     "cbow ws neg boundaries negatives targets weights alphas sums grads")
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def shared_negatives(neg, ws, cbow):
+def batched(cbow: bool, ws: int, batch: int, neg: int, dim: int) -> Batched:
+    """A thread's Batched step for train_unsupervised; `neg` is the loss's (LossParams.neg)."""
+    batch = min(batch, MAX_LINE_SIZE + 1)
+    span = batch + 2 * ws if cbow else 1
+    nneg = shared_negatives(neg, ws, cbow)
+    return Batched(bool(cbow), int(ws), int(neg), np.zeros(batch, np.int64),
+                   np.zeros(nneg, np.int64), np.zeros(2 * ws + nneg, np.int64),
+                   np.zeros(2 * ws + nneg, np.float32), np.zeros(2 * ws + nneg, np.float32),
+                   np.zeros((span, dim), np.float32), np.zeros((span, dim), np.float32))
+
+
+def shared_negatives(neg: int, ws: int, cbow: bool) -> int:
     """How many negatives a batch draws: as many as fastText draws for one window. A cbow
     window is one example (neg); a skipgram center has ws + 1 contexts on average (its
-    window is 1..ws words each side), each with neg negatives.
-
-    Fewer, each standing for more pairs, is faster but worse: on en_corpus (seed 0,
-    -batch 16) neg draws gave mean Spearman 0.236, 3 neg 0.356, 6 neg 0.374, the
-    default algorithm 0.363.
+    window is 1..ws words each side), each with neg negatives. Fewer, each standing for
+    more pairs, train faster but worse vectors (benchmarks/README.md, batched.py).
     """
     return neg if cbow else neg * (ws + 1)
 
@@ -62,11 +82,13 @@ def _add_to_rows(wi, rows, start, stop, grad):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _logistic_rows(wo, targets, weights, npos, n, lr, hidden, grad, alphas):
-    """The ns update of one hidden vector against the output rows targets[:n], the first
-    npos positive, each weighted by weights[t], as matrix products: scores = O h, alpha =
-    lr w (label - sigmoid(scores)), grad += alpha O, O += alpha h^T, all from the rows
-    as they were (a row listed twice gets both updates). Returns the weighted loss."""
+def _logistic_rows(wo, batch, state, npos, n, lr):
+    """The ns update of state.hidden against the output rows batch.targets[:n], the first
+    npos positive, each weighted by batch.weights[t], as matrix products: scores = O h,
+    alpha = lr w (label - sigmoid(scores)), grad += alpha O, O += alpha h^T, all from the
+    rows as they were (a row listed twice gets both updates). Returns the weighted loss."""
+    targets, weights, alphas = batch.targets, batch.weights, batch.alphas
+    hidden, grad = state.hidden, state.grad
     dim = hidden.shape[0]
     loss = np.float32(0.0)
     for t in range(n):
@@ -89,17 +111,25 @@ def _logistic_rows(wo, targets, weights, npos, n, lr, hidden, grad, alphas):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries,
-                  negatives, nneg, neg, lr, hidden, grad, targets, weights, alphas):
-    """Centers line[first:last], center i with the window i +- boundaries[i - first]
-    (dynamic, as drawn by the caller), all against the shared negatives[:nneg].
+def skipgram_step(state, model, words, batch, line, nline, first, lr):
+    """Centers line[first:last], last = min(nline, first + len(batch.boundaries)), center
+    i with the window i +- batch.boundaries[i - first] (dynamic, as drawn by the caller),
+    all against the shared batch.negatives (nneg of them).
 
     For each center in turn: its hidden vector once; its context words and the negatives
     (each weighted by neg / nneg per context whose word it is not) scored and updated
-    together (see _logistic_rows); the gradient goes into the center's rows once. `targets`, `weights`,
-    `alphas` hold 2 max(boundaries) + nneg values. Returns (loss sum, examples), an
-    example being one (center, context) pair as in fastText.
+    together (see _logistic_rows); the gradient goes into the center's rows once.
+    `targets`, `weights`, `alphas` hold 2 max(boundaries) + nneg values. Returns (loss
+    sum, examples), an example being one (center, context) pair as in fastText.
     """
+    wi, wo = model.wi, model.wo
+    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
+    hidden, grad = state.hidden, state.grad
+    boundaries, negatives = batch.boundaries, batch.negatives
+    targets, weights = batch.targets, batch.weights
+    last = min(nline, first + len(boundaries))
+    nneg = len(negatives)
+    neg = batch.neg
     loss = np.float64(0.0)
     examples = np.int64(0)
     share = np.float32(neg / max(1, nneg))
@@ -127,23 +157,31 @@ def skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, bounda
         a, z = sub_offsets[center], sub_offsets[center + 1]
         mean_rows(wi, sub_ids, a, z, hidden)
         grad[:] = 0.0
-        loss += _logistic_rows(wo, targets, weights, contexts, n, lr, hidden, grad, alphas)
+        loss += _logistic_rows(wo, batch, state, contexts, n, lr)
         _add_to_rows(wi, sub_ids, a, z, grad)
         examples += contexts
     return loss, examples
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries, negatives,
-              nneg, neg, lr, sums, grads, hidden, grad, targets, weights, alphas):
-    """Windows centred on line[first:last] (center i: contexts i +- boundaries[i - first]),
-    each predicting its center against the shared negatives[:nneg] (weighted neg / nneg;
-    see _logistic_rows).
+def cbow_step(state, model, words, batch, line, nline, first, lr):
+    """Windows centred on line[first:last], last as in skipgram_step (center i: contexts
+    i +- boundaries[i - first]), each predicting its center against the shared negatives
+    (weighted neg / nneg; see _logistic_rows).
 
     `sums[p - lo]` is the sum of position p's subword rows, for the positions lo.. the
     windows reach; `grads[p - lo]` collects the gradient of every window holding p, added
     to p's rows at the end. Returns (loss sum, examples), an example being a window.
     """
+    wi, wo = model.wi, model.wo
+    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
+    hidden, grad = state.hidden, state.grad
+    boundaries, negatives = batch.boundaries, batch.negatives
+    targets, weights = batch.targets, batch.weights
+    sums, grads = batch.sums, batch.grads
+    last = min(nline, first + len(boundaries))
+    nneg = len(negatives)
+    neg = batch.neg
     loss = np.float64(0.0)
     examples = np.int64(0)
     share = np.float32(neg / max(1, nneg))
@@ -187,7 +225,7 @@ def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries
                 weights[n] = share
                 n += 1
         grad[:] = 0.0
-        loss += _logistic_rows(wo, targets, weights, 1, n, lr, hidden, grad, alphas)
+        loss += _logistic_rows(wo, batch, state, 1, n, lr)
         for c in range(start, stop):
             if c != i:
                 for j in range(dim):
@@ -199,62 +237,25 @@ def cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last, boundaries
     return loss, examples
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True, error_model="numpy", no_cfunc_wrapper=True)
-def train_batched(tid, rng, words, ids, at_corpus_end, wi, wo, params, cbow, ws, batch,
-                  schedule):
-    """train_unsupervised with -batch: the same reading of `ids` (lines, subsampling,
-    learning rate, progress, return value), each line's centers taken `batch` at a time,
-    every batch drawing one set of negatives (see skipgram_step, cbow_step)."""
-    eos_id, keep_prob = words.eos_id, words.keep_prob
-    sub_offsets, sub_ids = words.subword_offsets, words.subword_ids
-    stop, lr_update_rate = schedule.stop, schedule.lr_update_rate
-    dim = wi.shape[1]
-    batch = min(batch, MAX_LINE_SIZE + 1)
-    hidden = np.zeros(dim, dtype=np.float32)
-    grad = np.zeros(dim, dtype=np.float32)
-    span = batch + 2 * ws if cbow else 1
-    sums = np.zeros((span, dim), dtype=np.float32)
-    grads = np.zeros((span, dim), dtype=np.float32)
-    line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
-    boundaries = np.empty(batch, dtype=np.int64)
-    negatives = np.empty(shared_negatives(params.neg, ws, cbow), dtype=np.int64)
-    targets = np.empty(2 * ws + len(negatives), dtype=np.int64)
-    weights = np.empty(2 * ws + len(negatives), dtype=np.float32)
-    alphas = np.empty(2 * ws + len(negatives), dtype=np.float32)
-    pos = 0
-    local = 0
-    loss_sum = schedule.loss_stats[tid, 0]
-    examples = np.int64(schedule.loss_stats[tid, 1])
-    finished = False
-    while pos < len(ids):
-        if stop[0] != 0:
-            finished = True
-            break
-        lr = _current_lr(schedule, local)
-        if lr < 0:
-            finished = True
-            break
-        end, nline = read_line(ids, pos, at_corpus_end, eos_id, keep_prob, rng, line)
-        if end < 0:
-            break
-        local += end - pos
-        pos = end
-        for first in range(0, nline, batch):
-            last = min(nline, first + batch)
-            for i in range(first, last):
-                boundaries[i - first] = 1 + rand_below(rng, ws)
-            nneg = draw_shared_negatives(params, rng, negatives)
-            if cbow:
-                loss, n = cbow_step(wi, wo, sub_offsets, sub_ids, line, nline, first, last,
-                                    boundaries, negatives, nneg, params.neg, lr, sums, grads, hidden,
-                                    grad, targets, weights, alphas)
-            else:
-                loss, n = skipgram_step(wi, wo, sub_offsets, sub_ids, line, nline, first,
-                                        last, boundaries, negatives, nneg, params.neg, lr,
-                                        hidden, grad, targets, weights, alphas)
-            loss_sum += loss
-            examples += n
-        if local > lr_update_rate:
-            local = _publish(tid, local, loss_sum, examples, schedule)
-    _publish(tid, local, loss_sum, examples, schedule)
-    return pos, finished
+@callee(fastmath=True, error_model="numpy")
+def _batched_line(state, model, words, batch, line, nline, lr):
+    """One line's centers `len(batch.boundaries)` at a time, each batch drawing its
+    windows and one set of negatives (see skipgram_step, cbow_step). Returns (loss sum,
+    examples)."""
+    loss = 0.0
+    examples = np.int64(0)
+    size = len(batch.boundaries)
+    for first in range(0, nline, size):
+        for i in range(first, min(nline, first + size)):
+            batch.boundaries[i - first] = 1 + rand_below(state.rng, batch.ws)
+        draw_shared_negatives(model.params, state.rng, batch.negatives)
+        if batch.cbow:
+            step_loss, n = cbow_step(state, model, words, batch, line, nline, first, lr)
+        else:
+            step_loss, n = skipgram_step(state, model, words, batch, line, nline, first, lr)
+        loss += step_loss
+        examples += n
+    return loss, examples
+
+
+Batched.learn_line = _batched_line

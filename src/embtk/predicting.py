@@ -29,8 +29,9 @@ from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_w
 from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
 from .kernels import mean_rows, predict_lines
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
-                     make_loss_params, predict_top_k, sort_heap)
+                     make_loss_params, predict_top_k)
 from .meter import Predictions
+from .primitives import sort_heap
 
 
 @nb.njit(cache=True, nogil=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import EmbtkError
 from .jitting import callee
-from .losses import rand_below, rand_unit, seed_rng
+from .primitives import rand_below, rand_unit, seed_rng
 
 KSUB = 256                # centroids per sub-quantizer (8-bit codes)
 MAX_POINTS = 256 * KSUB   # k-means trains on at most this many sampled rows

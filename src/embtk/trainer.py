@@ -17,10 +17,11 @@ from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
 from .errors import EmbtkError
 from .vecformat import read_vec
-from .kernels import (INIT_BLOCK, Schedule, cbow_window, init_uniform, train_supervised,
-                      train_unsupervised)
-from .losses import for_training, make_loss_params, seed_rng
-from .minibatch import train_batched
+from .kernels import (INIT_BLOCK, Model, Schedule, cbow_window, init_uniform, skipgram_scratch,
+                      train_supervised, train_unsupervised)
+from .losses import for_training, make_loss_params, thread_state
+from .minibatch import batched
+from .primitives import seed_rng
 
 
 def cache_line_rows(n: int, dtype) -> np.ndarray:
@@ -36,7 +37,8 @@ def thread_seed(seed: int, tid: int) -> int:
     return (seed + tid) & 0x7FFFFFFFFFFFFFFF
 
 
-def _log(args: Args, message: str) -> None:
+def log(args, message: str) -> None:
+    """A line on stderr unless -verbose 0 (the options of any command that has -verbose)."""
     if args.verbose > 0:
         print(message, file=sys.stderr, flush=True)
 
@@ -52,10 +54,10 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
     nothing.
 
     Why one per core even at -thread 1: this first touch faults the matrix in, on
-    transparent huge pages (numpy asks for them; skipgram trains ~9% faster on them). In a
-    VM a huge-page fault can wait on the host, and one thread then waits alone: filling an
-    816 MB matrix took 13 s from one thread and 6 s from two on a 2-core VM (0.5-0.8 s on
-    small pages, 0.3 s when the host still had the memory)."""
+    transparent huge pages (numpy asks for them; skipgram trains faster on them). In a
+    VM a huge-page fault can wait on the host, and one thread then waits alone, where
+    several wait side by side (figures: benchmarks/README.md, "Design notes behind the
+    kernels")."""
     blocks = -(-matrix.size // INIT_BLOCK)
     nthreads = max(1, min(max(nthreads, default_thread_count()), blocks))
     step = _FILL_ROUND * nthreads
@@ -80,9 +82,9 @@ def build_dictionary(args: Args, path: str) -> Dictionary:
     if args.supervised and dictionary.nlabels == 0:
         raise EmbtkError(f"no labels in {path}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
-    _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
-    _log(args, f"Number of words:  {dictionary.nwords}")
-    _log(args, f"Number of labels: {dictionary.nlabels}")
+    log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
+    log(args, f"Number of words:  {dictionary.nwords}")
+    log(args, f"Number of labels: {dictionary.nlabels}")
     return dictionary
 
 
@@ -126,9 +128,9 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     corpus_tokens = None  # the dictionary's own count, unless a previous model adds to it
     if previous is not None:
         dictionary, previous_ids, corpus_tokens = extend_vocabulary(args, previous)
-        _log(args, f"Read {corpus_tokens // 1_000_000}M words")
-        _log(args, f"Number of words:  {dictionary.nwords}")
-        _log(args, f"Number of labels: {dictionary.nlabels}")
+        log(args, f"Read {corpus_tokens // 1_000_000}M words")
+        log(args, f"Number of words:  {dictionary.nwords}")
+        log(args, f"Number of labels: {dictionary.nlabels}")
     elif counted is None:
         dictionary = build_dictionary(args, args.input)
     else:
@@ -152,7 +154,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
             carried = carry_rows(previous, dictionary, previous_ids, wi, wo, args.supervised,
                                  args.loss)
             del previous  # its matrices are mapped from its file: let them go
-            _log(args, f"Continuing {args.inputModel}: " +
+            log(args, f"Continuing {args.inputModel}: " +
                  ", ".join(f"{n} {what}" for what, n in carried.items()))
         loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens, _saving(args))
     return Trained(args, dictionary, wi, wo, loss)
@@ -183,7 +185,7 @@ def _resume(args: Args, deadline: float | None) -> Trained:
         raise EmbtkError(f"checkpoint {args.resume} is corrupt: its matrices do not match its "
                          "dictionary and options")
     done = checkpoint.progress.tokens_done / max(1, args.epoch * checkpoint.corpus_tokens)
-    _log(args, f"Resuming {args.resume} at {100 * min(1.0, done):.1f}%")
+    log(args, f"Resuming {args.resume} at {100 * min(1.0, done):.1f}%")
     with encode_corpus(args, dictionary, args.input) as encoded:
         loss = fit(args, dictionary, wi, wo, encoded, deadline, checkpoint.corpus_tokens,
                    _saving(args, fingerprint), checkpoint.progress)
@@ -226,25 +228,20 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
         if len(resumed.positions) == nthreads:
             positions = [int(p) % max(1, encoded.size) for p in resumed.positions]
             rngs[:, 0] = resumed.rngs
-    cbow = args.model == "cbow"
+    model = Model(wi, wo, params)
 
     def work(tid):
-        rng = rngs[tid, :1]
+        state = thread_state(tid, rngs[tid, :1], args.dim, wo.shape[0])
         reader = encoded.reader(positions[tid])
-        window = None
-        if cbow and args.batch == 0:
-            window = cbow_window(args.ws, args.dim, encoded.words.subword_offsets)
+        step = _unsupervised_step(args, params, encoded) if not args.supervised else None
         finished = False
         while not finished and schedule.stop[0] == 0:
             piece, at_end = reader.piece()
             if args.supervised:
-                used, finished = train_supervised(tid, rng, piece, wi, wo, params, schedule)
-            elif args.batch > 0:
-                used, finished = train_batched(tid, rng, encoded.words, piece, at_end, wi, wo,
-                                               params, cbow, args.ws, args.batch, schedule)
+                used, finished = train_supervised(state, model, piece, schedule)
             else:
-                used, finished = train_unsupervised(tid, rng, encoded.words, piece, at_end, wi,
-                                                    wo, params, window, args.ws, schedule)
+                used, finished = train_unsupervised(state, model, encoded.words, piece, at_end,
+                                                    step, schedule)
             positions[tid] = (reader.position + used) % encoded.size
             if not finished:
                 reader.advance(used)
@@ -262,13 +259,23 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     except BaseException as exc:
         if saving is not None and not isinstance(exc, Exception):  # Ctrl-C, a signal
             save()
-            _log(args, f"\nCheckpoint saved: continue with -resume {saving.path}")
+            log(args, f"\nCheckpoint saved: continue with -resume {saving.path}")
         raise
     stats = schedule.loss_stats
     loss = stats[:, 0].sum() / max(1.0, stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
     return float(loss)
+
+
+def _unsupervised_step(args: Args, params, encoded: EncodedCorpus):
+    """How a thread of train_unsupervised learns from a line (kernels.learn_line)."""
+    cbow = args.model == "cbow"
+    if args.batch > 0:
+        return batched(cbow, args.ws, args.batch, params.neg, args.dim)
+    if cbow:
+        return cbow_window(args.ws, args.dim, encoded.words.subword_offsets)
+    return skipgram_scratch(args.ws, args.dim)
 
 
 def _every(saving: Saving | None, save):

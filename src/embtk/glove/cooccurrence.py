@@ -30,7 +30,7 @@ import numba as nb
 import numpy as np
 
 from ..jitting import callee
-from ..losses import next_u32, rand_below, seed_rng
+from ..primitives import next_u32, rand_below, seed_rng
 
 RECORD_BYTES = 12  # row int32, col int32, count float32
 SHARD_ENTRY_BYTES = 16  # key int64 (row * nwords + col), count float64

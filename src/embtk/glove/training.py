@@ -30,7 +30,7 @@ from ..corpus import corpus_ids, count_vocabulary
 from ..dictionary import Dictionary
 from ..errors import EmbtkError
 from ..model import FastText
-from ..trainer import fill_uniform, run_threads, thread_seed
+from ..trainer import fill_uniform, log, run_threads, thread_seed
 
 _GB = 1 << 30
 BIAS_STEP = 1.0  # AdaGrad step of the biases (see adagrad_step)
@@ -133,11 +133,6 @@ def train_records(tid, pairs, counts, start, stop, wv, cv, wsq, csq, lr, xmax, a
     costs[tid, 1] = skipped
 
 
-def _log(args: GloveArgs, message: str) -> None:
-    if args.verbose > 0:
-        print(message, file=sys.stderr, flush=True)
-
-
 def _bar(args: GloveArgs, total: int, unit: str, fmt: str):
     if args.verbose < 2:
         return None
@@ -186,7 +181,7 @@ def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
                 bar.set_description_str(f"epoch {epoch + 1}/{args.epoch} cost {cost:.5f}", refresh=False)
                 bar.update((epoch + 1) * n - bar.n)
             elif args.verbose > 0:
-                _log(args, f"epoch {epoch + 1}/{args.epoch} cost {cost:.6f}")
+                log(args, f"epoch {epoch + 1}/{args.epoch} cost {cost:.6f}")
     finally:
         if bar is not None:
             bar.close()
@@ -205,8 +200,8 @@ def train(args: GloveArgs) -> FastText:
     dictionary, ids = build_vocabulary(args.input, args)
     nwords = dictionary.nwords
     timings["vocabulary"] = time.perf_counter() - started
-    _log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
-    _log(args, f"Number of words:  {nwords}")
+    log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
+    log(args, f"Number of words:  {nwords}")
 
     folder = tempfile.mkdtemp(prefix="embtk-glove-", dir=args.tmpdir or None)
     try:
@@ -216,7 +211,7 @@ def train(args: GloveArgs) -> FastText:
         def phase(name):
             if bar is not None and not bar.disable:
                 bar.close()  # counting is over
-            _log(args, f"{name.capitalize()} ...")
+            log(args, f"{name.capitalize()} ...")
 
         try:
             counted = count_to_file(ids, nwords, args.ws, args.symmetric, int(args.memory * _GB),
@@ -227,7 +222,7 @@ def train(args: GloveArgs) -> FastText:
                 bar.close()
         del ids
         timings.update(counted.seconds)
-        _log(args, f"Non-zero co-occurrences: {counted.count} ({counted.shards} shards, "
+        log(args, f"Non-zero co-occurrences: {counted.count} ({counted.shards} shards, "
                    f"{counted.buckets} shuffle buckets)")
         if counted.count == 0:
             raise EmbtkError(f"{args.input} has no pair of words within -ws {args.ws} of each "
@@ -256,7 +251,7 @@ def train(args: GloveArgs) -> FastText:
                      context_biases=cv[:, dim].copy())
     model = FastText(args.model_args(), dictionary, vectors, contexts, final_loss=costs[-1],
                      glove=info)
-    _log(args, "Times: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    log(args, "Times: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return model
 
 
