@@ -89,6 +89,10 @@ EXPECTED = {
 }
 
 
+# One cold compile of every kernel in a child process: a minute or more.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def signatures(tmp_path_factory):
     cache = tmp_path_factory.mktemp("numba-cache")
