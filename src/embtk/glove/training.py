@@ -28,7 +28,7 @@ from ..args import Args, GloveArgs
 from .cooccurrence import count_to_file, load_records
 from ..corpus import corpus_ids, count_vocabulary
 from ..dictionary import Dictionary
-from ..errors import EmbtkError
+from ..errors import EmbtkError, progress_bar
 from ..model import FastText
 from ..trainer import fill_uniform, run_threads, thread_seed
 
@@ -141,10 +141,7 @@ def _log(args: GloveArgs, message: str) -> None:
 def _bar(args: GloveArgs, total: int, unit: str, fmt: str):
     if args.verbose < 2:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, unit=unit,
-                unit_scale=True, bar_format=fmt)
+    return progress_bar(total=total, unit=unit, unit_scale=True, bar_format=fmt)
 
 
 def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
