@@ -119,6 +119,28 @@ def _open_buffer(path: str):
     return data
 
 
+def release_pages(array: np.ndarray) -> None:
+    """Give back the memory of a view on a loaded model's file mapping (madvise
+    MADV_DONTNEED): its pages leave this process's resident memory and would be read from
+    the file again if used. For views that were never written to (the mapping is
+    copy-on-write: a written page would return to the file's contents); other arrays are
+    left alone. Continued training reads a whole previous model once: without this, its
+    mapped pages stayed resident beside the new matrices, doubling the peak."""
+    base = array
+    while not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+        if base is None:
+            return
+    if not hasattr(mmap, "MADV_DONTNEED") or array.size == 0:
+        return
+    page = mmap.PAGESIZE
+    offset = array.ctypes.data - np.frombuffer(base, dtype=np.uint8).ctypes.data
+    first = -(-offset // page) * page  # whole pages inside the array only
+    last = (offset + array.nbytes) // page * page
+    if last > first:
+        base.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _require_regular(path: str, mode: int) -> None:
     if stat.S_ISDIR(mode):
         raise EmbtkError(f"cannot read {path}: it is a directory")
