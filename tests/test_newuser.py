@@ -94,7 +94,7 @@ def test_read_words_is_updated_while_counting(capsys):
 
     reading.done(2_300_000, Counted)
     err = capsys.readouterr().err
-    assert err.startswith("\rRead 0M words\rRead 1M words\rRead 2M words\rRead 2M words\n")
+    assert err.startswith("\rRead 1M words\rRead 2M words\rRead 2M words\n")
     quiet = Reading(Args.for_model("skipgram", verbose=1))
     quiet.update(5_000_000)
     quiet.done(5_000_000, Counted)

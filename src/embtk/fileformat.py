@@ -399,7 +399,10 @@ def _write_pq(f: BinaryIO, pq) -> None:
 
 def _write_quant(f: BinaryIO, q) -> None:
     f.write(_QUANT_HEAD.pack(q.qnorm, q.m, q.n, q.codes.size))
-    f.write(np.ascontiguousarray(q.codes, dtype=np.uint8).tobytes())
+    # in pieces, not one tobytes() copy: the codes of a default-size model are 100+ MB
+    flat = memoryview(np.ascontiguousarray(q.codes, dtype=np.uint8).reshape(-1))
+    for start in range(0, len(flat), _WRITE_CHUNK):
+        f.write(flat[start:start + _WRITE_CHUNK])
     _write_pq(f, q.pq)
     if q.qnorm:
         f.write(np.ascontiguousarray(q.norm_codes, dtype=np.uint8).tobytes())

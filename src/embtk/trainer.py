@@ -83,7 +83,8 @@ class Reading:
 
     def update(self, ntokens: int) -> None:
         millions = ntokens // 1_000_000
-        if self.args.verbose >= 2 and millions != self.shown:
+        # from 1M on, as fastText: a small corpus (or one refused) prints only the summary
+        if self.args.verbose >= 2 and millions != self.shown and millions > 0:
             self.shown = millions
             print(f"\rRead {millions}M words", end="", file=sys.stderr, flush=True)
 
