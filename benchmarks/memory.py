@@ -45,12 +45,13 @@ def peak(code: str | None = None, command: list | None = None) -> tuple[float, f
     return usage.ru_maxrss / 1024, time.perf_counter() - start
 
 
-def quantize(data: Path, work: Path, cutoff: int, thread: int) -> dict:
+def quantize(data: Path, work: Path, cutoff: int, thread: int, dim: int, bucket: int) -> dict:
     train = data / "classify" / "langid_gettext" / "train.txt"
-    clf = work / "clf.bin"
+    clf = work / f"clf-{dim}-{bucket}.bin"
     if not clf.exists():
         peak(f"import fasttext; fasttext.train_supervised({str(train)!r}, wordNgrams=2, "
-             f"epoch=1, thread={thread}, verbose=0).save_model({str(clf)!r})")
+             f"dim={dim}, bucket={bucket}, epoch=1, thread={thread}, verbose=0)"
+             f".save_model({str(clf)!r})")
     call = (f"m.quantize(input={str(train)!r}, retrain=True, cutoff={cutoff}, "
             f"thread={thread}, verbose=0)")
     results = {}
@@ -63,10 +64,10 @@ def quantize(data: Path, work: Path, cutoff: int, thread: int) -> dict:
     return results
 
 
-def continued(data: Path, work: Path, thread: int, dim: int) -> dict:
+def continued(data: Path, work: Path, thread: int, dim: int, bucket: int) -> dict:
     corpus = data / "corpus" / "en_small.txt"
     embtk = [sys.executable, "-m", "embtk", "skipgram", "-input", str(corpus), "-epoch", "1",
-             "-dim", str(dim), "-thread", str(thread), "-verbose", "0"]
+             "-dim", str(dim), "-bucket", str(bucket), "-thread", str(thread), "-verbose", "0"]
     fresh_mb, fresh_s = peak(command=embtk + ["-output", str(work / "fresh")])
     more_mb, more_s = peak(command=embtk + ["-output", str(work / "more"),
                                             "-inputModel", str(work / "fresh.bin")])
@@ -81,7 +82,8 @@ def main() -> None:
     p.add_argument("--parts", default="quantize,continued")
     p.add_argument("--cutoff", type=int, default=0, help="quantize's cutoff (0: no pruning)")
     p.add_argument("--thread", type=int, default=2)
-    p.add_argument("--dim", type=int, default=100, help="skipgram's -dim")
+    p.add_argument("--dim", type=int, default=100, help="-dim of both models")
+    p.add_argument("--bucket", type=int, default=2000000, help="-bucket of both models")
     p.add_argument("--work", type=Path, help="keep the models in this folder (the classifier is "
                    "trained once and reused)")
     p.add_argument("--json", type=Path)
@@ -92,10 +94,10 @@ def main() -> None:
             a.work.mkdir(parents=True, exist_ok=True)
             tmp = a.work
         if "quantize" in a.parts:
-            results["quantize"] = quantize(a.data, Path(tmp), a.cutoff, a.thread)
+            results["quantize"] = quantize(a.data, Path(tmp), a.cutoff, a.thread, a.dim, a.bucket)
             print("quantize:", json.dumps(results["quantize"]), flush=True)
         if "continued" in a.parts:
-            results["continued"] = continued(a.data, Path(tmp), a.thread, a.dim)
+            results["continued"] = continued(a.data, Path(tmp), a.thread, a.dim, a.bucket)
             print("continued:", json.dumps(results["continued"]), flush=True)
     targets = {"quantize": 1.10, "continued": 1.10}
     for part, result in results.items():

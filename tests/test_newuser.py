@@ -2,6 +2,7 @@
 stretches, memory held twice, fastText's options on every command, the Python API's
 errors, the order of test-label's report."""
 
+import json
 import mmap
 import os
 import pty
@@ -321,3 +322,26 @@ def test_the_readme_shows_the_main_guard_with_a_local_cluster():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dask = ["dask[distributed,dataframe]' in pyproject
 
+
+
+@pytest.mark.slow
+def test_the_memory_benchmark_runs_on_a_tiny_copy_of_the_data(tmp_path):
+    pytest.importorskip("fasttext")
+    data = tmp_path / "data"
+    (data / "classify" / "langid_gettext").mkdir(parents=True)
+    (data / "corpus").mkdir()
+    (data / "classify" / "langid_gettext" / "train.txt").write_bytes(TRAIN.read_bytes())
+    (data / "corpus" / "en_small.txt").write_bytes((DATA / "austen_small.txt").read_bytes())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    argv = ["--data", data, "--bucket", 5000, "--dim", 4, "--thread", 1, "--work",
+            tmp_path / "work", "--json", tmp_path / "out.json"]
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"),
+                           *map(str, argv)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "out.json").read_text())
+    for part, names in (("quantize", ("fastText", "embtk")), ("continued", ("fresh", "continued"))):
+        peaks = [results[part][name]["peak_mb"] for name in names]
+        assert all(p > 10 for p in peaks)
+        assert results[part]["ratio"] == pytest.approx(peaks[1] / peaks[0], abs=0.01)
