@@ -199,7 +199,11 @@ def _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, centroids, cod
     rng = seed_rng(seed + 7919 * q)
     base, d = _centroid_base(q, nsubq, dsub, lastdsub)
     col = q * dsub
-    rows = np.arange(m)
+    # the sample's rows: the first npoints of a partial Fisher-Yates shuffle (int32, as
+    # fastText's: one of these per thread on a 2.5M-row matrix)
+    rows = np.empty(m, dtype=np.int32)
+    for i in range(m):
+        rows[i] = i
     if npoints < m:
         for i in range(npoints):
             j = i + rand_below(rng, m - i)
