@@ -190,8 +190,8 @@ def test_divergence_is_reported(loss):
 
 
 def test_option_types_are_checked():
-    for bad in (dict(epoch=1.7), dict(dim="5"), dict(lr="fast")):
-        with pytest.raises(EmbtkError, match="must be"):
+    for bad in (dict(epoch=1.7), dict(dim="5"), dict(lr="fast")):  # a wrong type (README)
+        with pytest.raises(TypeError, match=f"^{next(iter(bad))} must be"):
             embtk.train_supervised(TRAIN, verbose=0, **bad)
     model = embtk.train_supervised(TRAIN, epoch=1, dim=5, seed=-1, thread=1, verbose=0)
     assert model.get_dimension() == 5  # fastText accepts any seed, negative too

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import re
 
-from .args import Args, GloveArgs, as_path
+from .args import Args, GloveArgs, as_path, check_python_types, did_you_mean
 from .autotune import autotune
 from .corpus import is_path, training_input
 from .dask import trial_pool
@@ -55,10 +55,13 @@ def _train_options(input, options: dict) -> dict:
     for key in options:
         name = _ALIASES.get(key, key)
         if name not in _OPTION_NAMES:
-            raise TypeError(f"unexpected keyword argument '{key}'")
+            alike = did_you_mean(key, sorted(_OPTION_NAMES | set(_ALIASES)))
+            raise TypeError(f"unexpected keyword argument '{key}'{alike}")
         if name in seen:
             raise TypeError(f"multiple values for argument '{name}'")
         seen.add(name)
+    check_python_types(Args, {key: (_ALIASES.get(key, key), value)
+                              for key, value in options.items()})
     return _options(input, options)
 
 
@@ -122,6 +125,7 @@ def train_glove(input, **options) -> FastText:
     memory, symmetric, vectors). Returns a model without subwords: get_word_vector,
     get_nearest_neighbors, get_analogies, save_model and save_vectors work as usual.
     `input` as for train_supervised."""
+    check_python_types(GloveArgs, {key: (key, value) for key, value in options.items()})
     return train_glove_with_args(GloveArgs.from_options(**_options(input, options)),
                                  _source(input))
 

@@ -32,17 +32,37 @@ def default_thread_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _wrong_type(f, value) -> str | None:
+    """What a value of the wrong type for field `f` should be ('an integer', 'a number')."""
+    if isinstance(value, bool) and f.type in ("int", "float"):
+        return "an integer" if f.type == "int" else "a number"
+    if f.type == "int" and not isinstance(value, numbers.Integral):
+        return "an integer"
+    if f.type == "float" and not isinstance(value, numbers.Real):
+        return "a number"
+    return None
+
+
 def check_field_types(options) -> None:
     """Each int field holds an int and each float field a number (made a float), or the
     option is reported by its command-line name."""
     for f in dataclasses.fields(options):
         value = getattr(options, f.name)
-        if f.type == "int" and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-            raise EmbtkError(f"-{f.name} must be an integer, got {value!r}")
+        expected = _wrong_type(f, value)
+        if expected:
+            raise EmbtkError(f"-{f.name} must be {expected}, got {value!r}")
         if f.type == "float":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise EmbtkError(f"-{f.name} must be a number, got {value!r}")
             setattr(options, f.name, float(value))
+
+
+def check_python_types(options_class, given: dict) -> None:
+    """From Python, an option of the wrong type is a TypeError naming it as it was passed:
+    `given` maps each keyword as the caller spelt it to (field name, value)."""
+    fields = {f.name: f for f in dataclasses.fields(options_class)}
+    for keyword, (name, value) in given.items():
+        expected = _wrong_type(fields[name], value) if name in fields else None
+        if expected:
+            raise TypeError(f"{keyword} must be {expected}, got {value!r}")
 
 
 # ------------------------------------------------ arguments of the Python API
@@ -182,7 +202,9 @@ class Args:
         "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
         metavar="FILE", show_default=False)
     checkpoint: str = option("", "save a resumable state to this file every -checkpointEvery "
-                             "seconds and when interrupted", metavar="FILE", show_default=False)
+                             "seconds, when interrupted, and at the end (marked complete: "
+                             "resuming it trains nothing; delete it when done)", metavar="FILE",
+                             show_default=False)
     checkpointEvery: float = option(600.0, "seconds between checkpoints")
     resume: str = option("", "continue the interrupted run saved in this checkpoint, to the "
                          "same end (same -input and options)", metavar="FILE",
@@ -195,7 +217,8 @@ class Args:
     retrain: bool = False
     qnorm: bool = False
     qout: bool = False
-    dsub: int = 2
+    dsub: int = option(2, "size of each sub-vector when -autotune-modelsize quantizes (tuned "
+                       "unless given)", modes=("supervised",))
     # autotune: a validation file turns it on
     autotuneValidationFile: str = option(
         "", "search the options for the best score on this labelled file (turns autotune on)",
@@ -227,7 +250,7 @@ class Args:
         names = {f.name for f in dataclasses.fields(cls)}
         for key, value in overrides.items():
             if key not in names:
-                raise EmbtkError(f"unknown option '{key}'")
+                raise EmbtkError(f"unknown option '{key}'{did_you_mean(key, names)}")
             if value is not None:
                 setattr(base, key, value)
         base.manual = frozenset(k for k, v in overrides.items() if v is not None)
@@ -367,6 +390,28 @@ class Args:
         return self
 
 
+# Every option of fastText's own command line (its Args::parseArgs), by field name. fastText
+# takes each of them on every command that has options (the train commands and quantize)
+# and ignores those that do not apply, so scripts share one option string: embtk takes them
+# too, with a warning for one that has no effect on the command (shell.options_of).
+FASTTEXT_OPTIONS = (
+    "input", "output", "lr", "lrUpdateRate", "dim", "ws", "epoch", "minCount", "minCountLabel",
+    "neg", "wordNgrams", "loss", "bucket", "minn", "maxn", "thread", "t", "label", "verbose",
+    "pretrainedVectors", "saveOutput", "seed", "qnorm", "retrain", "qout", "cutoff", "dsub",
+    "autotuneValidationFile", "autotuneMetric", "autotunePredictions", "autotuneDuration",
+    "autotuneModelSize")
+
+
+def did_you_mean(name: str, known) -> str:
+    """' (did you mean 'x'?)' for the known names that look like `name`, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.7)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+
+
 class CommandOptions:
     """The options of a command other than training fastText's models, as a dataclass."""
 
@@ -377,7 +422,7 @@ class CommandOptions:
         args = cls()
         for key, value in options.items():
             if key not in names:
-                raise EmbtkError(f"unknown option '{key}'")
+                raise EmbtkError(f"unknown option '{key}'{did_you_mean(key, names)}")
             if value is not None:
                 setattr(args, key, value)
         return args

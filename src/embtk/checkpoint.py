@@ -7,6 +7,10 @@ position in the encoded corpus and random state, and as JSON the options, the to
 (which fix the learning rate) and a fingerprint of the input. Resuming needs the same
 input and options; -thread, -verbose, -output, -tmpdir and the checkpoint options may
 change (with another -thread, threads start afresh at their usual places).
+
+When training ends normally the checkpoint is written once more, marked complete, with the
+final matrices: resuming it trains nothing (the command line says so and leaves an existing
+model alone, or writes the model if it is missing; Python gets the finished model back).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Checkpoint(NamedTuple):
     dictionary: Dictionary
     input: np.ndarray
     output: np.ndarray
+    complete: bool = False
+    loss: float = 0.0
 
 
 def _options(args: Args) -> dict:
@@ -72,14 +78,16 @@ def _options(args: Args) -> dict:
 
 def write_checkpoint(path: str, args: Args, fingerprint: dict, corpus_tokens: int,
                      progress: Progress, dictionary: Dictionary, wi: np.ndarray,
-                     wo: np.ndarray) -> None:
+                     wo: np.ndarray, loss: float | None = None) -> None:
     """Save a resumable state atomically (the matrices may be changing meanwhile: a
-    Hogwild snapshot, as good a starting point as any state of the run)."""
+    Hogwild snapshot, as good a starting point as any state of the run). With the final
+    `loss`, the state of a run that ended normally: marked complete."""
     state = {"format": FORMAT, "version": VERSION, "options": _options(args),
              "fingerprint": fingerprint, "corpus_tokens": int(corpus_tokens),
              "tokens_done": int(progress.tokens_done), "loss_sum": float(progress.loss_sum),
              "examples": float(progress.examples), "positions": [int(p) for p in progress.positions],
-             "ntokens": dictionary.ntokens}
+             "ntokens": dictionary.ntokens, "complete": loss is not None,
+             "loss": float(loss or 0.0)}
     tables = dictionary.tables
     with atomic_write(path, durable=True) as f:
         np.savez(f, state=np.frombuffer(json.dumps(state).encode(), dtype=np.uint8),
@@ -88,8 +96,9 @@ def write_checkpoint(path: str, args: Args, fingerprint: dict, corpus_tokens: in
                  counts=dictionary.counts, types=dictionary.types)
 
 
-def read_checkpoint(path: str) -> Checkpoint:
-    """Load a checkpoint; one clear line for anything that is not one of ours."""
+def _read(path: str, arrays: tuple) -> tuple:
+    """(the state, {name: array} for `arrays`); one clear line for anything that is not
+    one of ours."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(archive["state"].tobytes())
@@ -98,12 +107,27 @@ def read_checkpoint(path: str) -> Checkpoint:
             if state.get("version") != VERSION:
                 raise EmbtkError(f"checkpoint {path} has version {state.get('version')}; this "
                                  f"embtk reads version {VERSION}")
-            arrays = {name: archive[name] for name in
-                      ("input", "output", "rngs", "word_bytes", "word_offsets", "counts", "types")}
+            return state, {name: archive[name] for name in arrays}
     except FileNotFoundError:
         raise EmbtkError(f"cannot read checkpoint {path}: no such file") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise EmbtkError(f"{path} is not an embtk checkpoint ({type(exc).__name__})") from None
+
+
+def read_summary(path: str) -> Checkpoint:
+    """A checkpoint's options, input and progress without its arrays (a few KB read, not
+    the matrices): enough to check a resumption and to see whether the run is complete."""
+    state, _ = _read(path, ())
+    progress = Progress(state["tokens_done"], state["loss_sum"], state["examples"],
+                        state["positions"], None)
+    return Checkpoint(state["options"], state["fingerprint"], state["corpus_tokens"], progress,
+                      None, None, None, state.get("complete", False), state.get("loss", 0.0))
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Load a checkpoint; one clear line for anything that is not one of ours."""
+    state, arrays = _read(path, ("input", "output", "rngs", "word_bytes", "word_offsets",
+                                 "counts", "types"))
     o = state["options"]
     dictionary = Dictionary.from_packed(
         arrays["word_bytes"], arrays["word_offsets"], arrays["counts"], arrays["types"],
@@ -112,7 +136,8 @@ def read_checkpoint(path: str) -> Checkpoint:
     progress = Progress(state["tokens_done"], state["loss_sum"], state["examples"],
                         state["positions"], arrays["rngs"])
     return Checkpoint(o, state["fingerprint"], state["corpus_tokens"], progress, dictionary,
-                      arrays["input"], arrays["output"])
+                      arrays["input"], arrays["output"], state.get("complete", False),
+                      state.get("loss", 0.0))
 
 
 def resume_options(args: Args, checkpoint: Checkpoint, path: str) -> None:
@@ -140,3 +165,15 @@ def check_same_input(args: Args, checkpoint: Checkpoint, path: str) -> dict:
                          f"({checkpoint.fingerprint['bytes']} bytes), not {args.input} "
                          f"({fingerprint['bytes']} bytes)")
     return fingerprint
+
+
+def complete_run(args: Args) -> bool:
+    """Whether args.resume is the checkpoint of a run that ended normally, for these options
+    and (when it is a file) this input: resuming it would train nothing."""
+    summary = read_summary(args.resume)
+    if not summary.complete:
+        return False
+    resume_options(args, summary, args.resume)
+    if args.input != "-":
+        check_same_input(args, summary, args.resume)
+    return True

@@ -61,17 +61,35 @@ def _make_train_command(mode: str, summary: str):
 
         args = Args.for_model(mode, **given(ctx, options)).validate()
         args.check_paths()
+        if args.resume and _finished(args):
+            return
         start_numba()
         model = train_with_args(args)
         model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
         model.save_vectors(args.output + ".vec")
         if args.saveOutput:
             model.save_output(args.output + ".output")
+        if args.checkpoint and args.verbose > 0:
+            size = os.path.getsize(args.checkpoint) / 1e6
+            click.echo(f"Checkpoint {args.checkpoint} ({size:.0f} MB) holds the finished run "
+                       "(-resume with it trains nothing): it can be deleted", err=True)
 
     command.__doc__ = summary
-    command = options_of(Args, mode)(command)
+    command = options_of(Args, mode, mode)(command)
     return cli.command(mode, context_settings=CONTEXT, short_help=summary.lower().rstrip("."),
                        options_metavar="-input FILE -output PREFIX [OPTIONS]")(command)
+
+
+def _finished(args: Args) -> bool:
+    """-resume of a run that ended normally, whose model is there: say so, touch nothing.
+    (Without its .bin, training goes on, and the complete checkpoint gives the model.)"""
+    from .checkpoint import complete_run
+
+    if not (complete_run(args) and os.path.exists(args.output + ".bin")):
+        return False
+    click.echo(f"embtk: checkpoint {args.resume} holds a complete run: nothing to resume, "
+               f"{args.output}.bin is left as it is", err=True)
+    return True
 
 
 supervised_command = _make_train_command("supervised", "Train a supervised classifier.")
@@ -103,7 +121,7 @@ def glove_command(ctx, **options):
 # ----------------------------------------------------------------------------- quantize
 @cli.command("quantize", context_settings=CONTEXT, short_help="quantize a model to reduce the memory usage",
              options_metavar="-output PREFIX [-input FILE] [OPTIONS]")
-@options_of(QuantizeArgs)
+@options_of(QuantizeArgs, command_name="quantize")
 @click.pass_context
 def quantize_command(ctx, **options):
     """Shrink a classifier: product quantization of its vectors, optionally pruned to

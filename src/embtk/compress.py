@@ -18,7 +18,7 @@ from .args import Args
 from .corpus import encode_corpus
 from .dictionary import Dictionary
 from .tokens import EOS
-from .errors import EmbtkError
+from .errors import EmbtkError, progress_bar
 from .quantmatrix import KSUB, QuantMatrix, quantize_matrix, row_norms
 from .trainer import fit
 
@@ -68,7 +68,9 @@ def quantize(args: Args, dictionary: Dictionary, input_matrix: np.ndarray,
              epoch=None, lr=None, thread=None, verbose=None, dsub=2, qnorm=False) -> Compressed:
     """Optional pruning to `cutoff` rows (then optional retraining on `input`), product
     quantization of the input matrix and, with qout, of the output matrix. Every check
-    runs before the expensive work; the given matrices are not changed."""
+    runs before the expensive work. Without pruning, the given input matrix is replaced by
+    its decoded rows, in place (when it is writable): the model gives it up anyway, and a
+    second matrix of its size would double the peak memory (fastText decodes nothing)."""
     if not args.supervised:
         raise EmbtkError(f"only supervised models can be quantized, this one is a "
                          f"{args.model} model")
@@ -99,7 +101,23 @@ def quantize(args: Args, dictionary: Dictionary, input_matrix: np.ndarray,
             args.input = str(input)
             with encode_corpus(args, dictionary, args.input) as encoded:
                 fit(args, dictionary, wi, wo, encoded)
-    quant_input = quantize_matrix(wi, dsub, qnorm)
-    quant_output = quantize_matrix(wo, 2, qnorm) if qout else None
+    bar = _bars(args.verbose)
+    quant_input = quantize_matrix(wi, dsub, qnorm, bar and bar("input"))
+    quant_output = quantize_matrix(wo, 2, qnorm, bar and bar("output")) if qout else None
     output = wo if quant_output is None else quant_output.decode_for_scoring()
-    return Compressed(args, dictionary, quant_input, quant_output, quant_input.decode(), output)
+    return Compressed(args, dictionary, quant_input, quant_output, quant_input.decode(out=wi),
+                      output)
+
+
+def _bars(verbose: int):
+    """At -verbose 2, bar(matrix)(total) makes the progress bar of a matrix's k-means: one
+    step per sub-quantizer (each a k-means over a sample of its columns, then the code of
+    every row), the long silent part of quantize."""
+    if verbose < 2:
+        return None
+
+    def bar(matrix):
+        return lambda total: progress_bar(total=total, unit="subq",
+                                          desc=f"Quantizing the {matrix} matrix (k-means)")
+
+    return bar

@@ -15,7 +15,7 @@ from .args import Args
 from .corpus import count_entries
 from .dictionary import Dictionary
 from .errors import EmbtkError
-from .fileformat import ModelFile, load_bin
+from .fileformat import ModelFile, load_bin, release_pages
 
 # What a model's matrices (and output layer) are made of: a continued run keeps them.
 FIXED_OPTIONS = ("dim", "minn", "maxn", "bucket", "wordNgrams", "loss")
@@ -62,10 +62,11 @@ def previous_dictionary(previous: ModelFile) -> Dictionary:
                                   bucket=a.bucket, word_ngrams=a.wordNgrams, t=a.t)
 
 
-def extend_vocabulary(args: Args, previous: ModelFile):
+def extend_vocabulary(args: Args, previous: ModelFile, on_tokens=None):
     """(the vocabulary of the previous model and of -input together, for each of its
-    entries the previous id or -1, the number of tokens in -input)."""
-    words, counts, types, ntokens = count_entries(args, args.input)
+    entries the previous id or -1, the number of tokens in -input). `on_tokens(n)` hears
+    the tokens of -input read so far."""
+    words, counts, types, ntokens = count_entries(args, args.input, on_tokens)
     old = previous_dictionary(previous)
     dictionary, previous_ids = old.extended(words, counts, types, ntokens, args)
     if args.supervised and dictionary.nlabels == 0:
@@ -94,13 +95,18 @@ def carry_rows(previous: ModelFile, dictionary: Dictionary, previous_ids: np.nda
     words_before = previous_ids[:nwords]
     known = np.flatnonzero(words_before >= 0)
     _copy_rows(wi, known, previous.input, words_before[known])
+    # Each piece of the previous model's mapping is let go once copied (release_pages), so
+    # that its file's pages do not stay resident beside the new matrices.
+    release_pages(previous.input[:old_nwords])
     for start in range(old_nwords, previous.input.shape[0], _ROWS_AT_A_TIME):
         stop = min(start + _ROWS_AT_A_TIME, previous.input.shape[0])
         wi[nwords + start - old_nwords:nwords + stop - old_nwords] = previous.input[start:stop]
+        release_pages(previous.input[start:stop])
     outputs_before = previous_ids[nwords:] - old_nwords if supervised else words_before
     known_outputs = np.flatnonzero(outputs_before >= 0)
     if loss != "hs":
         _copy_rows(wo, known_outputs, previous.output, outputs_before[known_outputs])
+        release_pages(previous.output)
     labels_before = previous_ids[nwords:]
     return {"words kept": len(known), "new words": nwords - len(known),
             "labels kept": int(np.count_nonzero(labels_before >= 0)),

@@ -161,19 +161,22 @@ def text_pieces(f, whole_lines: bool, piece_bytes: int = 0):
         filled = rest
 
 
-def count_vocabulary(args: Args, path: str) -> Dictionary:
-    """The dictionary of a training file, counted piece by piece (fastText's readFromFile)."""
+def count_vocabulary(args: Args, path: str, on_tokens=None) -> Dictionary:
+    """The dictionary of a training file, counted piece by piece (fastText's readFromFile).
+    `on_tokens(n)` hears the tokens read so far, piece by piece."""
     check_input(path)
     with open_for_reading(path, "input file") as f:
-        return Dictionary.from_pieces(text_pieces(f, whole_lines=False), args)
+        return Dictionary.from_pieces(text_pieces(f, whole_lines=False), args,
+                                      on_tokens=on_tokens)
 
 
-def count_entries(args: Args, path: str):
+def count_entries(args: Args, path: str, on_tokens=None):
     """Every entry of a training file with its count, before any threshold (words as
     bytes, counts, types, tokens read): what continued training adds to a vocabulary."""
     check_input(path)
     with open_for_reading(path, "input file") as f:
-        return count_pieces(text_pieces(f, whole_lines=False), args.label.encode("utf-8"))
+        return count_pieces(text_pieces(f, whole_lines=False), args.label.encode("utf-8"),
+                            on_tokens=on_tokens)
 
 
 def corpus_ids(dictionary: Dictionary, path: str) -> np.ndarray:

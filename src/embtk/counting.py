@@ -118,12 +118,15 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
     return (ebytes, eoff, elen, counts, types, hashes, slots, totals), pos, full
 
 
-def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
+def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE, on_tokens=None):
     """count_tokens over a corpus given as byte arrays, each cut after a separator: every
-    entry before any threshold (words as bytes, counts, types), and the tokens read."""
+    entry before any threshold (words as bytes, counts, types), and the tokens read.
+    `on_tokens(n)`, if given, hears the tokens read so far before each piece."""
     prefix = np.frombuffer(label, dtype=np.uint8)
     state = new_token_counts()
     for piece in pieces:
+        if on_tokens is not None:
+            on_tokens(int(state.totals[2]))
         piece = read_only(piece)
         pos = 0
         while True:

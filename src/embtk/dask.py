@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import os
 import platform
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -27,7 +26,7 @@ import numpy as np
 
 from .args import as_path, check_k, check_text, check_threshold
 from .autotune import TrialPool
-from .errors import EmbtkError, one_line
+from .errors import EmbtkError, one_line, progress_bar
 from .safeio import atomic_write
 from .model import FastText, FileIdentity, load
 
@@ -487,7 +486,5 @@ def _run_blocks(client, model, todo, left, k, threshold, prob, bar, on_part) -> 
 
 
 def _bar(total: int, done: int, shown: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit="part", file=sys.stderr, dynamic_ncols=True,
-                mininterval=0.5, disable=not shown, desc="predict-files")
+    return progress_bar(total=total, initial=done, unit="part", disable=not shown,
+                        desc="predict-files")

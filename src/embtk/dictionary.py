@@ -448,11 +448,12 @@ class Dictionary:
         return cls.from_pieces([buf], args, max_vocab)
 
     @classmethod
-    def from_pieces(cls, pieces, args, max_vocab=MAX_VOCAB_SIZE):
+    def from_pieces(cls, pieces, args, max_vocab=MAX_VOCAB_SIZE, on_tokens=None):
         """`from_buffer` over a corpus given as byte arrays, each cut after a separator
-        (see corpus.text_pieces): memory holds the vocabulary, never the corpus."""
+        (see corpus.text_pieces): memory holds the vocabulary, never the corpus.
+        `on_tokens(n)` hears the tokens read so far, as counting goes (see count_pieces)."""
         label = args.label.encode("utf-8")
-        words, counts, types, ntokens = count_pieces(pieces, label, max_vocab)
+        words, counts, types, ntokens = count_pieces(pieces, label, max_vocab, on_tokens)
         return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
                                 minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
                                 word_ngrams=args.wordNgrams, label=label, t=args.t)

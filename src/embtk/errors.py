@@ -1,4 +1,5 @@
-"""The one exception type users see: its message is meant to be printed as-is."""
+"""The one exception type users see (its message is meant to be printed as-is), and the
+progress bars they watch on stderr."""
 
 
 class EmbtkError(ValueError):
@@ -17,3 +18,28 @@ class UnknownWordWarning(UserWarning):
 def one_line(e: BaseException) -> str:
     """An error's message on one line, as the commands print it."""
     return " ".join(str(e).split()) or type(e).__name__
+
+
+# A progress bar is what a user sees on stderr besides errors and summary lines.
+# A terminal that reports a width of 0 columns gets a bar this wide: room for the training
+# line's words/sec, lr, loss and ETA (about 95 characters) and a bar.
+FALLBACK_COLUMNS = 120
+
+
+def progress_bar(**options):
+    """A tqdm bar on stderr that follows the terminal's width, or is FALLBACK_COLUMNS wide
+    where the terminal reports 0 columns (tqdm would then drop the bar and its format:
+    seen on a 45 s run with no bar at all). Not a terminal: tqdm's own default."""
+    import os
+    import sys
+
+    from tqdm import tqdm
+
+    options = {"file": sys.stderr, "mininterval": 0.5, **options}
+    try:
+        columns = os.get_terminal_size(options["file"].fileno()).columns
+    except (AttributeError, ValueError, OSError):  # not a terminal, or no file descriptor
+        columns = None
+    if columns == 0:
+        return tqdm(ncols=FALLBACK_COLUMNS, **options)
+    return tqdm(dynamic_ncols=True, **options)

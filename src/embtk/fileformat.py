@@ -119,6 +119,28 @@ def _open_buffer(path: str):
     return data
 
 
+def release_pages(array: np.ndarray) -> None:
+    """Give back the memory of a view on a loaded model's file mapping (madvise
+    MADV_DONTNEED): its pages leave this process's resident memory and would be read from
+    the file again if used. For views that were never written to (the mapping is
+    copy-on-write: a written page would return to the file's contents); other arrays are
+    left alone. Continued training reads a whole previous model once: without this, its
+    mapped pages stayed resident beside the new matrices, doubling the peak."""
+    base = array
+    while not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+        if base is None:
+            return
+    if not hasattr(mmap, "MADV_DONTNEED") or array.size == 0:
+        return
+    page = mmap.PAGESIZE
+    offset = array.ctypes.data - np.frombuffer(base, dtype=np.uint8).ctypes.data
+    first = -(-offset // page) * page  # whole pages inside the array only
+    last = (offset + array.nbytes) // page * page
+    if last > first:
+        base.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _require_regular(path: str, mode: int) -> None:
     if stat.S_ISDIR(mode):
         raise EmbtkError(f"cannot read {path}: it is a directory")
@@ -377,7 +399,10 @@ def _write_pq(f: BinaryIO, pq) -> None:
 
 def _write_quant(f: BinaryIO, q) -> None:
     f.write(_QUANT_HEAD.pack(q.qnorm, q.m, q.n, q.codes.size))
-    f.write(np.ascontiguousarray(q.codes, dtype=np.uint8).tobytes())
+    # in pieces, not one tobytes() copy: the codes of a default-size model are 100+ MB
+    flat = memoryview(np.ascontiguousarray(q.codes, dtype=np.uint8).reshape(-1))
+    for start in range(0, len(flat), _WRITE_CHUNK):
+        f.write(flat[start:start + _WRITE_CHUNK])
     _write_pq(f, q.pq)
     if q.qnorm:
         f.write(np.ascontiguousarray(q.norm_codes, dtype=np.uint8).tobytes())

@@ -295,7 +295,8 @@ class ClassificationReport:
                    meter.confusion)
 
     def sorted_labels(self, order: str = "support") -> list:
-        """Labels with test lines or predictions, best or most frequent first."""
+        """Labels with test lines or predictions, best or most frequent first; ties in the
+        model's order, which the confusion matrix and fastText's lines follow."""
         if order not in REPORT_ORDERS:
             raise EmbtkError(f"unknown order {order!r} (use one of {', '.join(REPORT_ORDERS)})")
         present = [s for s in self.labels if s.support or s.predicted]
@@ -306,9 +307,9 @@ class ClassificationReport:
 
         def key(s):
             v = value(s)
-            return (-(v if v == v else -1.0), -s.support, s.label)  # NaN last
+            return (-(v if v == v else -1.0), -s.support)  # NaN last
 
-        return sorted(present, key=key)
+        return sorted(present, key=key)  # a stable sort: ties stay in the model's order
 
     def to_dict(self, order: str = "support") -> dict:
         out = {"data": self.data, "k": self.k, "threshold": self.threshold,

@@ -13,6 +13,8 @@ A leaf module (numpy and numba only): the file format reads and writes these mat
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numba as nb
@@ -69,10 +71,16 @@ class QuantMatrix:
             return self.npq.centroids[self.norm_codes.astype(np.int64)].astype(np.float32)
         return np.ones(self.m, dtype=np.float32)
 
-    def decode(self) -> np.ndarray:
-        """The dense float32 rows fastText adds when it reads this matrix (input side)."""
-        return _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
-                       self.norms(), self.n)
+    def decode(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The dense float32 rows fastText adds when it reads this matrix (input side),
+        written into `out` when it is a writable float32 m x n array (the matrix this one
+        was quantized from: no second matrix of that size in memory)."""
+        fits = (out is not None and out.shape == (self.m, self.n) and out.dtype == np.float32
+                and out.flags.c_contiguous and out.flags.writeable)
+        if not fits:
+            out = np.empty((self.m, self.n), dtype=np.float32)
+        _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub, self.norms(), out)
+        return out
 
     def decode_for_scoring(self) -> np.ndarray:
         """Rows to score against (output side). fastText computes (x . centroids) * norm
@@ -80,8 +88,9 @@ class QuantMatrix:
         column, which `losses.scaled_dot_row` applies after the sum: the same float32 results."""
         if not self.qnorm:
             return self.decode()
-        rows = _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
-                       np.ones(self.m, dtype=np.float32), self.n)
+        rows = np.empty((self.m, self.n), dtype=np.float32)
+        _decode(self.codes, self.pq.centroids, self.pq.dsub, self.pq.lastdsub,
+                np.ones(self.m, dtype=np.float32), rows)
         return np.ascontiguousarray(np.hstack([rows, self.norms()[:, None]]))
 
 
@@ -95,9 +104,8 @@ def _centroid_base(q, nsubq, dsub, lastdsub):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _decode(codes, centroids, dsub, lastdsub, norms, n):
+def _decode(codes, centroids, dsub, lastdsub, norms, out):
     m, nsubq = codes.shape
-    out = np.empty((m, n), dtype=np.float32)
     for i in nb.prange(m):
         alpha = norms[i]
         for q in range(nsubq):
@@ -105,7 +113,6 @@ def _decode(codes, centroids, dsub, lastdsub, norms, n):
             c = base + np.int64(codes[i, q]) * d
             for j in range(d):
                 out[i, q * dsub + j] = alpha * centroids[c + j]
-    return out
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True, no_cfunc_wrapper=True)
@@ -176,41 +183,57 @@ def _kmeans(points, rng):
     return cent
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _train_pq(x, dsub, lastdsub, nsubq, seed):
-    """Centroids (fastText layout) and codes of every row of x, one k-means per sub-vector.
+@nb.njit(cache=True, nogil=True)
+def _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, centroids, codes):
+    """Sub-quantizer q: k-means on a sample of its columns of x (each row divided by its
+    norm where `norms` has one, for qnorm), its centroids into `centroids` (fastText's
+    layout) and the code of every row into codes[:, q].
 
-    Sub-quantizers are independent (each has its own rng), so they run in parallel and
-    the result does not depend on the number of threads.
+    Sub-quantizers are independent (each has its own rng), so they can run on any number
+    of threads and the result does not change. The rows are divided as they are read, so
+    qnorm needs no normalized copy of the matrix.
     """
-    m, dim = x.shape
+    m = x.shape[0]
     npoints = min(m, MAX_POINTS)
-    centroids = np.empty(dim * KSUB, dtype=np.float32)
-    codes = np.empty((m, nsubq), dtype=np.uint8)
-    for q in nb.prange(nsubq):
-        rng = seed_rng(seed + 7919 * q)
-        base, d = _centroid_base(q, nsubq, dsub, lastdsub)
-        col = q * dsub
-        rows = np.arange(m)
-        if npoints < m:
-            for i in range(npoints):
-                j = i + rand_below(rng, m - i)
-                rows[i], rows[j] = rows[j], rows[i]
-        sample = np.empty((npoints, d), dtype=np.float32)
+    scaled = norms.shape[0] == m
+    rng = seed_rng(seed + 7919 * q)
+    base, d = _centroid_base(q, nsubq, dsub, lastdsub)
+    col = q * dsub
+    # the sample's rows: the first npoints of a partial Fisher-Yates shuffle (int32, as
+    # fastText's: one of these per thread on a 2.5M-row matrix)
+    rows = np.empty(m, dtype=np.int32)
+    for i in range(m):
+        rows[i] = i
+    if npoints < m:
         for i in range(npoints):
-            for c in range(d):
-                sample[i, c] = x[rows[i], col + c]
-        cent = _kmeans(sample, rng)
-        for k in range(KSUB):
-            for c in range(d):
-                centroids[base + k * d + c] = cent[c, k]
-        dist = np.empty(KSUB, dtype=np.float32)
-        point = np.empty(d, dtype=np.float32)
-        for i in range(m):
-            for c in range(d):
-                point[c] = x[i, col + c]
-            codes[i, q] = _nearest(point, cent, dist)
-    return centroids, codes
+            j = i + rand_below(rng, m - i)
+            rows[i], rows[j] = rows[j], rows[i]
+    sample = np.empty((npoints, d), dtype=np.float32)
+    for i in range(npoints):
+        r = rows[i]
+        for c in range(d):
+            sample[i, c] = _scaled(x[r, col + c], norms, r, scaled)
+    cent = _kmeans(sample, rng)
+    for k in range(KSUB):
+        for c in range(d):
+            centroids[base + k * d + c] = cent[c, k]
+    dist = np.empty(KSUB, dtype=np.float32)
+    point = np.empty(d, dtype=np.float32)
+    for i in range(m):
+        for c in range(d):
+            point[c] = _scaled(x[i, col + c], norms, i, scaled)
+        codes[i, q] = _nearest(point, cent, dist)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _scaled(value, norms, row, scaled):
+    """A value of x as k-means sees it: divided by its row's norm with qnorm (not a zero
+    norm), in float32 as fastText divides the rows before quantizing them."""
+    if scaled:
+        n = norms[row]
+        if n != 0:
+            return value / n
+    return value
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -226,33 +249,39 @@ def row_norms(x):
     return out
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _divide_rows(x, norms):
-    out = np.empty_like(x)
-    for i in nb.prange(x.shape[0]):
-        n = norms[i]
-        for j in range(x.shape[1]):
-            out[i, j] = x[i, j] / n if n != 0 else x[i, j]
-    return out
-
-
 # ------------------------------------------------------------------------- python side
 
 
-def train_product_quantizer(x: np.ndarray, dsub: int, seed: int = SEED):
-    """(ProductQuantizer, codes) for the rows of float32 matrix x."""
+def train_product_quantizer(x: np.ndarray, dsub: int, seed: int = SEED, norms=None,
+                            progress=None):
+    """(ProductQuantizer, codes) for the rows of float32 matrix x (divided by `norms`,
+    when given, as they are read). `progress`, if given, is called once per finished
+    sub-quantizer. The sub-quantizers run on one thread per core."""
     m, dim = x.shape
     if m < KSUB:
         raise EmbtkError(f"the matrix is too small to quantize: it has {m} rows, "
                          f"product quantization needs at least {KSUB}")
     nsubq, lastdsub = ProductQuantizer.shape_for(dim, dsub)
-    centroids, codes = _train_pq(np.ascontiguousarray(x, dtype=np.float32), dsub, lastdsub,
-                                 nsubq, seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    norms = np.zeros(0, dtype=np.float32) if norms is None else norms
+    centroids = np.empty(dim * KSUB, dtype=np.float32)
+    codes = np.empty((m, nsubq), dtype=np.uint8)
+
+    def one(q):
+        _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, centroids, codes)
+
+    nthreads = max(1, min(nsubq, os.cpu_count() or 1))
+    with ThreadPoolExecutor(nthreads) as pool:
+        for done in as_completed([pool.submit(one, q) for q in range(nsubq)]):
+            done.result()
+            if progress is not None:
+                progress()
     return ProductQuantizer(dim, nsubq, dsub, lastdsub, centroids), codes
 
 
-def quantize_matrix(x: np.ndarray, dsub: int, qnorm: bool) -> QuantMatrix:
-    """Product-quantize a dense matrix; with qnorm, unit rows plus quantized norms."""
+def quantize_matrix(x: np.ndarray, dsub: int, qnorm: bool, bar=None) -> QuantMatrix:
+    """Product-quantize a dense matrix; with qnorm, unit rows plus quantized norms.
+    `bar(total)`, if given, makes a progress bar that counts the sub-quantizers."""
     m, n = x.shape
     if dsub < 1:
         raise EmbtkError(f"-dsub must be a positive integer, got {dsub}")
@@ -266,6 +295,12 @@ def quantize_matrix(x: np.ndarray, dsub: int, qnorm: bool) -> QuantMatrix:
             raise EmbtkError("the model has NaN or infinite values; it cannot be quantized")
         npq, ncodes = train_product_quantizer(norms.reshape(-1, 1), 1)
         norm_codes = ncodes.reshape(-1)
-        x = _divide_rows(np.ascontiguousarray(x, dtype=np.float32), norms)
-    pq, codes = train_product_quantizer(x, dsub)
+    progress = None if bar is None else bar(ProductQuantizer.shape_for(n, dsub)[0])
+    try:
+        pq, codes = train_product_quantizer(x, dsub, norms=norms if qnorm else None,
+                                            progress=None if progress is None else
+                                            lambda: progress.update(1))
+    finally:
+        if progress is not None:
+            progress.close()
     return QuantMatrix(m, n, codes, pq, norm_codes, npq)

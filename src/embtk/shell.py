@@ -8,12 +8,13 @@ Like `cli`, it imports nothing numerical at load time, so that `embtk --help` is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 
 import click
 
-from .args import cli_options
+from .args import FASTTEXT_OPTIONS, Args, cli_options
 from .errors import EmbtkError, one_line
 from .safeio import open_for_reading
 
@@ -148,7 +149,10 @@ class Command(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as e:
-            known = [o for p in self.get_params(ctx) for o in getattr(p, "opts", [])]
+            params = self.get_params(ctx)
+            known = [o for p in params for o in getattr(p, "opts", [])]
+            shown = [o for p in params if not getattr(p, "hidden", False)
+                     for o in getattr(p, "opts", [])]
             for arg in given:
                 name = arg.split("=", 1)[0]
                 if name == e.option_name or (name.startswith(e.option_name) and len(name) > 2
@@ -156,7 +160,7 @@ class Command(click.Command):
                     if name in known:
                         continue
                     dashes = "--" if name.startswith("--") else "-"
-                    alike = [o for o in known if o.startswith(dashes)
+                    alike = [o for o in shown if o.startswith(dashes)
                              and (dashes == "--" or not o.startswith("--"))]
                     raise click.NoSuchOption(name, ctx=ctx, possibilities=alike) from None
             raise
@@ -201,11 +205,37 @@ def _click_option(name, f, default):
     return click.option(f"-{flag}", f"--{flag}", dest, **kw)
 
 
-def options_of(options_class, mode: str = ""):
-    """Decorate a command with the options of an options dataclass (args.cli_options)."""
+def _ignored_option(name, f, command_name):
+    """A fastText option that has no effect on this command: taken (its value checked as
+    the option's type) with one warning line, and not shown in --help."""
+    flag = f.metadata.get("flag_name", name)
+
+    def warn(ctx, param, value):
+        if ctx.get_parameter_source(param.name) != click.core.ParameterSource.DEFAULT:
+            click.echo(f"embtk: warning: -{flag} has no effect on {command_name}", err=True)
+
+    kw = {"hidden": True, "expose_value": False, "callback": warn}
+    if f.type == "bool":
+        kw["is_flag"] = True
+    else:
+        kw["type"] = {"int": int, "float": float, "str": str}[f.type]
+    return click.option(f"-{flag}", f"--{flag}", f"ignored_{name}", **kw)
+
+
+def options_of(options_class, mode: str = "", command_name: str = ""):
+    """Decorate a command with the options of an options dataclass (args.cli_options).
+    With `command_name`, fastText's other options are taken too, as fastText takes them on
+    every command, each with a warning that it has no effect there."""
     def decorate(command):
-        for name, f, default in reversed(cli_options(options_class, mode)):
+        options = cli_options(options_class, mode)
+        for name, f, default in reversed(options):
             command = _click_option(name, f, default)(command)
+        if command_name:
+            taken = {name for name, _, _ in options}
+            fields = {f.name: f for f in dataclasses.fields(Args)}
+            for name in FASTTEXT_OPTIONS:
+                if name not in taken:
+                    command = _ignored_option(name, fields[name], command_name)(command)
         return command
 
     return decorate

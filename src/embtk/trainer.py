@@ -15,7 +15,7 @@ from .checkpoint import (Progress, check_same_input, input_fingerprint, read_che
 from .continuation import carry_rows, extend_vocabulary, open_previous
 from .corpus import EncodedCorpus, count_vocabulary, encode_corpus
 from .dictionary import LABEL, WORD, Dictionary
-from .errors import EmbtkError
+from .errors import EmbtkError, progress_bar
 from .vecformat import read_vec
 from .kernels import (INIT_BLOCK, Model, Schedule, cbow_window, init_uniform, skipgram_scratch,
                       train_supervised, train_unsupervised)
@@ -76,15 +76,37 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
             t.join()
 
 
+class Reading:
+    """fastText's "Read NM words": at -verbose 2 updated in place while the corpus is
+    counted (`update`, given as on_tokens), then the final count and the vocabulary's size."""
+
+    def __init__(self, args: Args):
+        self.args, self.shown = args, -1
+
+    def update(self, ntokens: int) -> None:
+        millions = ntokens // 1_000_000
+        # from 1M on, as fastText: a small corpus (or one refused) prints only the summary
+        if self.args.verbose >= 2 and millions != self.shown and millions > 0:
+            self.shown = millions
+            print(f"\rRead {millions}M words", end="", file=sys.stderr, flush=True)
+
+    def done(self, ntokens: int, dictionary: Dictionary) -> None:
+        back = "\r" if self.shown >= 0 else ""
+        log(self.args, f"{back}Read {ntokens // 1_000_000}M words")
+        log(self.args, f"Number of words:  {dictionary.nwords}")
+        log(self.args, f"Number of labels: {dictionary.nlabels}")
+
+
 def build_dictionary(args: Args, path: str) -> Dictionary:
     """The dictionary of the training file `path`, with fastText's summary lines."""
-    dictionary = count_vocabulary(args, path)
+    reading = Reading(args)
+    dictionary = count_vocabulary(args, path, reading.update)
     if args.supervised and dictionary.nlabels == 0:
+        if reading.shown >= 0:
+            print(file=sys.stderr)  # end the "Read" line before the error
         raise EmbtkError(f"no labels in {path}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
-    log(args, f"Read {dictionary.ntokens // 1_000_000}M words")
-    log(args, f"Number of words:  {dictionary.nwords}")
-    log(args, f"Number of labels: {dictionary.nlabels}")
+    reading.done(dictionary.ntokens, dictionary)
     return dictionary
 
 
@@ -127,10 +149,10 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     args.bucket = args.effective_bucket()
     corpus_tokens = None  # the dictionary's own count, unless a previous model adds to it
     if previous is not None:
-        dictionary, previous_ids, corpus_tokens = extend_vocabulary(args, previous)
-        log(args, f"Read {corpus_tokens // 1_000_000}M words")
-        log(args, f"Number of words:  {dictionary.nwords}")
-        log(args, f"Number of labels: {dictionary.nlabels}")
+        reading = Reading(args)
+        dictionary, previous_ids, corpus_tokens = extend_vocabulary(args, previous,
+                                                                    reading.update)
+        reading.done(corpus_tokens, dictionary)
     elif counted is None:
         dictionary = build_dictionary(args, args.input)
     else:
@@ -139,6 +161,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
     if args.pretrainedVectors:
         dictionary, *pretrained = _pretrained(args, dictionary)
 
+    _say_preparing(args, dictionary, previous is not None)
     with encode_corpus(args, dictionary, args.input) as encoded:
         wi = np.empty((dictionary.nwords + args.bucket, args.dim), dtype=np.float32)
         fill_uniform(wi, 1.0 / args.dim, thread_seed(args.seed, 0), args.thread, deadline)
@@ -158,6 +181,18 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
                  ", ".join(f"{n} {what}" for what, n in carried.items()))
         loss = fit(args, dictionary, wi, wo, encoded, deadline, corpus_tokens, _saving(args))
     return Trained(args, dictionary, wi, wo, loss)
+
+
+def _say_preparing(args: Args, dictionary: Dictionary, continued: bool) -> None:
+    """At -verbose 2, what happens between the vocabulary and the first progress bar
+    (seconds on a large corpus: 3.4 s on en_corpus with no output before this line)."""
+    if args.verbose < 2:
+        return
+    rows = dictionary.nwords + args.bucket
+    size = rows * args.dim * 4 / 1e6
+    start = "carrying the rows of -inputModel over" if continued else "random start"
+    print(f"Encoding the corpus into a temporary file of ids, and filling the input matrix "
+          f"({rows} x {args.dim}, {size:.0f} MB; {start})", file=sys.stderr, flush=True)
 
 
 class Saving(NamedTuple):
@@ -184,6 +219,9 @@ def _resume(args: Args, deadline: float | None) -> Trained:
     if wi.shape != (dictionary.nwords + args.bucket, args.dim) or wo.shape != (nout, args.dim):
         raise EmbtkError(f"checkpoint {args.resume} is corrupt: its matrices do not match its "
                          "dictionary and options")
+    if checkpoint.complete:  # the run ended normally: its final state, nothing to train
+        log(args, f"Checkpoint {args.resume} holds a complete run: nothing to train")
+        return Trained(args, dictionary, wi, wo, checkpoint.loss)
     done = checkpoint.progress.tokens_done / max(1, args.epoch * checkpoint.corpus_tokens)
     log(args, f"Resuming {args.resume} at {100 * min(1.0, done):.1f}%")
     with encode_corpus(args, dictionary, args.input) as encoded:
@@ -246,13 +284,13 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
             if not finished:
                 reader.advance(used)
 
-    def save():
+    def save(loss=None):
         progress = Progress(int(schedule.progress[:, 0].sum()),
                             float(schedule.loss_stats[:, 0].sum()),
                             float(schedule.loss_stats[:, 1].sum()), list(positions),
                             rngs[:, 0].copy())
         write_checkpoint(saving.path, args, saving.fingerprint, corpus_tokens, progress,
-                         dictionary, wi, wo)
+                         dictionary, wi, wo, loss)
 
     try:
         _run_threads(work, args, schedule, deadline, _every(saving, save))
@@ -265,6 +303,8 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     loss = stats[:, 0].sum() / max(1.0, stats[:, 1].sum())
     if not np.isfinite(loss) or not np.all(np.isfinite(wo)):
         raise TrainingDiverged("training diverged (the loss became NaN); try a smaller -lr")
+    if saving is not None:  # the final state, marked complete: resuming it trains nothing
+        save(float(loss))
     return float(loss)
 
 
@@ -357,10 +397,8 @@ def _run_threads(work, args, schedule: Schedule, deadline=None, every=None):
 def _progress_bar(args, total):
     if args.verbose < 2:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
-                bar_format="Progress: {percentage:5.1f}% |{bar}| {desc} ETA: {remaining}")
+    return progress_bar(total=total,
+                        bar_format="Progress: {percentage:5.1f}% |{bar}| {desc} ETA: {remaining}")
 
 
 def _progress_text(args, schedule: Schedule, started, final=False):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from ..args import Args, GloveArgs
 from .cooccurrence import count_to_file, load_records
 from ..corpus import corpus_ids, count_vocabulary
 from ..dictionary import Dictionary
-from ..errors import EmbtkError
+from ..errors import EmbtkError, progress_bar
 from ..model import FastText
 from ..trainer import fill_uniform, log, run_threads, thread_seed
 
@@ -136,10 +135,7 @@ def train_records(tid, pairs, counts, start, stop, wv, cv, wsq, csq, lr, xmax, a
 def _bar(args: GloveArgs, total: int, unit: str, fmt: str):
     if args.verbose < 2:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, unit=unit,
-                unit_scale=True, bar_format=fmt)
+    return progress_bar(total=total, unit=unit, unit_scale=True, bar_format=fmt)
 
 
 def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
