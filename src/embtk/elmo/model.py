@@ -31,7 +31,23 @@ from .weights import is_elmo_file, read_elmo, read_hdf5, write_elmo
 # line): the model was trained on 20-token windows, and the memory of a batch grows with
 # its longest sentence (12 KB of output per token for the large model).
 MAX_SENTENCE_TOKENS = 10_000
-LAYERS = ("average", "top", 0, 1, 2)
+# Sentences are embedded in groups of about this many tokens: each group's distinct
+# tokens go through the token encoder once (a word's encoding does not depend on its
+# sentence), then its batches through the biLM. The group bounds the memory of the table.
+GROUP_TOKENS = 65536
+ENCODER_PIECE = 1024  # tokens per task of the encoder
+
+
+def _groups(batches: list, lengths: np.ndarray):
+    group, size = [], 0
+    for batch in batches:
+        group.append(batch)
+        size += int(lengths[batch].sum())
+        if size >= GROUP_TOKENS:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def load_elmo(path, weights=None) -> "ElmoModel":
@@ -126,12 +142,15 @@ class ElmoModel:
         bar = _progress(verbose, int(lengths.sum()))
         try:
             with _pool(thread) as pool:
-                for batch, arrays in zip(batches, pool.map(
-                        lambda b: self._embed_batch([tokens[i] for i in b], layer), batches)):
-                    for i, a in zip(batch, arrays):
-                        results[i] = a
-                    if bar is not None:
-                        bar.update(sum(len(tokens[i]) for i in batch))
+                for group in _groups(batches, lengths):
+                    vocab, encoded = self._encode_tokens(pool, [tokens[i] for b in group for i in b])
+                    work = [[tokens[i] for i in batch] for batch in group]
+                    for batch, arrays in zip(group, pool.map(
+                            lambda ts: self._embed_batch(ts, layer, vocab, encoded), work)):
+                        for i, a in zip(batch, arrays):
+                            results[i] = a
+                        if bar is not None:
+                            bar.update(sum(len(tokens[i]) for i in batch))
         finally:
             if bar is not None:
                 bar.close()
@@ -163,19 +182,28 @@ class ElmoModel:
         shape = (0, self.n_output_layers, self.dim) if layer is None else (0, self.dim)
         return np.zeros(shape, dtype=np.float32)
 
-    def _embed_batch(self, batch: list, layer) -> list:
+    def _encode_tokens(self, pool, sentences: list) -> tuple:
+        """Each distinct token of `sentences` (and <S>, </S>) once through the token
+        encoder, in pieces shared by the threads: ({token: row}, (rows, P) float32)."""
+        vocab = {BOS_TOKEN: 0, EOS_TOKEN: 1}
+        for sentence in sentences:
+            for token in sentence:
+                vocab.setdefault(token, len(vocab))
+        words = list(vocab)
+        pieces = [words[i:i + ENCODER_PIECE] for i in range(0, len(words), ENCODER_PIECE)]
+        return vocab, np.concatenate(list(pool.map(self._encode_piece, pieces)))
+
+    def _encode_piece(self, words: list) -> np.ndarray:
+        with _blas_single_thread():
+            return self.encoder(words)
+
+    def _embed_batch(self, batch: list, layer, vocab: dict, encoded: np.ndarray) -> list:
         """The vectors of sentences (lists of bytes), longest first."""
         with _blas_single_thread():
-            return self._embed_packed(batch, layer)
+            return self._embed_packed(batch, layer, vocab, encoded)
 
-    def _embed_packed(self, batch: list, layer) -> list:
+    def _embed_packed(self, batch: list, layer, ids: dict, encoded: np.ndarray) -> list:
         p = self.options.projection_dim
-        # distinct tokens once through the encoder; the sentence boundaries as tokens
-        ids = {BOS_TOKEN: 0, EOS_TOKEN: 1}
-        for sentence in batch:
-            for token in sentence:
-                ids.setdefault(token, len(ids))
-        encoded = self.encoder(list(ids))
         lengths = np.array([len(s) + 2 for s in batch], dtype=np.int64)
         steps = int(lengths[0])
         counts = (lengths[None, :] > np.arange(steps)[:, None]).sum(axis=1)
