@@ -102,7 +102,8 @@ class ElmoModel:
     def __init__(self, options: ElmoOptions, arrays: dict):
         self.options = options
         self._arrays = arrays
-        self.encoder = TokenEncoder(options, arrays)
+        with np.errstate(all="ignore"):
+            self.encoder = TokenEncoder(options, arrays)
         self.layers = [[LstmLayer(options, arrays, d, layer) for layer in range(options.n_layers)]
                        for d in (0, 1)]
 
@@ -193,13 +194,16 @@ class ElmoModel:
         pieces = [words[i:i + ENCODER_PIECE] for i in range(0, len(words), ENCODER_PIECE)]
         return vocab, np.concatenate(list(pool.map(self._encode_piece, pieces)))
 
+    # The weights of a .elmo are memory-mapped, not read at load: a file damaged inside
+    # its values (a NaN, an overflow) gives NaN vectors, and numpy's warnings about them
+    # are silenced (per thread: numpy's error state does not pass to the pool's threads).
     def _encode_piece(self, words: list) -> np.ndarray:
-        with _blas_single_thread():
+        with _blas_single_thread(), np.errstate(all="ignore"):
             return self.encoder(words)
 
     def _embed_batch(self, batch: list, layer, vocab: dict, encoded: np.ndarray) -> list:
         """The vectors of sentences (lists of bytes), longest first."""
-        with _blas_single_thread():
+        with _blas_single_thread(), np.errstate(all="ignore"):
             return self._embed_packed(batch, layer, vocab, encoded)
 
     def _embed_packed(self, batch: list, layer, ids: dict, encoded: np.ndarray) -> list:
