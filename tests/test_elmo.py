@@ -216,6 +216,26 @@ def test_batching_and_threads_change_nothing(tmp_path):
             np.testing.assert_allclose(v, alone[i % len(SENTENCES)], rtol=1e-6, atol=1e-6)
 
 
+def test_thread_is_the_number_of_threads_used(tmp_path):
+    import threading
+    import time
+
+    lm = load_elmo(*write_model(tmp_path))
+    seen = set()
+    packed = lm._embed_packed
+
+    def recording(*args):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.002)  # long enough for another thread to take the next batch
+        return packed(*args)
+    lm._embed_packed = recording
+    many = [s for _ in range(40) for s in SENTENCES]
+    for thread in (1, 2):
+        seen.clear()
+        lm.embed(many, thread=thread, batch_size=2)
+        assert len(seen) == thread
+
+
 def test_elmo_file_round_trip_and_dump(tmp_path):
     options, weights = write_model(tmp_path)
     lm = load_elmo(options, weights=weights)

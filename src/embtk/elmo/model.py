@@ -130,7 +130,7 @@ class ElmoModel:
         one gives an array of 0 tokens. `thread`: threads (default: one per core);
         `batch_size`: sentences per batch; `verbose=2` shows a progress bar."""
         layer = self._check_layer(layer)
-        thread = _check_int("thread", os.cpu_count() or 1 if thread is None else thread)
+        thread = _check_int("thread", (os.cpu_count() or 1) if thread is None else thread)
         batch_size = _check_int("batch_size", batch_size)
         tokens = [_tokens(s, i) for i, s in enumerate(_sentence_list(sentences))]
         results = [None] * len(tokens)
