@@ -5,6 +5,7 @@ tiny random models in the published weights.hdf5 layout; batching and threads; t
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -370,6 +371,12 @@ def test_bad_elmo_files_are_one_line_errors(model_files, tmp_path):
             load_elmo(path)
         code, _, err = run("elmo-vectors", path, input=b"a b\n")
         assert_one_line_error(code, err)
+    fifo = tmp_path / "pipe.elmo"
+    os.mkfifo(fifo)  # never opened: opening would wait for a writer
+    with pytest.raises(EmbtkError, match="not a regular file"):
+        load_elmo(fifo)
+    code, _, err = run("dump", fifo, "args")
+    assert_one_line_error(code, err)
     code, _, err = run("elmo-vectors", options, input=b"a b\n")
     assert_one_line_error(code, err)
     assert "give its weights too" in err

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,11 +66,11 @@ def load_elmo(path, weights=None) -> "ElmoModel":
 
 def _explain_not_elmo(path: str):
     """The one-line error for a file given alone that is not a `.elmo`."""
-    try:
-        with open(path, "rb") as f:
-            start = f.read(8)
-    except OSError:
-        start = b""
+    start = b""
+    with contextlib.suppress(OSError):
+        if stat.S_ISREG(os.stat(path).st_mode):  # not a FIFO: opening it would wait
+            with open(path, "rb") as f:
+                start = f.read(8)
     if start.lstrip()[:1] == b"{":
         raise EmbtkError(f"{path} looks like an options.json: give its weights too "
                          "(weights= in Python, -weights on the command line)")
@@ -313,8 +314,15 @@ def _progress(verbose: int, total: int):
 
 @contextlib.contextmanager
 def _pool(threads: int):
-    with ThreadPoolExecutor(threads, thread_name_prefix="embtk-elmo") as pool:
+    """A thread pool that, when the caller stops early (an error, Ctrl-C), drops the
+    batches not yet started instead of computing them all before returning."""
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="embtk-elmo")
+    try:
         yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 # ------------------------------------------------------------------ BLAS threads

@@ -155,8 +155,11 @@ def write_elmo(path, opt: ElmoOptions, arrays: dict) -> None:
 
 
 def is_elmo_file(path) -> bool:
-    """Whether `path` starts with the `.elmo` magic (False if it cannot be read)."""
+    """Whether `path` is a regular file that starts with the `.elmo` magic (False if it
+    cannot be read: the caller's reader then says why)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False  # opening a FIFO would wait for a writer
         with open(path, "rb") as f:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
