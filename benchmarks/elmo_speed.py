@@ -324,7 +324,7 @@ def run_worker(spec: dict, workdir: Path) -> dict:
 
 
 def load_times(options: Path, weights: Path, elmo: Path) -> tuple:
-    code = ("import sys, time, embtk; b = time.perf_counter(); "
+    code = ("import sys, time, embtk, embtk.elmo; b = time.perf_counter(); "
             "m = embtk.load_elmo(*sys.argv[1:2], **({'weights': sys.argv[2]} "
             "if len(sys.argv) > 2 else {})); print(time.perf_counter() - b)")
     times = []

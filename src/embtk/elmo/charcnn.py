@@ -61,8 +61,10 @@ class TokenEncoder:
         biases = []
         for i, (width, count) in enumerate(opt.filters):
             w = np.asarray(arrays[f"CNN/W_cnn_{i}"])[0]  # (width, D, count)
-            table = np.stack([embed @ w[k] for k in range(width)])  # (width, 262, count)
-            tables.append(table.ravel())
+            # every offset in one product: (262, D) @ (D, width * count)
+            both = embed @ np.ascontiguousarray(w.transpose(1, 0, 2)).reshape(w.shape[1], -1)
+            table = both.reshape(CHAR_ROWS, width, count).transpose(1, 0, 2)  # (width, 262, count)
+            tables.append(np.ascontiguousarray(table).ravel())
             layout.append((width, count, offset, column))
             offset += table.size
             column += count

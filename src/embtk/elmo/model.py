@@ -103,7 +103,7 @@ class ElmoModel:
     def __init__(self, options: ElmoOptions, arrays: dict):
         self.options = options
         self._arrays = arrays
-        with np.errstate(all="ignore"):
+        with _blas_single_thread(), np.errstate(all="ignore"):  # small products: no threads
             self.encoder = TokenEncoder(options, arrays)
         self.layers = [[LstmLayer(options, arrays, d, layer) for layer in range(options.n_layers)]
                        for d in (0, 1)]
