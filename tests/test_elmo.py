@@ -399,3 +399,17 @@ def test_bad_sentences(model_files):
     with pytest.raises(EmbtkError):
         lm.embed(["a"], layer=3)
     assert lm.embed([]) == []
+
+
+def test_without_h5py_one_line_says_what_to_install(model_files, monkeypatch):
+    import sys
+
+    directory, options, weights, _ = model_files
+    monkeypatch.setitem(sys.modules, "h5py", None)  # `import h5py` raises ImportError
+    with pytest.raises(EmbtkError, match=r"needs h5py: pip install 'embtk\[elmo\]'"):
+        load_elmo(options, weights=weights)
+    code, _, err = run("elmo-vectors", directory / "lm.elmo", "-output", directory / "o.hdf5",
+                       input=b"a\n")
+    assert_one_line_error(code, err)
+    assert "pip install 'embtk[elmo]'" in err
+    assert len(load_elmo(directory / "lm.elmo").embed(["a b"])[0]) == 2  # .elmo needs no h5py
