@@ -1,4 +1,4 @@
-"""Mutation fuzzing of embtk's file readers (`.bin`, `.ftz`, `.vec`), shared by
+"""Mutation fuzzing of embtk's file readers (`.bin`, `.ftz`, `.vec`, `.elmo`), shared by
 tests/test_fuzz.py (a short seeded run) and benchmarks/fuzz.py (long runs).
 
 The parent plans variants of small seed files as byte edits ("splices") drawn from a
@@ -125,13 +125,36 @@ def make_seeds(directory) -> dict:
                                          for i in range(1, 30, 2)), encoding="utf-8")
     (d / "test.txt").write_bytes(b"".join(corpus.read_bytes().splitlines(True)[:20]))
     (d / "corpus.txt").write_bytes(b"".join(text.read_bytes().splitlines(True)[:60]))
+    make_elmo_seed(d / "lm.elmo")
 
     return load_seeds(d)
 
 
+ELMO_OPTIONS = {"lstm": {"use_skip_connections": True, "projection_dim": 4, "cell_clip": 3,
+                         "proj_clip": 3, "dim": 6, "n_layers": 2},
+                "char_cnn": {"activation": "relu", "filters": [[1, 3], [2, 4]], "n_highway": 1,
+                             "embedding": {"dim": 3}, "n_characters": 262,
+                             "max_characters_per_token": 10}}
+
+
+def make_elmo_seed(path) -> None:
+    """A tiny ELMo model of random weights, saved as a `.elmo`."""
+    import numpy as np
+
+    from embtk.elmo.model import ElmoModel
+    from embtk.elmo.options import options_from_dict
+    from embtk.elmo.weights import expected_arrays
+
+    opt = options_from_dict(ELMO_OPTIONS, "fuzz seed")
+    rng = np.random.default_rng(3)
+    arrays = {name: (rng.standard_normal(shape) * 0.5).astype(np.float32)
+              for name, shape in expected_arrays(opt)}
+    ElmoModel(opt, arrays).save(path)
+
+
 # The seed files and their kinds (which queries a variant of each goes through).
 SEED_FILES = {"sup.bin": "sup", "full.ftz": "sup", "pruned.ftz": "sup", "sg.bin": "sg",
-              "sg.vec": "vec"}
+              "sg.vec": "vec", "lm.elmo": "elmo"}
 
 
 def load_seeds(directory) -> dict:
@@ -141,6 +164,8 @@ def load_seeds(directory) -> dict:
         data = (Path(directory) / name).read_bytes()
         if kind == "vec":
             seeds[name] = Seed(name, kind, data, *vec_layout(data))
+        elif kind == "elmo":
+            seeds[name] = Seed(name, kind, data, *elmo_layout(data))
         else:
             seeds[name] = Seed(name, kind, data, *bin_layout(data), words=word_spans(data))
     return seeds
@@ -242,6 +267,69 @@ def _pq_layout(data, pos, name, fields, marks):
     marks.append((f"{name} centroids", pos + 16))
     fields.append(Field(f"{name}.centroid[0]", pos + 16, "<f"))
     return pos + 16 + 4 * dim * 256
+
+
+def elmo_layout(data: bytes):
+    """The header fields of a `.elmo` and its boundaries (header, options, each array),
+    found with a parser of our own (the layout in embtk/elmo/weights.py's docstring)."""
+    import json
+
+    n = struct.unpack_from("<I", data, 12)[0]
+    fields = [Field("magic", 0, "<q"), Field("version", 8, "<i"), Field("options length", 12, "<i")]
+    marks = [("header", 0), ("options", 16)]
+    opt = json.loads(data[16:16 + n])
+    lstm, cnn = opt["lstm"], opt["char_cnn"]
+    p, c, d = lstm["projection_dim"], lstm["dim"], cnn["embedding"]["dim"]
+    f = sum(count for _, count in cnn["filters"])
+    sizes = [261 * d]
+    for width, count in cnn["filters"]:
+        sizes += [width * d * count, count]
+    sizes += [f * f, f, f * f, f] * cnn["n_highway"] + [f * p, p]
+    sizes += [2 * p * 4 * c, 4 * c, c * p] * (2 * lstm["n_layers"])
+    pos = 16 + n
+    for i, size in enumerate(sizes):
+        pos = -(-pos // 64) * 64
+        marks.append((f"array {i}", pos))
+        if i in (0, len(sizes) - 1):
+            fields.append(Field(f"array {i} value[0]", pos, "<f"))
+        pos += 4 * size
+    marks.append(("end", pos))
+    assert pos == len(data), (pos, len(data))
+    return fields, marks
+
+
+_ELMO_ODD_VALUES = (0, -1, 1 << 31, 10 ** 9, 2.5, "x", None, True, [])
+
+
+def elmo_option_variants(seed: Seed) -> list:
+    """Each option of a `.elmo` set to odd values or removed, the options region kept at
+    its length when the new text fits (padded with spaces, as the writer pads)."""
+    import copy
+    import json
+
+    n = struct.unpack_from("<I", seed.data, 12)[0]
+    opt = json.loads(seed.data[16:16 + n])
+    edits = []
+    for section in ("lstm", "char_cnn"):
+        for key in opt[section]:
+            for value in _ELMO_ODD_VALUES + ("<remove>",):
+                edits.append((section, key, value))
+    edits += [("char_cnn", "activation", "sigmoid"), ("char_cnn", "filters", [[0, 3]]),
+              ("char_cnn", "filters", [[1, 3], [2, 5]]), ("char_cnn", "embedding", {"dim": 0}),
+              ("lstm", "dim", 7)]
+    out = []
+    for section, key, value in edits:
+        changed = copy.deepcopy(opt)
+        if value == "<remove>":
+            del changed[section][key]
+        else:
+            changed[section][key] = value
+        text = json.dumps(changed).encode()
+        text += b" " * max(0, n - len(text))
+        out.append(Variant(seed.name, f"options {section}.{key}={value!r}",
+                           [_splice(16, 16 + n, text)]))
+    out.append(Variant(seed.name, "options not JSON", [_splice(16, 17, b"[")]))
+    return out
 
 
 def vec_layout(data: bytes):
@@ -407,6 +495,10 @@ def systematic_variants(seeds: dict) -> list:
     for seed in seeds.values():
         if seed.kind == "vec":
             out += vec_variants(seed)
+        elif seed.kind == "elmo":
+            for f in seed.fields:
+                out += field_variants(seed, f)
+            out += elmo_option_variants(seed)
         else:
             for f in seed.fields:
                 out += field_variants(seed, f)
@@ -426,7 +518,7 @@ def random_variant(seeds: dict, rng: random.Random) -> Variant:
         kind = rng.choice(("flip", "flip", "header flip", "field", "field", "word",
                            "overwrite", "insert", "delete", "copy", "truncate"))
         n = len(data)
-        if kind == "word" and seed.kind == "vec":
+        if kind == "word" and seed.kind in ("vec", "elmo"):
             kind = "field"
         if kind in ("field", "word") and n != len(seed.data):
             kind = "overwrite"  # offsets of the seed hold while the length is unchanged
@@ -438,6 +530,7 @@ def random_variant(seeds: dict, rng: random.Random) -> Variant:
             names.append(f"{kind} @{pos}")
         elif kind == "field":
             choices = (vec_variants(seed) if seed.kind == "vec"
+                       else elmo_option_variants(seed) if seed.kind == "elmo" and rng.random() < 0.5
                        else field_variants(seed, rng.choice(seed.fields)))
             v = rng.choice(choices)
             sp = v.splices[0]
@@ -542,6 +635,19 @@ def _queries(kind: str, path: str, seeds_dir: str) -> list:
                 ("analogies", (["analogies", path, "3"], b"the of and\n")),
                 ("print-ngrams", (["print-ngrams", path, "house"], b"")),
                 ("eval-similarity", (["eval-similarity", path, str(d / "pairs.txt")], b""))]
+
+    if kind == "elmo":
+        def api():
+            import embtk
+
+            m = embtk.load_elmo(path)
+            m.embed(["the house and the garden", "", "of her sister"], thread=1)
+            m.sentence_vectors(["of her sister"], thread=1)
+        return [("api", api),
+                ("elmo-vectors", (["elmo-vectors", path, "-thread", "1", "-layer", "all"],
+                                  SUP_INPUT)),
+                ("elmo-vectors -sentence", (["elmo-vectors", path, "-sentence"], SUP_INPUT)),
+                ("dump", (["dump", path, "args"], b""))]
 
     def api():
         from embtk.evaluation import evaluate_similarity

@@ -301,3 +301,27 @@ def test_first_run_says_when_a_script_has_no_embtk_command(tmp_path):
     script.write_text("#!/bin/sh\necho hello\n")
     done = run_script("first_run.py", "--script", script, cwd=tmp_path)
     assert done.returncode == 1 and "runs no embtk command" in done.stderr
+
+
+@pytest.mark.slow
+def test_elmo_speed_on_a_tiny_model(data, tmp_path):
+    """elmo_speed.py end to end on a tiny random model (torch's side only if installed)."""
+    pytest.importorskip("h5py")
+    import importlib.util
+
+    args = ["--data", data, "--sizes", "tiny", "--lines", 30, "--threads", "1",
+            "--workdir", tmp_path / "models"]
+    has_torch = importlib.util.find_spec("torch") is not None
+    if not has_torch:
+        args.append("--no-torch")
+    r = run_script("elmo_speed.py", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| tiny | 1 | 30 |"))
+    if has_torch:
+        assert float(row.split("|")[-2]) < 1e-4  # both tools give the same vectors
+    assert "tiny, 1 thread" in r.stdout and "token encoder" in r.stdout
+
+
+def test_elmo_speed_says_where_the_data_is_missing(tmp_path):
+    r = run_script("elmo_speed.py", "--data", tmp_path / "nowhere", cwd=tmp_path)
+    assert r.returncode == 2 and "missing" in r.stderr

@@ -4,7 +4,7 @@ The list below is the reading order of README.md's module table. An import of a 
 further down (at the top of a file or inside a function) would close a cycle, and fails
 here; so does a new module that is not placed in the list.
 
-A subpackage (a model family of its own, such as `glove/`) is placed module by module,
+A subpackage (a model family of its own, such as `glove/` or `elmo/`) is placed module by module,
 named with a dot ("glove.training"), and its `__init__.py` by the package's name after its
 modules; its modules import the core with `from ..x import` and each other with
 `from .y import`.
@@ -23,7 +23,10 @@ READING_ORDER = [
     "losses", "kernels", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
     "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "glove.cooccurrence", "glove.training", "glove", "autotune",
-    "evaluation", "plots", "dask", "api", "shell", "cli", "__main__", "__init__",
+    "evaluation",
+    "elmo.options", "elmo.weights", "elmo.charcnn", "elmo.lstm", "elmo.model", "elmo.output",
+    "elmo",
+    "plots", "dask", "api", "shell", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and
 # `embtk --help` start without numba (see test_cli's start-up test).
@@ -69,6 +72,11 @@ def test_every_module_has_a_place_in_the_reading_order():
     assert set(_sources()) == set(READING_ORDER)
 
 
+def _path(module: str) -> Path:
+    path = PACKAGE / (module.replace(".", "/") + ".py")
+    return path if path.exists() else PACKAGE / module.replace(".", "/") / "__init__.py"
+
+
 @pytest.mark.parametrize("module", READING_ORDER)
 def test_imports_point_only_up_the_reading_order(module):
     rank = READING_ORDER.index(module)
@@ -77,7 +85,7 @@ def test_imports_point_only_up_the_reading_order(module):
     for name, line, at_top in _internal_imports(path, package):
         assert READING_ORDER.index(name) < rank, f"{module}.py:{line} imports {name}, below it"
         assert at_top or module in LAZY_IMPORTERS, \
-            f"{module}.py:{line} imports {name} inside a function"
+            f"{module}:{line} imports {name} inside a function"
 
 
 def _readme_modules() -> list:

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 _API = {"train_supervised", "train_unsupervised", "load_model", "tokenize", "train_glove"}
 _API |= {"evaluate_similarity", "evaluate_analogies", "EOS", "BOW", "EOW"}
-__all__ = sorted(_API | {"FastText", "EmbtkError", "Args"})
+__all__ = sorted(_API | {"FastText", "EmbtkError", "Args", "load_elmo", "ElmoModel"})
 
 
 def __dir__():
@@ -31,6 +31,10 @@ def __getattr__(name):
         from .errors import EmbtkError
 
         return EmbtkError
+    if name in ("load_elmo", "ElmoModel"):
+        from . import elmo
+
+        return getattr(elmo, name)
     if name == "Args":
         from .args import Args
 

@@ -454,6 +454,8 @@ def _dump_args(a: Args) -> list:
 @click.argument("what", type=click.Choice(["args", "dict", "input", "output"]))
 def dump_command(model, what):
     """Print a model's arguments, dictionary, or input/output matrix as text."""
+    if _is_elmo(model):
+        return _dump_elmo(model, what)
     from .dictionary import WORD
 
     m = _load(model)
@@ -471,6 +473,79 @@ def dump_command(model, what):
         if m.is_quantized():
             raise EmbtkError(f"dump {what} is not supported for quantized models")
         _dump_matrix(out, m.get_input_matrix() if what == "input" else m.get_output_matrix())
+
+
+# ----------------------------------------------------------------------------- ELMo
+# Thin commands over embtk.elmo (contextual vectors of the published ELMo models).
+def _is_elmo(path) -> bool:
+    from .elmo.weights import is_elmo_file
+
+    return is_elmo_file(path)
+
+
+def _dump_elmo(path, what):
+    if what != "args":
+        raise EmbtkError(f"an ELMo model has no {what} to dump: only `dump MODEL args`")
+    from .elmo.weights import read_elmo
+
+    options, _ = read_elmo(path)
+    stdout().write("".join(f"{name} {value}\n" for name, value in options.dump())
+                    .encode("utf-8"))
+
+
+def _load_elmo(model, weights):
+    from .elmo import load_elmo
+
+    start_numba()
+    return load_elmo(model, weights=weights)
+
+
+def _elmo_layer(ctx, param, value):
+    if value == "all":
+        return None
+    if value in ("top", "average"):
+        return value
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r} is not 0, 1, 2, top, average or all")
+
+
+@cli.command("elmo-convert", context_settings=CONTEXT,
+             short_help="convert an ELMo options.json + weights.hdf5 to a .elmo file")
+@click.argument("options", metavar="OPTIONS.json")
+@click.argument("weights", metavar="WEIGHTS.hdf5")
+@click.option("-output", "--output", required=True, metavar="PREFIX",
+              help="writes PREFIX.elmo (memory-mapped when loaded; no h5py needed)")
+def elmo_convert_command(options, weights, output):
+    """Convert a published ELMo model (bilm-tf's options and weights) to one .elmo file."""
+    lm = _load_elmo(options, weights)
+    lm.save(output if output.endswith(".elmo") else output + ".elmo")
+
+
+@cli.command("elmo-vectors", context_settings=CONTEXT,
+             short_help="print contextual ELMo vectors of the sentences read from stdin")
+@click.argument("model", metavar="MODEL")
+@click.option("-weights", "--weights", metavar="W.hdf5",
+              help="the weights.hdf5 when MODEL is an options.json")
+@click.option("-layer", "--layer", default="average", show_default=True,
+              callback=_elmo_layer, metavar="0|1|2|top|average|all",
+              help="which layer (all: every layer, concatenated per token)")
+@click.option("-sentence", "--sentence", is_flag=True,
+              help="one vector per line: the mean over its tokens")
+@click.option("-thread", "--thread", type=click.IntRange(min=1), default=None,
+              help="threads [default: one per CPU]")
+@click.option("-output", "--output", metavar="FILE.hdf5",
+              help="write AllenNLP's `elmo` layout to FILE.hdf5 instead of printing")
+@click.option("-verbose", "--verbose", type=int, default=1, show_default=True,
+              help="2 shows a progress bar (lines) on stderr")
+def elmo_vectors_command(model, weights, layer, sentence, thread, output, verbose):
+    """One line per token of each stdin line: the token and its vector (%.5g), then an
+    empty line; with -sentence, one vector per line."""
+    from .elmo.output import write_vectors
+
+    lm = _load_elmo(model, weights)
+    write_vectors(lm, stdin(), stdout(), layer=layer, sentence=sentence, thread=thread,
+                  output=output, verbose=verbose)
 
 
 # ----------------------------------------------------------------------- evaluation
