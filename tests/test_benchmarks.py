@@ -287,13 +287,13 @@ def test_first_run_on_a_tiny_script(vectors, tmp_path):
     assert [row["command"] for row in report["rows"]] == ["embtk nn model.bin 2"]
     (rep,) = report["reps"]
     compiled = {event["function"] for event in rep["compiles"][0]}
-    assert "embtk.kernels.nearest_words" in compiled  # cold: compiled from an empty cache
+    assert "embtk.vectors.nearest_words" in compiled  # cold: compiled from an empty cache
     assert rep["warm_compile_count"] == [0]  # warm: everything loaded from that cache
     for phase in ("cold", "warm"):
         (wall, cpu, user), = rep[phase]
         assert wall > 0 and cpu >= user > 0
     assert "| `embtk nn model.bin 2` |" in done.stdout and "| total |" in done.stdout
-    assert "| embtk.kernels.nearest_words |" in done.stdout
+    assert "| embtk.vectors.nearest_words |" in done.stdout
 
 
 def test_first_run_says_when_a_script_has_no_embtk_command(tmp_path):

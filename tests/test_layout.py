@@ -20,7 +20,7 @@ import embtk
 
 READING_ORDER = [
     "errors", "safeio", "args", "jitting", "primitives", "tokens", "introsort", "counting", "dictionary",
-    "losses", "kernels", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
+    "losses", "kernels", "vectors", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
     "vecformat", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "glove.cooccurrence", "glove.training", "glove", "autotune",
     "evaluation",

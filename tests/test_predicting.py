@@ -1,6 +1,6 @@
 """predicting.predict_text (encoding and prediction in one kernel, what predict and the
 CLI's predict use) against the two-step path it replaces: Dictionary.encode, then
-kernels.predict_lines (what evaluate and test still use)."""
+vectors.predict_lines (what evaluate and test still use)."""
 
 from __future__ import annotations
 

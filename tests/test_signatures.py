@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data"
 CHILD = r"""
 import json, sys
 import embtk
-from embtk import kernels, losses, minibatch, predicting, primitives
+from embtk import kernels, losses, minibatch, predicting, primitives, vectors
 
 austen, authors = sys.argv[1], sys.argv[2]
 small = dict(dim=10, epoch=1, bucket=2000, minCount=1, thread=1, seed=3, verbose=0)
@@ -38,7 +38,8 @@ for loss in ("softmax", "ns", "hs", "ova"):
 functions = {
     "kernels": ["train_unsupervised", "train_supervised", "_skipgram_line", "_cbow_line",
                 "_update", "_enter", "_leave", "_shared_rows", "learns_privately",
-                "share_output", "init_uniform", "predict_lines"],
+                "share_output", "init_uniform"],
+    "vectors": ["predict_lines"],
     "minibatch": ["_batched_line", "skipgram_step", "cbow_step"],
     "losses": ["forward_any", "_forward_ns", "_forward_hs", "_forward_softmax",
                "_forward_ova", "binary_logistic", "_contains"],
@@ -46,7 +47,7 @@ functions = {
     "predicting": ["predict_text"],
 }
 modules = dict(kernels=kernels, minibatch=minibatch, losses=losses, predicting=predicting,
-               primitives=primitives)
+               primitives=primitives, vectors=vectors)
 print(json.dumps({f"{m}.{f}": [str(s) for s in getattr(modules[m], f).signatures]
                   for m, names in functions.items() for f in names}))
 """
@@ -68,7 +69,7 @@ EXPECTED = {
     "kernels.share_output": 1,  # typed into train_supervised, run at several threads only
     "kernels.init_uniform": 1,
     # prediction takes the loss's kind at run time (one LossParams class for all four)
-    "kernels.predict_lines": 1,
+    "vectors.predict_lines": 1,
     "minibatch._batched_line": 1,
     "minibatch.skipgram_step": 1,
     "minibatch.cbow_step": 1,

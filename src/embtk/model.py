@@ -24,7 +24,7 @@ from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
 from .safeio import open_for_reading
 from .vecformat import write_vec, write_vec_rows
-from .kernels import (add_unit, line_means, nearest_words, rows_mean,
+from .vectors import (add_unit, line_means, nearest_words, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .meter import Meter
 from .predicting import Predictor, first_example

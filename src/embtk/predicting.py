@@ -3,7 +3,7 @@ and the kernel behind them, batched prediction from raw text in one call: each l
 tokenized, looked up, averaged and scored before the next, with nothing materialised but
 the answers.
 
-`predict_text` gives exactly what `Dictionary.encode` followed by `kernels.predict_lines`
+`predict_text` gives exactly what `Dictionary.encode` followed by `vectors.predict_lines`
 gives (same lines, same float32 arithmetic in the same order), without the feature arrays
 and with the memory latency of the lookups overlapped: a line's tokens are all hashed
 first, then their hash-table slots and entry bytes prefetched together, so that their
@@ -27,7 +27,8 @@ from .errors import EmbtkError
 from .jitting import grow, prefetch, prefetch2
 from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_word
 from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
-from .kernels import mean_rows, predict_lines
+from .kernels import mean_rows
+from .vectors import predict_lines
 from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
                      make_loss_params, predict_top_k)
 from .meter import Predictions
