@@ -58,6 +58,9 @@ HsParams = namedtuple("HsParams", LossParams._fields)
 NsParams = namedtuple("NsParams", LossParams._fields)
 SoftmaxParams = namedtuple("SoftmaxParams", LossParams._fields)
 OvaParams = namedtuple("OvaParams", LossParams._fields)
+# A prediction's scratch: every output's score or probability (`output`, room for each
+# output), and the top-k heap (`scores`, `ids`, room for k + 1 entries).
+TopK = namedtuple("TopK", "output scores ids")
 _PARAMS_OF_KIND = {HS: HsParams, NS: NsParams, SOFTMAX: SoftmaxParams, OVA: OvaParams}
 
 # A training thread's own state, as fastText's Model::State: its id (its progress slot in
@@ -300,19 +303,21 @@ def _std_log(x):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def predict_top_k(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
-    """The k most probable outputs with p >= threshold, best first, as log(p + 1e-5).
+def predict_top_k(params, wo, wo_t, hidden, k, threshold, best):
+    """The k most probable outputs with p >= threshold, best first, as log(p + 1e-5), in
+    best.scores and best.ids (a `TopK`: its heap needs room for k + 1 entries).
 
-    `wo_t` is wo transposed (softmax and ova score every row with it). `scores` and `ids`
-    need room for k + 1 entries; returns how many were found.
+    `wo_t` is wo transposed (softmax and ova score every row with it). Returns how many
+    were found.
     """
-    n = _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids)
-    sort_heap(scores, ids, n)
+    n = _find_k_best(params, wo, wo_t, hidden, k, threshold, best)
+    sort_heap(best.scores, best.ids, n)
     return n
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _find_k_best(params, wo, wo_t, hidden, k, threshold, output, scores, ids):
+def _find_k_best(params, wo, wo_t, hidden, k, threshold, best):
+    output, scores, ids = best
     n = np.int64(0)
     if params.kind == HS:
         osz = wo.shape[0]

@@ -17,6 +17,7 @@ import gc
 import math
 import os
 import re
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
@@ -29,7 +30,7 @@ from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_w
 from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
 from .kernels import mean_rows
 from .vectors import predict_lines
-from .losses import (SOFTMAX, _below_score, _std_log, all_scores, offer_probabilities,
+from .losses import (SOFTMAX, TopK, _below_score, _std_log, all_scores, offer_probabilities,
                      make_loss_params, predict_top_k)
 from .meter import Predictions
 from .primitives import sort_heap
@@ -215,10 +216,11 @@ def _softmax_top_1(osz, z, threshold, probs, scores, ids):
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _softmax_top_k(osz, wo_t, hidden, k, threshold, output, exps, unsure, scores, ids):
+def _softmax_top_k(osz, wo_t, hidden, k, threshold, best, exps, unsure):
     """losses.predict_top_k for softmax over osz outputs, with its exps (softmax_in_place)
     from _exp_below: the same float32 values, the same selection (_find_k_best), the same
-    answer."""
+    answer (in `best`, a losses.TopK)."""
+    output, scores, ids = best
     all_scores(wo_t, hidden, output)
     top = _top_score(output, osz)
     _exp_below(output, top, osz, exps, unsure)
@@ -232,6 +234,11 @@ def _softmax_top_k(osz, wo_t, hidden, k, threshold, output, exps, unsure, scores
     n = offer_probabilities(output, osz, threshold, k, scores, ids, np.int64(0))
     sort_heap(scores, ids, n)
     return n
+
+
+# What predict_text scores lines with: the input matrix, the output matrix, the output
+# matrix transposed (`padded_transpose`) and the loss's parameters (losses.LossParams).
+Classifier = namedtuple("Classifier", "wi wo wo_t params")
 
 
 def padded_transpose(wo) -> np.ndarray:
@@ -262,11 +269,13 @@ def _grow_rows(arr, rows):
 
 
 @nb.njit(cache=True, nogil=True)
-def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
+def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
     """Top-k (label id, probability) of each line of `buf`, best first: what
     `predict_lines` answers for `encode_lines(tables, buf)`, as (counts, probs, ids).
-    `keys` is `slot_keys` of the tables, `eos_id` the id of EOS (-1 if unknown), `wo_t`
-    (see `padded_transpose`) wo transposed, with zero columns up to a multiple of 16."""
+    `keys` is `slot_keys` of the tables, `eos_id` the id of EOS (-1 if unknown),
+    `classifier` a `Classifier` (its wo_t, see `padded_transpose`, is wo transposed, with
+    zero columns up to a multiple of 16)."""
+    wi, wo, wo_t, params = classifier
     threshold = np.float32(threshold)
     cap = _count_lines(buf)
     counts = np.zeros(cap, dtype=np.int64)
@@ -279,6 +288,7 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
     softmax = params.kind == SOFTMAX
     heap_scores = np.zeros(k + 1, dtype=np.float32)
     heap_ids = np.zeros(k + 1, dtype=np.int64)
+    best = TopK(output, heap_scores, heap_ids)
     tok_start = np.empty(64, dtype=np.int64)
     tok_stop = np.empty(64, dtype=np.int64)
     tok_hash = np.empty(64, dtype=np.uint64)
@@ -389,11 +399,9 @@ def predict_text(tables, keys, eos_id, wi, wo, wo_t, params, buf, k, threshold):
         if nf > 0:
             mean_rows(wi, feats, 0, nf, hidden)
             if softmax:
-                n = _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, output, exps,
-                                   unsure, heap_scores, heap_ids)
+                n = _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, best, exps, unsure)
             else:
-                n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores,
-                                  heap_ids)
+                n = predict_top_k(params, wo, wo_t, hidden, k, threshold, best)
             counts[nlines] = n
             for j in range(n):
                 probs[nlines, j] = math.exp(heap_scores[j])
@@ -467,10 +475,10 @@ class Predictor:
         if self._slot_keys is None:
             self._slot_keys = slot_keys(d.tables.slots, d.hashes), d.get_id(EOS)
         keys, eos_id = self._slot_keys
+        classifier = Classifier(self.input_matrix, self.output_matrix, output_t, self.params)
         return (lambda chunk: predict_text(
-            d.tables, keys, eos_id, self.input_matrix, self.output_matrix, output_t,
-            self.params, read_only(np.frombuffer(chunk, dtype=np.uint8)), k,
-            float(threshold))), k
+            d.tables, keys, eos_id, classifier, read_only(np.frombuffer(chunk, dtype=np.uint8)),
+            k, float(threshold))), k
 
     def arrays(self, data: bytes, k=1, threshold=0.0, threads=None):
         """Top-k of each line of `data` (raw bytes, newline-separated) as arrays:

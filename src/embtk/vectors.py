@@ -13,7 +13,7 @@ import numpy as np
 
 from .jitting import callee, zeros, zeros2
 from .dictionary import word_rows
-from .losses import dot_row, predict_top_k
+from .losses import TopK, dot_row, predict_top_k
 from .primitives import heap_offer, sort_heap
 from .kernels import mean_rows
 
@@ -50,12 +50,13 @@ def predict_lines(wi, wo, wo_t, params, feat_offsets, feats, k, threshold):
     output = zeros(wo.shape[0], np.float32)
     heap_scores = zeros(k + 1, np.float32)
     heap_ids = zeros(k + 1, np.int64)
+    best = TopK(output, heap_scores, heap_ids)
     for i in range(nlines):
         a, b = feat_offsets[i], feat_offsets[i + 1]
         if b == a:
             continue
         mean_rows(wi, feats, a, b, hidden)
-        n = predict_top_k(params, wo, wo_t, hidden, k, threshold, output, heap_scores, heap_ids)
+        n = predict_top_k(params, wo, wo_t, hidden, k, threshold, best)
         counts[i] = n
         for j in range(n):
             probs[i, j] = math.exp(heap_scores[j])
