@@ -19,7 +19,7 @@ from embtk.args import GloveArgs
 from embtk.glove.cooccurrence import (cooccurrence_matrix, count_shards, count_to_file, load_records,
                                 merge_shards, plan_memory)
 from embtk.errors import EmbtkError, UnknownWordWarning
-from embtk.glove.training import adagrad_step, build_vocabulary, weighting
+from embtk.glove.training import GloveParams, adagrad_step, build_vocabulary, weighting
 
 DATA = Path(__file__).parent / "data"
 AUSTEN = DATA / "austen_small.txt"
@@ -159,7 +159,8 @@ def test_one_adagrad_step_by_hand():
     cv = np.array([[0.0, 0.0, 0.0], [0.3, 0.4, -0.1]], dtype=np.float32)
     wsq = np.array([[1.0, 4.0, 1.0], [1.0, 1.0, 1.0]], dtype=np.float32)
     csq = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 9.0]], dtype=np.float32)
-    cost = adagrad_step(wv, cv, wsq, csq, 0, 1, np.float32(2.0), 0.05, np.float32(10.0), np.float32(0.75))
+    cost = adagrad_step(GloveParams(wv, cv, wsq, csq), 0, 1, np.float32(2.0), 0.05, np.float32(10.0),
+                        np.float32(0.75))
 
     diff = 0.1 * 0.3 - 0.2 * 0.4 + 0.05 - 0.1 - math.log(2.0)  # -0.74314718
     f = 0.2 ** 0.75                                            # 0.29906976

@@ -18,6 +18,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numba as nb
@@ -64,6 +65,14 @@ def build_vocabulary(path: str, args: GloveArgs):
 
 # ------------------------------------------------------------------------- training
 
+# What AdaGrad fits: the word and context vectors, each row's bias in its last column
+# (wv, cv), and their accumulated squared gradients (wsq, csq, starting at 1).
+GloveParams = namedtuple("GloveParams", "wv cv wsq csq")
+# An epoch's step sizes and weighting (lr, xmax, alpha), and where its threads report:
+# records done (progress[tid]), cost and records skipped (costs[tid]), and the stop flag
+# (halt[0]).
+GloveStep = namedtuple("GloveStep", "lr xmax alpha progress costs halt")
+
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
 def weighting(x, xmax, alpha):
@@ -74,7 +83,7 @@ def weighting(x, xmax, alpha):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy", no_cfunc_wrapper=True)
-def adagrad_step(wv, cv, wsq, csq, i, j, x, lr, xmax, alpha):
+def adagrad_step(params, i, j, x, lr, xmax, alpha):
     """One record (i, j, X_ij): AdaGrad on w_i, c_j and their biases (last column).
 
     Each step divides by the root of the squared gradients accumulated before it (they
@@ -84,6 +93,7 @@ def adagrad_step(wv, cv, wsq, csq, i, j, x, lr, xmax, alpha):
     Returns the record's cost 0.5 f(x) diff^2, or -1 when the difference is not finite
     (the record is then skipped).
     """
+    wv, cv, wsq, csq = params
     dim = wv.shape[1] - 1
     dot = wv[i, dim] + cv[j, dim]
     for k in range(dim):
@@ -109,20 +119,22 @@ def adagrad_step(wv, cv, wsq, csq, i, j, x, lr, xmax, alpha):
 
 
 @nb.njit(cache=True, nogil=True, fastmath=_FAST, error_model="numpy", no_cfunc_wrapper=True)
-def train_records(tid, pairs, counts, start, stop, wv, cv, wsq, csq, lr, xmax, alpha,
-                  progress, costs, halt):
-    """One thread's share of an epoch: records start..stop-1, in file order."""
+def train_records(tid, pairs, counts, start, stop, params, step):
+    """One thread's share of an epoch: records start..stop-1, in file order, fitting
+    `params` (a GloveParams) as `step` (a GloveStep) says."""
     cost = 0.0
     skipped = 0
-    xmax = np.float32(xmax)
-    alpha = np.float32(alpha)
+    lr = step.lr
+    xmax = np.float32(step.xmax)
+    alpha = np.float32(step.alpha)
+    progress, costs, halt = step.progress, step.costs, step.halt
     for n in range(start, stop):
         if (n - start) & 0x3FFF == 0:
             progress[tid] = n - start
             costs[tid, 0] = cost
             if halt[0] != 0:
                 return
-        c = adagrad_step(wv, cv, wsq, csq, pairs[n, 0], pairs[n, 1], counts[n, 2], lr, xmax, alpha)
+        c = adagrad_step(params, pairs[n, 0], pairs[n, 1], counts[n, 2], lr, xmax, alpha)
         if c < 0:
             skipped += 1
         else:
@@ -138,7 +150,7 @@ def _bar(args: GloveArgs, total: int, unit: str, fmt: str):
     return progress_bar(total=total, unit=unit, unit_scale=True, bar_format=fmt)
 
 
-def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
+def _run_epochs(records, params: GloveParams, args: GloveArgs) -> list:
     """All epochs, one thread call per thread and epoch; returns the cost of each epoch
     (mean over the records). Ctrl-C stops the threads before it propagates."""
     pairs = np.asarray(records)
@@ -149,6 +161,7 @@ def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
     progress = np.zeros(nthreads, dtype=np.int64)
     costs = np.zeros((nthreads, 2), dtype=np.float64)
     halt = np.zeros(1, dtype=np.int32)
+    step = GloveStep(float(args.lr), float(args.xmax), float(args.alpha), progress, costs, halt)
     history = []
     bar = _bar(args, args.epoch * n, "rec",
                "Training: {percentage:5.1f}% |{bar}| {desc} {rate_fmt} ETA: {remaining}")
@@ -165,8 +178,7 @@ def _run_epochs(records, wv, cv, wsq, csq, args: GloveArgs) -> list:
             costs[:] = 0
 
             def work(tid):
-                train_records(tid, pairs, counts, bounds[tid], bounds[tid + 1], wv, cv, wsq, csq,
-                              args.lr, args.xmax, args.alpha, progress, costs, halt)
+                train_records(tid, pairs, counts, bounds[tid], bounds[tid + 1], params, step)
 
             run_threads(work, nthreads, halt, None if bar is None else lambda: show(epoch))
             cost = costs[:, 0].sum() / max(1, n - costs[:, 1].sum())
@@ -233,7 +245,7 @@ def train(args: GloveArgs) -> FastText:
         wsq = np.ones_like(wv)
         csq = np.ones_like(cv)
         records = load_records(counted.path, counted.count)
-        costs = _run_epochs(records, wv, cv, wsq, csq, args)
+        costs = _run_epochs(records, GloveParams(wv, cv, wsq, csq), args)
         del records
         timings["train"] = time.perf_counter() - started
     finally:
