@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import namedtuple
 from dataclasses import dataclass
 
 import numba as nb
@@ -96,6 +97,11 @@ def plan_memory(nwords: int, symmetric: bool, memory_bytes: int, window: int,
 
 # ------------------------------------------------------------------------ counting
 
+# Where the counts live while counting: the dense block (`dense`, cells of the pairs whose
+# rank product is <= `limit`, row r from offsets[r]) and the hash table (`keys`, r * nwords
+# + c or _EMPTY, and `vals`); `symmetric` stores each pair once, in cell (min, max).
+CountTable = namedtuple("CountTable", "nwords symmetric limit dense offsets keys vals")
+
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _slot(key, bits):
@@ -103,9 +109,11 @@ def _slot(key, bits):
 
 
 @callee
-def _add(r, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bits, used):
-    """Add `weight` to cell (r, c): dense block when both words are frequent, else the
-    table. Returns the table's new number of used slots."""
+def _add(r, c, weight, table, bits, used):
+    """Add `weight` to cell (r, c) of `table` (a CountTable): dense block when both words
+    are frequent, else the hash table (of 2**bits slots). Returns the hash table's new
+    number of used slots."""
+    nwords, symmetric, limit, dense, offsets, keys, vals = table
     if symmetric and r > c:
         r, c = c, r
     if (r + 1) * (c + 1) <= limit:
@@ -127,13 +135,13 @@ def _add(r, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bit
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def count_span(ids, start, stop, window, symmetric, nwords, limit, dense, offsets,
-               keys, vals, used, table_limit):
-    """Count the pairs that end at tokens start..stop-1 (each token with the `window`
-    tokens before it, up to its line start). Stops early, before a token whose pairs
-    could overfill the table. Returns (position reached, used slots)."""
+def count_span(ids, start, stop, window, table, used, table_limit):
+    """Count into `table` (a CountTable) the pairs that end at tokens start..stop-1 (each
+    token with the `window` tokens before it, up to its line start). Stops early, before
+    a token whose pairs could overfill the hash table (`used` slots of at most
+    `table_limit`). Returns (position reached, used slots)."""
     bits = 0
-    while (1 << bits) < len(keys):
+    while (1 << bits) < len(table.keys):
         bits += 1
     for i in range(start, stop):
         if used + window > table_limit:
@@ -148,7 +156,7 @@ def count_span(ids, start, stop, window, symmetric, nwords, limit, dense, offset
                 break
             weight = 1.0 / (i - k)
             # row = the later word, col = its left context (symmetric: stored once)
-            used = _add(w, c, weight, nwords, symmetric, limit, dense, offsets, keys, vals, bits, used)
+            used = _add(w, c, weight, table, bits, used)
     return stop, used
 
 
@@ -223,22 +231,28 @@ class _ShardReader:
         self.file.close()
 
 
+# The current blocks of K sorted runs being merged: run s has keys[s, :lens[s]] and
+# vals[s, :lens[s]], read up to pos[s]; last[s] when its file has nothing more.
+Runs = namedtuple("Runs", "keys vals lens pos last")
+
+
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def merge_step(keys, vals, lens, pos, last, pending_key, pending_val, out_keys, out_vals):
-    """Merge the current blocks of K sorted runs, summing equal keys, into the output.
+def merge_step(runs, pending_key, pending_val, out_keys, out_vals):
+    """Merge the current blocks of `runs` (a Runs), summing equal keys, into the output.
 
     Stops when the output is full (status -2), when a run's block is used up while its
     file has more (status = that run, to be refilled), or when all runs are done (-1,
     the last pending entry written). The entry being summed is carried in pending_*.
     Returns (entries written, status).
     """
+    keys, vals, lens, pos, last = runs
     n = 0
-    runs = keys.shape[0]
+    nruns = keys.shape[0]
     while True:
         if n == len(out_keys):
             return n, -2
         best = -1
-        for s in range(runs):
+        for s in range(nruns):
             if pos[s] < lens[s]:
                 if best < 0 or keys[s, pos[s]] < keys[best, pos[best]]:
                     best = s
@@ -305,6 +319,7 @@ def _merge_runs(paths, block: int, sink) -> None:
     pending_val = np.zeros(1, dtype=np.float64)
     out_keys = np.empty(block, dtype=np.int64)
     out_vals = np.empty(block, dtype=np.float64)
+    blocks = Runs(keys, vals, lens, pos, last)
 
     def refill(s):
         k, v, is_last = readers[s].next_block()
@@ -316,8 +331,7 @@ def _merge_runs(paths, block: int, sink) -> None:
         for s in range(runs):
             refill(s)
         while True:
-            n, status = merge_step(keys, vals, lens, pos, last, pending_key, pending_val,
-                                   out_keys, out_vals)
+            n, status = merge_step(blocks, pending_key, pending_val, out_keys, out_vals)
             if n:
                 sink(out_keys[:n], out_vals[:n])
             if status == -1:
@@ -412,13 +426,13 @@ def count_shards(ids, nwords: int, window: int, symmetric: bool, plan: Plan, fol
             write_shard(path, k, c)
             paths.append(path)
 
+    table = CountTable(nwords, symmetric, plan.product_limit, dense, plan.dense_offsets, keys, vals)
     used = 0
     pos = 0
     n = len(ids)
     while pos < n:
         stop = min(n, pos + chunk)
-        reached, used = count_span(ids, pos, stop, window, symmetric, nwords, plan.product_limit,
-                                   dense, plan.dense_offsets, keys, vals, used, plan.table_limit)
+        reached, used = count_span(ids, pos, stop, window, table, used, plan.table_limit)
         if advance is not None:
             advance(reached - pos)
         if reached < stop or used + window > plan.table_limit:
@@ -426,7 +440,7 @@ def count_shards(ids, nwords: int, window: int, symmetric: bool, plan: Plan, fol
             used = 0
         pos = reached
     spill()
-    del keys, vals
+    del keys, vals, table
     # the dense block, written as one more sorted run, a bounded number of cells at a time
     offsets = plan.dense_offsets
     rows = len(offsets) - 1
