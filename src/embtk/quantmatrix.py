@@ -14,6 +14,7 @@ A leaf module (numpy and numba only): the file format reads and writes these mat
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -183,16 +184,22 @@ def _kmeans(points, rng):
     return cent
 
 
+# What the sub-quantizers fill in: the centroids of all of them (fastText's layout, each
+# sub-quantizer's block at its _centroid_base) and every row's codes, a column for each.
+Quantized = namedtuple("Quantized", "centroids codes")
+
+
 @nb.njit(cache=True, nogil=True)
-def _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, centroids, codes):
+def _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, out):
     """Sub-quantizer q: k-means on a sample of its columns of x (each row divided by its
-    norm where `norms` has one, for qnorm), its centroids into `centroids` (fastText's
-    layout) and the code of every row into codes[:, q].
+    norm where `norms` has one, for qnorm), its centroids into out.centroids (fastText's
+    layout) and the code of every row into out.codes[:, q] (`out` a Quantized).
 
     Sub-quantizers are independent (each has its own rng), so they can run on any number
     of threads and the result does not change. The rows are divided as they are read, so
     qnorm needs no normalized copy of the matrix.
     """
+    centroids, codes = out
     m = x.shape[0]
     npoints = min(m, MAX_POINTS)
     scaled = norms.shape[0] == m
@@ -266,9 +273,10 @@ def train_product_quantizer(x: np.ndarray, dsub: int, seed: int = SEED, norms=No
     norms = np.zeros(0, dtype=np.float32) if norms is None else norms
     centroids = np.empty(dim * KSUB, dtype=np.float32)
     codes = np.empty((m, nsubq), dtype=np.uint8)
+    out = Quantized(centroids, codes)
 
     def one(q):
-        _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, centroids, codes)
+        _train_subquantizer(x, norms, q, dsub, lastdsub, nsubq, seed, out)
 
     nthreads = max(1, min(nsubq, os.cpu_count() or 1))
     with ThreadPoolExecutor(nthreads) as pool:
