@@ -9,51 +9,51 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from .jitting import grow
+from .jitting import grow, prefetch
 from .introsort import sort_entries
-from .tokens import EOS_BYTES, has_prefix, next_token, read_only, rebuild_slots, same_token, token_hash
+from .tokens import EOS_BYTES, build_keys, has_prefix, next_token_hash, probe, read_only
 
 MAX_VOCAB_SIZE = 30_000_000
 
 
 # What counting has found so far, carried from one piece of the corpus to the next
-# (`count_tokens`): entry i is entry_bytes[offsets[i]:offsets[i] + lengths[i]], seen
-# counts[i] times, of type types[i] (WORD or LABEL), with hash hashes[i]; `slots` is the
-# open-addressing table (-1: free); totals holds (entries, bytes used, tokens read,
-# pruning threshold).
-TokenCounts = namedtuple("TokenCounts", "entry_bytes offsets lengths counts types hashes slots totals")
+# (`count_tokens`): entry i is entry_bytes[offsets[i]:offsets[i + 1]], seen counts[i]
+# times, of type types[i] (WORD or LABEL), with hash hashes[i]; `keys` is the
+# open-addressing table of tokens.build_keys; totals holds (entries, bytes used, tokens
+# read, pruning threshold).
+TokenCounts = namedtuple("TokenCounts", "entry_bytes offsets counts types hashes keys totals")
 
 
 def new_token_counts() -> TokenCounts:
     cap = 1024
     return TokenCounts(np.empty(cap * 8, dtype=np.uint8), np.zeros(cap + 1, dtype=np.int64),
-                       np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64),
-                       np.zeros(cap, dtype=np.int8), np.zeros(cap, dtype=np.uint32),
-                       np.full(2048, -1, dtype=np.int32), np.array([0, 0, 0, 1], dtype=np.int64))
+                       np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int8),
+                       np.zeros(cap, dtype=np.uint32), np.full(2048, -1, dtype=np.int64),
+                       np.array([0, 0, 0, 1], dtype=np.int64))
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def _prune(state, threshold):
     """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
-    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
+    ebytes, eoff, counts, types, hashes, keys, totals = state
     n = totals[0]
     order = sort_entries(types[:n], counts[:n])
     new_bytes = np.empty_like(ebytes)
-    new_off, new_len = np.zeros_like(eoff), np.zeros_like(elen)
+    new_off = np.zeros_like(eoff)
     new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
     keep = np.int64(0)  # not the literal 0: see encode_lines
     kept_bytes = 0
     for e in order:
         if counts[e] >= threshold:
-            for i in range(elen[e]):
-                new_bytes[kept_bytes + i] = ebytes[eoff[e] + i]
-            new_off[keep], new_len[keep] = kept_bytes, elen[e]
+            for i in range(eoff[e], eoff[e + 1]):
+                new_bytes[kept_bytes] = ebytes[i]
+                kept_bytes += 1
             new_counts[keep], new_types[keep], new_hashes[keep] = counts[e], types[e], hashes[e]
-            kept_bytes += elen[e]
             keep += 1
+            new_off[keep] = kept_bytes
     totals[0], totals[1], totals[3] = keep, kept_bytes, threshold
-    slots = rebuild_slots(new_hashes, keep, len(slots))
-    return (new_bytes, new_off, new_len, new_counts, new_types, new_hashes, slots, totals)
+    keys = build_keys(new_hashes, keep, len(keys))
+    return (new_bytes, new_off, new_counts, new_types, new_hashes, keys, totals)
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
@@ -68,32 +68,28 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
     left to the caller so that this kernel, compiled by every training command, does not
     carry the sort that only a huge vocabulary needs (a second on a cold cache).
     """
-    ebytes, eoff, elen, counts, types, hashes, slots, totals = state
+    ebytes, eoff, counts, types, hashes, keys, totals = state
     n, nbytes, ntokens = totals[0], totals[1], totals[2]
     end = len(buf)
     full = False
+    # one token ahead: its slot is fetched into cache while this one is counted
+    next_start, next_stop, next_pos, next_h = next_token_hash(buf, pos, end)
     while True:
-        start, stop, pos = next_token(buf, pos, end)
+        start, stop, pos, h = next_start, next_stop, next_pos, next_h
         if start == -2:
             break
+        next_start, next_stop, next_pos, next_h = next_token_hash(buf, pos, end)
+        prefetch(keys, np.int64(next_h) & (len(keys) - 1))
         ntokens += 1
-        h = token_hash(buf, start, stop)
-        mask = len(slots) - 1
-        s = np.int64(h) & mask
-        while slots[s] != -1:
-            e = slots[s]
-            if hashes[e] == h and same_token(buf, start, stop, ebytes, eoff[e], elen[e]):
-                break
-            s = (s + 1) & mask
-        if slots[s] != -1:
-            counts[slots[s]] += 1
+        s = probe(keys, eoff, ebytes, buf, start, stop, h)
+        if keys[s] != -1:
+            counts[keys[s] >> 32] += 1
             continue
         # new entry
         tlen = 4 if start == -1 else stop - start
         if n == len(counts):
             cap = 2 * n
             eoff = grow(eoff, cap + 1)
-            elen = grow(elen, cap)
             counts = grow(counts, cap)
             types = grow(types, cap)
             hashes = grow(hashes, cap)
@@ -101,21 +97,20 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
             ebytes = grow(ebytes, 2 * len(ebytes))
         for i in range(tlen):
             ebytes[nbytes + i] = EOS_BYTES[i] if start == -1 else buf[start + i]
-        eoff[n] = nbytes
-        elen[n] = tlen
         nbytes += tlen
+        eoff[n + 1] = nbytes
         counts[n] = 1
         types[n] = 1 if has_prefix(buf, start, stop, label_prefix) else 0
         hashes[n] = h
-        slots[s] = n
+        keys[s] = (n << 32) | np.int64(h)
         n += 1
-        if n * 2 > len(slots):
-            slots = rebuild_slots(hashes, n, 2 * len(slots))
+        if n * 2 > len(keys):
+            keys = build_keys(hashes, n, 2 * len(keys))
         if n > max_vocab * 3 // 4:
             full = True
             break
     totals[0], totals[1], totals[2] = n, nbytes, ntokens
-    return (ebytes, eoff, elen, counts, types, hashes, slots, totals), pos, full
+    return (ebytes, eoff, counts, types, hashes, keys, totals), pos, full
 
 
 def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
@@ -139,6 +134,6 @@ def counted_entries(state: TokenCounts):
     """The entries of a finished count: (words as bytes, counts, types, tokens read)."""
     n, nbytes, ntokens = (int(x) for x in state.totals[:3])
     raw = state.entry_bytes[:nbytes].tobytes()
-    bounds = state.offsets[:n].tolist() + [nbytes]
+    bounds = state.offsets[:n + 1].tolist()
     words = [raw[a:b] for a, b in zip(bounds, bounds[1:])]
     return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens

@@ -17,8 +17,8 @@ from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
 from .counting import MAX_VOCAB_SIZE, count_pieces
 from .introsort import sort_order
-from .tokens import (EOS, BOW, EOW, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
-                     next_token, read_only, rebuild_slots, same_token, token_hash)
+from .tokens import (EOS, BOW, EOW, build_keys, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
+                     next_token_hash, read_only, rebuild_slots, probe)
 
 MAX_LINE_SIZE = 1024
 WORD, LABEL = 0, 1
@@ -27,7 +27,7 @@ WORD, LABEL = 0, 1
 Tables = namedtuple(
     "Tables",
     "slots word_offsets word_bytes types subword_offsets subword_ids prune_map "
-    "nwords minn maxn bucket word_ngrams label_prefix",
+    "nwords minn maxn bucket word_ngrams label_prefix keys",
 )
 
 # Lines encoded for a classifier (`Dictionary.encode`): line i's input rows are
@@ -51,18 +51,11 @@ def _hash_all(word_bytes, offsets):
 @nb.njit(cache=True, nogil=True, inline="always")
 def find_id(tables, buf, start, stop, h):
     """Id of the token buf[start:stop] (start -1 == EOS), or -1 if it is not in the vocabulary."""
-    slots = tables.slots
-    if len(slots) == 0:
+    keys = tables.keys
+    if len(keys) == 0:
         return -1
-    mask = len(slots) - 1
-    s = np.int64(h) & mask
-    while slots[s] != -1:
-        e = slots[s]
-        o = tables.word_offsets[e]
-        if same_token(buf, start, stop, tables.word_bytes, o, tables.word_offsets[e + 1] - o):
-            return e
-        s = (s + 1) & mask
-    return -1
+    key = keys[probe(keys, tables.word_offsets, tables.word_bytes, buf, start, stop, h)]
+    return -1 if key == -1 else key >> 32
 
 
 # Arrays are copied with loops, not slice assignment: numba compiles a slice assignment
@@ -207,12 +200,11 @@ def encode_lines(tables, buf):
     pos = np.int64(0)
     end = len(buf)
     while True:
-        tstart, tstop, pos = next_token(buf, pos, end)
+        tstart, tstop, pos, h = next_token_hash(buf, pos, end)
         if tstart == -2 and ntok == 0:
             break
         if tstart != -2:
             ntok += 1
-            h = token_hash(buf, tstart, tstop)
             eos = is_eos(buf, tstart, tstop)
             wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
@@ -272,16 +264,21 @@ def encode_ids(tables, buf, start, out):
 
     Returns (ids written, byte position reached): encoding resumes from that position.
     """
+    # arrays taken out of the tuple once: read from it in the loop, each costs a
+    # reference count update per token
+    keys, offsets, entries = tables.keys, tables.word_offsets, tables.word_bytes
     n = 0
     pos = start
     end = len(buf)
+    if len(keys) == 0:
+        return n, end
     while n < len(out):
-        tstart, tstop, pos = next_token(buf, pos, end)
+        tstart, tstop, pos, h = next_token_hash(buf, pos, end)
         if tstart == -2:
             break
-        wid = find_id(tables, buf, tstart, tstop, token_hash(buf, tstart, tstop))
-        if wid >= 0:
-            out[n] = wid
+        key = keys[probe(keys, offsets, entries, buf, tstart, tstop, h)]
+        if key != -1:
+            out[n] = key >> 32
             n += 1
     return n, pos
 
@@ -402,7 +399,8 @@ class Dictionary:
         base = Tables(slots, offsets, word_bytes, self.types, np.zeros(1, np.int64),
                       np.zeros(0, np.int32), prune_map, self.nwords, self.minn, self.maxn,
                       self.bucket, self.word_ngrams,
-                      np.frombuffer(self.label, dtype=np.uint8).copy())
+                      np.frombuffer(self.label, dtype=np.uint8).copy(),
+                      build_keys(hashes, self.size, nslots))
         if self.maxn > 0:
             sub_off, sub_ids = build_subword_table(base)
         else:  # each entry is its only row: what build_subword_table gives, not compiled
