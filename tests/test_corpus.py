@@ -79,6 +79,62 @@ def _encoded(args, path):
     return dictionary, corpus.encode_corpus(args, dictionary, str(path))
 
 
+def _values(encoded):
+    values = np.empty(encoded.size, dtype=np.int32)
+    encoded.read_at(values, 0)
+    return values, encoded.nlines, np.asarray(encoded.line_index).tolist()
+
+
+MIXED = (b"__label__a one two three one\n\n__label__b one </s> two unseen\tfour  five\n"
+         b"__label__a __label__c only rare-word\r\n   \n__label__b two two two one " * 40
+         + b"\x00zero one __label__d \xff\xfe bytes\nno final newline one")
+
+
+@pytest.mark.parametrize("model,options", [
+    ("skipgram", dict(minCount=2)),
+    ("cbow", dict(minCount=1, maxn=0)),
+    ("supervised", dict(minCount=2, wordNgrams=2)),
+    ("supervised", dict(minCount=3, minCountLabel=2, wordNgrams=3, minn=2, maxn=4, bucket=1000)),
+])
+@pytest.mark.parametrize("piece", [64, 1 << 20])
+@pytest.mark.parametrize("nthreads", [1, 3])
+def test_encoding_from_the_counted_ids_is_encoding_the_text(monkeypatch, tmp_path, model,
+                                                            options, piece, nthreads):
+    """The second pass from the ids counting wrote gives the very values of the pass
+    over the text (OOV words and their char n-grams, labels, a literal </s>, blank lines,
+    NUL and non-UTF-8 bytes, no final newline), whatever the pieces and threads."""
+    from embtk import counting
+    monkeypatch.setattr(corpus, "PIECE_BYTES", piece)
+    monkeypatch.setattr(corpus, "LINE_INDEX_STRIDE", 4)
+    monkeypatch.setattr(counting, "ID_BLOCK", 17)
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(MIXED)
+    args = Args.for_model(model, input=str(path), tmpdir=str(tmp_path), thread=nthreads, **options)
+    kept = corpus.count_vocabulary(args, str(path), keep_ids=True)
+    assert kept.first_pass is not None
+    text = corpus.count_vocabulary(args, str(path))
+    assert text.first_pass is None and kept.words == text.words
+    with corpus.encode_corpus(args, kept, str(path)) as a, \
+            corpus.encode_corpus(args, text, str(path)) as b:
+        assert kept.first_pass is None
+        va, vb = _values(a), _values(b)
+        assert np.array_equal(va[0], vb[0]) and va[1:] == vb[1:]
+
+
+def test_no_counted_ids_when_counting_prunes_or_labels_look_like_eos(monkeypatch, tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes(b" ".join(b"w%d" % (i % 40) for i in range(400)) + b" r1 r2 r3\n")
+    args = Args.for_model("skipgram", input=str(path), tmpdir=str(tmp_path), minCount=1)
+    monkeypatch.setattr(corpus, "MAX_VOCAB_SIZE", 48)
+    pruned = corpus.count_vocabulary(args, str(path), keep_ids=True)
+    assert pruned.first_pass is None
+    text = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    assert pruned.words == Dictionary.from_buffer(text, args, max_vocab=48).words
+    monkeypatch.setattr(corpus, "MAX_VOCAB_SIZE", 10 ** 6)
+    args = Args.for_model("supervised", input=str(path), tmpdir=str(tmp_path), label="</")
+    assert corpus.count_vocabulary(args, str(path), keep_ids=True).first_pass is None
+
+
 def test_records_hold_each_line_and_thread_starts_point_at_lines(monkeypatch, tmp_path):
     monkeypatch.setattr(corpus, "LINE_INDEX_STRIDE", 4)
     lines = [f"__label__{i % 3} " + " ".join(f"w{j}" for j in range(i % 5)) for i in range(50)]

@@ -150,3 +150,8 @@ def test_encode_lines_labels_and_oov():
 def test_eos_hash_constant():
     from embtk.tokens import EOS, EOS_HASH, hash_bytes
     assert EOS_HASH == hash_bytes(EOS)
+
+
+def test_record_header_is_the_kernels():
+    from embtk import dictionary, kernels
+    assert dictionary.RECORD_HEADER == kernels.RECORD_HEADER

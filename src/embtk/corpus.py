@@ -24,8 +24,8 @@ import numpy as np
 
 from .jitting import empty
 from .args import Args
-from .counting import count_pieces
-from .dictionary import Dictionary
+from .counting import MAX_VOCAB_SIZE, count_pieces, count_state, counted_entries
+from .dictionary import EOS, Dictionary, FirstPass, encode_counted_lines, map_ids, remap_entries
 from .errors import EmbtkError
 from .safeio import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
@@ -161,11 +161,42 @@ def text_pieces(f, whole_lines: bool, piece_bytes: int = 0):
         filled = rest
 
 
-def count_vocabulary(args: Args, path: str) -> Dictionary:
-    """The dictionary of a training file, counted piece by piece (fastText's readFromFile)."""
+def count_vocabulary(args: Args, path: str, keep_ids: bool = False) -> Dictionary:
+    """The dictionary of a training file, counted piece by piece (fastText's readFromFile).
+
+    With `keep_ids`, counting also writes each token's entry id to an unnamed temporary
+    file, from which encode_corpus then encodes the corpus without reading the text again
+    (the dictionary's `first_pass`). Not when counting has to prune (the ids change), nor
+    when the label prefix starts "</s>" (a newline and a literal `</s>` differ then).
+    """
     check_input(path)
-    with open_for_reading(path, "input file") as f:
-        return Dictionary.from_pieces(text_pieces(f, whole_lines=False), args)
+    label = args.label.encode("utf-8")
+    ids_file = _temporary_file(args.tmpdir) if keep_ids and not EOS.startswith(label) else None
+    sink = None if ids_file is None else (lambda ids: ids_file.write(memoryview(ids)))
+    try:
+        with open_for_reading(path, "input file") as f:
+            state, pruned = count_state(text_pieces(f, whole_lines=False), label, MAX_VOCAB_SIZE,
+                                        sink)
+        counted = counted_entries(state)
+        dictionary = Dictionary.from_counted(counted, args)
+        if ids_file is not None and not pruned:
+            ids_file.flush()
+            words, ntokens = counted[0], counted[3]
+            n, nbytes = int(state.totals[0]), int(state.totals[1])
+            eos = next((i for i, w in enumerate(words) if w == EOS), -1)
+            first = FirstPass(state.entry_bytes[:nbytes].copy(), state.offsets[:n + 1].copy(),
+                              state.hashes[:n].copy(), state.types[:n].copy(),
+                              np.zeros(0, dtype=np.int32), eos)
+            dictionary.first_pass = (path, ids_file, ntokens, first)
+            ids_file = None
+    except OSError as exc:
+        if ids_file is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise _no_room(args.tmpdir, exc, "the counted token ids") from None
+    finally:
+        if ids_file is not None:
+            ids_file.close()
+    return dictionary
 
 
 def count_entries(args: Args, path: str):
@@ -346,11 +377,19 @@ def _temporary_file(folder: str | None):
 def encode_corpus(args: Args, dictionary: Dictionary, path: str) -> EncodedCorpus:
     """Encode the training file into an EncodedCorpus, piece by piece (close it when done,
     or use it as a context manager)."""
+    first_pass, dictionary.first_pass = dictionary.first_pass, None
+    if first_pass is not None and first_pass[0] != path:
+        first_pass[1].close()
+        first_pass = None
     out = _temporary_file(args.tmpdir)
     try:
-        with open_for_reading(path, "input file") as text:
-            encode = _encode_lines if args.supervised else _encode_words
-            encoded = encode(out, text, dictionary, args.thread)
+        if first_pass is not None:
+            with first_pass[1]:
+                encoded = _encode_counted(out, first_pass, dictionary, args)
+        else:
+            with open_for_reading(path, "input file") as text:
+                encode = _encode_lines if args.supervised else _encode_words
+                encoded = encode(out, text, dictionary, args.thread)
         out.flush()
     except OSError as exc:
         out.close()
@@ -366,10 +405,10 @@ def encode_corpus(args: Args, dictionary: Dictionary, path: str) -> EncodedCorpu
     return encoded
 
 
-def _in_order(pieces, encode, nthreads: int):
+def _in_order(pieces, encode, nthreads: int, copy: bool = True):
     """encode(piece) for each piece, yielded in the pieces' order, computed on up to
     `nthreads` threads (the encoding kernels release the GIL); at most nthreads + 1
-    pieces are in memory at a time."""
+    pieces are in memory at a time. `copy`: the pieces are views of a reused buffer."""
     if nthreads <= 1:
         yield from map(encode, pieces)
         return
@@ -377,7 +416,7 @@ def _in_order(pieces, encode, nthreads: int):
         pending = deque()
         try:
             for piece in pieces:
-                pending.append(pool.submit(encode, piece.copy()))  # text_pieces reuses its buffer
+                pending.append(pool.submit(encode, piece.copy() if copy else piece))
                 if len(pending) > nthreads:
                     yield pending.popleft().result()
             while pending:
@@ -385,6 +424,61 @@ def _in_order(pieces, encode, nthreads: int):
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _counted_pieces(ids_file, ntokens: int, eos: int, whole_lines: bool):
+    """The entry ids that counting wrote (count_vocabulary), in new arrays of about
+    PIECE_BYTES / 4 ids; with `whole_lines`, each cut just after an EOS id, so that no
+    line is split (a longer line is yielded whole)."""
+    ids_file.seek(0)
+    carry = np.zeros(0, dtype=np.int32)
+    done = 0
+    while done < ntokens:
+        fresh = np.empty(min(PIECE_BYTES // 4, ntokens - done), dtype=np.int32)
+        view = memoryview(fresh).cast("B")
+        filled = 0
+        while filled < len(view):
+            n = ids_file.readinto(view[filled:])
+            if not n:
+                raise EmbtkError("the temporary file of counted ids ended early (was it truncated?)")
+            filled += n
+        done += len(fresh)
+        piece = np.concatenate([carry, fresh]) if len(carry) else fresh
+        carry = piece[:0]
+        if not whole_lines or done == ntokens:
+            yield piece
+            continue
+        ends = np.flatnonzero(piece == eos)
+        cut = int(ends[-1]) + 1 if len(ends) else 0
+        if cut:
+            yield piece[:cut]
+        carry = piece[cut:]
+
+
+def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> EncodedCorpus:
+    """encode_corpus from the entry ids that counting wrote: each counted entry is looked
+    up once in the dictionary, then every token is an array lookup, not a tokenizer,
+    hash and probe over its bytes again."""
+    _, ids_file, ntokens, first = first_pass
+    first = first._replace(remap=remap_entries(dictionary.tables, first.entry_bytes,
+                                               first.offsets, first.hashes))
+    if args.supervised:
+        def encode(raw):
+            return encode_counted_lines(dictionary.tables, first, raw)
+
+        pieces = _counted_pieces(ids_file, ntokens, first.eos, whole_lines=True)
+        return _write_records(out, _in_order(pieces, encode, args.thread, copy=False))
+
+    def encode_words(raw):
+        ids = np.empty(len(raw), dtype=np.int32)
+        return ids[:map_ids(raw, first.remap, ids)]
+
+    size = 0
+    pieces = _counted_pieces(ids_file, ntokens, first.eos, whole_lines=False)
+    for ids in _in_order(pieces, encode_words, args.thread, copy=False):
+        out.write(memoryview(ids))
+        size += len(ids)
+    return _word_corpus(out, size, dictionary)
 
 
 def _encode_words(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCorpus:
@@ -401,6 +495,10 @@ def _encode_words(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCo
         for ids in parts:
             out.write(memoryview(ids))
             size += len(ids)
+    return _word_corpus(out, size, dictionary)
+
+
+def _word_corpus(out, size: int, dictionary: Dictionary) -> EncodedCorpus:
     tables = dictionary.tables
     words = WordTables(dictionary.eos_id(), dictionary.discard_probabilities(),
                        tables.subword_offsets, tables.subword_ids)
@@ -411,10 +509,16 @@ def _encode_lines(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCo
     def encode(piece):
         return pack_records(*dictionary.encode(piece))
 
+    return _write_records(out, _in_order(text_pieces(text, whole_lines=True), encode, nthreads))
+
+
+def _write_records(out, encoded) -> EncodedCorpus:
+    """Write (records, their starts) pairs, in order, with the index of every
+    LINE_INDEX_STRIDE-th line."""
     size = 0
     nlines = 0
     index = []
-    for records, starts in _in_order(text_pieces(text, whole_lines=True), encode, nthreads):
+    for records, starts in encoded:
         out.write(memoryview(records))
         # the starts of lines LINE_INDEX_STRIDE, 2 * LINE_INDEX_STRIDE... in this piece
         first = -nlines % LINE_INDEX_STRIDE

@@ -9,11 +9,12 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from .jitting import grow, prefetch
+from .jitting import grow
 from .introsort import sort_entries
 from .tokens import EOS_BYTES, build_keys, has_prefix, next_token_hash, probe, read_only
 
 MAX_VOCAB_SIZE = 30_000_000
+ID_BLOCK = 1 << 20  # entry ids written at a time (count_state's sink)
 
 
 # What counting has found so far, carried from one piece of the corpus to the next
@@ -57,11 +58,14 @@ def _prune(state, threshold):
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def count_tokens(buf, pos, label_prefix, max_vocab, state):
+def count_tokens(buf, pos, label_prefix, max_vocab, state, out):
     """Count the tokens of `buf` from byte `pos` on (a piece of a corpus cut after a
-    separator) into `state` (a TokenCounts); returns the updated state, whose arrays may
-    be new ones, the position reached and whether the entries have passed 3/4 of
-    `max_vocab` there: then the caller prunes them (`_prune`) and goes on from there.
+    separator) into `state` (a TokenCounts), and write each token's entry id to `out`
+    (none if it is empty). Returns the updated state, whose arrays may be new ones, the
+    position reached, whether the entries have passed 3/4 of `max_vocab` there, and the
+    ids written. It stops early when `out` is full (the caller goes on from the position
+    reached), or at 3/4 of `max_vocab`: then the caller prunes the entries (`_prune`),
+    which renumbers them, and goes on from there.
 
     Entries stay in fastText's order (first seen, or sorted by a pruning), and `totals[2]`
     counts every token read, pruned ones included, as fastText counts them. The pruning is
@@ -72,18 +76,20 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
     n, nbytes, ntokens = totals[0], totals[1], totals[2]
     end = len(buf)
     full = False
-    # one token ahead: its slot is fetched into cache while this one is counted
-    next_start, next_stop, next_pos, next_h = next_token_hash(buf, pos, end)
-    while True:
-        start, stop, pos, h = next_start, next_stop, next_pos, next_h
+    written = np.int64(0)
+    room = len(out)
+    while written < room or room == 0:
+        start, stop, pos, h = next_token_hash(buf, pos, end)
         if start == -2:
             break
-        next_start, next_stop, next_pos, next_h = next_token_hash(buf, pos, end)
-        prefetch(keys, np.int64(next_h) & (len(keys) - 1))
         ntokens += 1
         s = probe(keys, eoff, ebytes, buf, start, stop, h)
         if keys[s] != -1:
-            counts[keys[s] >> 32] += 1
+            e = keys[s] >> 32
+            counts[e] += 1
+            if room:
+                out[written] = e
+                written += 1
             continue
         # new entry
         tlen = 4 if start == -1 else stop - start
@@ -103,6 +109,9 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
         types[n] = 1 if has_prefix(buf, start, stop, label_prefix) else 0
         hashes[n] = h
         keys[s] = (n << 32) | np.int64(h)
+        if room:
+            out[written] = n
+            written += 1
         n += 1
         if n * 2 > len(keys):
             keys = build_keys(hashes, n, 2 * len(keys))
@@ -110,24 +119,39 @@ def count_tokens(buf, pos, label_prefix, max_vocab, state):
             full = True
             break
     totals[0], totals[1], totals[2] = n, nbytes, ntokens
-    return (ebytes, eoff, counts, types, hashes, keys, totals), pos, full
+    return (ebytes, eoff, counts, types, hashes, keys, totals), pos, full, written
 
 
 def count_pieces(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE):
     """count_tokens over a corpus given as byte arrays, each cut after a separator: every
     entry before any threshold (words as bytes, counts, types), and the tokens read."""
+    return counted_entries(count_state(pieces, label, max_vocab)[0])
+
+
+def count_state(pieces, label: bytes, max_vocab: int = MAX_VOCAB_SIZE, sink=None):
+    """count_pieces's TokenCounts, and whether it pruned. With `sink`, each token's entry
+    id (int32 arrays, in the corpus's order) goes to sink(ids) until a pruning
+    renumbers the entries; the ids written before one are then wrong (and `pruned` says
+    so)."""
     prefix = np.frombuffer(label, dtype=np.uint8)
     state = new_token_counts()
+    out = np.empty(0 if sink is None else ID_BLOCK, dtype=np.int32)
+    pruned = False
     for piece in pieces:
         piece = read_only(piece)
         pos = 0
-        while True:
-            arrays, pos, full = count_tokens(piece, pos, prefix, max_vocab, state)
+        while pos < len(piece):
+            arrays, pos, full, written = count_tokens(piece, pos, prefix, max_vocab, state, out)
             state = TokenCounts(*arrays)
-            if not full:
+            if written:
+                sink(out[:written])
+            if full:
+                state = TokenCounts(*_prune(state, state.totals[3] + 1))
+                pruned = True
+                out = np.empty(0, dtype=np.int32)
+            elif written < len(out):
                 break
-            state = TokenCounts(*_prune(state, state.totals[3] + 1))
-    return counted_entries(state)
+    return state, pruned
 
 
 def counted_entries(state: TokenCounts):

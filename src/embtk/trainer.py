@@ -74,9 +74,10 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
             t.join()
 
 
-def build_dictionary(args: Args, path: str) -> Dictionary:
-    """The dictionary of the training file `path`, with fastText's summary lines."""
-    dictionary = count_vocabulary(args, path)
+def build_dictionary(args: Args, path: str, keep_ids: bool = False) -> Dictionary:
+    """The dictionary of the training file `path`, with fastText's summary lines
+    (`keep_ids`: see corpus.count_vocabulary)."""
+    dictionary = count_vocabulary(args, path, keep_ids)
     if args.supervised and dictionary.nlabels == 0:
         raise EmbtkError(f"no labels in {path}: supervised training needs lines tagged "
                          f"'{args.label}<name>' (see -label)")
@@ -130,7 +131,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
         _log(args, f"Number of words:  {dictionary.nwords}")
         _log(args, f"Number of labels: {dictionary.nlabels}")
     elif counted is None:
-        dictionary = build_dictionary(args, args.input)
+        dictionary = build_dictionary(args, args.input, keep_ids=True)
     else:
         dictionary = counted[1].with_options(args)
     pretrained = None
