@@ -24,7 +24,8 @@ import numpy as np
 
 from .jitting import empty
 from .args import Args
-from .counting import MAX_VOCAB_SIZE, count_pieces, count_state, counted_entries
+from .counting import (MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, counted_entries,
+                       merge_counts)
 from .dictionary import EOS, Dictionary, FirstPass, encode_counted_lines, map_ids, remap_entries
 from .errors import EmbtkError
 from .safeio import open_for_reading
@@ -33,6 +34,7 @@ from .kernels import RECORD_HEADER, WordTables
 # Bytes of text read at a time, and bytes of int32 values a training thread reads at a time
 # (tests make it small, to cut lines and tokens everywhere).
 PIECE_BYTES = 1 << 22
+PARALLEL_BYTES = 1 << 23  # a smaller file is counted on one thread, whatever -thread says
 LINE_INDEX_STRIDE = 1024  # a classifier corpus remembers where every 1024th line starts
 _SEPARATORS = b" \n\r\t\v\f\0"
 
@@ -161,41 +163,135 @@ def text_pieces(f, whole_lines: bool, piece_bytes: int = 0):
         filled = rest
 
 
+class _FileRange:
+    """Bytes start..stop of a binary file, read as text_pieces reads a whole file."""
+
+    def __init__(self, f, start: int, stop: int):
+        self.f, self.start, self.stop, self.pos = f, start, stop, 0
+
+    def seek(self, pos: int) -> None:
+        self.f.seek(self.start + pos)
+        self.pos = pos
+
+    def readinto(self, buffer) -> int:
+        left = self.stop - self.start - self.pos
+        if left <= 0:
+            return 0
+        n = self.f.readinto(memoryview(buffer)[:left])
+        self.pos += n
+        return n
+
+
+def _range_cuts(f, size: int, parts: int) -> list:
+    """Where to cut a file into about `parts` ranges, each just after a separator (so
+    that no token is split): [0, cut1, ..., size]."""
+    cuts = [0]
+    for k in range(1, parts):
+        at = max(k * size // parts, cuts[-1])
+        f.seek(at)
+        cut = size
+        while chunk := f.read(1 << 16):
+            hits = [i for i in (chunk.find(bytes((c,))) for c in _SEPARATORS) if i >= 0]
+            if hits:
+                cut = at + min(hits) + 1
+                break
+            at += len(chunk)
+        if cuts[-1] < cut < size:
+            cuts.append(cut)
+    return cuts + [size]
+
+
+def _count_file(args: Args, path: str, label: bytes, keep_ids: bool):
+    """count_state over the file, with each token's entry id written to temporary files
+    when `keep_ids`: (state, pruned, [(ids file, ids in it, their ids in state or None)]).
+
+    With -thread N > 1, N ranges of the file are counted at once, each into its own
+    table, and the tables are merged in the file's order (merge_counts): the entries,
+    their order and counts are those of counting the file from start to end. When one
+    range alone, or the merge, passes the pruning limit, the file is counted again from
+    its start on one thread, where fastText prunes.
+    """
+    files = []
+    try:
+        size = os.path.getsize(path)
+        parts = max(1, args.thread) if size >= PARALLEL_BYTES else 1
+        with open_for_reading(path, "input file") as f:
+            cuts = _range_cuts(f, size, parts) if parts > 1 else [0, size]
+        files = [_temporary_file(args.tmpdir) if keep_ids else None for _ in cuts[1:]]
+
+        def count(k):
+            sink = None if files[k] is None else (lambda ids: files[k].write(memoryview(ids)))
+            with open(path, "rb") as f:
+                return count_state(text_pieces(_FileRange(f, cuts[k], cuts[k + 1]), False),
+                                   label, MAX_VOCAB_SIZE, sink)
+
+        if len(files) == 1:
+            counted = [count(0)]
+        else:
+            with ThreadPoolExecutor(len(files)) as pool:
+                counted = list(pool.map(count, range(len(files))))
+        tokens = [int(c[0].totals[2]) for c in counted]  # merging adds to the first's
+        state, pruned = counted[0]
+        maps = [None]
+        for other, other_pruned in counted[1:]:
+            arrays, ids, full = merge_counts(state, other, MAX_VOCAB_SIZE)
+            state = TokenCounts(*arrays)
+            maps.append(ids)
+            if full or other_pruned:
+                pruned = True
+                break
+        if pruned and len(files) > 1:  # count again, one range, as fastText prunes
+            for file in files:
+                if file is not None:
+                    file.close()
+            files = [_temporary_file(args.tmpdir) if keep_ids else None]
+            cuts = [0, size]
+            (state, pruned), maps = count(0), [None]
+            tokens = [int(state.totals[2])]
+        sources = list(zip(files, tokens, maps))
+        return state, pruned, sources
+    except BaseException:
+        for file in files:
+            if file is not None:
+                file.close()
+        raise
+
+
 def count_vocabulary(args: Args, path: str, keep_ids: bool = False) -> Dictionary:
     """The dictionary of a training file, counted piece by piece (fastText's readFromFile).
 
-    With `keep_ids`, counting also writes each token's entry id to an unnamed temporary
-    file, from which encode_corpus then encodes the corpus without reading the text again
+    With `keep_ids`, counting also writes each token's entry id to unnamed temporary
+    files, from which encode_corpus then encodes the corpus without reading the text again
     (the dictionary's `first_pass`). Not when counting has to prune (the ids change), nor
     when the label prefix starts "</s>" (a newline and a literal `</s>` differ then).
     """
     check_input(path)
     label = args.label.encode("utf-8")
-    ids_file = _temporary_file(args.tmpdir) if keep_ids and not EOS.startswith(label) else None
-    sink = None if ids_file is None else (lambda ids: ids_file.write(memoryview(ids)))
+    keep_ids = keep_ids and not EOS.startswith(label)
+    sources = []
     try:
-        with open_for_reading(path, "input file") as f:
-            state, pruned = count_state(text_pieces(f, whole_lines=False), label, MAX_VOCAB_SIZE,
-                                        sink)
+        state, pruned, sources = _count_file(args, path, label, keep_ids)
         counted = counted_entries(state)
         dictionary = Dictionary.from_counted(counted, args)
-        if ids_file is not None and not pruned:
-            ids_file.flush()
-            words, ntokens = counted[0], counted[3]
+        if keep_ids and not pruned:
+            for file, _, _ in sources:
+                file.flush()
+            words = counted[0]
             n, nbytes = int(state.totals[0]), int(state.totals[1])
             eos = next((i for i, w in enumerate(words) if w == EOS), -1)
             first = FirstPass(state.entry_bytes[:nbytes].copy(), state.offsets[:n + 1].copy(),
                               state.hashes[:n].copy(), state.types[:n].copy(),
                               np.zeros(0, dtype=np.int32), eos)
-            dictionary.first_pass = (path, ids_file, ntokens, first)
-            ids_file = None
+            dictionary.first_pass = (path, sources, first)
+            sources = []
     except OSError as exc:
-        if ids_file is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not keep_ids or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise _no_room(args.tmpdir, exc, "the counted token ids") from None
     finally:
-        if ids_file is not None:
-            ids_file.close()
+        for file, _, _ in sources:
+            if file is not None:
+                file.close()
     return dictionary
 
 
@@ -379,13 +475,15 @@ def encode_corpus(args: Args, dictionary: Dictionary, path: str) -> EncodedCorpu
     or use it as a context manager)."""
     first_pass, dictionary.first_pass = dictionary.first_pass, None
     if first_pass is not None and first_pass[0] != path:
-        first_pass[1].close()
+        _close_sources(first_pass[1])
         first_pass = None
     out = _temporary_file(args.tmpdir)
     try:
         if first_pass is not None:
-            with first_pass[1]:
+            try:
                 encoded = _encode_counted(out, first_pass, dictionary, args)
+            finally:
+                _close_sources(first_pass[1])
         else:
             with open_for_reading(path, "input file") as text:
                 encode = _encode_lines if args.supervised else _encode_words
@@ -426,47 +524,60 @@ def _in_order(pieces, encode, nthreads: int, copy: bool = True):
                 future.cancel()
 
 
-def _counted_pieces(ids_file, ntokens: int, eos: int, whole_lines: bool):
-    """The entry ids that counting wrote (count_vocabulary), in new arrays of about
-    PIECE_BYTES / 4 ids; with `whole_lines`, each cut just after an EOS id, so that no
-    line is split (a longer line is yielded whole)."""
-    ids_file.seek(0)
+def _counted_pieces(sources, eos: int, whole_lines: bool):
+    """The entry ids that counting wrote (count_vocabulary), from each of its files in
+    turn and translated to the merged entries' ids, in new arrays of about PIECE_BYTES / 4
+    ids; with `whole_lines`, each cut just after an EOS id, so that no line is split (a
+    longer line is yielded whole)."""
     carry = np.zeros(0, dtype=np.int32)
+    total = sum(ntokens for _, ntokens, _ in sources)
     done = 0
-    while done < ntokens:
-        fresh = np.empty(min(PIECE_BYTES // 4, ntokens - done), dtype=np.int32)
-        view = memoryview(fresh).cast("B")
-        filled = 0
-        while filled < len(view):
-            n = ids_file.readinto(view[filled:])
-            if not n:
-                raise EmbtkError("the temporary file of counted ids ended early (was it truncated?)")
-            filled += n
-        done += len(fresh)
-        piece = np.concatenate([carry, fresh]) if len(carry) else fresh
-        carry = piece[:0]
-        if not whole_lines or done == ntokens:
-            yield piece
-            continue
-        ends = np.flatnonzero(piece == eos)
-        cut = int(ends[-1]) + 1 if len(ends) else 0
-        if cut:
-            yield piece[:cut]
-        carry = piece[cut:]
+    for ids_file, ntokens, ids_map in sources:
+        ids_file.seek(0)
+        read = 0
+        while read < ntokens:
+            fresh = np.empty(min(PIECE_BYTES // 4, ntokens - read), dtype=np.int32)
+            view = memoryview(fresh).cast("B")
+            filled = 0
+            while filled < len(view):
+                n = ids_file.readinto(view[filled:])
+                if not n:
+                    raise EmbtkError("the temporary file of counted ids ended early "
+                                     "(was it truncated?)")
+                filled += n
+            read += len(fresh)
+            done += len(fresh)
+            if ids_map is not None:
+                fresh = ids_map[fresh]
+            piece = np.concatenate([carry, fresh]) if len(carry) else fresh
+            carry = piece[:0]
+            if not whole_lines or done == total:
+                yield piece
+                continue
+            ends = np.flatnonzero(piece == eos)
+            cut = int(ends[-1]) + 1 if len(ends) else 0
+            if cut:
+                yield piece[:cut]
+            carry = piece[cut:]
+
+
+def _close_sources(sources) -> None:
+    for file, _, _ in sources:
+        file.close()
 
 
 def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> EncodedCorpus:
     """encode_corpus from the entry ids that counting wrote: each counted entry is looked
     up once in the dictionary, then every token is an array lookup, not a tokenizer,
     hash and probe over its bytes again."""
-    _, ids_file, ntokens, first = first_pass
+    _, sources, first = first_pass
     first = first._replace(remap=remap_entries(dictionary.tables, first.entry_bytes,
                                                first.offsets, first.hashes))
     if args.supervised:
         def encode(raw):
             return encode_counted_lines(dictionary.tables, first, raw)
 
-        pieces = _counted_pieces(ids_file, ntokens, first.eos, whole_lines=True)
+        pieces = _counted_pieces(sources, first.eos, whole_lines=True)
         return _write_records(out, _in_order(pieces, encode, args.thread, copy=False))
 
     def encode_words(raw):
@@ -474,7 +585,7 @@ def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> Enco
         return ids[:map_ids(raw, first.remap, ids)]
 
     size = 0
-    pieces = _counted_pieces(ids_file, ntokens, first.eos, whole_lines=False)
+    pieces = _counted_pieces(sources, first.eos, whole_lines=False)
     for ids in _in_order(pieces, encode_words, args.thread, copy=False):
         out.write(memoryview(ids))
         size += len(ids)

@@ -161,3 +161,52 @@ def counted_entries(state: TokenCounts):
     bounds = state.offsets[:n + 1].tolist()
     words = [raw[a:b] for a, b in zip(bounds, bounds[1:])]
     return words, state.counts[:n].copy(), state.types[:n].copy(), ntokens
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def merge_counts(state, other, max_vocab):
+    """Add the entries of `other` (the count of the text after `state`'s) to `state`, in
+    other's order: a known entry adds its count, a new one comes last, as counting the
+    two texts one after the other orders them. Returns the updated state, the id in it of
+    each of other's entries, and whether the entries passed 3/4 of `max_vocab` (then
+    counting the texts one after the other would have pruned: the caller does that)."""
+    ebytes, eoff, counts, types, hashes, keys, totals = state
+    obytes, ooff, ocounts, otypes, ohashes = other[0], other[1], other[2], other[3], other[4]
+    m = other[6][0]
+    n, nbytes = totals[0], totals[1]
+    ids = np.empty(m, dtype=np.int32)
+    full = False
+    for r in range(m):
+        h = ohashes[r]
+        s = probe(keys, eoff, ebytes, obytes, ooff[r], ooff[r + 1], h)
+        if keys[s] != -1:
+            e = keys[s] >> 32
+            counts[e] += ocounts[r]
+            ids[r] = e
+            continue
+        tlen = ooff[r + 1] - ooff[r]
+        if n == len(counts):
+            cap = 2 * n
+            eoff = grow(eoff, cap + 1)
+            counts = grow(counts, cap)
+            types = grow(types, cap)
+            hashes = grow(hashes, cap)
+        while nbytes + tlen > len(ebytes):
+            ebytes = grow(ebytes, 2 * len(ebytes))
+        for i in range(tlen):
+            ebytes[nbytes + i] = obytes[ooff[r] + i]
+        nbytes += tlen
+        eoff[n + 1] = nbytes
+        counts[n] = ocounts[r]
+        types[n] = otypes[r]
+        hashes[n] = h
+        keys[s] = (n << 32) | np.int64(h)
+        ids[r] = n
+        n += 1
+        if n * 2 > len(keys):
+            keys = build_keys(hashes, n, 2 * len(keys))
+        if n > max_vocab * 3 // 4:
+            full = True
+            break
+    totals[0], totals[1], totals[2] = n, nbytes, totals[2] + other[6][2]
+    return (ebytes, eoff, counts, types, hashes, keys, totals), ids, full
