@@ -24,8 +24,7 @@ import numpy as np
 
 from .jitting import empty
 from .args import Args
-from .counting import (MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, counted_entries,
-                       merge_counts)
+from .counting import MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, merge_counts
 from .dictionary import EOS, Dictionary, FirstPass, encode_counted_lines, map_ids, remap_entries
 from .errors import EmbtkError
 from .safeio import open_for_reading
@@ -271,17 +270,19 @@ def count_vocabulary(args: Args, path: str, keep_ids: bool = False) -> Dictionar
     sources = []
     try:
         state, pruned, sources = _count_file(args, path, label, keep_ids)
-        counted = counted_entries(state)
-        dictionary = Dictionary.from_counted(counted, args)
+        n, nbytes, ntokens = (int(x) for x in state.totals[:3])
+        entry_bytes, offsets = state.entry_bytes[:nbytes], state.offsets[:n + 1]
+        dictionary = Dictionary.from_count(entry_bytes, offsets, state.counts[:n],
+                                           state.types[:n], ntokens, args)
         if keep_ids and not pruned:
             for file, _, _ in sources:
                 file.flush()
-            words = counted[0]
-            n, nbytes = int(state.totals[0]), int(state.totals[1])
-            eos = next((i for i, w in enumerate(words) if w == EOS), -1)
-            first = FirstPass(state.entry_bytes[:nbytes].copy(), state.offsets[:n + 1].copy(),
-                              state.hashes[:n].copy(), state.types[:n].copy(),
-                              np.zeros(0, dtype=np.int32), eos)
+            fours = np.flatnonzero(np.diff(offsets) == len(EOS))
+            spelled = entry_bytes[offsets[fours][:, None] + np.arange(len(EOS))]
+            eos = fours[np.all(spelled == np.frombuffer(EOS, dtype=np.uint8), axis=1)]
+            first = FirstPass(entry_bytes.copy(), offsets.copy(), state.hashes[:n].copy(),
+                              state.types[:n].copy(), np.zeros(0, dtype=np.int32),
+                              int(eos[0]) if len(eos) else -1)
             dictionary.first_pass = (path, sources, first)
             sources = []
     except OSError as exc:

@@ -600,6 +600,25 @@ class Dictionary:
                                 word_ngrams=args.wordNgrams, label=args.label.encode("utf-8"),
                                 t=args.t)
 
+    @classmethod
+    def from_count(cls, entry_bytes, offsets, counts, types, ntokens, args):
+        """from_counted on a count's packed entries (entry i is
+        entry_bytes[offsets[i]:offsets[i + 1]]), without a bytes object per entry."""
+        order = sort_order(types, counts)
+        limits = np.where(types[order] == WORD, args.minCount, args.minCountLabel)
+        order = order[counts[order] >= limits]
+        if not len(order):
+            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+        starts = offsets[order]
+        lengths = offsets[order + 1] - starts
+        new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        picked = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+        return cls.from_packed(entry_bytes[picked], new_offsets, counts[order], types[order],
+                               ntokens, minn=args.minn, maxn=args.maxn,
+                               bucket=args.effective_bucket(), word_ngrams=args.wordNgrams,
+                               label=args.label.encode("utf-8"), t=args.t)
+
     def with_extra_words(self, extra):
         """A copy that also holds `extra` words (pretrained vectors), each counted once more,
         ordered as fastText orders them (add each word, then threshold(1, 0))."""
