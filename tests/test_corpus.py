@@ -79,6 +79,109 @@ def _encoded(args, path):
     return dictionary, corpus.encode_corpus(args, dictionary, str(path))
 
 
+def _values(encoded):
+    values = np.empty(encoded.size, dtype=np.int32)
+    encoded.read_at(values, 0)
+    return values, encoded.nlines, np.asarray(encoded.line_index).tolist()
+
+
+MIXED = (b"__label__a one two three one\n\n__label__b one </s> two unseen\tfour  five\n"
+         b"__label__a __label__c only rare-word\r\n   \n__label__b two two two one " * 40
+         + b"\x00zero one __label__d \xff\xfe bytes\nno final newline one")
+
+
+@pytest.mark.parametrize("model,options", [
+    ("skipgram", dict(minCount=2)),
+    ("cbow", dict(minCount=1, maxn=0)),
+    ("supervised", dict(minCount=2, wordNgrams=2)),
+    ("supervised", dict(minCount=3, minCountLabel=2, wordNgrams=3, minn=2, maxn=4, bucket=1000)),
+])
+@pytest.mark.parametrize("piece", [64, 1 << 20])
+@pytest.mark.parametrize("nthreads", [1, 2, 5])
+def test_encoding_from_the_counted_ids_is_encoding_the_text(monkeypatch, tmp_path, model,
+                                                            options, piece, nthreads):
+    """The second pass from the ids counting wrote gives the very values of the pass
+    over the text (OOV words and their char n-grams, labels, a literal </s>, blank lines,
+    NUL and non-UTF-8 bytes, no final newline), whatever the pieces and threads."""
+    from embtk import counting
+    monkeypatch.setattr(corpus, "PIECE_BYTES", piece)
+    monkeypatch.setattr(corpus, "LINE_INDEX_STRIDE", 4)
+    monkeypatch.setattr(counting, "ID_BLOCK", 17)
+    monkeypatch.setattr(corpus, "PARALLEL_BYTES", 0)  # ranges counted at once from 2 threads
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(MIXED)
+    args = Args.for_model(model, input=str(path), tmpdir=str(tmp_path), thread=nthreads, **options)
+    kept = corpus.count_vocabulary(args, str(path), keep_ids=True)
+    assert kept.first_pass is not None and len(kept.first_pass[1]) == nthreads
+    text = corpus.count_vocabulary(args, str(path))
+    whole = Dictionary.from_buffer(np.frombuffer(MIXED, dtype=np.uint8), args)
+    assert text.first_pass is None and kept.words == text.words == whole.words
+    assert np.array_equal(kept.counts, whole.counts) and kept.ntokens == whole.ntokens
+    with corpus.encode_corpus(args, kept, str(path)) as a, \
+            corpus.encode_corpus(args, text, str(path)) as b:
+        assert kept.first_pass is None
+        va, vb = _values(a), _values(b)
+        assert np.array_equal(va[0], vb[0]) and va[1:] == vb[1:]
+
+
+@pytest.mark.parametrize("nthreads", [2, 3, 8])
+@pytest.mark.parametrize("max_vocab", [64, 180, 200, 10 ** 6])
+@pytest.mark.parametrize("halves", [False, True])
+def test_counting_ranges_at_once_gives_the_one_thread_dictionary(monkeypatch, tmp_path,
+                                                                  nthreads, max_vocab, halves):
+    """Ranges counted on several threads and merged: the entries, counts and order of
+    counting from start to end, ties (equal counts) in first-seen order, and the
+    pruning fastText does when the vocabulary passes the limit, whether one range alone
+    or only the merge passes it (`halves`: two halves of different words, 103 entries
+    each, and max_vocab 180)."""
+    from embtk import counting
+    rng = np.random.default_rng(5)
+    if halves:
+        words = [b"w%d" % i for i in rng.integers(0, 100, 1500)]
+        words += [b"v%d" % i for i in rng.integers(0, 100, 1500)]
+    else:
+        words = [b"w%d" % i for i in rng.integers(0, 120, 3000)]
+        words += [b"r%d" % i for i in range(60)] + [b"w%d" % i for i in range(120, 0, -1)]
+    lines = [b" ".join(words[i:i + 13]) for i in range(0, len(words), 13)]
+    text = b"__label__x " + b"\n__label__y ".join(lines) + b"\n"
+    path = tmp_path / "t.txt"
+    path.write_bytes(text)
+    monkeypatch.setattr(corpus, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(corpus, "MAX_VOCAB_SIZE", max_vocab)
+    for model in ("skipgram", "supervised"):
+        args = Args.for_model(model, input=str(path), tmpdir=str(tmp_path), minCount=1,
+                              thread=nthreads)
+        whole = Dictionary.from_buffer(np.frombuffer(text, dtype=np.uint8), args,
+                                       max_vocab=max_vocab)
+        ranges = corpus.count_vocabulary(args, str(path), keep_ids=True)
+        assert ranges.words == whole.words
+        assert np.array_equal(ranges.counts, whole.counts) and ranges.ntokens == whole.ntokens
+        prunes = counting.count_state([np.frombuffer(text, dtype=np.uint8)], b"__label__",
+                                      max_vocab)[1]
+        assert (ranges.first_pass is None) == prunes
+        if ranges.first_pass is not None:
+            one = Args.for_model(model, input=str(path), tmpdir=str(tmp_path), minCount=1)
+            reference = corpus.count_vocabulary(one, str(path))
+            with corpus.encode_corpus(args, ranges, str(path)) as a, \
+                    corpus.encode_corpus(args, reference, str(path)) as b:
+                va, vb = _values(a), _values(b)
+                assert np.array_equal(va[0], vb[0]) and va[1:] == vb[1:]
+
+
+def test_no_counted_ids_when_counting_prunes_or_labels_look_like_eos(monkeypatch, tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes(b" ".join(b"w%d" % (i % 40) for i in range(400)) + b" r1 r2 r3\n")
+    args = Args.for_model("skipgram", input=str(path), tmpdir=str(tmp_path), minCount=1)
+    monkeypatch.setattr(corpus, "MAX_VOCAB_SIZE", 48)
+    pruned = corpus.count_vocabulary(args, str(path), keep_ids=True)
+    assert pruned.first_pass is None
+    text = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    assert pruned.words == Dictionary.from_buffer(text, args, max_vocab=48).words
+    monkeypatch.setattr(corpus, "MAX_VOCAB_SIZE", 10 ** 6)
+    args = Args.for_model("supervised", input=str(path), tmpdir=str(tmp_path), label="</")
+    assert corpus.count_vocabulary(args, str(path), keep_ids=True).first_pass is None
+
+
 def test_records_hold_each_line_and_thread_starts_point_at_lines(monkeypatch, tmp_path):
     monkeypatch.setattr(corpus, "LINE_INDEX_STRIDE", 4)
     lines = [f"__label__{i % 3} " + " ".join(f"w{j}" for j in range(i % 5)) for i in range(50)]

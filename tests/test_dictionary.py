@@ -145,3 +145,13 @@ def test_encode_lines_labels_and_oov():
     assert labels[lab_off[0]:lab_off[1]].tolist() == [d.get_id(b"__label__b") - d.nwords]
     assert feats[feat_off[0]:feat_off[1]].tolist() == [d.get_id(b"x"), d.get_id(EOS)]
     assert feat_off[2] == feat_off[1]  # nothing known on the second line
+
+
+def test_eos_hash_constant():
+    from embtk.tokens import EOS, EOS_HASH, hash_bytes
+    assert EOS_HASH == hash_bytes(EOS)
+
+
+def test_record_header_is_the_kernels():
+    from embtk import dictionary, kernels
+    assert dictionary.RECORD_HEADER == kernels.RECORD_HEADER

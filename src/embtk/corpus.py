@@ -24,8 +24,8 @@ import numpy as np
 
 from .jitting import empty
 from .args import Args
-from .counting import count_pieces
-from .dictionary import Dictionary
+from .counting import MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, merge_counts
+from .dictionary import EOS, Dictionary, FirstPass, encode_counted_lines, map_ids, remap_entries
 from .errors import EmbtkError
 from .safeio import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
@@ -33,6 +33,7 @@ from .kernels import RECORD_HEADER, WordTables
 # Bytes of text read at a time, and bytes of int32 values a training thread reads at a time
 # (tests make it small, to cut lines and tokens everywhere).
 PIECE_BYTES = 1 << 22
+PARALLEL_BYTES = 1 << 23  # a smaller file is counted on one thread, whatever -thread says
 LINE_INDEX_STRIDE = 1024  # a classifier corpus remembers where every 1024th line starts
 _SEPARATORS = b" \n\r\t\v\f\0"
 
@@ -161,13 +162,150 @@ def text_pieces(f, whole_lines: bool, piece_bytes: int = 0):
         filled = rest
 
 
-def count_vocabulary(args: Args, path: str, on_tokens=None) -> Dictionary:
+class _FileRange:
+    """Bytes start..stop of a binary file, read as text_pieces reads a whole file."""
+
+    def __init__(self, f, start: int, stop: int):
+        self.f, self.start, self.stop, self.pos = f, start, stop, 0
+
+    def seek(self, pos: int) -> None:
+        self.f.seek(self.start + pos)
+        self.pos = pos
+
+    def readinto(self, buffer) -> int:
+        left = self.stop - self.start - self.pos
+        if left <= 0:
+            return 0
+        n = self.f.readinto(memoryview(buffer)[:left])
+        self.pos += n
+        return n
+
+
+def _range_cuts(f, size: int, parts: int) -> list:
+    """Where to cut a file into about `parts` ranges, each just after a separator (so
+    that no token is split): [0, cut1, ..., size]."""
+    cuts = [0]
+    for k in range(1, parts):
+        at = max(k * size // parts, cuts[-1])
+        f.seek(at)
+        cut = size
+        while chunk := f.read(1 << 16):
+            hits = [i for i in (chunk.find(bytes((c,))) for c in _SEPARATORS) if i >= 0]
+            if hits:
+                cut = at + min(hits) + 1
+                break
+            at += len(chunk)
+        if cuts[-1] < cut < size:
+            cuts.append(cut)
+    return cuts + [size]
+
+
+def _count_file(args: Args, path: str, label: bytes, keep_ids: bool, on_tokens=None):
+    """count_state over the file, with each token's entry id written to temporary files
+    when `keep_ids`: (state, pruned, [(ids file, ids in it, their ids in state or None)]).
+
+    With -thread N > 1, N ranges of the file are counted at once, each into its own
+    table, and the tables are merged in the file's order (merge_counts): the entries,
+    their order and counts are those of counting the file from start to end. When one
+    range alone, or the merge, passes the pruning limit, the file is counted again from
+    its start on one thread, where fastText prunes. `on_tokens(n)` hears the tokens read so
+    far, over all ranges.
+    """
+    files = []
+    try:
+        size = os.path.getsize(path)
+        parts = max(1, args.thread) if size >= PARALLEL_BYTES else 1
+        with open_for_reading(path, "input file") as f:
+            cuts = _range_cuts(f, size, parts) if parts > 1 else [0, size]
+        files = [_temporary_file(args.tmpdir) if keep_ids else None for _ in cuts[1:]]
+
+        seen = [0] * len(files)  # tokens read in each range so far
+
+        def count(k):
+            sink = None if files[k] is None else (lambda ids: files[k].write(memoryview(ids)))
+            heard = None if on_tokens is None else (lambda n: _hear(seen, k, n, on_tokens))
+            with open(path, "rb") as f:
+                return count_state(text_pieces(_FileRange(f, cuts[k], cuts[k + 1]), False),
+                                   label, MAX_VOCAB_SIZE, sink, heard)
+
+        if len(files) == 1:
+            counted = [count(0)]
+        else:
+            with ThreadPoolExecutor(len(files)) as pool:
+                counted = list(pool.map(count, range(len(files))))
+        tokens = [int(c[0].totals[2]) for c in counted]  # merging adds to the first's
+        state, pruned = counted[0]
+        maps = [None]
+        for other, other_pruned in counted[1:]:
+            arrays, ids, full = merge_counts(state, other, MAX_VOCAB_SIZE)
+            state = TokenCounts(*arrays)
+            maps.append(ids)
+            if full or other_pruned:
+                pruned = True
+                break
+        if pruned and len(files) > 1:  # count again, one range, as fastText prunes
+            for file in files:
+                if file is not None:
+                    file.close()
+            files = [_temporary_file(args.tmpdir) if keep_ids else None]
+            cuts, seen = [0, size], [0]
+            (state, pruned), maps = count(0), [None]
+            tokens = [int(state.totals[2])]
+        sources = list(zip(files, tokens, maps))
+        return state, pruned, sources
+    except BaseException:
+        for file in files:
+            if file is not None:
+                file.close()
+        raise
+
+
+def _hear(seen: list, k: int, n: int, on_tokens) -> None:
+    """Range k has read n tokens: on_tokens hears the sum over the ranges."""
+    seen[k] = n
+    on_tokens(sum(seen))
+
+
+def count_vocabulary(args: Args, path: str, keep_ids: bool = False,
+                     on_tokens=None) -> Dictionary:
     """The dictionary of a training file, counted piece by piece (fastText's readFromFile).
-    `on_tokens(n)` hears the tokens read so far, piece by piece."""
+
+    With `keep_ids`, counting also writes each token's entry id to unnamed temporary
+    files, from which encode_corpus then encodes the corpus without reading the text again
+    (the dictionary's `first_pass`). Not when counting has to prune (the ids change), nor
+    when the label prefix starts "</s>" (a newline and a literal `</s>` differ then).
+    `on_tokens(n)` hears the tokens read so far, as counting goes.
+    """
     check_input(path)
-    with open_for_reading(path, "input file") as f:
-        return Dictionary.from_pieces(text_pieces(f, whole_lines=False), args,
-                                      on_tokens=on_tokens)
+    label = args.label.encode("utf-8")
+    keep_ids = keep_ids and not EOS.startswith(label)
+    sources = []
+    try:
+        state, pruned, sources = _count_file(args, path, label, keep_ids, on_tokens)
+        n, nbytes, ntokens = (int(x) for x in state.totals[:3])
+        entry_bytes, offsets = state.entry_bytes[:nbytes], state.offsets[:n + 1]
+        dictionary = Dictionary.from_count(entry_bytes, offsets, state.counts[:n],
+                                           state.types[:n], ntokens, args)
+        if keep_ids and not pruned:
+            for file, _, _ in sources:
+                file.flush()
+            fours = np.flatnonzero(np.diff(offsets) == len(EOS))
+            spelled = entry_bytes[offsets[fours][:, None] + np.arange(len(EOS))]
+            eos = fours[np.all(spelled == np.frombuffer(EOS, dtype=np.uint8), axis=1)]
+            first = FirstPass(entry_bytes.copy(), offsets.copy(), state.hashes[:n].copy(),
+                              state.types[:n].copy(), np.zeros(0, dtype=np.int32),
+                              int(eos[0]) if len(eos) else -1)
+            dictionary.first_pass = (path, sources, first)
+            sources = []
+    except OSError as exc:
+        if not keep_ids or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise _no_room(args.tmpdir, exc, "the counted token ids") from None
+    finally:
+        for file, _, _ in sources:
+            if file is not None:
+                file.close()
+    return dictionary
 
 
 def count_entries(args: Args, path: str, on_tokens=None):
@@ -349,11 +487,21 @@ def _temporary_file(folder: str | None):
 def encode_corpus(args: Args, dictionary: Dictionary, path: str) -> EncodedCorpus:
     """Encode the training file into an EncodedCorpus, piece by piece (close it when done,
     or use it as a context manager)."""
+    first_pass, dictionary.first_pass = dictionary.first_pass, None
+    if first_pass is not None and first_pass[0] != path:
+        _close_sources(first_pass[1])
+        first_pass = None
     out = _temporary_file(args.tmpdir)
     try:
-        with open_for_reading(path, "input file") as text:
-            encode = _encode_lines if args.supervised else _encode_words
-            encoded = encode(out, text, dictionary, args.thread)
+        if first_pass is not None:
+            try:
+                encoded = _encode_counted(out, first_pass, dictionary, args)
+            finally:
+                _close_sources(first_pass[1])
+        else:
+            with open_for_reading(path, "input file") as text:
+                encode = _encode_lines if args.supervised else _encode_words
+                encoded = encode(out, text, dictionary, args.thread)
         out.flush()
     except OSError as exc:
         out.close()
@@ -369,10 +517,10 @@ def encode_corpus(args: Args, dictionary: Dictionary, path: str) -> EncodedCorpu
     return encoded
 
 
-def _in_order(pieces, encode, nthreads: int):
+def _in_order(pieces, encode, nthreads: int, copy: bool = True):
     """encode(piece) for each piece, yielded in the pieces' order, computed on up to
     `nthreads` threads (the encoding kernels release the GIL); at most nthreads + 1
-    pieces are in memory at a time."""
+    pieces are in memory at a time. `copy`: the pieces are views of a reused buffer."""
     if nthreads <= 1:
         yield from map(encode, pieces)
         return
@@ -380,7 +528,7 @@ def _in_order(pieces, encode, nthreads: int):
         pending = deque()
         try:
             for piece in pieces:
-                pending.append(pool.submit(encode, piece.copy()))  # text_pieces reuses its buffer
+                pending.append(pool.submit(encode, piece.copy() if copy else piece))
                 if len(pending) > nthreads:
                     yield pending.popleft().result()
             while pending:
@@ -388,6 +536,74 @@ def _in_order(pieces, encode, nthreads: int):
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _counted_pieces(sources, eos: int, whole_lines: bool):
+    """The entry ids that counting wrote (count_vocabulary), from each of its files in
+    turn and translated to the merged entries' ids, in new arrays of about PIECE_BYTES / 4
+    ids; with `whole_lines`, each cut just after an EOS id, so that no line is split (a
+    longer line is yielded whole)."""
+    carry = np.zeros(0, dtype=np.int32)
+    total = sum(ntokens for _, ntokens, _ in sources)
+    done = 0
+    for ids_file, ntokens, ids_map in sources:
+        ids_file.seek(0)
+        read = 0
+        while read < ntokens:
+            fresh = np.empty(min(PIECE_BYTES // 4, ntokens - read), dtype=np.int32)
+            view = memoryview(fresh).cast("B")
+            filled = 0
+            while filled < len(view):
+                n = ids_file.readinto(view[filled:])
+                if not n:
+                    raise EmbtkError("the temporary file of counted ids ended early "
+                                     "(was it truncated?)")
+                filled += n
+            read += len(fresh)
+            done += len(fresh)
+            if ids_map is not None:
+                fresh = ids_map[fresh]
+            piece = np.concatenate([carry, fresh]) if len(carry) else fresh
+            carry = piece[:0]
+            if not whole_lines or done == total:
+                yield piece
+                continue
+            ends = np.flatnonzero(piece == eos)
+            cut = int(ends[-1]) + 1 if len(ends) else 0
+            if cut:
+                yield piece[:cut]
+            carry = piece[cut:]
+
+
+def _close_sources(sources) -> None:
+    for file, _, _ in sources:
+        file.close()
+
+
+def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> EncodedCorpus:
+    """encode_corpus from the entry ids that counting wrote: each counted entry is looked
+    up once in the dictionary, then every token is an array lookup, not a tokenizer,
+    hash and probe over its bytes again."""
+    _, sources, first = first_pass
+    first = first._replace(remap=remap_entries(dictionary.tables, first.entry_bytes,
+                                               first.offsets, first.hashes))
+    if args.supervised:
+        def encode(raw):
+            return encode_counted_lines(dictionary.tables, first, raw)
+
+        pieces = _counted_pieces(sources, first.eos, whole_lines=True)
+        return _write_records(out, _in_order(pieces, encode, args.thread, copy=False))
+
+    def encode_words(raw):
+        ids = np.empty(len(raw), dtype=np.int32)
+        return ids[:map_ids(raw, first.remap, ids)]
+
+    size = 0
+    pieces = _counted_pieces(sources, first.eos, whole_lines=False)
+    for ids in _in_order(pieces, encode_words, args.thread, copy=False):
+        out.write(memoryview(ids))
+        size += len(ids)
+    return _word_corpus(out, size, dictionary)
 
 
 def _encode_words(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCorpus:
@@ -404,6 +620,10 @@ def _encode_words(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCo
         for ids in parts:
             out.write(memoryview(ids))
             size += len(ids)
+    return _word_corpus(out, size, dictionary)
+
+
+def _word_corpus(out, size: int, dictionary: Dictionary) -> EncodedCorpus:
     tables = dictionary.tables
     words = WordTables(dictionary.eos_id(), dictionary.discard_probabilities(),
                        tables.subword_offsets, tables.subword_ids)
@@ -414,10 +634,16 @@ def _encode_lines(out, text, dictionary: Dictionary, nthreads: int) -> EncodedCo
     def encode(piece):
         return pack_records(*dictionary.encode(piece))
 
+    return _write_records(out, _in_order(text_pieces(text, whole_lines=True), encode, nthreads))
+
+
+def _write_records(out, encoded) -> EncodedCorpus:
+    """Write (records, their starts) pairs, in order, with the index of every
+    LINE_INDEX_STRIDE-th line."""
     size = 0
     nlines = 0
     index = []
-    for records, starts in _in_order(text_pieces(text, whole_lines=True), encode, nthreads):
+    for records, starts in encoded:
         out.write(memoryview(records))
         # the starts of lines LINE_INDEX_STRIDE, 2 * LINE_INDEX_STRIDE... in this piece
         first = -nlines % LINE_INDEX_STRIDE

@@ -17,17 +17,18 @@ from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
 from .counting import MAX_VOCAB_SIZE, count_pieces
 from .introsort import sort_order
-from .tokens import (EOS, BOW, EOW, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
-                     next_token, read_only, rebuild_slots, same_token, token_hash)
+from .tokens import (EOS, BOW, EOW, build_keys, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
+                     next_token_hash, read_only, rebuild_slots, probe)
 
 MAX_LINE_SIZE = 1024
+RECORD_HEADER = 3  # kernels.RECORD_HEADER (kernels imports this module)
 WORD, LABEL = 0, 1
 
 # Flat arrays describing a finished dictionary, handed to numba kernels as one argument.
 Tables = namedtuple(
     "Tables",
     "slots word_offsets word_bytes types subword_offsets subword_ids prune_map "
-    "nwords minn maxn bucket word_ngrams label_prefix",
+    "nwords minn maxn bucket word_ngrams label_prefix keys",
 )
 
 # Lines encoded for a classifier (`Dictionary.encode`): line i's input rows are
@@ -51,18 +52,11 @@ def _hash_all(word_bytes, offsets):
 @nb.njit(cache=True, nogil=True, inline="always")
 def find_id(tables, buf, start, stop, h):
     """Id of the token buf[start:stop] (start -1 == EOS), or -1 if it is not in the vocabulary."""
-    slots = tables.slots
-    if len(slots) == 0:
+    keys = tables.keys
+    if len(keys) == 0:
         return -1
-    mask = len(slots) - 1
-    s = np.int64(h) & mask
-    while slots[s] != -1:
-        e = slots[s]
-        o = tables.word_offsets[e]
-        if same_token(buf, start, stop, tables.word_bytes, o, tables.word_offsets[e + 1] - o):
-            return e
-        s = (s + 1) & mask
-    return -1
+    key = keys[probe(keys, tables.word_offsets, tables.word_bytes, buf, start, stop, h)]
+    return -1 if key == -1 else key >> 32
 
 
 # Arrays are copied with loops, not slice assignment: numba compiles a slice assignment
@@ -207,12 +201,11 @@ def encode_lines(tables, buf):
     pos = np.int64(0)
     end = len(buf)
     while True:
-        tstart, tstop, pos = next_token(buf, pos, end)
+        tstart, tstop, pos, h = next_token_hash(buf, pos, end)
         if tstart == -2 and ntok == 0:
             break
         if tstart != -2:
             ntok += 1
-            h = token_hash(buf, tstart, tstop)
             eos = is_eos(buf, tstart, tstop)
             wid = find_id(tables, buf, tstart, tstop, h)
             if wid >= 0:
@@ -272,18 +265,158 @@ def encode_ids(tables, buf, start, out):
 
     Returns (ids written, byte position reached): encoding resumes from that position.
     """
+    # arrays taken out of the tuple once: read from it in the loop, each costs a
+    # reference count update per token
+    keys, offsets, entries = tables.keys, tables.word_offsets, tables.word_bytes
     n = 0
     pos = start
     end = len(buf)
+    if len(keys) == 0:
+        return n, end
     while n < len(out):
-        tstart, tstop, pos = next_token(buf, pos, end)
+        tstart, tstop, pos, h = next_token_hash(buf, pos, end)
         if tstart == -2:
             break
-        wid = find_id(tables, buf, tstart, tstop, token_hash(buf, tstart, tstop))
-        if wid >= 0:
-            out[n] = wid
+        key = keys[probe(keys, offsets, entries, buf, tstart, tstop, h)]
+        if key != -1:
+            out[n] = key >> 32
             n += 1
     return n, pos
+
+
+# What counting (counting.count_state) leaves for the second pass when it has written each
+# token's entry id: the counted entries (entry r is entry_bytes[offsets[r]:offsets[r + 1]],
+# with its hash and type), each entry's id in the final dictionary (`remap`, -1 if it was
+# dropped) and the id of the EOS entry (-1 if none was counted).
+FirstPass = namedtuple("FirstPass", "entry_bytes offsets hashes types remap eos")
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def remap_entries(tables, entry_bytes, offsets, hashes):
+    """The id in `tables` of each counted entry (-1 if it is not in the vocabulary)."""
+    keys, word_offsets, word_bytes = tables.keys, tables.word_offsets, tables.word_bytes
+    out = empty(len(offsets) - 1, np.int32)
+    for r in range(len(out)):
+        key = keys[probe(keys, word_offsets, word_bytes, entry_bytes, offsets[r], offsets[r + 1],
+                         hashes[r])]
+        out[r] = -1 if key == -1 else key >> 32
+    return out
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def map_ids(raw, remap, out):
+    """encode_ids from counted entry ids: the ids of the in-vocabulary ones, in order,
+    written to `out` (as long as `raw`); returns how many."""
+    n = np.int64(0)
+    for i in range(len(raw)):
+        w = remap[raw[i]]
+        out[n] = w
+        n += w >= 0  # no branch: whether a token is dropped is not predictable
+    return n
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def encode_counted_lines(tables, first, raw):
+    """encode_lines from counted entry ids (`first` a FirstPass, `raw` the ids of whole
+    lines), written directly as the records the classifier kernel reads
+    (corpus.pack_records's layout); returns (records, where each record starts).
+
+    The same rows as encode_lines: a token's id, type, hash and bytes come from its
+    counted entry instead of the text, which is not read again.
+    """
+    remap, types, hashes_of, eos_id = first.remap, first.types, first.hashes, first.eos
+    entry_bytes, entry_offsets = first.entry_bytes, first.offsets
+    subword_offsets, subword_ids = tables.subword_offsets, tables.subword_ids
+    nwords, maxn, word_ngrams, nbuckets = tables.nwords, tables.maxn, tables.word_ngrams, tables.bucket
+    prune_map = tables.prune_map
+    pruned = len(prune_map) > 0
+    bucket = np.uint64(max(1, nbuckets))
+    out = empty(np.int64(len(raw) * 2 + 1024), np.int32)
+    starts = empty(np.int64(1024), np.int64)
+    feats = empty(np.int64(1024), np.int32)
+    labels = empty(np.int64(64), np.int32)
+    hashes = empty(np.int64(256), np.uint32)
+    scratch = empty(np.int64(64), np.uint8)
+    nf = np.int64(0)  # a typed zero: see encode_lines
+    nl = np.int64(0)
+    nh = np.int64(0)
+    ntok = np.int64(0)
+    nlines = np.int64(0)
+    p = np.int64(0)
+    end = len(raw)
+    for i in range(end + 1):  # i == end: the last line, if it has no EOS
+        if i < end:
+            r = raw[i]
+            ntok += 1
+            wid = remap[r]
+            if wid >= nwords:  # a label
+                if nl == len(labels):
+                    labels = grow(labels, 2 * nl)
+                labels[nl] = wid - nwords
+                nl += 1
+            elif wid >= 0 or types[r] == 0:  # a word, known or not (an unknown label: nothing)
+                if wid >= 0 and maxn == 0:
+                    if nf == len(feats):
+                        feats = grow(feats, 2 * nf)
+                    feats[nf] = wid
+                    nf += 1
+                elif wid >= 0:
+                    a, b = subword_offsets[wid], subword_offsets[wid + 1]
+                    if nf + b - a > len(feats):
+                        feats = grow(feats, 2 * (nf + b - a))
+                    for k in range(a, b):
+                        feats[nf] = subword_ids[k]
+                        nf += 1
+                elif maxn > 0 and r != eos_id:
+                    scratch, size = wrap_word(entry_bytes, entry_offsets[r], entry_offsets[r + 1],
+                                              scratch)
+                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
+                if nh == len(hashes):
+                    hashes = grow(hashes, 2 * nh)
+                hashes[nh] = hashes_of[r]
+                nh += 1
+            if r != eos_id:
+                continue
+        elif ntok == 0:
+            break
+        # the line is complete: add its word n-grams (_push_word_ngrams, with the arrays
+        # out of the tuple) and write its record
+        if nf + nh * word_ngrams > len(feats):
+            feats = grow(feats, 2 * (nf + nh * word_ngrams))
+        for j in range(nh):
+            h = sign_extend32(hashes[j])
+            for k in range(j + 1, min(nh, j + word_ngrams)):
+                h = h * np.uint64(116049371) + sign_extend32(hashes[k])
+                row = np.int64(h % bucket)
+                if pruned:
+                    row = prune_map[row]
+                    if row < 0:
+                        continue
+                elif nbuckets == 0:
+                    continue
+                feats[nf] = nwords + row
+                nf += 1
+        if p + RECORD_HEADER + nf + nl > len(out):
+            out = grow(out, 2 * (p + RECORD_HEADER + nf + nl))
+        if nlines == len(starts):
+            starts = grow(starts, 2 * nlines)
+        starts[nlines] = p
+        out[p] = min(ntok, 0x7FFFFFFF)
+        out[p + 1] = nf
+        out[p + 2] = nl
+        p += RECORD_HEADER
+        for k in range(nf):
+            out[p + k] = feats[k]
+        p += nf
+        for k in range(nl):
+            out[p + k] = labels[k]
+        p += nl
+        nlines += 1
+        nf = 0
+        nl = 0
+        nh = 0
+        ntok = 0
+    return out[:p].copy(), starts[:nlines].copy()
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
@@ -373,6 +506,9 @@ class Dictionary:
     def _setup(self, word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
                word_ngrams, label, pruneidx, t):
         self._words = None
+        # (path, file of counted entry ids, tokens, FirstPass) when counting kept the ids
+        # (corpus.count_vocabulary): what encode_corpus reads instead of the text
+        self.first_pass = None
         self.size = len(offsets) - 1
         self.counts = np.asarray(counts, dtype=np.int64)
         self.types = np.asarray(types, dtype=np.int8)
@@ -402,7 +538,8 @@ class Dictionary:
         base = Tables(slots, offsets, word_bytes, self.types, np.zeros(1, np.int64),
                       np.zeros(0, np.int32), prune_map, self.nwords, self.minn, self.maxn,
                       self.bucket, self.word_ngrams,
-                      np.frombuffer(self.label, dtype=np.uint8).copy())
+                      np.frombuffer(self.label, dtype=np.uint8).copy(),
+                      build_keys(hashes, self.size, nslots))
         if self.maxn > 0:
             sub_off, sub_ids = build_subword_table(base)
         else:  # each entry is its only row: what build_subword_table gives, not compiled
@@ -453,10 +590,36 @@ class Dictionary:
         (see corpus.text_pieces): memory holds the vocabulary, never the corpus.
         `on_tokens(n)` hears the tokens read so far, as counting goes (see count_pieces)."""
         label = args.label.encode("utf-8")
-        words, counts, types, ntokens = count_pieces(pieces, label, max_vocab, on_tokens)
+        return cls.from_counted(count_pieces(pieces, label, max_vocab, on_tokens), args)
+
+    @classmethod
+    def from_counted(cls, counted, args):
+        """From count_pieces's answer (words, counts, types, tokens read): the entries at
+        or above the count thresholds, in fastText's order."""
+        words, counts, types, ntokens = counted
         return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
                                 minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
-                                word_ngrams=args.wordNgrams, label=label, t=args.t)
+                                word_ngrams=args.wordNgrams, label=args.label.encode("utf-8"),
+                                t=args.t)
+
+    @classmethod
+    def from_count(cls, entry_bytes, offsets, counts, types, ntokens, args):
+        """from_counted on a count's packed entries (entry i is
+        entry_bytes[offsets[i]:offsets[i + 1]]), without a bytes object per entry."""
+        order = sort_order(types, counts)
+        limits = np.where(types[order] == WORD, args.minCount, args.minCountLabel)
+        order = order[counts[order] >= limits]
+        if not len(order):
+            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+        starts = offsets[order]
+        lengths = offsets[order + 1] - starts
+        new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        picked = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+        return cls.from_packed(entry_bytes[picked], new_offsets, counts[order], types[order],
+                               ntokens, minn=args.minn, maxn=args.maxn,
+                               bucket=args.effective_bucket(), word_ngrams=args.wordNgrams,
+                               label=args.label.encode("utf-8"), t=args.t)
 
     def with_extra_words(self, extra):
         """A copy that also holds `extra` words (pretrained vectors), each counted once more,

@@ -136,3 +136,89 @@ def rebuild_slots(hashes, n, nslots):
             s = (s + 1) & mask
         slots[s] = e
     return slots
+
+
+# fastText's separators (_is_space) as bits of one constant, c <= 32: one compare and one
+# shift per byte instead of seven compares
+_SPACE_BITS = np.uint64((1 << 32) | (1 << 13) | (1 << 12) | (1 << 11) | (1 << 10) | (1 << 9) | 1)
+EOS_HASH = 0xD79C9359  # fnv1a of b"</s>" (a test checks it)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _space(c):
+    return c <= 32 and (_SPACE_BITS >> np.uint64(c)) & np.uint64(1) != 0
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def next_token_hash(buf, pos, end):
+    """next_token and the token's hash (token_hash) in one pass over its bytes:
+    (start, stop, next position, hash), start -1 for EOS and -2 at the end."""
+    while pos < end:
+        c = buf[pos]
+        if not _space(c):
+            break
+        pos += 1
+        if c == 10:
+            return np.int64(-1), np.int64(-1), pos, np.uint64(EOS_HASH)
+    if pos >= end:
+        return np.int64(-2), np.int64(-2), pos, np.uint64(EOS_HASH)
+    start = pos
+    h = np.uint64(2166136261)
+    while pos < end:
+        c = buf[pos]
+        if _space(c):
+            break
+        b = np.uint64(c)
+        if c >= 128:  # fastText's signed char, as fnv_step
+            b |= np.uint64(0xFFFFFF00)
+        h = ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
+        pos += 1
+    return start, pos, pos, h
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def build_keys(hashes, n, nslots):
+    """An open-addressing table of entries 0..n-1 placed by their hashes, each slot one
+    int64 holding the entry's id and hash (id << 32 | hash; -1 free): a probe compares
+    hashes without reading the entries, and one load brings both."""
+    keys = empty(nslots, np.int64)
+    for i in range(nslots):
+        keys[i] = -1
+    mask = nslots - 1
+    for e in range(n):
+        h = np.int64(hashes[e])
+        s = h & mask
+        while keys[s] != -1:
+            s = (s + 1) & mask
+        keys[s] = (np.int64(e) << 32) | h
+    return keys
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def probe(keys, offsets, entries, buf, start, stop, h):
+    """The slot of `keys` (see build_keys) holding the token buf[start:stop] (start -1 ==
+    EOS), or the free slot where it would go; entry e is entries[offsets[e]:offsets[e + 1]].
+    The bytes are compared without a branch per byte (a mispredicted branch per token
+    costs more than the compare)."""
+    mask = len(keys) - 1
+    s = np.int64(h) & mask
+    n = 4 if start == -1 else stop - start
+    while True:
+        key = keys[s]
+        if key == -1:
+            return s
+        if (key & 0xFFFFFFFF) == np.int64(h):
+            e = key >> 32
+            o = offsets[e]
+            if offsets[e + 1] - o == n:
+                same = True
+                if start == -1:
+                    for j in range(4):
+                        same &= entries[o + j] == EOS_BYTES[j]
+                else:
+                    for j in range(n):
+                        same &= entries[o + j] == buf[start + j]
+                if same:
+                    return s
+        s = (s + 1) & mask
+

@@ -97,10 +97,11 @@ class Reading:
         log(self.args, f"Number of labels: {dictionary.nlabels}")
 
 
-def build_dictionary(args: Args, path: str) -> Dictionary:
-    """The dictionary of the training file `path`, with fastText's summary lines."""
+def build_dictionary(args: Args, path: str, keep_ids: bool = False) -> Dictionary:
+    """The dictionary of the training file `path`, with fastText's summary lines
+    (`keep_ids`: see corpus.count_vocabulary)."""
     reading = Reading(args)
-    dictionary = count_vocabulary(args, path, reading.update)
+    dictionary = count_vocabulary(args, path, keep_ids, reading.update)
     if args.supervised and dictionary.nlabels == 0:
         if reading.shown >= 0:
             print(file=sys.stderr)  # end the "Read" line before the error
@@ -154,7 +155,7 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
                                                                     reading.update)
         reading.done(corpus_tokens, dictionary)
     elif counted is None:
-        dictionary = build_dictionary(args, args.input)
+        dictionary = build_dictionary(args, args.input, keep_ids=True)
     else:
         dictionary = counted[1].with_options(args)
     pretrained = None
