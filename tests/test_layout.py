@@ -21,7 +21,7 @@ import embtk
 READING_ORDER = [
     "errors", "safeio", "args", "jitting", "primitives", "tokens", "introsort", "counting", "dictionary",
     "losses", "kernels", "vectors", "minibatch", "meter", "predicting", "quantmatrix", "fileformat",
-    "vecformat", "corpus", "continuation", "checkpoint", "trainer",
+    "vecformat", "recounting", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "glove.cooccurrence", "glove.training", "glove", "autotune",
     "evaluation",
     "elmo.options", "elmo.weights", "elmo.charcnn", "elmo.lstm", "elmo.model", "elmo.output",

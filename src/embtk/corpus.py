@@ -25,7 +25,8 @@ import numpy as np
 from .jitting import empty
 from .args import Args
 from .counting import MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, merge_counts
-from .dictionary import EOS, Dictionary, FirstPass, encode_counted_lines, map_ids, remap_entries
+from .dictionary import EOS, Dictionary
+from .recounting import FirstPass, encode_counted_lines, map_ids, remap_entries
 from .errors import EmbtkError
 from .safeio import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
