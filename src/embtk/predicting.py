@@ -27,7 +27,7 @@ from .args import check_k, check_text, check_threshold
 from .errors import EmbtkError
 from .jitting import grow, prefetch, prefetch2
 from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_word
-from .tokens import EOS, EOS_BYTES, fnv1a, has_prefix, is_eos, read_only
+from .tokens import EOS, has_prefix, is_eos, next_token_hash, read_only
 from .kernels import mean_rows
 from .vectors import predict_lines
 from .losses import (SOFTMAX, TopK, _below_score, _std_log, all_scores, offer_probabilities,
@@ -47,42 +47,6 @@ def slot_keys(slots, hashes):
         if e >= 0:
             keys[s] = (np.int64(e) << 32) | np.int64(hashes[e])
     return keys
-
-
-# fastText's separators (tokens._is_space) as bits of one constant, c <= 32
-_SPACE_BITS = np.uint64((1 << 32) | (1 << 13) | (1 << 12) | (1 << 11) | (1 << 10) | (1 << 9) | 1)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _space(c):
-    return c <= 32 and (_SPACE_BITS >> np.uint64(c)) & np.uint64(1) != 0
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _next_token_hash(buf, pos, end, eos_hash):
-    """tokens.next_token and the token's hash (token_hash) in one pass over its bytes:
-    (start, stop, next position, hash), start -1 for EOS and -2 at the end."""
-    while pos < end:
-        c = buf[pos]
-        if not _space(c):
-            break
-        pos += 1
-        if c == 10:
-            return np.int64(-1), np.int64(-1), pos, eos_hash
-    if pos >= end:
-        return np.int64(-2), np.int64(-2), pos, eos_hash
-    start = pos
-    h = np.uint64(2166136261)
-    while pos < end:
-        c = buf[pos]
-        if _space(c):
-            break
-        b = np.uint64(c)
-        if c >= 128:  # fastText's signed char, as dictionary._fnv_step
-            b |= np.uint64(0xFFFFFF00)
-        h = ((h ^ b) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-        pos += 1
-    return start, pos, pos, h
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -304,7 +268,6 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
     nwords, maxn, word_ngrams = tables.nwords, tables.maxn, tables.word_ngrams
     nbuckets = tables.bucket
     bucket = np.uint64(max(1, nbuckets))
-    eos_hash = fnv1a(EOS_BYTES, np.int64(0), np.int64(4))
     pos = np.int64(0)
     end = len(buf)
     nlines = 0
@@ -312,7 +275,7 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
         # the line's tokens, up to its EOS, each hash-table slot asked for at once
         nt = 0
         while True:
-            tstart, tstop, pos, h = _next_token_hash(buf, pos, end, eos_hash)
+            tstart, tstop, pos, h = next_token_hash(buf, pos, end)
             if tstart == -2:
                 break
             if nt == len(tok_start):
