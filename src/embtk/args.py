@@ -454,7 +454,6 @@ class QuantizeArgs(CommandOptions):
     verbose: int = option(_default_of("verbose"), "0: silent, 2: progress bar of -retrain")
 
 
-
 @dataclass
 class GloveArgs(CommandOptions):
     """Options of `embtk glove`: names in fastText's style, defaults the reference GloVe's."""

@@ -197,7 +197,6 @@ def _fits_in_memory(args: Args, nwords: int, share: int = 1) -> bool:
     return need < _available_memory() // (2 * share)
 
 
-
 class _Progress:
     """fastText's autotune line on stderr, refreshed twice a second."""
 

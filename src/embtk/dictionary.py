@@ -37,7 +37,6 @@ Tables = namedtuple(
 EncodedLines = namedtuple("EncodedLines", "feat_offsets feats label_offsets labels line_tokens")
 
 
-
 # ---------------------------------------------------------------- lookups (pass 2)
 
 
@@ -282,7 +281,6 @@ def encode_ids(tables, buf, start, out):
             out[n] = key >> 32
             n += 1
     return n, pos
-
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)

@@ -60,7 +60,6 @@ _WRITE_CHUNK = 1 << 20
 MAX_PRUNED_BUCKET = 1 << 26
 
 
-
 @dataclass
 class ModelFile:
     """Everything a `.bin` file holds.
@@ -89,7 +88,6 @@ class ModelFile:
     @property
     def words(self) -> list[bytes]:
         return unpack_entries(self.word_bytes, self.word_offsets, 0, len(self.word_offsets) - 1)
-
 
 
 def _open_buffer(path: str):

@@ -31,7 +31,6 @@ MAX_SIGMOID = 8.0
 LOG_TABLE_SIZE = 512
 
 
-
 def _sigmoid_table():
     # As fastText builds it: x in float, exp(float) rounded to float, then 1 / (1 + e).
     x = np.arange(SIGMOID_TABLE_SIZE + 1, dtype=np.float32) * np.float32(2 * MAX_SIGMOID / SIGMOID_TABLE_SIZE)

@@ -30,7 +30,6 @@ from .meter import Meter
 from .predicting import Predictor, first_example
 
 
-
 def _encode(text, name: str = "word") -> bytes:
     return check_text(text, name)
 

@@ -138,7 +138,6 @@ def start_numba() -> None:
         sys.meta_path.remove(hide)
 
 
-
 # ----------------------------------------------------------------------------- group
 class Command(click.Command):
     """Reports an unknown option as typed (click would call `-foo` `-f`), suggesting
@@ -177,7 +176,7 @@ class OrderedGroup(click.Group):
 
 CONTEXT = {"help_option_names": ["-h", "-help", "--help"], "max_content_width": 100}
 POSITIONAL_CONTEXT = dict(CONTEXT, ignore_unknown_options=True)  # so `-1` can be a K
-
+_CLICK_TYPES = {"int": int, "float": float, "str": str}  # an options field's type, in click
 
 
 def _click_option(name, f, default):
@@ -201,7 +200,7 @@ def _click_option(name, f, default):
     elif "choices" in meta:
         kw["type"] = click.Choice(meta["choices"])
     else:
-        kw["type"] = {"int": int, "float": float, "str": str}[f.type]
+        kw["type"] = _CLICK_TYPES[f.type]
     return click.option(f"-{flag}", f"--{flag}", dest, **kw)
 
 
@@ -218,7 +217,7 @@ def _ignored_option(name, f, command_name):
     if f.type == "bool":
         kw["is_flag"] = True
     else:
-        kw["type"] = {"int": int, "float": float, "str": str}[f.type]
+        kw["type"] = _CLICK_TYPES[f.type]
     return click.option(f"-{flag}", f"--{flag}", f"ignored_{name}", **kw)
 
 
@@ -245,7 +244,6 @@ def given(ctx, options: dict) -> dict:
     """The options the user typed (the defaults stay the options class's own)."""
     return {("input" if name == "input_" else name): value for name, value in options.items()
             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
-
 
 
 # ----------------------------------------------------------------------------- main

@@ -185,8 +185,8 @@ def train(args: Args, deadline: float | None = None, counted=None) -> Trained:
 
 
 def _say_preparing(args: Args, dictionary: Dictionary, continued: bool) -> None:
-    """At -verbose 2, what happens between the vocabulary and the first progress bar
-    (seconds on a large corpus: 3.4 s on en_corpus with no output before this line)."""
+    """At -verbose 2, what happens between the vocabulary and the first progress bar:
+    on a large corpus, seconds that would otherwise pass with no output."""
     if args.verbose < 2:
         return
     rows = dictionary.nwords + args.bucket
