@@ -5,7 +5,8 @@ Per window (see bilm.py for the streams, windows and the network's layout):
     loss = mean over the window's B x T positions and both directions of the sampled
            softmax loss (softmax.py: S log-uniform samples shared by both directions,
            log Q correction, accidental hits removed)
-    g    = its gradient, every weight of both directions, the encoder and the softmax
+    g    = the gradient of T x loss (bilm-tf differentiates loss * unroll_steps), every
+           weight of both directions, the encoder and the softmax
     g   *= min(1, CLIP_NORM / ||g||)          (the global norm over all of them)
     Adagrad: a += g * g; w -= lr * g / sqrt(a), a starting at ADAGRAD_START (bilm-tf's
              0.2 and 1.0); the softmax's rows only where the window touched them
@@ -144,7 +145,7 @@ class _Run:
         positions = len(targets)
         loss, d_tops, softmax = sampled_loss(tops.reshape(positions, -1), targets,
                                              arrays["softmax/W"], arrays["softmax/b"], samples,
-                                             1.0 / positions)
+                                             args.bptt / positions)
         for g in self.grads.values():
             g.fill(0)
         self.bilm.backward(window, d_tops.reshape(tops.shape), self.grads)
@@ -195,7 +196,7 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
     for name, a in accumulated.items():
         arrays[ADAGRAD + name] = a
     raw = dict(opt.raw)
-    before = raw.get("training", {}) if base is not None else {}
+    before = base.options.raw.get("training", {}) if base is not None else {}
     raw.update(n_tokens_vocab=len(vocab), unroll_steps=args.bptt, batch_size=args.batchSize,
                n_negative_samples_batch=args.samples, dropout=args.dropout,
                all_clip_norm_val=CLIP_NORM, n_epochs=args.epoch)
