@@ -272,7 +272,8 @@ def test_long_lines_long_words_and_foreign_bytes_are_trained_on(tmp_path, capsys
 
 @pytest.mark.parametrize("content,options,message", [
     (b"", {}, "is empty"),
-    (b"a\n", {"batchSize": 4}, "too few for -batchSize 4"),
+    (b"a\n", {"batchSize": 4}, "fewer than one window of -batchSize 4"),
+    (b"a b c d\n" * 3, {"batchSize": 4}, "fewer than one window"),
     (b"a b c\n" * 50, {"lstmDim": 30000, "projDim": 30000}, "GB of memory"),
     (b"a b c\n" * 50, {"checkpoint": "x"}, "not supported"),
     (b"a b c\n" * 50, {"filters": "1:8,x"}, "width:count pairs"),

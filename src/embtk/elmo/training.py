@@ -234,9 +234,11 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
               f"{opt.max_chars - 2} bytes", file=sys.stderr, flush=True)
     of_type, vocab = softmax_ids(text, args.minCount)
     length = len(text.stream) // args.batchSize
-    if length < 2:
-        raise EmbtkError(f"{shown} has {len(text.stream):,} tokens (with <S> and </S>): "
-                         f"too few for -batchSize {args.batchSize} streams of 2 tokens or more")
+    if length < args.bptt + 1:
+        raise EmbtkError(f"{shown} has {len(text.stream):,} tokens (with <S> and </S>): fewer "
+                         f"than one window of -batchSize {args.batchSize} streams of -bptt "
+                         f"{args.bptt} + 1 tokens ({args.batchSize * (args.bptt + 1):,}): "
+                         "give more text, or a smaller -batchSize or -bptt")
     check_memory(opt, args, len(vocab))
     rng = np.random.default_rng(args.seed)
     arrays, accumulated = _starting_weights(opt, base, vocab, rng)

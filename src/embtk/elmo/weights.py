@@ -18,16 +18,22 @@ P = projection_dim, C = lstm.dim, D = char_cnn.embedding.dim):
 for d = 0 (forward), 1 (backward) and l < n_layers; every product is x @ W. Datasets
 not listed (the softmax, training state) are ignored.
 
+A model trained by embtk (its options have a "training" section, see options.py) has
+more arrays after those, in this order: softmax/W (V, P), softmax/b (V,), softmax/vocab
+(the words' bytes, uint8, each followed by a newline), and Adagrad's accumulators
+"adagrad/<name>" for every float array above and the softmax's.
+
 embtk's `.elmo` file holds the same arrays, so that h5py is needed once (to convert):
 
     bytes 0-7    magic b"EMBTKELM"
-    uint32       format version (1)
+    uint32       format version (1; 2 when the options have a "training" section)
     uint32       n, the length of the options region
     n bytes      the options as JSON (UTF-8), padded with spaces so that 16 + n is a
                  multiple of 64
     then every array of the list above, in that order (char_embed first, then per width,
-    per highway layer, the projection, then per direction and layer), float32
-    little-endian in C order, each starting at a multiple of 64 bytes (zero bytes between)
+    per highway layer, the projection, then per direction and layer, then the training
+    arrays), float32 (softmax/vocab: bytes) little-endian in C order, each starting at a
+    multiple of 64 bytes (zero bytes between)
 
 The reader checks the magic, the version, n against the file, the options, and that the
 file's size is exactly what the options imply, before it maps anything; the arrays are
