@@ -154,14 +154,39 @@ def sampled_loss(h: np.ndarray, targets: np.ndarray, w: np.ndarray, b: np.ndarra
 
 
 def full_loss(h: np.ndarray, targets: np.ndarray, w: np.ndarray, b: np.ndarray) -> float:
-    """The sum over rows of -log softmax(h @ W.T + b)[target], in float64, a chunk of rows
-    at a time."""
+    """The sum over rows of -log softmax(h @ W.T + b)[target], a chunk of rows at a time
+    (float32 products, each row's sum in float64)."""
     total = 0.0
+    w_t = np.asarray(w).T
+    bias = np.asarray(b, dtype=np.float32)
     for start in range(0, len(h), LOGIT_CHUNK):
-        logits = (h[start:start + LOGIT_CHUNK] @ np.asarray(w).T).astype(np.float64)
-        logits += b
-        top = logits.max(axis=1)
-        lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
-        picked = logits[np.arange(len(logits)), targets[start:start + LOGIT_CHUNK]]
-        total += float(np.sum(lse - picked))
+        logits = h[start:start + LOGIT_CHUNK] @ w_t
+        total += row_losses(logits, bias, targets[start:start + LOGIT_CHUNK])
     return total
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def row_losses(logits, bias, targets):
+    """sum over rows r of logsumexp(logits[r] + bias) - (logits[r] + bias)[targets[r]]
+    (logits are overwritten)."""
+    n, count = logits.shape
+    e = np.empty(count, dtype=np.float32)
+    bits = np.empty(count, dtype=np.int32)
+    power = bits.view(np.float32)
+    loss = 0.0
+    for r in range(n):
+        row = logits[r]
+        for j in range(count):
+            row[j] += bias[j]
+        picked = row[targets[r]]
+        top = row[0]
+        for j in range(count):
+            top = max(top, row[j])
+        for j in range(count):
+            row[j] -= top
+        _exp_parts(row, e, bits, count)
+        total = 0.0
+        for j in range(count):
+            total += e[j] * power[j]
+        loss += math.log(total) + top - picked
+    return loss
