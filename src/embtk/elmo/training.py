@@ -40,7 +40,7 @@ import numpy as np
 
 from ..corpus import training_input
 from ..errors import EmbtkError, progress_bar
-from ..args import ElmoArgs
+from ..args import ElmoArgs, check_python_types
 from .bilm import BiLM, Streams, read_text, softmax_ids, windows, zero_states
 from .model import ElmoModel, blas_threads, load_elmo
 from .options import ElmoOptions, options_from_dict, sized_options
@@ -354,19 +354,29 @@ def _train_passes(run: _Run, rng, plan: list, args: ElmoArgs) -> int:
     return done
 
 
-def train_elmo(input, **options) -> ElmoModel:
+def train_elmo(input, *, charDim=None, filters=None, highway=None, projDim=None,
+               lstmDim=None, layers=None, maxChars=None, bptt=None, batchSize=None, lr=None,
+               epoch=None, minCount=None, samples=None, cellClip=None, projClip=None,
+               dropout=None, thread=None, seed=None, verbose=None, tmpdir=None,
+               inputModel=None, checkpoint=None, resume=False) -> ElmoModel:
     """Train a biLM on `input` (a path, '-' for stdin, a file object or an iterable of
-    lines) with `embtk elmo`'s options as keywords; `filters` also as ((width, count),
-    ...). Returns the ElmoModel, with its softmax and Adagrad's state (`save` keeps them).
-    """
-    options = dict(options)
-    filters = options.get("filters")
-    if filters is not None and not isinstance(filters, str):
-        options["filters"] = ",".join(f"{int(w)}:{int(n)}" for w, n in filters)
+    lines); the options are `embtk elmo`'s (None: its default, or -inputModel's size),
+    `filters` also as ((width, count), ...). Returns the ElmoModel with its softmax and
+    Adagrad's state (`save` keeps them; `perplexity` uses the softmax)."""
+    options = {key: value for key, value in locals().items()
+               if key != "input" and value is not None and value is not False}
+    check_python_types(ElmoArgs, {key: (key, value) for key, value in options.items()
+                                  if key != "filters"})
+    if "filters" in options and not isinstance(options["filters"], str):
+        try:
+            options["filters"] = ",".join(f"{int(w)}:{int(n)}" for w, n in options["filters"])
+        except (TypeError, ValueError):
+            raise TypeError("filters must be a str such as '1:32,2:32' or (width, count) "
+                            f"pairs, got {options['filters']!r}") from None
     for key in ("inputModel", "checkpoint", "resume", "tmpdir"):
-        if options.get(key) is not None:
-            options[key] = os.fsdecode(options[key])
+        if key in options:
+            options[key] = os.fsdecode(options[key]) if not isinstance(options[key], bool) \
+                else "yes"
     is_path = isinstance(input, (str, bytes, os.PathLike))
     args = ElmoArgs.from_options(input=os.fsdecode(input) if is_path else "-", **options)
-    given = {key for key, value in options.items() if value is not None}
-    return train(args, None if is_path else input, given)
+    return train(args, None if is_path else input, frozenset(options))
