@@ -393,7 +393,7 @@ def from_model_file(contents: ModelFile) -> FastText:
     dictionary = Dictionary.from_packed(
         contents.word_bytes, contents.word_offsets, contents.counts, contents.types,
         contents.ntokens, minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
-        label=a.label, pruneidx=contents.pruneidx, t=a.t)
+        label=a.label, pruneidx=contents.pruneidx, t=a.t, hash_count=a.floret_hashes)
     if not contents.quant_input:
         return FastText(a, dictionary, contents.input, contents.output)
     quant_output = contents.output if contents.quant_output else None
