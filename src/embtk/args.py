@@ -332,7 +332,8 @@ class Args:
 
     def check_paths(self) -> None:
         """The files this run reads exist, the ones it writes can be written."""
-        suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
+        suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else []) + (
+            [".floret"] if self.floret else [])
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
                      "-autotune-validation": self.autotuneValidationFile,
                      "-inputModel": "" if self.resume else self.inputModel,

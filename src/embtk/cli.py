@@ -67,6 +67,8 @@ def _make_train_command(mode: str, summary: str):
         model = train_with_args(args)
         model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
         model.save_vectors(args.output + ".vec")
+        if args.floret and not model.is_quantized():
+            model.save_floret_vectors(args.output + ".floret")
         if args.saveOutput:
             model.save_output(args.output + ".output")
         if args.checkpoint and args.verbose > 0:

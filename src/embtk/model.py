@@ -19,7 +19,7 @@ import numpy as np
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text
 from .dictionary import Dictionary
-from .tokens import EOS
+from .tokens import BOW, EOS, EOW, FLORET_SEED
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
 from .safeio import open_for_reading
@@ -361,6 +361,24 @@ class FastText:
                                                 t.subword_ids, start, stop)
         write_vec_rows(as_path(path), self.dictionary.entries(0, self.dictionary.nwords),
                        self.get_dimension(), rows)
+
+    def save_floret_vectors(self, path):
+        """The `.floret` table spaCy loads (`spacy init vectors LANG X.floret OUT --mode
+        floret`): a header "bucket dim minn maxn hashCount hashSeed BOW EOW", then each
+        hash bucket's input row, numbered from 0, as floret's saveFloretVectors writes it."""
+        if not self.args.floret:
+            raise EmbtkError("save_floret_vectors needs a floret-mode model (-mode floret); "
+                             "this one was trained in fastText mode")
+        if self.is_quantized():
+            raise EmbtkError("save_floret_vectors: a quantized model has no table of rows; "
+                             "save the table of the .bin it was quantized from")
+        d = self.dictionary
+        header = b"%d %d %d %d %d %d %s %s\n" % (d.bucket, self.get_dimension(), d.minn, d.maxn,
+                                                 d.hash_count, FLORET_SEED, BOW, EOW)
+        # + 0: floret prints each row added to a zeroed vector, so -0.0 comes out as 0
+        rows = lambda start, stop: self.input_matrix[d.nwords + start:d.nwords + stop] + np.float32(0)
+        write_vec_rows(as_path(path), [b"%d" % i for i in range(d.bucket)], self.get_dimension(),
+                       rows, header=header)
 
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""

@@ -42,16 +42,17 @@ def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
     write_vec_rows(path, words, vectors.shape[1], lambda start, stop: vectors[start:stop])
 
 
-def write_vec_rows(path, words: Sequence[bytes], dim: int, rows) -> None:
+def write_vec_rows(path, words: Sequence[bytes], dim: int, rows, header: bytes = b"") -> None:
     """`write_vec` with the vectors given by `rows(start, stop)`, asked for a block at a
-    time: a model's word vectors need not all be in memory at once."""
+    time: a model's word vectors need not all be in memory at once. `header`: the first
+    line instead of "n dim" (floret's table has its own)."""
     words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
     n = len(words)
     block = max(1, min(_VEC_BLOCK, _VEC_BLOCK_VALUES // max(dim, 1)))
     buffer = np.empty(0, dtype=np.uint8)  # reused block after block: no fresh pages each time
     with atomic_write(path, "wb") as f:
         try:
-            f.write(b"%d %d\n" % (n, dim))
+            f.write(header or b"%d %d\n" % (n, dim))
             for start in range(0, n, block):
                 stop = min(n, start + block)
                 pieces, buffer = _vec_block(words[start:stop], dim, rows(start, stop), buffer)
