@@ -357,15 +357,37 @@ def print_sentence_vectors_command(model):
 @click.argument("word", metavar="WORD")
 def print_ngrams_command(model, word):
     """Print each subword of WORD (the word itself if it is known, then its character
-    n-grams) with its vector."""
+    n-grams) with its vector.
+
+    A floret-mode model prints each subword ('<WORD>' first), its hashCount row ids joined
+    by commas, and the sum of those rows; entry 0, the one word that keeps a row of its own,
+    is printed first as 'WORD ROW' (floret's own command adds the first row hashCount times
+    and leaves entry 0's row out)."""
     import numpy as np
 
     m = _load(model)
     out = stdout()
+    if m.args.floret:
+        return _print_floret_ngrams(m, word_arg(os.fsencode(word)), out)
     subwords, ids = m.get_subwords(word_arg(os.fsencode(word)), on_unicode_error=AS_BYTES)
     for subword, row in zip(subwords, ids):
         vec = m.get_input_vector(int(row)) if row >= 0 else np.zeros(m.get_dimension())
         out.write(as_bytes(subword) + b" " + vector_text(vec) + b"\n")
+
+
+def _print_floret_ngrams(m, word, out) -> None:
+    import numpy as np
+
+    groups = []
+    if m.get_word_id(word) == 0:
+        groups.append((word, np.array([0])))
+    names, ids = m.get_subwords(word, on_unicode_error=AS_BYTES)
+    count = m.dictionary.hash_count
+    groups += [(name, ids[count * i:count * (i + 1)]) for i, name in enumerate(names)]
+    for name, rows in groups:
+        vec = m.input_matrix[rows].sum(axis=0, dtype=np.float32)
+        out.write(as_bytes(name) + b" " + b",".join(b"%d" % r for r in rows) + b" "
+                  + vector_text(vec) + b"\n")
 
 
 def _write_neighbors(out, pairs):
@@ -447,7 +469,8 @@ def _dump_args(a: Args) -> list:
     return [("dim", a.dim), ("ws", a.ws), ("epoch", a.epoch), ("minCount", a.minCount),
             ("neg", a.neg), ("wordNgrams", a.wordNgrams), ("loss", _DUMP_LOSS[a.loss]),
             ("model", _DUMP_MODEL[a.model]), ("bucket", a.bucket), ("minn", a.minn),
-            ("maxn", a.maxn), ("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
+            ("maxn", a.maxn)] + ([("mode", a.mode), ("hashCount", a.hashCount)] if a.floret
+                                 else []) + [("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
 
 
 @cli.command("dump", context_settings=CONTEXT,

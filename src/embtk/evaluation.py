@@ -123,7 +123,7 @@ class WordVectors:
 
     @property
     def has_subwords(self) -> bool:
-        return self.model is not None and self.model.args.maxn > 0
+        return self.model is not None and (self.model.args.maxn > 0 or self.model.args.floret)
 
     @property
     def dim(self) -> int:

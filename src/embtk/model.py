@@ -43,7 +43,8 @@ def _decode(data: bytes, errors: str = "replace") -> str:
 # The training options that the official module copies onto a model it trained.
 _OPTION_ATTRIBUTES = frozenset((
     "lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg", "wordNgrams",
-    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors"))
+    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors",
+    "mode", "hashCount"))
 
 
 class FastText:
@@ -201,7 +202,8 @@ class FastText:
     def lacks_vector(self, word) -> bool:
         """True for a word that a word-vector model without subwords (GloVe's, or fastText
         trained with -maxn 0) does not know: it has no vector, only zeros."""
-        return not self.args.supervised and self.args.maxn == 0 and word not in self
+        return (not self.args.supervised and self.args.maxn == 0 and not self.args.floret
+                and word not in self)
 
     def get_word_vector(self, word) -> np.ndarray:
         """Mean of the word's own row and its char n-gram rows (n-grams only if unknown).
