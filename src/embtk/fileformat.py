@@ -178,9 +178,13 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
         try:
             return _read_body(floret, version, floret_layout=True)
         except EmbtkError as floret_error:
-            # the layout that read further is the file's (the other fails at its sizes)
-            raise (floret_error if floret.pos > r.pos else fasttext_error) from None
-    if _may_be_floret(buf):  # never seen in practice: lrUpdateRate 1 or 2 and t's low bits 1-4
+            # The error of the file's own layout: fastText's if that reading got past its
+            # dictionary header further than floret's did (read in the wrong layout, the
+            # dictionary sizes come out as nonsense at once).
+            past_header = r.pos > _HEAD.size + _ARGS.size + _DICT.size
+            raise (fasttext_error if past_header and r.pos >= floret.pos
+                   else floret_error) from None
+    if _may_be_floret(buf):  # a fastText file with -lrUpdateRate 1 or 2: fails at once
         floret = CheckedReader(buf, path)
         floret.pos = _HEAD.size
         try:
@@ -192,12 +196,13 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
 
 
 def _may_be_floret(buf) -> bool:
-    """Whether the bytes where floret's layout keeps mode and hashCount hold values it
-    writes: only then is reading the file in that layout worth trying."""
+    """Whether the int32 where floret's layout keeps the mode holds one (1 or 2): only
+    then is reading the file in that layout worth trying (its hashCount is checked as
+    every option is, so that a bad one is reported as such)."""
     if len(buf) < _FLORET_MODE_AT + _FLORET_MODE.size:
         return False
-    mode, hash_count = _FLORET_MODE.unpack_from(buf, _FLORET_MODE_AT)
-    return mode in MODE_NAMES and 1 <= hash_count <= 4
+    mode, _ = _FLORET_MODE.unpack_from(buf, _FLORET_MODE_AT)
+    return mode in MODE_NAMES
 
 
 def _read_head(r: CheckedReader) -> int:
