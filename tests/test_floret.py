@@ -193,3 +193,79 @@ def test_python_keywords():
     assert embtk.args.Args.for_model("skipgram", hashCount=3).validate().floret_hashes == 0
     with pytest.raises(embtk.EmbtkError, match="unknown mode"):
         embtk.args.Args.for_model("skipgram", mode="flroet").validate()
+
+
+@pytest.mark.slow
+def test_print_ngrams_lists_each_subwords_rows(embtk_floret):
+    path = f"{embtk_floret}.bin"
+    model = embtk.load_model(path)
+    names, ids = model.get_subwords("marriage")
+    code, out, err = run("print-ngrams", path, "marriage")
+    assert code == 0, err
+    lines = out.decode().splitlines()
+    assert [line.split()[0] for line in lines] == names
+    for i, line in enumerate(lines):
+        fields = line.split()
+        rows = [int(r) for r in fields[1].split(",")]
+        assert rows == ids[2 * i:2 * i + 2].tolist()
+        expected = model.get_input_matrix()[rows].sum(axis=0)
+        assert np.allclose([float(x) for x in fields[2:]], expected, rtol=1e-4, atol=1e-6)
+    # entry 0 keeps its own row: listed first, as the word itself
+    first = model.words[0]
+    code, out, _ = run("print-ngrams", path, first)
+    assert out.decode().split()[:2] == [first, "0"]
+    code, out, _ = run("dump", path, "args")
+    assert b"\nmode floret\nhashCount 2\n" in out
+    assert model.get_subword_id("<ma") == -1  # as floret: n-grams have hashCount rows
+
+
+@pytest.mark.slow
+def test_continued_and_resumed_floret_training(embtk_floret, tmp_path, floret_module):
+    """-inputModel keeps floret mode and its hash count; a resumed checkpoint too."""
+    out = tmp_path / "more"
+    code, _, err = run("skipgram", "-input", CORPUS, "-output", out, "-inputModel",
+                       f"{embtk_floret}.bin", "-epoch", "1", "-thread", "1", "-verbose", "0")
+    assert code == 0, err
+    more = embtk.load_model(f"{out}.bin")
+    assert (more.args.mode, more.args.hashCount, more.args.bucket) == ("floret", 2, 3000)
+    theirs = floret_module.load_model(f"{out}.bin")
+    assert np.array_equal(theirs.get_word_vector("xyzzyq"), more.get_word_vector("xyzzyq"))
+    code, _, err = run("skipgram", "-input", CORPUS, "-output", out, "-inputModel",
+                       f"{embtk_floret}.bin", "-hashCount", "3", "-verbose", "0")
+    assert_one_line_error(code, err)
+    assert "-hashCount 3 cannot apply" in err
+
+    ck = tmp_path / "run.ckpt"
+    args = ["skipgram", "-input", CORPUS, "-output", tmp_path / "ck", "-mode", "floret",
+            "-hashCount", "3", "-verbose", "0", "-checkpoint", ck,
+            *[x for k, v in SMALL.items() for x in (f"-{k}", v)]]
+    assert run(*args)[0] == 0
+    os.remove(tmp_path / "ck.bin")
+    assert run("skipgram", "-input", CORPUS, "-output", tmp_path / "ck", "-resume", ck,
+               "-verbose", "0")[0] == 0
+    resumed = embtk.load_model(tmp_path / "ck.bin")
+    assert (resumed.args.mode, resumed.args.hashCount) == ("floret", 3)
+    assert resumed.dictionary.hash_count == 3
+
+
+def test_floret_bin_corrupt_or_truncated(tmp_path):
+    """A floret .bin cut short or with a bad header is one clear line, in its own layout's
+    terms."""
+    model = embtk.train_unsupervised(str(DATA / "authors.test"), mode="floret", hashCount=2,
+                                     bucket=200, dim=4, epoch=1, minCount=5, thread=1, verbose=0)
+    path = tmp_path / "m.bin"
+    model.save_model(path)
+    data = path.read_bytes()
+    assert embtk.load_model(path).args.floret
+    (tmp_path / "cut.bin").write_bytes(data[:-7])
+    with pytest.raises(embtk.EmbtkError, match="truncated or corrupt .*output matrix"):
+        embtk.load_model(tmp_path / "cut.bin")
+    (tmp_path / "long.bin").write_bytes(data + b"\0" * 8)
+    with pytest.raises(embtk.EmbtkError, match="8 unexpected bytes after the output matrix"):
+        embtk.load_model(tmp_path / "long.bin")
+    bad = bytearray(data)
+    bad[56:60] = (7).to_bytes(4, "little")  # hashCount
+    (tmp_path / "bad.bin").write_bytes(bad)
+    code, _, err = run("print-word-vectors", tmp_path / "bad.bin", input=b"the\n")
+    assert_one_line_error(code, err)
+    assert "hashCount must be between 1 and 4 (floret's range), got 7" in err
