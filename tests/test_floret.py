@@ -269,3 +269,41 @@ def test_floret_bin_corrupt_or_truncated(tmp_path):
     code, _, err = run("print-word-vectors", tmp_path / "bad.bin", input=b"the\n")
     assert_one_line_error(code, err)
     assert "hashCount must be between 1 and 4 (floret's range), got 7" in err
+
+
+def _table(tmp_path, text: bytes):
+    path = tmp_path / "t.floret"
+    path.write_bytes(text)
+    return path
+
+
+def test_floret_table_loads_as_a_model_without_vocabulary(tmp_path):
+    """A .floret alone answers every word as spaCy does: the mean of its hashed rows."""
+    model = embtk.train_unsupervised(str(DATA / "authors.test"), mode="floret", hashCount=2,
+                                     bucket=300, dim=4, epoch=1, minCount=5, thread=1, verbose=0)
+    model.save_floret_vectors(tmp_path / "m.floret")
+    table = embtk.load_model(tmp_path / "m.floret")
+    assert table.words == [] and table.args.hashCount == 2
+    for word in ("shakespeare", "zzzunknown"):
+        rows = table.dictionary.word_rows(word.encode())
+        expected = model.get_input_matrix()[model.dictionary.nwords + rows].mean(axis=0)
+        assert np.allclose(table.get_word_vector(word), expected, rtol=1e-4, atol=1e-6)
+    code, _, err = run("nn", tmp_path / "m.floret", input=b"the\n")
+    assert_one_line_error(code, err)
+    assert "has no vocabulary to search" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    (b"3 2 3 5 7 2166136261 < >\n0 1 2\n1 1 2\n2 1 2\n", "hashCount must be between 1 and 4"),
+    (b"3 2 3 5 2 12345 < >\n0 1 2\n1 1 2\n2 1 2\n", "embtk hashes as floret does"),
+    (b"3 2 3 5 2 2166136261\n", "should be floret's header"),
+    (b"300 2 3 5 2 2166136261 < >\n0 1 2\n", "more than its 33 bytes can hold"),
+    (b"3 2 3 5 2 2166136261 < >\n0 1 2\n1 1 2\n", "truncated: its header declares 3 rows"),
+    (b"3 2 3 5 2 2166136261 < >\n0 1 2\n2 1 2\n1 1 2\n", "should be row 1, got '2'"),
+    (b"3 2 3 5 2 2166136261 < >\n0 1 2\n1 1\n2 1 2\n", "has 1 values, expected 2"),
+    (b"2 2 3 5 2 2166136261 < >\n0 1 2\n1 1 2\n2 1 2\n", "more rows than the 2 buckets"),
+])
+def test_bad_floret_tables(tmp_path, text, message):
+    code, _, err = run("print-word-vectors", _table(tmp_path, text), input=b"word\n")
+    assert_one_line_error(code, err)
+    assert message in err

@@ -35,6 +35,15 @@ def _load(path: str):
     return load_model(path)
 
 
+def _load_with_words(path: str):
+    """A model for the commands that search its vocabulary (nn, analogies)."""
+    model = _load(path)
+    if model.dictionary.nwords == 0:
+        raise EmbtkError(f"{path} has no vocabulary to search (a .floret table holds only "
+                         "hashed rows): use the .bin it was saved from")
+    return model
+
+
 def _warn_if_unknown(model, word) -> None:
     """On stderr, for a model without subwords: this word's vector is only zeros."""
     if model.lacks_vector(word):
@@ -409,7 +418,7 @@ def _end_prompt(out):
 def nn_command(model, k):
     """Nearest neighbours of query words read from stdin (K of them, default 10)."""
     check_k(k, allow_all=False)
-    m = _load(model)
+    m = _load_with_words(model)
     out = stdout()
     prompt = b"Query word? "
     out.write(prompt)
@@ -433,7 +442,7 @@ def analogies_command(model, k):
     """Words closest to A - B + C, for triplets A B C read from stdin (K answers,
     default 10)."""
     check_k(k, allow_all=False)
-    m = _load(model)
+    m = _load_with_words(model)
     out = stdout()
     prompt = b"Query triplet (A - B + C)? "
     out.write(prompt)

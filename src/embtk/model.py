@@ -23,7 +23,7 @@ from .tokens import BOW, EOS, EOW, FLORET_SEED
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
 from .safeio import open_for_reading
-from .vecformat import write_vec, write_vec_rows
+from .vecformat import read_floret, write_vec, write_vec_rows
 from .vectors import (add_unit, line_means, nearest_words, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .meter import Meter
@@ -407,6 +407,17 @@ def _read_all(path_or_file) -> bytes:
         return f.read()
 
 
+def from_floret_table(path) -> FastText:
+    """A model of a `.floret` table alone, as spaCy uses it: no vocabulary, and every word's
+    vector the mean of its hashed rows (its n-grams' and its own, hashCount each)."""
+    table = read_floret(path)
+    args = Args.for_model("skipgram", dim=table.dim, minn=table.minn, maxn=table.maxn,
+                          bucket=table.bucket, mode="floret", hashCount=table.hash_count)
+    dictionary = Dictionary([], [], [], 0, minn=table.minn, maxn=table.maxn,
+                            bucket=table.bucket, word_ngrams=1, hash_count=table.hash_count)
+    return FastText(args, dictionary, table.matrix, np.zeros((0, table.dim), np.float32))
+
+
 def from_model_file(contents: ModelFile) -> FastText:
     """Build a model from what `fileformat.load_bin` read."""
     a = contents.args
@@ -473,8 +484,11 @@ class FileIdentity:
 def load(path) -> FastText:
     """A `.bin` or `.ftz` file as a model that remembers the file (see FastText.source).
     The identity is taken before reading: if the file is replaced meanwhile, the identity
-    is the older one and a later unpickling refuses rather than mixing the two."""
+    is the older one and a later unpickling refuses rather than mixing the two.
+    A `.floret` table gives a model without vocabulary (from_floret_table)."""
     path = as_path(path)
+    if path.endswith(".floret"):
+        return from_floret_table(path)
     identity = FileIdentity.of(path)
     model = from_model_file(load_bin(path))
     model.source = identity
