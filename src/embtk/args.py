@@ -172,7 +172,8 @@ class Args:
     input: str = option("", "training file (one example per line; '-' reads stdin)",
                         metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin and PREFIX.vec (and PREFIX.output with "
-                         "-saveOutput)", metavar="PREFIX", required=True)
+                         "-saveOutput, PREFIX.floret in floret mode)", metavar="PREFIX",
+                         required=True)
     model: str = "skipgram"
     lr: float = option(0.05, "learning rate")
     lrUpdateRate: int = option(100, "tokens processed between learning-rate updates")
@@ -205,7 +206,8 @@ class Args:
     seed: int = option(0, "random seed (reproducible with -thread 1)")
     inputModel: str = option(
         "", "continue training this .bin on -input: its options are the defaults, new words "
-        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
+        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss, -mode, "
+        "-hashCount cannot change)",
         metavar="FILE", show_default=False)
     checkpoint: str = option("", "save a resumable state to this file every -checkpointEvery "
                              "seconds, when interrupted, and at the end (marked complete: "
