@@ -22,6 +22,7 @@ from .jitting import callee, empty, zeros
 from .args import Args, training_rule_broken
 from .errors import EmbtkError
 from .safeio import atomic_write, open_for_reading, os_reason
+from .tokens import FLORET_SEED
 
 
 _VEC_BLOCK = 1024  # rows formatted at a time
@@ -457,8 +458,6 @@ def read_floret(path) -> FloretTable:
 
 
 def _floret_header(line: bytes, path: str, size: int) -> FloretTable:
-    from .tokens import FLORET_SEED
-
     fields = line.split()
     shown = line.strip()[:80].decode("utf-8", "replace")
     if len(fields) != 8 or not all(_is_int(x) for x in fields[:6]):
