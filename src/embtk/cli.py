@@ -14,7 +14,7 @@ import sys
 import click
 
 # dataclasses and the error type only (no numba, no numpy), so --help stays fast
-from .args import Args, GloveArgs, QuantizeArgs, check_k
+from .args import Args, GloveArgs, QuantizeArgs, check_k, check_text
 from .errors import EmbtkError
 # Only the options the user typed are passed on (shell.given), so the options classes stay
 # the single source of the defaults; --help shows them from there too.
@@ -387,12 +387,8 @@ def print_ngrams_command(model, word):
 def _print_floret_ngrams(m, word, out) -> None:
     import numpy as np
 
-    groups = []
-    if m.get_word_id(word) == 0:
-        groups.append((word, np.array([0])))
-    names, ids = m.get_subwords(word, on_unicode_error=AS_BYTES)
-    count = m.dictionary.hash_count
-    groups += [(name, ids[count * i:count * (i + 1)]) for i, name in enumerate(names)]
+    groups = [(word, np.array([0]))] if m.get_word_id(word) == 0 else []
+    groups += m.dictionary.subword_groups(check_text(word, "word"))
     for name, rows in groups:
         vec = m.input_matrix[rows].sum(axis=0, dtype=np.float32)
         out.write(as_bytes(name) + b" " + b",".join(b"%d" % r for r in rows) + b" "

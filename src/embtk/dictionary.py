@@ -17,8 +17,8 @@ from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
 from .counting import MAX_VOCAB_SIZE, count_pieces
 from .introsort import sort_order
-from .tokens import (EOS, BOW, EOW, FLORET_SEED, build_keys, floret_key, floret_keys, fnv1a,
-                     fnv_step, has_prefix, hash_bytes, is_eos, murmur3_128, next_token_hash, read_only,
+from .tokens import (EOS, BOW, EOW, FLORET_SEED, build_keys, floret_key, fnv1a, fnv_step,
+                     has_prefix, hash_bytes, is_eos, murmur3_128, next_token_hash, read_only,
                      rebuild_slots, probe)
 
 MAX_LINE_SIZE = 1024
@@ -622,35 +622,46 @@ class Dictionary:
             return t.subword_ids[t.subword_offsets[wid]:t.subword_offsets[wid + 1]].copy()
         return char_ngram_rows(t, np.frombuffer(word, dtype=np.uint8), np.zeros((0, 2), np.int64))
 
-    def subwords(self, word: bytes):
-        """The entry (if known) and the char n-grams of a word: (list of bytes, row ids).
-
-        In floret mode, as floret's get_subwords: the wrapped word first, then each n-gram,
-        and hash_count row ids for each of them (no entry's own row)."""
+    def subword_groups(self, word: bytes) -> list:
+        """Each subword of a word's hashed rows with its row ids: [(bytes, int64 array)].
+        In floret mode '<word>' first, then each n-gram, hash_count rows each (fewer in a
+        pruned model, whose pruned buckets have no row)."""
         per_name = max(1, self.hash_count)
         spans = np.zeros(((len(word) + 2) * max(1, self.maxn) * per_name + per_name, 2),
                          dtype=np.int64)
         ids = char_ngram_rows(self.tables, np.frombuffer(word, dtype=np.uint8), spans)
         wrapped = BOW + word + EOW
-        names = [wrapped[a:b] for a, b in spans[: len(ids): per_name]]
-        wid = self.get_id(word)
+        groups = []
+        for i, (a, b) in enumerate(spans[: len(ids)].tolist()):
+            if i == 0 or (a, b) != tuple(spans[i - 1]) or len(groups[-1][1]) == per_name:
+                groups.append((wrapped[a:b], []))
+            groups[-1][1].append(int(ids[i]))
+        return [(name, np.array(rows, dtype=np.int64)) for name, rows in groups]
+
+    def subwords(self, word: bytes):
+        """The entry (if known) and the char n-grams of a word: (list of bytes, row ids).
+
+        In floret mode, as floret's get_subwords: the wrapped word first, then each n-gram,
+        and hash_count row ids for each of them (no entry's own row)."""
         if self.hash_count:
-            return names, ids.astype(np.int64)
+            groups = self.subword_groups(word)
+            return [name for name, _ in groups], np.concatenate(
+                [rows for _, rows in groups] + [np.zeros(0, np.int64)])
+        spans = np.zeros(((len(word) + 2) * max(1, self.maxn), 2), dtype=np.int64)
+        ids = char_ngram_rows(self.tables, np.frombuffer(word, dtype=np.uint8), spans)
+        wrapped = BOW + word + EOW
+        names = [wrapped[a:b] for a, b in spans[: len(ids)]]
+        wid = self.get_id(word)
         if wid >= 0:
             return [word] + names, np.concatenate([[wid], ids]).astype(np.int64)
         return names, ids.astype(np.int64)
 
     def subword_rows(self, subword: bytes) -> int:
         """Input row of one char n-gram (what fastText's getSubwordId returns; floret's
-        returns -1 in floret mode, where an n-gram has hash_count rows: floret_rows)."""
+        returns -1 in floret mode, where an n-gram has hash_count rows)."""
         if self.hash_count:
             return -1
         return self.nwords + hash_bytes(subword) % max(1, self.bucket)
-
-    def floret_rows(self, subword: bytes) -> np.ndarray:
-        """The hash_count input rows of one n-gram in floret mode (getSubwordVector's)."""
-        keys = floret_keys(subword, self.hash_count)
-        return np.array([self.nwords + k % max(1, self.bucket) for k in keys], dtype=np.int64)
 
     def encode(self, buf: np.ndarray) -> EncodedLines:
         """The lines of a byte buffer as input rows and label ids."""
