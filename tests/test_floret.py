@@ -217,6 +217,9 @@ def test_print_ngrams_lists_each_subwords_rows(embtk_floret):
     code, out, _ = run("dump", path, "args")
     assert b"\nmode floret\nhashCount 2\n" in out
     assert model.get_subword_id("<ma") == -1  # as floret: n-grams have hashCount rows
+    code, _, err = run("quantize", "-output", embtk_floret)  # as floret: classifiers only
+    assert_one_line_error(code, err)
+    assert "only supervised models can be quantized" in err
 
 
 @pytest.mark.slow
@@ -307,3 +310,17 @@ def test_bad_floret_tables(tmp_path, text, message):
     code, _, err = run("print-word-vectors", _table(tmp_path, text), input=b"word\n")
     assert_one_line_error(code, err)
     assert message in err
+
+
+@pytest.mark.slow
+def test_quantized_floret_classifier_in_floret(floret_module, tmp_path):
+    """quantize -cutoff on a floret-mode classifier: the .ftz (floret's layout, pruned
+    buckets) predicts in floret as in embtk; word vectors stay the models' own."""
+    model = embtk.train_supervised(str(DATA / "authors.train"), mode="floret", hashCount=2,
+                                   bucket=5000, wordNgrams=2, epoch=3, thread=1, verbose=0)
+    model.quantize(cutoff=3000, dsub=2)
+    model.save_model(tmp_path / "q.ftz")
+    theirs, ours = floret_module.load_model(str(tmp_path / "q.ftz")), embtk.load_model(tmp_path / "q.ftz")
+    lines = (DATA / "authors.test").read_text().splitlines()[:40]
+    lines = [" ".join(w for w in line.split() if not w.startswith("__label__")) for line in lines]
+    assert theirs.predict(lines, k=1)[0] == ours.predict(lines, k=1)[0]
