@@ -325,3 +325,83 @@ def test_elmo_speed_on_a_tiny_model(data, tmp_path):
 def test_elmo_speed_says_where_the_data_is_missing(tmp_path):
     r = run_script("elmo_speed.py", "--data", tmp_path / "nowhere", cwd=tmp_path)
     assert r.returncode == 2 and "missing" in r.stderr
+
+
+def _elmo_train():
+    """benchmarks/elmo_train.py as a module (its pure parts: split, vocabulary, n-grams)."""
+    import importlib.util
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("elmo_train", BENCHMARKS / "elmo_train.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_elmo_train_holds_out_the_last_lines():
+    et = _elmo_train()
+    lines = [[f"w{i}"] for i in range(40)]
+    train, held = et.split_held_out(lines)
+    assert train == lines[:38] and held == lines[38:]            # 5% of 40
+    assert et.split_held_out(lines[:3]) == (lines[:2], lines[2:3])  # at least one line
+    with pytest.raises(ValueError):
+        et.split_held_out(lines[:1])
+
+
+def test_elmo_train_ngram_baselines_by_hand():
+    """Train "a b" and "a", vocabulary <S> </S> <UNK> a b (V = 5); held out "b a" and "c a"
+    (c is <UNK>). The forward predictions of training: a|<S> b|a </S>|b a|<S> </S>|a."""
+    et = _elmo_train()
+    vocab = et.Vocabulary([["a", "b"], ["a"]], min_count=1)
+    assert vocab.words == ["<S>", "</S>", "<UNK>", "a", "b"]
+    train = [vocab.ids(["a", "b"]), vocab.ids(["a"])]
+    held = [vocab.ids(["b", "a"])]
+    # add-one unigram: counts a 2, b 1, </S> 2 of N = 5; p = (c + 1) / 10
+    assert et.unigram_perplexity(train, held, 5) == pytest.approx((0.2 * 0.3 * 0.3) ** (-1 / 3))
+    unknown = [vocab.ids(["c", "a"])]
+    assert et.unigram_perplexity(train, unknown, 5) == pytest.approx((0.1 * 0.3 * 0.3) ** (-1 / 3))
+    # Kneser-Ney, D = 0.5: bigram types <S>a (x2), ab, b</S>, a</S>: N(. .) = 4;
+    # continuation N(. a) = 1, N(. b) = 1, N(. </S>) = 2, three words with one:
+    # p1(a) = p1(b) = (0.5 + 0.5 * 3 / 5) / 4 = 0.2, p1(</S>) = 0.45, the others 0.075.
+    # b|<S>: c(<S>) = 2, N(<S> .) = 1 -> 0.5 * 1 * 0.2 / 2 = 0.05
+    # a|b:   c(b) = 1,   N(b .) = 1   -> 0.5 * 1 * 0.2 / 1 = 0.1
+    # </S>|a: c(a) = 2, c(a </S>) = 1, N(a .) = 2 -> (0.5 + 0.5 * 2 * 0.45) / 2 = 0.475
+    kn = et.kneser_ney_perplexity(train, held, 5, discount=0.5)
+    assert kn == pytest.approx((0.05 * 0.1 * 0.475) ** (-1 / 3))
+    # backward: held "b a" read right to left predicts a|</S>, b|a, <S>|b
+    # training backward bigrams: </S>b, ba, a<S>, </S>a, a<S>: a<S> twice, N(. .) = 4,
+    # N(. a) = 2 (after b and </S>), N(. b) = N(. <S>) = 1 -> p1(a) = 0.45, p1(b) = 0.2;
+    # a|</S>: c(</S>) = 2, c(</S> a) = 1, N(</S> .) = 2 -> (0.5 + 0.5 * 2 * 0.45) / 2 = 0.475
+    # b|a: c(a) = 2, c(a b) = 0, N(a .) = 1 -> 0.5 * 1 * 0.2 / 2 = 0.05
+    # <S>|b: c(b) = 1, c(b <S>) = 0, N(b .) = 1 -> 0.5 * 0.2 = 0.1
+    backward = et.kneser_ney_perplexity(train, held, 5, backward=True, discount=0.5)
+    assert backward == pytest.approx((0.475 * 0.05 * 0.1) ** (-1 / 3))
+
+
+def test_elmo_train_kneser_ney_is_a_distribution():
+    """Every context's probabilities over the vocabulary add up to one (seen and unseen
+    contexts), with the discount from the counts of counts."""
+    et = _elmo_train()
+    lines = [line.split() for line in (DATA / "austen_small.txt").read_text().splitlines()
+             if line.split()][:300]
+    vocab = et.Vocabulary(lines, min_count=2)
+    train = [vocab.ids(t) for t in lines]
+    v = len(vocab)
+    for context in (0, vocab.index["the"], vocab.index["<UNK>"], 1):
+        # one held-out "sentence" per word w: the pair (context, w)
+        held = [np.array([context, w]) for w in range(v)]
+        probabilities = [1 / et.kneser_ney_perplexity(train, [h], v) for h in held]
+        assert sum(probabilities) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_elmo_train_log_uniform_sampler():
+    et = _elmo_train()
+    ids, log_expected = et.log_uniform(1000, 200_000, np.random.default_rng(0))
+    assert ids.min() >= 0 and ids.max() < 1000
+    counts = np.bincount(ids, minlength=1000)
+    expected = np.exp(log_expected(np.arange(1000)))
+    assert expected.sum() == pytest.approx(200_000)
+    assert np.abs(counts[:20] - expected[:20]).max() < 4 * np.sqrt(expected[:20]).max()
