@@ -366,8 +366,9 @@ def torch_train(spec: dict) -> dict:
             tokens += wf.size
             losses.append(float(loss.detach()))
     seconds = time.perf_counter() - began
-    return {"tokens": tokens, "seconds": seconds, "loss_first": float(np.mean(losses[:10])),
-            "loss_last": float(np.mean(losses[-10:])), "vocab": len(vocab),
+    return {"tokens": tokens, "seconds": seconds, "vocab": len(vocab),
+            "loss_first": float(np.mean(losses[:10])) if losses else math.nan,
+            "loss_last": float(np.mean(losses[-10:])) if losses else math.nan,
             **torch_perplexity(model, held, vocab, types, spec)}
 
 

@@ -405,3 +405,57 @@ def test_elmo_train_log_uniform_sampler():
     expected = np.exp(log_expected(np.arange(1000)))
     assert expected.sum() == pytest.approx(200_000)
     assert np.abs(counts[:20] - expected[:20]).max() < 4 * np.sqrt(expected[:20]).max()
+
+
+@pytest.mark.slow
+def test_elmo_train_torch_reference_learns(tmp_path):
+    """The torch biLM of elmo_train.py on a tiny size: its sampled softmax trains the full
+    softmax: held-out perplexity falls to a fifth of the untrained model's in both
+    directions (beating the unigram model takes more tokens than a test should)."""
+    pytest.importorskip("torch")
+    et = _elmo_train()
+    lines = et.read_lines(DATA / "austen_small.txt", 600)
+    train, held = et.split_held_out(lines)
+    spec = {"threads": 1, "seed": 1, "train": str(et.write_lines(tmp_path / "t.txt", train)),
+            "held": str(et.write_lines(tmp_path / "h.txt", held)), "min_count": 2,
+            "batch": 16, "bptt": 10, "dropout": 0.0, "lr": 0.2, "samples": 200, "clip": 10.0,
+            "options": {"lstm": {"use_skip_connections": True, "projection_dim": 16,
+                                 "cell_clip": 3, "proj_clip": 3, "dim": 32, "n_layers": 2},
+                        "char_cnn": {"activation": "relu", "filters": [[1, 8], [2, 8]],
+                                     "n_highway": 1, "embedding": {"dim": 8},
+                                     "n_characters": 262, "max_characters_per_token": 20}}}
+    untrained = et.torch_train({**spec, "epochs": 0})
+    trained = et.torch_train({**spec, "epochs": 2})
+    assert untrained["tokens"] == 0 and trained["tokens"] > 0
+    assert trained["loss_last"] < trained["loss_first"]
+    for direction in ("forward", "backward"):
+        assert trained[direction] < 0.2 * untrained[direction]
+
+
+@pytest.mark.slow
+def test_elmo_train_end_to_end_on_tiny_data(data, tmp_path):
+    """elmo_train.py on 300 lines at a tiny size: the baselines' table, every trainer that
+    is installed, the classification table and the JSON."""
+    import importlib.util
+
+    args = ["--data", data, "--lines", 300, "--threads", 1, "--filters", "1:8,2:8",
+            "--char-dim", 8, "--proj-dim", 8, "--lstm-dim", 16, "--bptt", 5, "--batch", 8,
+            "--samples", 50, "--max-chars", 20, "--classify", "langid_gettext",
+            "--classify-lines", 100, "--json", tmp_path / "out.json"]
+    has_torch = importlib.util.find_spec("torch") is not None
+    if not has_torch:
+        args.append("--skip-torch")
+    r = run_script("elmo_train.py", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "| bigram (interpolated Kneser-Ney) |" in r.stdout
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["lines"] == 300 and report["held_lines"] == 15
+    unigram, bigram = report["baselines"].values()
+    assert min(bigram) < min(unigram)
+    row = report["runs"][0]
+    assert ("torch" in row) == has_torch and ("embtk" in row) == hasattr(embtk, "train_elmo")
+    for tool in ("torch", "embtk"):
+        if tool in row:
+            assert row[tool]["tokens"] > 0 and row[tool]["mean"] > 1
+    (name, _, tested, majority, scores), = report["classify"]
+    assert name == "langid_gettext" and tested == 50 and scores["fastText"] > majority
