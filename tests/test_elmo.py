@@ -363,7 +363,7 @@ def test_bad_elmo_files_are_one_line_errors(model_files, tmp_path):
     directory, options, weights, _ = model_files
     data = (directory / "lm.elmo").read_bytes()
     cases = {"truncated": data[:-5], "header": data[:10], "foreign": b"hello world\n" * 20,
-             "extended": data + b"\0" * 64, "version": data[:8] + b"\2" + data[9:]}
+             "extended": data + b"\0" * 64, "version": data[:8] + b"\3" + data[9:]}
     for name, content in cases.items():
         path = tmp_path / f"{name}.elmo"
         path.write_bytes(content)

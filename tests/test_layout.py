@@ -24,7 +24,8 @@ READING_ORDER = [
     "vecformat", "recounting", "corpus", "continuation", "checkpoint", "trainer",
     "compress", "model", "glove.cooccurrence", "glove.training", "glove", "autotune",
     "evaluation",
-    "elmo.options", "elmo.weights", "elmo.charcnn", "elmo.lstm", "elmo.model", "elmo.output",
+    "elmo.options", "elmo.weights", "elmo.charcnn", "elmo.lstm", "elmo.softmax", "elmo.bilm",
+    "elmo.model", "elmo.training", "elmo.output",
     "elmo",
     "plots", "dask", "api", "shell", "cli", "__main__", "__init__",
 ]

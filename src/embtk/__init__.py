@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 _API = {"train_supervised", "train_unsupervised", "load_model", "tokenize", "train_glove"}
 _API |= {"evaluate_similarity", "evaluate_analogies", "EOS", "BOW", "EOW"}
-__all__ = sorted(_API | {"FastText", "EmbtkError", "Args", "load_elmo", "ElmoModel"})
+__all__ = sorted(_API | {"FastText", "EmbtkError", "Args", "load_elmo", "ElmoModel",
+                         "train_elmo"})
 
 
 def __dir__():
@@ -31,7 +32,7 @@ def __getattr__(name):
         from .errors import EmbtkError
 
         return EmbtkError
-    if name in ("load_elmo", "ElmoModel"):
+    if name in ("load_elmo", "ElmoModel", "train_elmo"):
         from . import elmo
 
         return getattr(elmo, name)

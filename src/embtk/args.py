@@ -516,6 +516,93 @@ class GloveArgs(CommandOptions):
                               verbose=self.verbose)
 
 
+@dataclass
+class ElmoArgs(CommandOptions):
+    """Options of `embtk elmo`: sizes as bilm-tf's options.json names them, training as
+    bilm-tf trains (defaults: a small model that trains en_small.txt in minutes)."""
+
+    input: str = option("", "training text (whitespace-separated words, one sentence or "
+                        "paragraph a line; '-' reads stdin)", metavar="FILE", required=True)
+    output: str = option("", "writes PREFIX.elmo", metavar="PREFIX", required=True)
+    charDim: int = option(16, "size of the character embedding")
+    filters: str = option("1:32,2:32,3:64,4:128", "the convolutions: width:count pairs",
+                          metavar="W:N,...")
+    highway: int = option(1, "number of highway layers")
+    projDim: int = option(128, "size of the token encoding and of each LSTM's output")
+    lstmDim: int = option(512, "cells of each LSTM")
+    layers: int = option(2, "LSTM layers per direction")
+    maxChars: int = option(50, "characters per token (longer words are cut)")
+    bptt: int = option(20, "unroll: tokens per window of back-propagation through time")
+    batchSize: int = option(64, "parallel streams per window")
+    lr: float = option(0.2, "Adagrad's learning rate")
+    epoch: int = option(1, "passes over the corpus")
+    minCount: int = option(3, "minimal count of a word in the softmax (rarer: <UNK>)")
+    samples: int = option(1024, "words of the sampled softmax per window (>= the vocabulary: "
+                          "the full softmax)")
+    cellClip: float = option(3.0, "clip of the LSTM cells (0: none)")
+    projClip: float = option(3.0, "clip of the LSTM outputs (0: none)")
+    dropout: float = option(0.1, "dropout rate of the LSTM inputs and the softmax input")
+    thread: int = option(help="number of threads (by default, one per CPU)",
+                         factory=default_thread_count)
+    seed: int = option(0, "random seed (reproducible with -thread 1)")
+    verbose: int = option(2, "0: silent, 1: summary, 2: progress bar on stderr")
+    tmpdir: str = option("", "folder for a copy of stdin (default: the system's temporary "
+                         "folder)", metavar="DIR", show_default=False)
+    inputModel: str = option("", "continue from this .elmo (a converted published model gets "
+                             "a new softmax)", metavar="FILE", show_default=False)
+    checkpoint: str = option("", "not supported yet: save with -output, continue with "
+                             "-inputModel", metavar="FILE", show_default=False)
+    resume: str = option("", "not supported yet (see -checkpoint)", metavar="FILE",
+                         show_default=False)
+
+    SIZES = ("charDim", "filters", "highway", "projDim", "lstmDim", "layers", "maxChars",
+             "cellClip", "projClip")
+
+    def filter_pairs(self) -> tuple:
+        """-filters as ((width, count), ...)."""
+        pairs = []
+        for piece in self.filters.replace(" ", "").split(","):
+            width, _, count = piece.partition(":")
+            if not (width.isdigit() and count.isdigit()) or int(width) < 1 or int(count) < 1:
+                raise EmbtkError(f"-filters must be width:count pairs separated by commas, "
+                                 f"such as 1:32,2:32,3:64; got {self.filters!r}")
+            pairs.append((int(width), int(count)))
+        return tuple(pairs)
+
+    def check_paths(self) -> None:
+        check_paths({"-input": self.input, "-inputModel": self.inputModel},
+                    [self.output + ".elmo"])
+        check_tmpdir(self.tmpdir)
+
+    def validate(self) -> "ElmoArgs":
+        check_field_types(self)
+        if self.checkpoint or self.resume:
+            raise EmbtkError("-checkpoint and -resume are not supported by embtk elmo yet: "
+                             "save with -output and continue with -inputModel")
+        for name in ("charDim", "projDim", "lstmDim", "layers", "maxChars", "bptt",
+                     "batchSize", "epoch", "minCount", "samples", "thread"):
+            if getattr(self, name) <= 0:
+                raise EmbtkError(f"-{name} must be a positive integer, got {getattr(self, name)}")
+        if self.highway < 0:
+            raise EmbtkError(f"-highway must be zero or positive, got {self.highway}")
+        for name in ("cellClip", "projClip"):
+            value = getattr(self, name)
+            if not (value >= 0 and value != float("inf")):
+                raise EmbtkError(f"-{name} must be zero (no clip) or positive, got {value}")
+        if not (self.lr > 0 and self.lr != float("inf")):
+            raise EmbtkError(f"-lr must be a positive number, got {self.lr}")
+        if not 0 <= self.dropout < 1:
+            raise EmbtkError(f"-dropout must be at least 0 and below 1, got {self.dropout}")
+        if self.maxChars < 3:
+            raise EmbtkError(f"-maxChars must be at least 3 (a marker at each end), got "
+                             f"{self.maxChars}")
+        for width, _ in self.filter_pairs():
+            if width > self.maxChars:
+                raise EmbtkError(f"-filters: a width of {width} is more than -maxChars "
+                                 f"({self.maxChars})")
+        return self
+
+
 def training_rule_broken(args: Args) -> str | None:
     """What Args.validate says about `args` (None if they pass), with the options named
     as in a file ("maxn"), not as on the command line ("-maxn")."""

@@ -14,7 +14,7 @@ import sys
 import click
 
 # dataclasses and the error type only (no numba, no numpy), so --help stays fast
-from .args import Args, GloveArgs, QuantizeArgs, check_k
+from .args import Args, ElmoArgs, GloveArgs, QuantizeArgs, check_k
 from .errors import EmbtkError
 # Only the options the user typed are passed on (shell.given), so the options classes stay
 # the single source of the defaults; --help shows them from there too.
@@ -508,6 +508,38 @@ def _elmo_layer(ctx, param, value):
     if value.isdigit():
         return int(value)
     raise click.BadParameter(f"{value!r} is not 0, 1, 2, top, average or all")
+
+
+@cli.command("elmo", context_settings=CONTEXT, short_help="train an ELMo biLM on a corpus",
+             options_metavar="-input FILE -output PREFIX [OPTIONS]")
+@options_of(ElmoArgs)
+@click.pass_context
+def elmo_command(ctx, **options):
+    """Train an ELMo biLM (character CNN, LSTMs both ways, sampled softmax) and write
+    PREFIX.elmo, with its softmax and Adagrad's state: elmo-vectors, elmo-perplexity and
+    -inputModel read it."""
+    from .elmo.training import train
+
+    typed = given(ctx, options)
+    args = ElmoArgs.from_options(**typed).validate()
+    args.check_paths()
+    start_numba()
+    lm = train(args, given=frozenset(typed))
+    lm.save(args.output + ".elmo")
+
+
+@cli.command("elmo-perplexity", context_settings=CONTEXT,
+             short_help="perplexity of a trained ELMo biLM on a text (full softmax)")
+@click.argument("model", metavar="MODEL.elmo")
+@click.argument("text", metavar="TEXT")
+@click.option("-thread", "--thread", type=click.IntRange(min=1), default=None,
+              help="threads [default: one per CPU]")
+def elmo_perplexity_command(model, text, thread):
+    """Forward, backward and mean perplexity of MODEL on TEXT ('-' reads stdin), read
+    as training reads a corpus."""
+    lm = _load_elmo(model, None)
+    result = lm.perplexity(stdin() if text == "-" else text, thread=thread)
+    stdout().write(result.to_text().encode("ascii"))
 
 
 @cli.command("elmo-convert", context_settings=CONTEXT,

@@ -60,6 +60,7 @@ class LstmLayer:
         c = np.zeros((first, self.cell_dim), dtype=np.float32)
         m = np.empty((first, self.cell_dim), dtype=np.float32)
         z = np.empty((first, 4 * self.cell_dim), dtype=np.float32)
+        gates = np.empty_like(z)
         xw = np.empty((max(first, min(rows, CHUNK_ROWS)), 4 * self.cell_dim), dtype=np.float32)
         t = 0
         while t < steps:
@@ -75,14 +76,74 @@ class LstmLayer:
                 else:
                     previous = int(offsets[s - 1])
                     np.matmul(out[previous:previous + n], self.w_h, out=z[:n])
-                lstm_cell(z[:n], xw[at - r0:at - r0 + n], self.bias, c[:n], m[:n],
-                          self.cell_clip)
+                lstm_cell(z[:n], xw[at - r0:at - r0 + n], self.bias, c[:n], c[:n], m[:n],
+                          gates[:n], self.cell_clip)
                 step_out = out[at:at + n]
                 np.matmul(m[:n], self.w_p, out=step_out)
                 if self.proj_clip is not None:
                     np.clip(step_out, -self.proj_clip, self.proj_clip, out=step_out)
             t = end
         return out
+
+
+    # ------------------------------------------------------------ training
+    def forward_window(self, x: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> tuple:
+        """Training's forward pass over a window: x (T, B, P) the inputs of B streams
+        for T steps, h0 (B, P) and c0 (B, C) the states the previous window left.
+        Returns (outputs (T, B, P), what backward_window needs); the last step's h and
+        c are `outputs[-1]` and `saved[2][-1]`."""
+        steps, batch, p = x.shape
+        cells = self.cell_dim
+        xw = (x.reshape(steps * batch, p) @ self.w_x).reshape(steps, batch, 4 * cells)
+        cs = np.empty((steps + 1, batch, cells), dtype=np.float32)
+        cs[0] = c0
+        ms = np.empty((steps, batch, cells), dtype=np.float32)
+        gates = np.empty((steps, batch, 4 * cells), dtype=np.float32)
+        hs = np.empty((steps, batch, self.w_p.shape[1]), dtype=np.float32)
+        z = np.empty((batch, 4 * cells), dtype=np.float32)
+        h = h0
+        for t in range(steps):
+            np.matmul(h, self.w_h, out=z)
+            lstm_cell(z, xw[t], self.bias, cs[t], cs[t + 1], ms[t], gates[t], self.cell_clip)
+            np.matmul(ms[t], self.w_p, out=hs[t])
+            if self.proj_clip is not None:
+                np.clip(hs[t], -self.proj_clip, self.proj_clip, out=hs[t])
+            h = hs[t]
+        return hs, (x, h0, cs, ms, gates, hs)
+
+    def backward_window(self, saved: tuple, d_out: np.ndarray, grads: dict,
+                        prefix: str) -> np.ndarray:
+        """Back-propagation through the window of forward_window (truncated: nothing
+        comes back from the next window, nothing goes to the previous one). d_out (T, B,
+        P) is the gradient on the outputs; the weights' gradients are added to
+        grads[prefix + "/W_0"], "/B", "/W_P_0"; returns the inputs' gradient (T, B, P)."""
+        x, h0, cs, ms, gates, hs = saved
+        steps, batch, p = x.shape
+        cells = self.cell_dim
+        dz = np.empty((steps, batch, 4 * cells), dtype=np.float32)
+        dh_kept = np.empty_like(hs)
+        dc = np.zeros((batch, cells), dtype=np.float32)
+        dh_next = np.zeros((batch, p), dtype=np.float32)
+        dm = np.empty((batch, cells), dtype=np.float32)
+        w_p_t, w_h_t = self.w_p.T, self.w_h.T
+        for t in range(steps - 1, -1, -1):
+            dh = dh_kept[t]
+            np.add(d_out[t], dh_next, out=dh)
+            if self.proj_clip is not None:
+                dh *= np.abs(hs[t]) < self.proj_clip
+            np.matmul(dh, w_p_t, out=dm)
+            lstm_cell_backward(dm, dc, gates[t], cs[t + 1], cs[t], dz[t], self.cell_clip)
+            np.matmul(dz[t], w_h_t, out=dh_next)
+        flat_dz = dz.reshape(steps * batch, 4 * cells)
+        w = grads[prefix + "/W_0"]
+        w[:p] += x.reshape(steps * batch, p).T @ flat_dz
+        w[p:] += h0.T @ dz[0]
+        if steps > 1:
+            w[p:] += hs[:-1].reshape((steps - 1) * batch, p).T @ flat_dz[batch:]
+        grads[prefix + "/B"] += flat_dz.sum(axis=0)
+        grads[prefix + "/W_P_0"] += ms.reshape(steps * batch, cells).T @ \
+            dh_kept.reshape(steps * batch, p)
+        return (flat_dz @ self.w_x.T).reshape(steps, batch, p)
 
 
 # exp(u) in float32 as loops the compiler vectorizes (math.exp and np.tanh are a call per
@@ -116,10 +177,12 @@ def _exp_parts(u, e, bits, n):
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def lstm_cell(z, xw, bias, c, m, cell_clip):
+def lstm_cell(z, xw, bias, c_prev, c, m, gates, cell_clip):
     """The gates of one step, for n rows: z (n, 4C) = h @ W_h, xw (n, 4C) = x @ W_x, bias
-    (4C,) with TensorFlow's forget bias (+1) already added to the f columns, c (n, C) the
-    cell state (updated in place), m (n, C) receives o * tanh(c).
+    (4C,) with TensorFlow's forget bias (+1) already added to the f columns, c_prev (n, C)
+    the cell state before, c (n, C) receives it after (c may be c_prev: updated in place),
+    m (n, C) receives o * tanh(c), gates (n, 4C) the activations sigmoid(i), tanh(j),
+    sigmoid(f + 1), sigmoid(o) (what the backward pass needs).
 
     sigmoid(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 / (1 + exp(-2a)) - 1, so each row is
     one vectorized exp over its 4C gate values and one over its C cells."""
@@ -140,11 +203,41 @@ def lstm_cell(z, xw, bias, c, m, cell_clip):
         for j in range(four):
             e[j] = one / (one + e[j] * scale[j])
         for j in range(cells):
-            g = two * e[cells + j] - one
-            cell = e[2 * cells + j] * c[r, j] + e[j] * g
+            e[cells + j] = two * e[cells + j] - one
+        for j in range(four):
+            gates[r, j] = e[j]
+        for j in range(cells):
+            g = e[cells + j]
+            cell = e[2 * cells + j] * c_prev[r, j] + e[j] * g
             cell = min(max(cell, -clip), clip)
             c[r, j] = cell
             u[j] = -two * cell
         _exp_parts(u, e, bits, cells)
         for j in range(cells):
             m[r, j] = e[3 * cells + j] * (two / (one + e[j] * scale[j]) - one)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def lstm_cell_backward(dm, dc, gates, c, c_prev, dz, cell_clip):
+    """The gradient of lstm_cell for one step: dm (n, C) on its output m, dc (n, C) on
+    its cell state c (from the step after; replaced by the gradient on c_prev), gates
+    (n, 4C) as lstm_cell saved them; dz (n, 4C) receives the gradient of the gates'
+    pre-activations. A clipped cell (|c| at the clip) passes no gradient back."""
+    n, four = dz.shape
+    cells = four // 4
+    one = np.float32(1.0)
+    for r in range(n):
+        for j in range(cells):
+            i = gates[r, j]
+            g = gates[r, cells + j]
+            f = gates[r, 2 * cells + j]
+            o = gates[r, 3 * cells + j]
+            tc = np.tanh(c[r, j])
+            d = dc[r, j] + dm[r, j] * o * (one - tc * tc)
+            if abs(c[r, j]) >= cell_clip:
+                d = np.float32(0.0)
+            dz[r, j] = d * g * i * (one - i)
+            dz[r, cells + j] = d * i * (one - g * g)
+            dz[r, 2 * cells + j] = d * c_prev[r, j] * f * (one - f)
+            dz[r, 3 * cells + j] = dm[r, j] * tc * o * (one - o)
+            dc[r, j] = d * f

@@ -22,11 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from typing import NamedTuple
+
+from ..corpus import training_input
 from ..errors import EmbtkError
+from .bilm import BOS, EOS, UNK, BiLM, Streams, read_text, windows, zero_states
 from .charcnn import BOS_TOKEN, EOS_TOKEN, TokenEncoder
 from .lstm import LstmLayer
 from .options import ElmoOptions, read_options
-from .weights import is_elmo_file, read_elmo, read_hdf5, write_elmo
+from .softmax import full_loss
+from .weights import VOCAB, is_elmo_file, read_elmo, read_hdf5, write_elmo
 
 # A sentence longer than this is refused (the API raises, the command line stops with one
 # line): the model was trained on 20-token windows, and the memory of a batch grows with
@@ -116,6 +121,59 @@ class ElmoModel:
     @property
     def n_output_layers(self) -> int:
         return self.options.n_layers + 1
+
+    @property
+    def arrays(self) -> dict:
+        """Every array of the model, by its weights.hdf5 name (read-only when loaded)."""
+        return self._arrays
+
+    @property
+    def vocabulary(self) -> list:
+        """The softmax's words (bytes; <S>, </S>, <UNK> first), [] without a softmax."""
+        if VOCAB not in self._arrays:
+            return []
+        return bytes(self._arrays[VOCAB]).split(b"\n")[:-1]
+
+    def perplexity(self, path, batch_size: int | None = None, bptt: int | None = None,
+                   thread: int | None = None) -> "Perplexity":
+        """Perplexity of the forward and backward LMs on a text (full softmax), read as
+        training reads its corpus (bilm.py: batch_size streams, windows of bptt tokens,
+        states carried; by default the model's training values); every position of the
+        streams counts, <S> after </S> included, and words outside the vocabulary are
+        <UNK>. `mean` is exp of the mean of the two directions' losses."""
+        if VOCAB not in self._arrays:
+            raise EmbtkError("this model has no softmax (a converted published model): "
+                             "perplexity needs one trained by embtk elmo")
+        raw = self.options.raw
+        batch = _check_int("batch_size", batch_size or raw.get("batch_size", 64))
+        bptt = _check_int("bptt", bptt or raw.get("unroll_steps", 20))
+        thread = _check_int("thread", (os.cpu_count() or 1) if thread is None else thread)
+        with training_input(os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike))
+                            else path) as text_path:
+            text = read_text(text_path, self.options.max_chars)
+        at = {word: i for i, word in enumerate(self.vocabulary)}
+        of_type = np.array([BOS, EOS] + [at.get(w, UNK) for w in text.words[2:]],
+                           dtype=np.int64)
+        batch = max(1, min(batch, len(text.stream) // 2))
+        streams = Streams(text.stream, batch)
+        if streams.length < 2:
+            raise EmbtkError(f"{path} has too few tokens to measure a perplexity")
+        bilm = BiLM(self.options, self._arrays)
+        states = zero_states(self.options, batch)
+        losses, count = np.zeros(2), 0
+        w, b = self._arrays["softmax/W"], self._arrays["softmax/b"]
+        with blas_threads(thread), np.errstate(all="ignore"):
+            for start, steps in windows(streams.length, bptt):
+                fwd, bwd = streams.window(start, steps)
+                window = bilm.forward((text.chars, text.lengths), fwd, bwd, states)
+                for d, ids in enumerate((fwd, bwd)):
+                    targets = of_type[ids[:, 1:].T].ravel()
+                    losses[d] += full_loss(window.tops[d].reshape(len(targets), -1), targets,
+                                           w, b)
+                count += batch * steps
+        forward, backward = np.exp(losses / count)
+        return Perplexity(float(forward), float(backward), float(np.exp(losses.mean() / count)),
+                          count)
 
     def save(self, path) -> None:
         """Write the model as an embtk `.elmo` file (atomically)."""
@@ -261,6 +319,24 @@ class ElmoModel:
         return result
 
 
+class Perplexity(NamedTuple):
+    """Held-out perplexities: forward and backward LMs, exp of their mean loss, and the
+    tokens each was measured on."""
+
+    forward: float
+    backward: float
+    mean: float
+    tokens: int
+
+    def dict(self) -> dict:
+        return self._asdict()
+
+    def to_text(self) -> str:
+        return (f"forward perplexity {self.forward:.2f}\nbackward perplexity "
+                f"{self.backward:.2f}\nmean perplexity {self.mean:.2f}\n"
+                f"tokens {self.tokens}\n")
+
+
 def _sentence_list(sentences) -> list:
     if isinstance(sentences, (str, bytes)):
         raise TypeError("sentences must be a list of sentences (str or lists of tokens), "
@@ -356,15 +432,20 @@ def _find_blas_setters() -> list:
 
 
 @contextlib.contextmanager
-def _blas_single_thread():
-    """BLAS calls made by this thread run on this thread only, while inside."""
+def blas_threads(threads: int):
+    """BLAS calls made by this thread use `threads` threads, while inside."""
     global _blas_setters
     with _blas_lock:
         if _blas_setters is None:
             _blas_setters = _find_blas_setters()
-    previous = [fn(1) for fn in _blas_setters]
+    previous = [fn(threads) for fn in _blas_setters]
     try:
         yield
     finally:
         for fn, n in zip(_blas_setters, previous):
             fn(n)
+
+
+def _blas_single_thread():
+    """BLAS calls made by this thread run on this thread only, while inside."""
+    return blas_threads(1)

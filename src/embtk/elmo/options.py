@@ -38,6 +38,7 @@ MAX_CHARS = 1024
 MAX_LAYERS = 8
 MAX_HIGHWAY = 16
 MAX_OPTIONS_BYTES = 1 << 20
+MAX_SOFTMAX_ROWS = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class ElmoOptions:
     char_dim: int
     max_chars: int
     raw: dict
+    # what a model trained by embtk adds (the "training" section, see training_section):
+    # the softmax's rows (0: none), the bytes of its vocabulary, and Adagrad's state
+    softmax_rows: int = 0
+    vocab_bytes: int = 0
+    adagrad: bool = False
 
     @property
     def n_filters(self) -> int:
@@ -156,9 +162,27 @@ def options_from_dict(raw, where: str) -> ElmoOptions:
     if n_chars not in (STORED_CHAR_ROWS, CHAR_ROWS):
         raise EmbtkError(f"{where}: char_cnn.n_characters is {n_chars}, expected 261 or 262 "
                          "(UTF-8 bytes and 5 markers, and padding)")
+    rows, vocab_bytes, adagrad = _training(raw, where)
     return ElmoOptions(cell_dim, projection, n_layers, cell_clip, proj_clip, skip, activation,
                        tuple((int(w), int(n)) for w, n in filters), n_highway, char_dim,
-                       max_chars, raw)
+                       max_chars, raw, rows, vocab_bytes, adagrad)
+
+
+def _training(raw, where) -> tuple:
+    """The "training" section of a model trained by embtk: {"softmax_rows": V (the
+    output vocabulary, <S> </S> <UNK> first), "vocab_bytes": its words' bytes, one
+    newline after each, "adagrad": whether the optimizer's state follows}."""
+    section = raw.get("training")
+    if section is None:
+        return 0, 0, False
+    if not isinstance(section, dict):
+        raise EmbtkError(f"{where}: training must be a JSON object")
+    rows = _int(section, "softmax_rows", where, "training.", 3, MAX_SOFTMAX_ROWS)
+    vocab_bytes = _int(section, "vocab_bytes", where, "training.", 2 * rows, 1 << 40)
+    adagrad = section.get("adagrad", False)
+    if not isinstance(adagrad, bool):
+        raise EmbtkError(f"{where}: training.adagrad must be true or false")
+    return rows, vocab_bytes, adagrad
 
 
 def _section(raw, key, where, prefix=""):
@@ -195,3 +219,20 @@ def _clip(section, key, where) -> float | None:
         raise EmbtkError(f"{where}: lstm.{key} must be a positive number, got "
                          f"{_short(json.dumps(value))}")
     return float(value)
+
+
+def sized_options(*, char_dim: int, filters, n_highway: int, projection_dim: int, cell_dim: int,
+                  n_layers: int, max_chars: int, cell_clip: float | None,
+                  proj_clip: float | None, activation: str = "relu",
+                  extra: dict | None = None) -> ElmoOptions:
+    """Options of a new model, in options.json's terms (bilm-tf's names), checked as a
+    read file's are; `extra` adds top-level keys (training settings)."""
+    raw = {"lstm": {"dim": cell_dim, "projection_dim": projection_dim, "n_layers": n_layers,
+                    "cell_clip": cell_clip, "proj_clip": proj_clip,
+                    "use_skip_connections": True},
+           "char_cnn": {"activation": activation, "filters": [list(f) for f in filters],
+                        "n_highway": n_highway, "embedding": {"dim": char_dim},
+                        "n_characters": CHAR_ROWS, "max_characters_per_token": max_chars},
+           "bidirectional": True}
+    raw.update(extra or {})
+    return options_from_dict(raw, "the options")

@@ -48,10 +48,13 @@ from ..safeio import atomic_write, open_for_reading
 from .options import MAX_OPTIONS_BYTES, STORED_CHAR_ROWS, ElmoOptions, parse_options
 
 MAGIC = b"EMBTKELM"
-VERSION = 1
+VERSION = 2       # 1: no "training" section (written when there is none, as before)
 _HEAD = struct.Struct("<8sII")  # magic, version, options length
 ALIGN = 64
 _F32 = np.dtype("<f4")
+_U8 = np.dtype("u1")
+VOCAB = "softmax/vocab"   # the softmax's words, each followed by a newline (uint8)
+ADAGRAD = "adagrad/"      # prefix of the accumulated squared gradients
 
 
 def lstm_prefix(direction: int, layer: int) -> str:
@@ -59,7 +62,24 @@ def lstm_prefix(direction: int, layer: int) -> str:
 
 
 def expected_arrays(opt: ElmoOptions) -> list:
-    """(name, shape) of every array the forward pass reads, in the `.elmo` order."""
+    """(name, shape) of every array of the model, in the `.elmo` order: those the forward
+    pass reads, then (a model trained by embtk) the softmax and Adagrad's state."""
+    out = network_arrays(opt)
+    if opt.softmax_rows:
+        softmax = [("softmax/W", (opt.softmax_rows, opt.projection_dim)),
+                   ("softmax/b", (opt.softmax_rows,))]
+        out += softmax + [(VOCAB, (opt.vocab_bytes,))]
+        if opt.adagrad:
+            out += [(ADAGRAD + name, shape) for name, shape in network_arrays(opt) + softmax]
+    return out
+
+
+def dtype_of(name: str) -> np.dtype:
+    return _U8 if name == VOCAB else _F32
+
+
+def network_arrays(opt: ElmoOptions) -> list:
+    """(name, shape) of every array the forward pass reads."""
     d, f, p, c = opt.char_dim, opt.n_filters, opt.projection_dim, opt.cell_dim
     out = [("char_embed", (STORED_CHAR_ROWS, d))]
     for i, (width, count) in enumerate(opt.filters):
@@ -142,11 +162,11 @@ def write_elmo(path, opt: ElmoOptions, arrays: dict) -> None:
     """Save `arrays` (as expected_arrays lists them) to `path` atomically."""
     region = _options_region(opt)
     with atomic_write(path) as f:
-        f.write(_HEAD.pack(MAGIC, VERSION, len(region)))
+        f.write(_HEAD.pack(MAGIC, VERSION if opt.softmax_rows else 1, len(region)))
         f.write(region)
         pos = _HEAD.size + len(region)
         for name, shape in expected_arrays(opt):
-            a = np.ascontiguousarray(arrays[name], dtype=_F32)
+            a = np.ascontiguousarray(arrays[name], dtype=dtype_of(name))
             assert a.shape == shape, (name, a.shape, shape)
             pad = _aligned(pos) - pos  # zero bytes before an array, none after the last
             f.write(b"\0" * pad)
@@ -189,9 +209,9 @@ def read_elmo(path) -> tuple:
         if len(head) < _HEAD.size:
             raise EmbtkError(f"{path} is truncated (it ends at byte {size}, inside the header)")
         _, version, n = _HEAD.unpack(head)
-        if version != VERSION:
+        if version not in (1, VERSION):
             raise EmbtkError(f"{path} has .elmo format version {version}; this embtk reads "
-                             f"version {VERSION}")
+                             f"versions 1 and {VERSION}")
         if n > MAX_OPTIONS_BYTES or _HEAD.size + n > size:
             raise EmbtkError(f"{path} is truncated or corrupt: its options take {n} bytes, "
                              f"the file has {size}")
@@ -200,8 +220,9 @@ def read_elmo(path) -> tuple:
         layout, pos = [], _aligned(start)
         for name, shape in expected_arrays(opt):
             layout.append((name, shape, pos))
-            pos = _aligned(pos + 4 * int(np.prod(shape)))
-        end = layout[-1][2] + 4 * int(np.prod(layout[-1][1]))
+            pos = _aligned(pos + dtype_of(name).itemsize * int(np.prod(shape)))
+        last_name, last_shape, last_at = layout[-1]
+        end = last_at + dtype_of(last_name).itemsize * int(np.prod(last_shape))
         if size != end:
             raise EmbtkError(f"{path} is truncated or corrupt: its options need {end} bytes, "
                              f"the file has {size}")
@@ -212,5 +233,6 @@ def read_elmo(path) -> tuple:
     arrays = {}
     for name, shape, offset in layout:
         count = int(np.prod(shape))
-        arrays[name] = np.frombuffer(buf, dtype=_F32, count=count, offset=offset).reshape(shape)
+        arrays[name] = np.frombuffer(buf, dtype=dtype_of(name), count=count,
+                                     offset=offset).reshape(shape)
     return opt, arrays

@@ -1,0 +1,317 @@
+"""Training a biLM (`embtk elmo`, `embtk.train_elmo`), as bilm-tf trains one.
+
+Per window (see bilm.py for the streams, windows and the network's layout):
+
+    loss = mean over the window's B x T positions and both directions of the sampled
+           softmax loss (softmax.py: S log-uniform samples shared by both directions,
+           log Q correction, accidental hits removed)
+    g    = the gradient of T x loss (bilm-tf differentiates loss * unroll_steps), every
+           weight of both directions, the encoder and the softmax
+    g   *= min(1, CLIP_NORM / ||g||)          (the global norm over all of them)
+    Adagrad: a += g * g; w -= lr * g / sqrt(a), a starting at ADAGRAD_START (bilm-tf's
+             0.2 and 1.0); the softmax's rows only where the window touched them
+
+Initial weights: char embedding U(-1, 1); convolutions N(0, 1 / (width * charDim)) (relu)
+or U(-0.05, 0.05) (tanh), highway and projection N(0, 1 / filters), the highway's gate
+bias -2 (carry at first); LSTM W_0 and W_P Glorot-uniform, B 0 (TensorFlow adds 1 to the
+forget gate); softmax N(0, 1 / projDim), bias 0.
+
+`-thread 1 -seed S` is reproducible: one numpy Generator(S) draws the initial weights,
+then per window the samples and the dropout masks, in that order; BLAS runs on one thread.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+import numba as nb
+import numpy as np
+
+from ..corpus import training_input
+from ..errors import EmbtkError, progress_bar
+from ..args import ElmoArgs
+from .bilm import BiLM, Streams, read_text, softmax_ids, windows, zero_states
+from .model import ElmoModel, blas_threads, load_elmo
+from .options import ElmoOptions, options_from_dict, sized_options
+from .softmax import draw_samples, sampled_loss
+from .weights import ADAGRAD, VOCAB, network_arrays
+
+CLIP_NORM = 10.0      # bilm-tf's all_clip_norm_val
+ADAGRAD_START = 1.0   # Adagrad's initial accumulator (TensorFlow's default 0.1; bilm-tf 1.0)
+_GB = 1 << 30
+
+
+# ------------------------------------------------------------------- the weights
+def initial_arrays(opt: ElmoOptions, rng: np.random.Generator) -> dict:
+    """New weights for the network of `opt` (not the softmax), float32."""
+    f, d = opt.n_filters, opt.char_dim
+    out = {}
+    for name, shape in network_arrays(opt):
+        leaf = name.rsplit("/", 1)[-1]
+        if name == "char_embed":
+            a = rng.uniform(-1.0, 1.0, shape)
+        elif leaf.startswith("W_cnn_"):
+            width = shape[1]
+            a = (rng.normal(0.0, math.sqrt(1.0 / (width * d)), shape) if opt.activation == "relu"
+                 else rng.uniform(-0.05, 0.05, shape))
+        elif leaf in ("W_carry", "W_transform", "W_proj"):
+            a = rng.normal(0.0, math.sqrt(1.0 / f), shape)
+        elif leaf in ("W_0", "W_P_0"):
+            limit = math.sqrt(6.0 / (shape[0] + shape[1]))
+            a = rng.uniform(-limit, limit, shape)
+        elif leaf == "b_carry":
+            a = np.full(shape, -2.0)
+        else:  # the other biases
+            a = np.zeros(shape)
+        out[name] = np.ascontiguousarray(a, dtype=np.float32)
+    return out
+
+
+def initial_softmax(rows: int, dim: int, rng: np.random.Generator) -> tuple:
+    w = rng.normal(0.0, 1.0 / math.sqrt(dim), (rows, dim)).astype(np.float32)
+    return w, np.zeros(rows, dtype=np.float32)
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def adagrad(weights, grads, accumulated, lr, scale):
+    """Adagrad on flat float32 arrays: g = scale * grads; a += g^2; w -= lr g / sqrt(a)."""
+    for i in range(weights.shape[0]):
+        g = grads[i] * scale
+        a = accumulated[i] + g * g
+        accumulated[i] = a
+        weights[i] -= lr * g / np.sqrt(a)
+
+
+# ------------------------------------------------------------------- memory
+def _available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def needed_bytes(opt: ElmoOptions, batch: int, bptt: int, rows: int, samples: int) -> int:
+    """What training holds, about: weights, gradients and Adagrad's state (3 copies), the
+    softmax likewise, and a window's saved activations."""
+    weights = sum(int(np.prod(shape)) for _, shape in network_arrays(opt))
+    softmax = rows * (opt.projection_dim + 1)
+    positions = 2 * batch * bptt
+    per_position = opt.n_layers * (2 * opt.projection_dim + 7 * opt.cell_dim) \
+        + 3 * opt.n_filters * (opt.n_highway + 1) + min(samples, rows) * 2
+    return 4 * (3 * (weights + softmax) + positions * per_position)
+
+
+def check_memory(opt: ElmoOptions, args: ElmoArgs, rows: int) -> None:
+    need = needed_bytes(opt, args.batchSize, args.bptt, rows, args.samples)
+    have = _available_bytes()
+    if need > have:
+        raise EmbtkError(f"training this model needs about {need / _GB:.1f} GB of memory, "
+                         f"{have / _GB:.1f} GB is available: make -lstmDim, -projDim, "
+                         "-batchSize, -samples or the vocabulary (-minCount) smaller")
+
+
+# ------------------------------------------------------------------- training
+class _Run:
+    """The state of a training run: weights, Adagrad's, the streams."""
+
+    def __init__(self, opt: ElmoOptions, arrays: dict, accumulated: dict, text, of_type,
+                 args: ElmoArgs):
+        self.opt, self.arrays, self.accumulated, self.args = opt, arrays, accumulated, args
+        self.bilm = BiLM(opt, arrays)
+        self.chars = (text.chars, text.lengths)
+        self.of_type = of_type
+        self.streams = Streams(text.stream, args.batchSize)
+        self.grads = {name: np.zeros_like(arrays[name]) for name, _ in network_arrays(opt)}
+
+    def step(self, rng, start: int, steps: int, states: list) -> float:
+        """One window: forward, backward, clip, Adagrad. Returns its summed loss."""
+        args, arrays = self.args, self.arrays
+        fwd, bwd = self.streams.window(start, steps)
+        window = self.bilm.forward(self.chars, fwd, bwd, states, rng, args.dropout)
+        rows = arrays["softmax/W"].shape[0]
+        samples = draw_samples(rng, rows, args.samples)
+        targets = self.of_type[np.stack([fwd[:, 1:].T, bwd[:, 1:].T])].ravel()
+        tops = window.tops
+        positions = len(targets)
+        loss, d_tops, softmax = sampled_loss(tops.reshape(positions, -1), targets,
+                                             arrays["softmax/W"], arrays["softmax/b"], samples,
+                                             args.bptt / positions)
+        for g in self.grads.values():
+            g.fill(0)
+        self.bilm.backward(window, d_tops.reshape(tops.shape), self.grads)
+        norm2 = sum(float(np.vdot(g, g)) for g in self.grads.values())
+        norm2 += float(np.vdot(softmax.d_w, softmax.d_w)) + float(np.vdot(softmax.d_b, softmax.d_b))
+        scale = min(1.0, CLIP_NORM / math.sqrt(norm2)) if norm2 > 0 else 1.0
+        lr = np.float32(args.lr)
+        for name, g in self.grads.items():
+            adagrad(arrays[name].reshape(-1), g.reshape(-1),
+                    self.accumulated[name].reshape(-1), lr, np.float32(scale))
+        for name, d in (("softmax/W", softmax.d_w), ("softmax/b", softmax.d_b)):
+            w, a = arrays[name][softmax.rows], self.accumulated[name][softmax.rows]
+            adagrad(w.reshape(-1), d.reshape(-1), a.reshape(-1), lr, np.float32(scale))
+            arrays[name][softmax.rows] = w
+            self.accumulated[name][softmax.rows] = a
+        return loss
+
+
+def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
+    """Train as `args` say (validated here); `source` a file object or iterable of lines
+    read instead of args.input; `given` the size options the caller set (checked against
+    -inputModel's)."""
+    args.validate()
+    base = load_elmo(args.inputModel) if args.inputModel else None
+    opt = _network_options(args, base, given)
+    with training_input(args.input if source is None else source, args.tmpdir,
+                        args.verbose) as path:
+        check_memory(opt, args, 3)
+        text = read_text(path, opt.max_chars, args.tmpdir)
+    shown = "stdin" if args.input == "-" else args.input
+    if text.long_words and args.verbose > 0:
+        print(f"embtk: {text.long_words:,} distinct words are longer than -maxChars - 2 "
+              f"({opt.max_chars - 2}) bytes: the encoder reads their first "
+              f"{opt.max_chars - 2} bytes", file=sys.stderr, flush=True)
+    of_type, vocab = softmax_ids(text, args.minCount)
+    length = len(text.stream) // args.batchSize
+    if length < 2:
+        raise EmbtkError(f"{shown} has {len(text.stream):,} tokens (with <S> and </S>): "
+                         f"too few for -batchSize {args.batchSize} streams of 2 tokens or more")
+    check_memory(opt, args, len(vocab))
+    rng = np.random.default_rng(args.seed)
+    arrays, accumulated = _starting_weights(opt, base, vocab, rng)
+    run = _Run(opt, arrays, accumulated, text, of_type, args)
+    plan = windows(length, args.bptt)
+    tokens = _train_passes(run, rng, plan, args)
+    vocab_bytes = b"".join(w + b"\n" for w in vocab)
+    arrays[VOCAB] = np.frombuffer(vocab_bytes, dtype=np.uint8)
+    for name, a in accumulated.items():
+        arrays[ADAGRAD + name] = a
+    raw = dict(opt.raw)
+    before = base.options.raw.get("training", {}) if base is not None else {}
+    raw.update(n_tokens_vocab=len(vocab), unroll_steps=args.bptt, batch_size=args.batchSize,
+               n_negative_samples_batch=args.samples, dropout=args.dropout,
+               all_clip_norm_val=CLIP_NORM, n_epochs=args.epoch)
+    raw["training"] = {"softmax_rows": len(vocab), "vocab_bytes": len(vocab_bytes),
+                       "adagrad": True, "lr": args.lr, "minCount": args.minCount,
+                       "tokens": int(before.get("tokens", 0)) + tokens, "seed": args.seed}
+    return ElmoModel(options_from_dict(raw, "the trained model's options"), arrays)
+
+
+def _network_options(args: ElmoArgs, base: ElmoModel | None, given) -> ElmoOptions:
+    sized = sized_options(char_dim=args.charDim, filters=args.filter_pairs(),
+                          n_highway=args.highway, projection_dim=args.projDim,
+                          cell_dim=args.lstmDim, n_layers=args.layers, max_chars=args.maxChars,
+                          cell_clip=args.cellClip or None, proj_clip=args.projClip or None)
+    if base is None:
+        return sized
+    have = base.options
+    for name, mine, theirs in (
+            ("charDim", sized.char_dim, have.char_dim), ("filters", sized.filters, have.filters),
+            ("highway", sized.n_highway, have.n_highway),
+            ("projDim", sized.projection_dim, have.projection_dim),
+            ("lstmDim", sized.cell_dim, have.cell_dim), ("layers", sized.n_layers, have.n_layers),
+            ("maxChars", sized.max_chars, have.max_chars),
+            ("cellClip", sized.cell_clip, have.cell_clip),
+            ("projClip", sized.proj_clip, have.proj_clip)):
+        if name in given and mine != theirs:
+            shown = ",".join(f"{w}:{n}" for w, n in theirs) if name == "filters" else theirs
+            raise EmbtkError(f"-inputModel {args.inputModel} has {name} {shown}; -{name} "
+                             f"{getattr(args, name)} cannot change it (leave it out)")
+    if not have.skip_connections and have.n_layers > 1:
+        raise EmbtkError(f"-inputModel {args.inputModel} has no skip connections: embtk "
+                         "trains models with them only")
+    raw = {key: value for key, value in have.raw.items() if key != "training"}
+    return options_from_dict(raw, f"-inputModel {args.inputModel}")
+
+
+def _starting_weights(opt: ElmoOptions, base: ElmoModel | None, vocab: list, rng) -> tuple:
+    """(weights, Adagrad's accumulators), writable float32: new, or -inputModel's with
+    its softmax rows kept for the words the new vocabulary shares with it."""
+    names = [name for name, _ in network_arrays(opt)]
+    rows, dim = len(vocab), opt.projection_dim
+    if base is None:
+        arrays = initial_arrays(opt, rng)
+        accumulated = {name: np.full_like(arrays[name], ADAGRAD_START) for name in names}
+        arrays["softmax/W"], arrays["softmax/b"] = initial_softmax(rows, dim, rng)
+    else:
+        old = base.arrays
+        arrays = {name: np.array(old[name], dtype=np.float32) for name in names}
+        accumulated = {name: (np.array(old[ADAGRAD + name], dtype=np.float32)
+                              if ADAGRAD + name in old else np.full_like(arrays[name],
+                                                                         ADAGRAD_START))
+                       for name in names}
+        w, b = initial_softmax(rows, dim, rng)
+        arrays["softmax/W"], arrays["softmax/b"] = w, b
+        acc_w, acc_b = np.full_like(w, ADAGRAD_START), np.full_like(b, ADAGRAD_START)
+        known = base.vocabulary
+        if known:
+            at = {word: i for i, word in enumerate(known)}
+            pairs = [(i, at[word]) for i, word in enumerate(vocab) if word in at]
+            new, was = (np.array(x, dtype=np.int64) for x in zip(*pairs))
+            w[new], b[new] = old["softmax/W"][was], old["softmax/b"][was]
+            if ADAGRAD + "softmax/W" in old:
+                acc_w[new] = old[ADAGRAD + "softmax/W"][was]
+                acc_b[new] = old[ADAGRAD + "softmax/b"][was]
+        accumulated["softmax/W"], accumulated["softmax/b"] = acc_w, acc_b
+    accumulated.setdefault("softmax/W", np.full_like(arrays["softmax/W"], ADAGRAD_START))
+    accumulated.setdefault("softmax/b", np.full_like(arrays["softmax/b"], ADAGRAD_START))
+    return arrays, accumulated
+
+
+def _train_passes(run: _Run, rng, plan: list, args: ElmoArgs) -> int:
+    """Every window of every epoch; returns the tokens trained on (per direction)."""
+    batch = args.batchSize
+    total = sum(steps for _, steps in plan) * batch * args.epoch
+    bar = progress_bar(total=total, unit="tok", unit_scale=True, desc="elmo",
+                       leave=False) if args.verbose >= 2 else None
+    done, smooth, started = 0, None, time.perf_counter()
+    try:
+        with blas_threads(args.thread), np.errstate(over="ignore", under="ignore"):
+            for _ in range(args.epoch):
+                states = zero_states(run.opt, batch)
+                for start, steps in plan:
+                    loss = run.step(rng, start, steps, states) / (2 * batch * steps)
+                    if not math.isfinite(loss):
+                        raise EmbtkError("training diverged (the loss is not finite): try a "
+                                         "smaller -lr")
+                    smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
+                    done += batch * steps
+                    if bar is not None:
+                        bar.set_postfix_str(f"ppl {math.exp(min(smooth, 50)):.1f}", refresh=False)
+                        bar.update(batch * steps)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.verbose > 0:
+        seconds = max(1e-9, time.perf_counter() - started)
+        print(f"Trained on {done:,} tokens per direction in {seconds:.0f} s "
+              f"({done / seconds:,.0f} tokens/s), sampled-softmax perplexity "
+              f"{math.exp(min(smooth, 50)):.1f} at the end", file=sys.stderr, flush=True)
+    return done
+
+
+def train_elmo(input, **options) -> ElmoModel:
+    """Train a biLM on `input` (a path, '-' for stdin, a file object or an iterable of
+    lines) with `embtk elmo`'s options as keywords; `filters` also as ((width, count),
+    ...). Returns the ElmoModel, with its softmax and Adagrad's state (`save` keeps them).
+    """
+    options = dict(options)
+    filters = options.get("filters")
+    if filters is not None and not isinstance(filters, str):
+        options["filters"] = ",".join(f"{int(w)}:{int(n)}" for w, n in filters)
+    for key in ("inputModel", "checkpoint", "resume", "tmpdir"):
+        if options.get(key) is not None:
+            options[key] = os.fsdecode(options[key])
+    is_path = isinstance(input, (str, bytes, os.PathLike))
+    args = ElmoArgs.from_options(input=os.fsdecode(input) if is_path else "-", **options)
+    given = {key for key, value in options.items() if value is not None}
+    return train(args, None if is_path else input, given)

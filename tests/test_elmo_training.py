@@ -1,0 +1,299 @@
+"""Training ELMo (embtk.elmo.training): every layer's gradient against finite differences
+on tiny sizes, the sampled softmax against the full one, training that lowers held-out
+perplexity, reproducibility, the .elmo round trip with the softmax and Adagrad's state,
+continued training, the commands and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embtk.elmo.bilm import BiLM
+from embtk.elmo.charcnn import char_ids
+from embtk.elmo.options import sized_options
+from embtk.elmo.softmax import draw_samples, full_loss, sampled_loss
+from embtk.elmo.training import initial_arrays, initial_softmax
+
+WORDS = [b"ab", b"c", b"abc", b"dd", b"e", b"abcdefghij", b"x", "naïve".encode()]
+
+
+def _tiny_network(activation, clip, seed=1):
+    opt = sized_options(char_dim=3, filters=((1, 2), (2, 3), (3, 2)), n_highway=2,
+                        projection_dim=4, cell_dim=5, n_layers=2, max_chars=8, cell_clip=clip,
+                        proj_clip=clip, activation=activation)
+    rng = np.random.default_rng(seed)
+    arrays = initial_arrays(opt, rng)
+    for name in arrays:  # away from the initial values: gates and biases not at 0
+        arrays[name] += rng.normal(0, 0.3, arrays[name].shape).astype(np.float32)
+    arrays["softmax/W"], arrays["softmax/b"] = initial_softmax(11, 4, rng)
+    return opt, arrays, rng
+
+
+class _Problem:
+    """The summed sampled-softmax loss of one window of both directions, from states
+    that are not zero, with dropout: a function of the arrays, and its gradient."""
+
+    def __init__(self, activation, clip, dropout):
+        self.opt, self.arrays, rng = _tiny_network(activation, clip)
+        self.chars = char_ids(WORDS, 8)
+        batch, steps = 2, 3
+        self.fwd = rng.integers(0, len(WORDS), (batch, steps + 1))
+        self.bwd = rng.integers(0, len(WORDS), (batch, steps + 1))
+        self.of_type = rng.integers(0, 11, len(WORDS))
+        self.samples = draw_samples(np.random.default_rng(5), 11, 5)
+        self.states = [[(rng.normal(0, 0.5, (batch, 4)).astype(np.float32),
+                         rng.normal(0, 1.0, (batch, 5)).astype(np.float32))
+                        for _ in range(2)] for _ in (0, 1)]
+        self.dropout = dropout
+
+    def run(self, gradient=False):
+        states = [[(h.copy(), c.copy()) for h, c in layers] for layers in self.states]
+        bilm = BiLM(self.opt, self.arrays)
+        window = bilm.forward(self.chars, self.fwd, self.bwd, states, np.random.default_rng(9),
+                              self.dropout)
+        targets = self.of_type[np.stack([self.fwd[:, 1:].T, self.bwd[:, 1:].T])].ravel()
+        tops = window.tops.reshape(len(targets), -1)
+        loss, d_tops, softmax = sampled_loss(tops, targets, self.arrays["softmax/W"],
+                                             self.arrays["softmax/b"], self.samples, 1.0)
+        if not gradient:
+            return loss
+        grads = {name: np.zeros_like(a) for name, a in self.arrays.items()}
+        bilm.backward(window, d_tops.reshape(window.tops.shape), grads)
+        grads["softmax/W"][softmax.rows] += softmax.d_w
+        grads["softmax/b"][softmax.rows] += softmax.d_b
+        return grads
+
+
+def _difference(problem, a, i, eps):
+    flat = a.reshape(-1)
+    old = flat[i]
+    flat[i] = old + eps
+    up = problem.run()
+    flat[i] = old - eps
+    down = problem.run()
+    flat[i] = old
+    return (up - down) / (2 * eps)
+
+
+@pytest.mark.parametrize("activation,clip,dropout", [("relu", 3.0, 0.3), ("tanh", 0.4, 0.0)])
+def test_every_gradient_matches_finite_differences(activation, clip, dropout):
+    """Char embedding, convolutions (max over time, activation), highway, projection,
+    both directions' LSTMs (projection, cell and output clips; small clips make many
+    cells clip), the residual, dropout and the sampled softmax: float32 forward passes,
+    central differences. A max or a relu may switch inside a step: the check passes
+    when either step size agrees."""
+    problem = _Problem(activation, clip, dropout)
+    grads = problem.run(gradient=True)
+    picker = np.random.default_rng(0)
+    checked = 0
+    for name, a in problem.arrays.items():
+        for i in picker.choice(a.size, min(5, a.size), replace=False):
+            analytic = float(grads[name].reshape(-1)[i])
+            errors = []
+            for eps in (1e-2, 2e-3):
+                numeric = _difference(problem, a, i, eps)
+                errors.append(abs(numeric - analytic) / max(3e-2, abs(numeric) + abs(analytic)))
+            assert min(errors) < 2e-2, (name, i, analytic, numeric)
+            checked += 1
+    assert checked > 100
+    nonzero = [name for name, g in grads.items() if np.abs(g).max() > 0]
+    assert len(nonzero) == len(grads)
+
+
+def test_sampled_softmax_with_every_word_is_the_full_softmax():
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(7, 4)).astype(np.float32)
+    w = rng.normal(size=(9, 4)).astype(np.float32)
+    b = rng.normal(size=9).astype(np.float32)
+    targets = rng.integers(0, 9, 7)
+    every = draw_samples(rng, 9, 9)
+    loss, d_h, softmax = sampled_loss(h, targets, w, b, every, 1.0)
+    assert loss == pytest.approx(full_loss(h, targets, w, b), rel=1e-5)
+    logits = h.astype(np.float64) @ w.T + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(7), targets] -= 1
+    np.testing.assert_allclose(d_h, p @ w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(softmax.d_w, (p.T @ h)[softmax.rows], rtol=1e-4, atol=1e-5)
+
+
+def test_log_uniform_samples_are_distinct_frequent_first_and_corrected():
+    rng = np.random.default_rng(0)
+    counts = np.zeros(1000)
+    for _ in range(200):
+        s = draw_samples(rng, 1000, 50)
+        assert len(np.unique(s.words)) == 50 and s.words.min() >= 0 and s.words.max() < 1000
+        counts[s.words] += 1
+        assert s.tries >= 50
+        # Q, the expected count of a word in `tries` draws, is below 1 and falls with rank
+        q = np.exp(s.log_q_of(np.array([0, 10, 999])))
+        assert 1 >= q[0] > q[1] > q[2] > 0
+    assert counts[:10].sum() > counts[-500:].sum()
+
+
+# ------------------------------------------------------------------ training
+import embtk  # noqa: E402
+from conftest import assert_one_line_error, run  # noqa: E402
+from embtk.elmo import load_elmo  # noqa: E402
+from embtk.elmo.bilm import read_text, softmax_ids  # noqa: E402
+from embtk.errors import EmbtkError  # noqa: E402
+
+from pathlib import Path  # noqa: E402
+
+AUSTEN = Path(__file__).parent / "data" / "austen_small.txt"
+SMALL = dict(charDim=8, filters="1:8,2:8,3:16", highway=1, projDim=16, lstmDim=32,
+             batchSize=16, bptt=10, thread=1, verbose=0, minCount=2, samples=200)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """Austen: 1,200 lines to train on, the next 200 held out."""
+    lines = AUSTEN.read_bytes().splitlines(keepends=True)
+    folder = tmp_path_factory.mktemp("elmo_training")
+    (folder / "train.txt").write_bytes(b"".join(lines[:1200]))
+    (folder / "held.txt").write_bytes(b"".join(lines[1200:1400]))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(split):
+    lm = embtk.train_elmo(split / "train.txt", seed=3, **SMALL)
+    lm.save(split / "lm.elmo")
+    return lm
+
+
+def _unigram_perplexity(train, held, min_count):
+    text = read_text(str(train), 50)
+    of_type, vocab = softmax_ids(text, min_count)
+    counts = np.bincount(of_type[text.stream], minlength=len(vocab)) + 0.5
+    at = {w: i for i, w in enumerate(vocab)}
+    held_text = read_text(str(held), 50)
+    ids = np.array([0, 1] + [at.get(w, 2) for w in held_text.words[2:]])[held_text.stream]
+    return float(np.exp(-np.log(counts[ids] / counts.sum()).mean()))
+
+
+@pytest.mark.slow
+def test_one_epoch_beats_the_unigram_model_on_held_out_text(split, trained):
+    result = trained.perplexity(split / "held.txt")
+    unigram = _unigram_perplexity(split / "train.txt", split / "held.txt", 2)
+    assert result.forward < 0.9 * unigram and result.backward < 0.9 * unigram
+    assert result.mean == pytest.approx(np.sqrt(result.forward * result.backward), rel=1e-6)
+    assert result.dict()["tokens"] == result.tokens > 5000
+
+
+@pytest.mark.slow
+def test_saved_model_loads_with_the_same_vectors_softmax_and_state(split, trained):
+    loaded = load_elmo(split / "lm.elmo")
+    sentences = ["Elinor was the eldest daughter", "a b c", "unseenwordzzz ."]
+    for before, after in zip(trained.embed(sentences, thread=1), loaded.embed(sentences, thread=1)):
+        np.testing.assert_array_equal(before, after)
+    assert loaded.vocabulary == trained.vocabulary
+    assert loaded.vocabulary[:3] == [b"<S>", b"</S>", b"<UNK>"] and b"Elinor" in loaded.vocabulary
+    for name, a in trained.arrays.items():
+        np.testing.assert_array_equal(loaded.arrays[name], a)
+    assert any(name.startswith("adagrad/") for name in loaded.arrays)
+    assert loaded.perplexity(split / "held.txt") == trained.perplexity(split / "held.txt")
+
+
+@pytest.mark.slow
+def test_thread_1_and_a_seed_reproduce_the_file(split, trained, tmp_path):
+    again = embtk.train_elmo(split / "train.txt", seed=3, **SMALL)
+    again.save(tmp_path / "again.elmo")
+    assert (tmp_path / "again.elmo").read_bytes() == (split / "lm.elmo").read_bytes()
+    other = embtk.train_elmo(split / "train.txt", seed=4, **SMALL)
+    assert not np.array_equal(other.arrays["softmax/W"], again.arrays["softmax/W"])
+
+
+@pytest.mark.slow
+def test_input_model_continues_training(split, trained, tmp_path):
+    before = trained.perplexity(split / "held.txt")
+    more = embtk.train_elmo(split / "train.txt", inputModel=split / "lm.elmo", seed=5,
+                            **{k: v for k, v in SMALL.items() if k not in ("charDim", "lstmDim")})
+    assert more.options.raw["training"]["tokens"] == 2 * trained.options.raw["training"]["tokens"]
+    assert more.perplexity(split / "held.txt").mean < before.mean
+    with pytest.raises(EmbtkError, match="lstmDim 32; -lstmDim 64 cannot change it"):
+        embtk.train_elmo(split / "train.txt", inputModel=split / "lm.elmo", **{**SMALL,
+                                                                              "lstmDim": 64})
+
+
+@pytest.mark.slow
+def test_a_model_without_softmax_gets_a_new_one(split, trained, tmp_path):
+    """As a converted published model: the network's weights, no softmax."""
+    network = {k: v for k, v in trained.arrays.items()
+               if not k.startswith(("softmax/", "adagrad/"))}
+    raw = {k: v for k, v in trained.options.raw.items() if k in ("lstm", "char_cnn")}
+    from embtk.elmo.options import options_from_dict
+    from embtk.elmo.model import ElmoModel
+
+    ElmoModel(options_from_dict(raw, "x"), network).save(tmp_path / "published.elmo")
+    with pytest.raises(EmbtkError, match="no softmax"):
+        load_elmo(tmp_path / "published.elmo").perplexity(split / "held.txt")
+    lines = (split / "held.txt").read_bytes()
+    lm = embtk.train_elmo(lines.decode().splitlines(), inputModel=tmp_path / "published.elmo",
+                          **{k: v for k, v in SMALL.items() if k != "lstmDim"})
+    assert lm.vocabulary[:3] == [b"<S>", b"</S>", b"<UNK>"]
+    np.testing.assert_array_equal(lm.arrays["softmax/W"].shape, (len(lm.vocabulary), 16))
+
+
+@pytest.mark.slow
+def test_commands_train_and_measure(split, tmp_path):
+    text = b"".join((split / "train.txt").read_bytes().splitlines(keepends=True)[:200])
+    code, _, err = run("elmo", "-input", "-", "-output", tmp_path / "cli", "-charDim", "4",
+                       "-filters", "1:4,2:4", "-projDim", "8", "-lstmDim", "8", "-batchSize",
+                       "4", "-thread", "1", "-verbose", "1", input=text)
+    assert code == 0, err
+    assert "tokens/s" in err
+    code, out, err = run("elmo-perplexity", tmp_path / "cli.elmo", split / "held.txt",
+                         "-thread", "1")
+    assert code == 0, err
+    lines = out.decode().splitlines()
+    assert [line.split()[0] for line in lines] == ["forward", "backward", "mean", "tokens"]
+    assert all(float(line.split()[-1]) > 1 for line in lines)
+
+
+def _train_lines(tmp_path, content: bytes, **options):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(content)
+    return embtk.train_elmo(path, **{**SMALL, "batchSize": 2, "bptt": 5, **options})
+
+
+@pytest.mark.slow
+def test_long_lines_long_words_and_foreign_bytes_are_trained_on(tmp_path, capsys):
+    words = [b"w%d" % (i % 37) for i in range(400)]
+    words[10] = b"x" * 300                   # longer than -maxChars: its first bytes
+    words[20] = b"caf\xe9 \xff\xfe"          # not UTF-8: bytes, as the encoder reads them
+    lm = _train_lines(tmp_path, b" ".join(words) + b"\n", verbose=1, maxChars=20)
+    assert "longer than -maxChars" in capsys.readouterr().err
+    # one line of 400 tokens (403 with <S>, </S> and the extra byte token) in 2 streams:
+    # every position but the first of each stream is a target, none lost to the windows
+    assert lm.options.raw["training"]["tokens"] == 403 // 2 * 2 - 2
+    assert len(lm.embed([words[:30]], thread=1)[0]) == 30
+
+
+@pytest.mark.parametrize("content,options,message", [
+    (b"", {}, "is empty"),
+    (b"a\n", {"batchSize": 4}, "too few for -batchSize 4"),
+    (b"a b c\n" * 50, {"lstmDim": 30000, "projDim": 30000}, "GB of memory"),
+    (b"a b c\n" * 50, {"checkpoint": "x"}, "not supported"),
+    (b"a b c\n" * 50, {"filters": "1:8,x"}, "width:count pairs"),
+    (b"a b c\n" * 50, {"dropout": 1.0}, "-dropout"),
+    (b"a b c\n" * 50, {"filters": "1:8,60:4"}, "-maxChars"),
+])
+def test_bad_input_is_one_line(tmp_path, content, options, message):
+    with pytest.raises(EmbtkError, match=message) as info:
+        _train_lines(tmp_path, content, **options)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_bad_input_on_the_command_line(tmp_path, split):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    code, _, err = run("elmo", "-input", empty, "-output", tmp_path / "x")
+    assert_one_line_error(code, err)
+    code, _, err = run("elmo", "-input", split / "held.txt", "-output", tmp_path / "x",
+                       "-lstmDim", "30000", "-projDim", "30000")
+    assert_one_line_error(code, err)
+    assert "GB" in err and not (tmp_path / "x.elmo").exists()
+    code, _, err = run("elmo-perplexity", tmp_path / "missing.elmo", split / "held.txt")
+    assert_one_line_error(code, err)
