@@ -161,42 +161,53 @@ def kneser_ney_perplexity(train: list, held: list, vocab_size: int, backward: bo
     return float(np.exp(-np.log(p).mean()))
 
 
-def baselines(train: list, held: list, vocab: Vocabulary) -> dict:
-    """{model: (forward, backward)} held-out perplexities."""
-    tr = [vocab.ids(t) for t in train]
-    he = [vocab.ids(t) for t in held]
-    return {name: tuple(f(tr, he, len(vocab), backward=b) for b in (False, True))
+def baselines(train: list, held: list, vocab: Vocabulary, batch: int) -> dict:
+    """{model: (forward, backward)} held-out perplexities over the predictions that
+    `lm.perplexity` counts: every adjacent pair of each held-out stream (`Streams`), <S>
+    after </S> included; trained on every adjacent pair of the training stream."""
+    train_ids = [Streams(train, vocab, {}, 1).ids[0]]
+    held_ids = list(Streams(held, vocab, {}, perplexity_rows(held, batch)).ids)
+    return {name: tuple(f(train_ids, held_ids, len(vocab), backward=b) for b in (False, True))
             for name, f in (("unigram (add-one)", unigram_perplexity),
                             ("bigram (interpolated Kneser-Ney)", kneser_ney_perplexity))}
 
 
 # --------------------------------------------------------------------------- windows
-class Stream:
-    """A text as one token stream: every line's `<S> tokens </S>` one after the other
-    (reversed whole for the backward model), cut into `rows` contiguous rows read
-    `bptt` positions at a time, the states carried from one window to the next.
-    `words` index `types` (the distinct tokens, for the char CNN), `targets` are the
-    vocabulary ids of the next token."""
+class Streams:
+    """A text as embtk's trainer reads it (embtk/elmo/bilm.py): every line's `<S> tokens
+    </S>` one after the other, cut into `rows` contiguous streams (the last tokens that do
+    not fill a row left out), each read in windows of `bptt` positions (the last one
+    shorter), the backward LM reading each stream reversed. `words` index `types` (the
+    distinct tokens, for the char CNN), `ids` are the softmax's (<UNK> for rare words)."""
 
-    def __init__(self, lines: list, vocab: Vocabulary, types: dict, rows: int,
-                 backward: bool = False):
+    def __init__(self, lines: list, vocab: Vocabulary, types: dict, rows: int):
         tokens = [t for line in lines for t in [BOS] + line + [EOS]]
-        if backward:
-            tokens.reverse()
-        words = np.array([types.setdefault(t, len(types)) for t in tokens], dtype=np.int64)
-        ids = np.array([vocab.index.get(t, vocab.index[UNK]) for t in tokens], dtype=np.int64)
-        length = (len(tokens) - 1) // rows
-        if length < 1:
-            raise ValueError(f"{len(tokens)} tokens do not make {rows} rows")
-        self.words = words[:rows * length].reshape(rows, length)
-        self.targets = ids[1:rows * length + 1].reshape(rows, length)
+        length = len(tokens) // rows
+        if length < 2:
+            raise ValueError(f"{len(tokens)} tokens do not make {rows} streams of 2")
+        tokens = tokens[:rows * length]
+        self.words = np.array([types.setdefault(t, len(types)) for t in tokens],
+                              dtype=np.int64).reshape(rows, length)
+        self.ids = np.array([vocab.index.get(t, vocab.index[UNK]) for t in tokens],
+                            dtype=np.int64).reshape(rows, length)
 
-    def windows(self, bptt: int, whole: bool = False):
-        """(words, targets) of each window; the last, shorter one only if `whole`."""
-        length = self.words.shape[1]
-        end = length if whole else length - length % bptt
-        for j in range(0, end, bptt):
-            yield self.words[:, j:j + bptt], self.targets[:, j:j + bptt]
+    def windows(self, bptt: int, backward: bool = False):
+        """(input words, target ids) (rows, steps) of each window of one direction."""
+        words, ids = (self.words[:, ::-1], self.ids[:, ::-1]) if backward else (self.words,
+                                                                                  self.ids)
+        length = words.shape[1]
+        for start in range(0, length - 1, bptt):
+            steps = min(bptt, length - 1 - start)
+            yield words[:, start:start + steps], ids[:, start + 1:start + steps + 1]
+
+    def positions(self, bptt: int) -> int:
+        """Positions a pass over the windows predicts (per direction)."""
+        return self.words.shape[0] * (self.words.shape[1] - 1)
+
+
+def perplexity_rows(lines: list, batch: int) -> int:
+    """The streams `lm.perplexity` cuts a text into: the batch, fewer for a short text."""
+    return max(1, min(batch, sum(len(t) + 2 for t in lines) // 2))
 
 
 def char_table(types: dict, max_chars: int) -> np.ndarray:
@@ -209,14 +220,27 @@ def char_table(types: dict, max_chars: int) -> np.ndarray:
 
 
 def log_uniform(vocab_size: int, count: int, rng) -> tuple:
-    """`count` ids drawn with replacement from P(k) = log((k + 2) / (k + 1)) / log(V + 1)
-    (ids in order of frequency), and log(count * P) of a given id: the correction
-    subtracted from each logit of the sampled softmax (its expected count)."""
-    ids = np.exp(rng.random(count) * math.log(vocab_size + 1)).astype(np.int64) - 1
-    ids = np.minimum(ids, vocab_size - 1)
+    """`count` distinct ids from P(k) = log((k + 2) / (k + 1)) / log(V + 1) (ids in order
+    of frequency), drawn until that many distinct ones are seen, and a function giving the
+    log of the expected count of given ids, 1 - (1 - P(k))^draws: the correction subtracted
+    from each logit of the sampled softmax (TensorFlow's for unique sampling). With
+    count >= V, every id and no correction (the full softmax)."""
+    if count >= vocab_size:
+        return np.arange(vocab_size), lambda k: np.zeros(len(k))
+    seen: dict = {}
+    draws = 0
+    while len(seen) < count:
+        for k in np.minimum(np.exp(rng.random(count) * math.log(vocab_size + 1)).astype(
+                np.int64) - 1, vocab_size - 1).tolist():
+            draws += 1
+            seen.setdefault(k, draws)
+            if len(seen) == count:
+                break
+    ids = np.fromiter(seen, dtype=np.int64, count=count)
 
     def log_expected(k):
-        return np.log(count * np.log((k + 2.0) / (k + 1.0)) / math.log(vocab_size + 1))
+        p = np.log((k + 2.0) / (k + 1.0)) / math.log(vocab_size + 1)
+        return np.log(-np.expm1(draws * np.log1p(-p)))
 
     return ids, log_expected
 
@@ -238,9 +262,10 @@ def parse_filters(text: str) -> list:
 
 
 class TorchBiLM:
-    """The biLM trained in torch: elmo_speed.TorchElmo's ops over trainable tensors, a
-    softmax shared by both directions, dropout on each LSTM layer's input and on the top
-    output, the sampled softmax of `log_uniform`, Adagrad, global gradient-norm clipping."""
+    """The biLM trained in torch as embtk trains it (embtk/elmo/training.py and bilm.py):
+    elmo_speed.TorchElmo's ops over trainable tensors initialised alike, one softmax for
+    both directions, dropout on each LSTM layer's input (the skip connection adds the
+    dropped-out input) and on the top output, the sampled softmax of `log_uniform`."""
 
     def __init__(self, opt: dict, vocab_size: int, seed: int, dropout: float):
         import torch
@@ -257,6 +282,15 @@ class TorchBiLM:
         def zeros(n, value=0.0):
             return torch.full((n,), value).requires_grad_()
 
+        def glorot(rows, columns):
+            limit = math.sqrt(6 / (rows + columns))
+            return torch.rand(rows, columns, generator=g) * 2 * limit - limit
+
+        def lstm_weights():
+            w_0 = glorot(2 * p, 4 * c)  # bilm-tf's W_0: [input; previous output] x gates
+            return (w_0[:p].clone().requires_grad_(), w_0[p:].clone().requires_grad_(),
+                    zeros(4 * c), glorot(c, p).requires_grad_())
+
         params = {
             "char_embed": (torch.rand(262, d, generator=g) * 2 - 1).requires_grad_(),
             "convs": [(normal(n, d, w, scale=1 / math.sqrt(w * d)), zeros(n))
@@ -266,10 +300,7 @@ class TorchBiLM:
                          torch.cat([torch.full((f,), -2.0), torch.zeros(f)]).requires_grad_())
                         for _ in range(cnn["n_highway"])],
             "proj": (normal(f, p, scale=1 / math.sqrt(f)), zeros(p)),
-            "lstm": [[(normal(p, 4 * c, scale=1 / math.sqrt(2 * p)),
-                       normal(p, 4 * c, scale=1 / math.sqrt(2 * p)), zeros(4 * c),
-                       normal(c, p, scale=1 / math.sqrt(c)))
-                      for _ in range(lstm["n_layers"])] for _ in (0, 1)]}
+            "lstm": [[lstm_weights() for _ in range(lstm["n_layers"])] for _ in (0, 1)]}
         self.net = TorchElmo(opt, params)
         self.softmax = (normal(vocab_size, p, scale=1 / math.sqrt(p)), zeros(vocab_size))
         self.parameters = [params["char_embed"], *[t for pair in params["convs"] for t in pair],
@@ -288,8 +319,8 @@ class TorchBiLM:
         lengths = self.torch.full((x.shape[0],), x.shape[1])
         inp, carried = x, []
         for k, weights in enumerate(self.net.lstm[direction]):
-            h, (c, hn) = self.net.run_lstm(drop(inp, self.dropout, train), lengths, *weights,
-                                           state=state[k])
+            inp = drop(inp, self.dropout, train)
+            h, (c, hn) = self.net.run_lstm(inp, lengths, *weights, state=state[k])
             if k > 0 and self.opt["lstm"]["use_skip_connections"]:
                 h = h + inp
             carried.append((c.detach(), hn.detach()))
@@ -333,7 +364,10 @@ class TorchBiLM:
 
 
 def torch_train(spec: dict) -> dict:
-    """Train the torch biLM on the spec's training lines, then its held-out perplexity."""
+    """Train the torch biLM on the spec's training lines, then its held-out perplexity.
+    Per window: the mean sampled-softmax loss of both directions times the unroll (bilm-tf
+    differentiates loss x unroll_steps), the gradient clipped to a global norm of
+    `clip`, Adagrad with accumulators starting at 1 (bilm-tf's)."""
     import torch
 
     torch.set_num_threads(spec["threads"])
@@ -343,7 +377,7 @@ def torch_train(spec: dict) -> dict:
     held = read_lines(Path(spec["held"]))
     vocab = Vocabulary(train, spec["min_count"])
     types: dict = {}
-    fw, bw = (Stream(train, vocab, types, spec["batch"], backward=b) for b in (False, True))
+    streams = Streams(train, vocab, types, spec["batch"])
     model = TorchBiLM(opt, len(vocab), spec["seed"], spec["dropout"])
     adagrad = torch.optim.Adagrad(model.parameters, lr=spec["lr"], initial_accumulator_value=1.0)
     rng = np.random.default_rng(spec["seed"])
@@ -352,7 +386,8 @@ def torch_train(spec: dict) -> dict:
     began = time.perf_counter()
     for _ in range(spec["epochs"]):
         state = model.initial_state(spec["batch"])
-        for (wf, tf), (wb, tb) in zip(fw.windows(spec["bptt"]), bw.windows(spec["bptt"])):
+        for (wf, tf), (wb, tb) in zip(streams.windows(spec["bptt"]),
+                                      streams.windows(spec["bptt"], backward=True)):
             xf, xb = model.encode(chars, [wf, wb])
             top_f, state[0] = model.top(0, xf, state[0], True)
             top_b, state[1] = model.top(1, xb, state[1], True)
@@ -360,7 +395,7 @@ def torch_train(spec: dict) -> dict:
             loss = 0.5 * (model.sampled_loss(top_f, tf, sampled, log_expected)
                           + model.sampled_loss(top_b, tb, sampled, log_expected))
             adagrad.zero_grad()
-            loss.backward()
+            (spec["bptt"] * loss).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters, spec["clip"])
             adagrad.step()
             tokens += wf.size
@@ -374,49 +409,66 @@ def torch_train(spec: dict) -> dict:
 
 def torch_perplexity(model: TorchBiLM, held: list, vocab: Vocabulary, types: dict,
                      spec: dict) -> dict:
-    """Full-softmax perplexity of the held-out lines, forward, backward and their mean."""
+    """Full-softmax perplexity of the held-out lines as `lm.perplexity` measures it:
+    forward, backward and exp of their mean loss."""
     torch = model.torch
-    rows = max(1, min(spec["batch"], (sum(len(t) + 2 for t in held) - 1) // spec["bptt"]))
-    out = {}
+    rows = perplexity_rows(held, spec["batch"])
+    streams = Streams(held, vocab, types, rows)
+    chars = char_table(types, model.opt["char_cnn"]["max_characters_per_token"])
+    out, losses = {}, []
     with torch.inference_mode():
         for d, name in ((0, "forward"), (1, "backward")):
-            stream = Stream(held, vocab, types, rows, backward=d == 1)
-            chars = char_table(types, model.opt["char_cnn"]["max_characters_per_token"])
             state, total, count = model.initial_state(rows), 0.0, 0
-            for words, targets in stream.windows(spec["bptt"], whole=True):
+            for words, targets in streams.windows(spec["bptt"], backward=d == 1):
                 x, = model.encode(chars, [words])
                 top, state[d] = model.top(d, x, state[d], False)
                 s, n = model.log_likelihood(top, targets)
                 total, count = total + s, count + n
-            out[name] = math.exp(-total / count)
-    out["mean"] = math.exp(0.5 * (math.log(out["forward"]) + math.log(out["backward"])))
+            losses.append(-total / count)
+            out[name] = math.exp(losses[-1])
+    out["mean"] = math.exp(sum(losses) / 2)
+    out["positions"] = count
     return out
 
 
 # --------------------------------------------------------------------------- embtk
 def embtk_train(spec: dict) -> dict:
-    """`embtk.train_elmo` on the training lines, timed; its held-out perplexity; the model
-    saved for the classification part."""
+    """`embtk.train_elmo` on the training lines, its training loop timed (after a warm-up
+    run on a few lines: numba's compilation is not training); its held-out perplexity;
+    the model saved for the classification part."""
     import embtk
+    from embtk.elmo import training
 
     opt = spec["options"]
     cnn, lstm = opt["char_cnn"], opt["lstm"]
-    began = time.perf_counter()
-    lm = embtk.train_elmo(
-        spec["train"], charDim=cnn["embedding"]["dim"],
-        filters=",".join(f"{w}:{n}" for w, n in cnn["filters"]), highway=cnn["n_highway"],
+    options = dict(
+        charDim=cnn["embedding"]["dim"], filters=cnn["filters"], highway=cnn["n_highway"],
         projDim=lstm["projection_dim"], lstmDim=lstm["dim"], layers=lstm["n_layers"],
         maxChars=cnn["max_characters_per_token"], bptt=spec["bptt"], batchSize=spec["batch"],
         lr=spec["lr"], epoch=spec["epochs"], minCount=spec["min_count"],
         samples=spec["samples"], cellClip=lstm["cell_clip"], projClip=lstm["proj_clip"],
         dropout=spec["dropout"], thread=spec["threads"], seed=spec["seed"], verbose=0,
         tmpdir=spec["tmpdir"])
-    seconds = time.perf_counter() - began
-    perplexity = lm.perplexity(spec["held"])
+    warm = read_lines(Path(spec["held"]))
+    embtk.train_elmo([" ".join(t) + "\n" for t in warm], **{**options, "epoch": 1})
+    clock = [0.0]
+    passes = training._train_passes
+
+    def timed(*args, **kw):
+        began = time.perf_counter()
+        try:
+            return passes(*args, **kw)
+        finally:
+            clock[0] += time.perf_counter() - began
+
+    training._train_passes = timed
+    lm = embtk.train_elmo(spec["train"], **options)
+    perplexity = lm.perplexity(spec["held"], thread=spec["threads"])
     if spec.get("save"):
         lm.save(spec["save"])
-    return {"tokens": spec["tokens"], "seconds": seconds, "forward": float(perplexity.forward),
-            "backward": float(perplexity.backward), "mean": float(perplexity.mean)}
+    return {"tokens": int(lm.options.raw["training"]["tokens"]), "seconds": clock[0],
+            "forward": perplexity.forward, "backward": perplexity.backward,
+            "mean": perplexity.mean, "positions": perplexity.tokens}
 
 
 # --------------------------------------------------------------------------- context
@@ -495,7 +547,7 @@ def neighbours(lm, held: list, words: dict, pool_lines: int, top: int, thread: i
         for context in contexts:
             tokens = context.split()
             vector = lm.embed([tokens], layer="average", thread=thread, verbose=0)[0]
-            v = vector[tokens.index(word)]
+            v = vector[[t.lower() for t in tokens].index(word)]
             order = np.argsort(-(pool @ (v / (np.linalg.norm(v) + 1e-9))))[:top]
             found = []
             for k in order.tolist():
@@ -616,20 +668,17 @@ def main(argv=None) -> int:
           f"{len(held):,} held-out lines ({report['held_tokens']:,} tokens); vocabulary "
           f"{len(vocab):,} (words seen {args.min_count}+ times, <S>, </S>, <UNK>)", flush=True)
     started = time.perf_counter()
-    report["baselines"] = baselines(train, held, vocab)
+    report["baselines"] = baselines(train, held, vocab, args.batch)
     print(f"baselines in {time.perf_counter() - started:.1f} s", flush=True)
     with tempfile.TemporaryDirectory(prefix="elmo-train-") as tmp:
         workdir = Path(tmp)
         train_path = write_lines(workdir / "train.txt", train)
         held_path = write_lines(workdir / "held.txt", held)
-        types: dict = {}
-        window_tokens = (Stream(train, vocab, types, args.batch).words.shape[1]
-                         // args.bptt * args.bptt * args.batch * args.epochs)
         spec = {"options": opt, "train": str(train_path), "held": str(held_path),
                 "min_count": args.min_count, "batch": args.batch, "bptt": args.bptt,
                 "dropout": args.dropout, "lr": args.lr, "samples": args.samples,
                 "clip": args.clip, "epochs": args.epochs, "seed": args.seed,
-                "tmpdir": str(workdir), "tokens": window_tokens}
+                "tmpdir": str(workdir)}
         runs = []
         for n in threads:
             row = {"threads": n}

@@ -398,13 +398,22 @@ def test_elmo_train_kneser_ney_is_a_distribution():
 
 
 def test_elmo_train_log_uniform_sampler():
+    """Distinct ids, the frequent ones nearly always drawn; the expected counts of all ids
+    add up to about the number drawn; the whole vocabulary uncorrected when S >= V."""
     et = _elmo_train()
-    ids, log_expected = et.log_uniform(1000, 200_000, np.random.default_rng(0))
-    assert ids.min() >= 0 and ids.max() < 1000
-    counts = np.bincount(ids, minlength=1000)
+    rng = np.random.default_rng(0)
+    ids, log_expected = et.log_uniform(1000, 300, rng)
+    assert len(set(ids.tolist())) == 300 and ids.min() >= 0 and ids.max() < 1000
+    assert set(range(10)) <= set(ids.tolist())
+    assert np.exp(log_expected(np.arange(1000))).sum() == pytest.approx(300, rel=0.1)
+    hits = np.zeros(1000)
+    for _ in range(200):
+        drawn, log_expected = et.log_uniform(1000, 300, rng)
+        hits[drawn] += 1
     expected = np.exp(log_expected(np.arange(1000)))
-    assert expected.sum() == pytest.approx(200_000)
-    assert np.abs(counts[:20] - expected[:20]).max() < 4 * np.sqrt(expected[:20]).max()
+    assert np.abs(hits[[50, 200, 900]] / 200 - expected[[50, 200, 900]]).max() < 0.12
+    ids, log_expected = et.log_uniform(50, 50, rng)
+    assert ids.tolist() == list(range(50)) and not log_expected(ids).any()
 
 
 @pytest.mark.slow
