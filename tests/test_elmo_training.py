@@ -297,3 +297,49 @@ def test_bad_input_on_the_command_line(tmp_path, split):
     assert "GB" in err and not (tmp_path / "x.elmo").exists()
     code, _, err = run("elmo-perplexity", tmp_path / "missing.elmo", split / "held.txt")
     assert_one_line_error(code, err)
+
+
+def test_threads_share_a_window_and_sum_to_its_gradient(split, monkeypatch):
+    """-thread 2 splits a window's streams in two pieces, one a thread: their summed
+    gradients are the whole window's, up to float rounding (no dropout: its masks are
+    drawn per piece). Compared window by window from the same weights and states, as
+    whole runs drift apart from rounding differences of 1e-7 within a few windows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embtk.args import ElmoArgs
+    from embtk.elmo import training
+    from embtk.elmo.bilm import windows
+
+    lines = (split / "train.txt").read_bytes().splitlines(keepends=True)[:20]
+    path = split / "few.txt"
+    path.write_bytes(b"".join(lines))
+    text = read_text(str(path), 50)
+    of_type, vocab = softmax_ids(text, 2)
+    seen = {}
+    monkeypatch.setattr(training._Run, "_update",
+                        lambda run, grads, softmax: seen.__setitem__(run.args.thread,
+                                                                     (grads, softmax)))
+    runs = []
+    with ThreadPoolExecutor(2) as pool:
+        for thread in (1, 2):
+            args = ElmoArgs.from_options(input="x", **{**SMALL, "thread": thread,
+                                                       "dropout": 0.0}).validate()
+            opt = training._network_options(args, None, set())
+            arrays, accumulated = training._starting_weights(opt, None, vocab,
+                                                             np.random.default_rng(2))
+            runs.append(training._Run(opt, arrays, accumulated, text, of_type, args, pool))
+        whole, halves = runs[0].new_states(), runs[1].new_states()
+        for i, (start, steps) in enumerate(windows(len(text.stream) // 16, 10)[:3]):
+            losses = [runs[0].step(np.random.default_rng(i), start, steps, whole),
+                      runs[1].step(np.random.default_rng(i), start, steps, halves)]
+            assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+            (one, s1), (two, s2) = seen[1], seen[2]
+            for name, g in one.items():
+                np.testing.assert_allclose(two[name], g, rtol=1e-4, atol=1e-6 * np.abs(g).max())
+            np.testing.assert_array_equal(s1.rows, s2.rows)
+            np.testing.assert_allclose(s2.d_w, s1.d_w, atol=1e-5)
+            for d in (0, 1):
+                for layer in range(2):
+                    for k in (0, 1):
+                        joined = np.concatenate([halves[0][d][layer][k], halves[1][d][layer][k]])
+                        np.testing.assert_allclose(joined, whole[0][d][layer][k], atol=1e-5)

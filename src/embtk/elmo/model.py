@@ -159,18 +159,29 @@ class ElmoModel:
         if streams.length < 2:
             raise EmbtkError(f"{path} has too few tokens to measure a perplexity")
         bilm = BiLM(self.options, self._arrays)
-        states = zero_states(self.options, batch)
-        losses, count = np.zeros(2), 0
         w, b = self._arrays["softmax/W"], self._arrays["softmax/b"]
-        with blas_threads(thread), np.errstate(all="ignore"):
-            for start, steps in windows(streams.length, bptt):
-                fwd, bwd = streams.window(start, steps)
-                window = bilm.forward((text.chars, text.lengths), fwd, bwd, states)
-                for d, ids in enumerate((fwd, bwd)):
-                    targets = of_type[ids[:, 1:].T].ravel()
-                    losses[d] += full_loss(window.tops[d].reshape(len(targets), -1), targets,
-                                           w, b)
-                count += batch * steps
+        plan = windows(streams.length, bptt)
+
+        def piece_losses(piece: slice) -> np.ndarray:
+            """The summed losses of both directions over streams `piece`, every window."""
+            losses = np.zeros(2)
+            states = zero_states(self.options, piece.stop - piece.start)
+            with _blas_single_thread(), np.errstate(all="ignore"):
+                for start, steps in plan:
+                    fwd, bwd = (ids[piece] for ids in streams.window(start, steps))
+                    window = bilm.forward((text.chars, text.lengths), fwd, bwd, states)
+                    for d, ids in enumerate((fwd, bwd)):
+                        targets = of_type[ids[:, 1:].T].ravel()
+                        losses[d] += full_loss(window.tops[d].reshape(len(targets), -1),
+                                               targets, w, b)
+            return losses
+
+        # the streams in `thread` pieces, each on a thread of its own (single-threaded BLAS)
+        bounds = np.linspace(0, batch, min(thread, batch) + 1).astype(int)
+        with _pool(thread) as pool:
+            losses = sum(pool.map(piece_losses, [slice(int(a), int(z)) for a, z in
+                                                 zip(bounds[:-1], bounds[1:])]))
+        count = batch * sum(steps for _, steps in plan)
         forward, backward = np.exp(losses / count)
         return Perplexity(float(forward), float(backward), float(np.exp(losses.mean() / count)),
                           count)

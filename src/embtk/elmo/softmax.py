@@ -19,8 +19,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import math
+
 import numba as nb
 import numpy as np
+
+from .lstm import _exp_parts
 
 LOGIT_CHUNK = 256  # rows of the full softmax's logits held at a time (rows x V floats)
 
@@ -64,6 +68,46 @@ def draw_samples(rng: np.random.Generator, rows: int, count: int) -> Samples:
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def softmax_rows(logits, shift, true_logit, hit, scale, d_true):
+    """Each row of logits (N, S) (the products with the sampled words): + shift (S,) (their
+    bias - log Q), the row's own target (column hit[r], or -1) removed, then replaced by
+    scale x its softmax probability among [true_logit[r], the row]; d_true[r] receives
+    scale x (p_true - 1). Returns the summed loss -log p_true (float64)."""
+    n, count = logits.shape
+    e = np.empty(count, dtype=np.float32)
+    bits = np.empty(count, dtype=np.int32)
+    power = bits.view(np.float32)
+    loss = 0.0
+    for r in range(n):
+        row = logits[r]
+        top = true_logit[r]
+        for j in range(count):
+            row[j] += shift[j]
+        if hit[r] >= 0:
+            row[hit[r]] = -np.inf
+        for j in range(count):
+            top = max(top, row[j])
+        for j in range(count):
+            row[j] -= top
+        _exp_parts(row, e, bits, count)
+        total = np.float32(0.0)
+        for j in range(count):
+            row[j] = e[j] * power[j]
+            total += row[j]
+        if hit[r] >= 0:
+            total -= row[hit[r]]
+            row[hit[r]] = 0.0
+        e_true = np.float32(math.exp(true_logit[r] - top))
+        total += e_true
+        loss += math.log(total) - math.log(e_true)
+        coef = scale / total
+        for j in range(count):
+            row[j] *= coef
+        d_true[r] = e_true * coef - scale
+    return loss
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def add_rows(out, index, values):
     """out[index[i]] += values[i] for each row i (np.add.at, without its slowness)."""
     for i in range(index.shape[0]):
@@ -93,17 +137,11 @@ def sampled_loss(h: np.ndarray, targets: np.ndarray, w: np.ndarray, b: np.ndarra
     true_logit = np.einsum("np,np->n", h, w_true) + b_rows[t_local] - samples.log_q_of(targets)
     w_sampled = w_rows[s_local]
     logits = h @ w_sampled.T
-    logits += b_rows[s_local] - samples.log_q
-    logits[targets[:, None] == samples.words[None, :]] = -np.inf
-    top = np.maximum(logits.max(axis=1), true_logit)
-    e_true = np.exp(true_logit - top)
-    np.subtract(logits, top[:, None], out=logits)
-    np.exp(logits, out=logits)
-    total = e_true + logits.sum(axis=1)
-    loss = float(np.sum(np.log(total.astype(np.float64)) - np.log(e_true.astype(np.float64))))
-    coef = np.float32(scale) / total
-    d_true = (e_true * coef - np.float32(scale)).astype(np.float32)   # p_true - 1
-    logits *= coef[:, None]                                            # p_sampled
+    column = np.full(len(rows), -1, dtype=np.int64)
+    column[s_local] = np.arange(len(s_local))
+    d_true = np.empty(n, dtype=np.float32)
+    loss = softmax_rows(logits, b_rows[s_local] - samples.log_q,
+                        true_logit.astype(np.float32), column[t_local], np.float32(scale), d_true)
     d_h = logits @ w_sampled
     d_h += d_true[:, None] * w_true
     d_w = np.zeros_like(w_rows)

@@ -16,8 +16,15 @@ or U(-0.05, 0.05) (tanh), highway and projection N(0, 1 / filters), the highway'
 bias -2 (carry at first); LSTM W_0 and W_P Glorot-uniform, B 0 (TensorFlow adds 1 to the
 forget gate); softmax N(0, 1 / projDim), bias 0.
 
-`-thread 1 -seed S` is reproducible: one numpy Generator(S) draws the initial weights,
-then per window the samples and the dropout masks, in that order; BLAS runs on one thread.
+Threads: each window's B streams are split in -thread contiguous pieces, each piece's
+forward and backward passes run on a thread of its own (numba kernels and single-threaded
+BLAS release the GIL), and their gradients are summed before the update: the same update
+as one piece, up to the order of float additions. (BLAS's own threads on the small
+products of a window paid nothing on 2 cores, and much less when the cores are shared.)
+
+`-thread N -seed S` is reproducible for a given N (and N = 1 is the reference): one numpy
+Generator(S) draws the initial weights, then per window the samples and one seed per piece
+for its dropout masks.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
@@ -36,7 +44,7 @@ from ..args import ElmoArgs
 from .bilm import BiLM, Streams, read_text, softmax_ids, windows, zero_states
 from .model import ElmoModel, blas_threads, load_elmo
 from .options import ElmoOptions, options_from_dict, sized_options
-from .softmax import draw_samples, sampled_loss
+from .softmax import SoftmaxGradient, add_rows, draw_samples, sampled_loss
 from .weights import ADAGRAD, VOCAB, network_arrays
 
 CLIP_NORM = 10.0      # bilm-tf's all_clip_norm_val
@@ -122,46 +130,90 @@ def check_memory(opt: ElmoOptions, args: ElmoArgs, rows: int) -> None:
 
 # ------------------------------------------------------------------- training
 class _Run:
-    """The state of a training run: weights, Adagrad's, the streams."""
+    """The state of a training run: weights, Adagrad's, the streams, and the pieces of
+    each window (the streams split in -thread parts, each part's forward and backward
+    passes on a thread of its own, BLAS single-threaded in each; the gradients summed)."""
 
     def __init__(self, opt: ElmoOptions, arrays: dict, accumulated: dict, text, of_type,
-                 args: ElmoArgs):
+                 args: ElmoArgs, pool=None):
         self.opt, self.arrays, self.accumulated, self.args = opt, arrays, accumulated, args
         self.bilm = BiLM(opt, arrays)
         self.chars = (text.chars, text.lengths)
         self.of_type = of_type
         self.streams = Streams(text.stream, args.batchSize)
-        self.grads = {name: np.zeros_like(arrays[name]) for name, _ in network_arrays(opt)}
+        bounds = np.linspace(0, args.batchSize, min(args.thread, args.batchSize) + 1)
+        self.pieces = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.grads = [{name: np.zeros_like(arrays[name]) for name, _ in network_arrays(opt)}
+                      for _ in self.pieces]
+        self.pool = pool
+
+    def new_states(self) -> list:
+        return [zero_states(self.opt, piece.stop - piece.start) for piece in self.pieces]
 
     def step(self, rng, start: int, steps: int, states: list) -> float:
         """One window: forward, backward, clip, Adagrad. Returns its summed loss."""
         args, arrays = self.args, self.arrays
         fwd, bwd = self.streams.window(start, steps)
-        window = self.bilm.forward(self.chars, fwd, bwd, states, rng, args.dropout)
-        rows = arrays["softmax/W"].shape[0]
-        samples = draw_samples(rng, rows, args.samples)
-        targets = self.of_type[np.stack([fwd[:, 1:].T, bwd[:, 1:].T])].ravel()
-        tops = window.tops
-        positions = len(targets)
-        loss, d_tops, softmax = sampled_loss(tops.reshape(positions, -1), targets,
-                                             arrays["softmax/W"], arrays["softmax/b"], samples,
-                                             args.bptt / positions)
-        for g in self.grads.values():
-            g.fill(0)
-        self.bilm.backward(window, d_tops.reshape(tops.shape), self.grads)
-        norm2 = sum(float(np.vdot(g, g)) for g in self.grads.values())
-        norm2 += float(np.vdot(softmax.d_w, softmax.d_w)) + float(np.vdot(softmax.d_b, softmax.d_b))
-        scale = min(1.0, CLIP_NORM / math.sqrt(norm2)) if norm2 > 0 else 1.0
-        lr = np.float32(args.lr)
-        for name, g in self.grads.items():
-            adagrad(arrays[name].reshape(-1), g.reshape(-1),
-                    self.accumulated[name].reshape(-1), lr, np.float32(scale))
+        samples = draw_samples(rng, arrays["softmax/W"].shape[0], args.samples)
+        seeds = rng.integers(1 << 62, size=len(self.pieces))
+        scale = args.bptt / (2 * args.batchSize * steps)  # of the loss: T x the mean
+
+        def piece_pass(k):
+            piece, grads = self.pieces[k], self.grads[k]
+            with blas_threads(1):
+                f, b = fwd[piece], bwd[piece]
+                window = self.bilm.forward(self.chars, f, b, states[k],
+                                           np.random.default_rng(seeds[k]), args.dropout)
+                targets = self.of_type[np.stack([f[:, 1:].T, b[:, 1:].T])].ravel()
+                tops = window.tops
+                loss, d_tops, softmax = sampled_loss(
+                    tops.reshape(len(targets), -1), targets, arrays["softmax/W"],
+                    arrays["softmax/b"], samples, scale)
+                for g in grads.values():
+                    g.fill(0)
+                self.bilm.backward(window, d_tops.reshape(tops.shape), grads)
+            return loss, softmax
+
+        if self.pool is None or len(self.pieces) == 1:
+            results = [piece_pass(k) for k in range(len(self.pieces))]
+        else:
+            results = list(self.pool.map(piece_pass, range(len(self.pieces))))
+        grads = self.grads[0]
+        for other in self.grads[1:]:
+            for name, g in grads.items():
+                g += other[name]
+        softmax = _summed([s for _, s in results])
+        self._update(grads, softmax)
+        return sum(loss for loss, _ in results)
+
+    def _update(self, grads: dict, softmax) -> None:
+        """Clip the gradient's global norm to CLIP_NORM, then Adagrad."""
+        arrays, accumulated = self.arrays, self.accumulated
+        norm2 = sum(float(np.vdot(g, g)) for g in grads.values())
+        norm2 += float(np.vdot(softmax.d_w, softmax.d_w)) + float(np.vdot(softmax.d_b,
+                                                                        softmax.d_b))
+        scale = np.float32(min(1.0, CLIP_NORM / math.sqrt(norm2)) if norm2 > 0 else 1.0)
+        lr = np.float32(self.args.lr)
+        for name, g in grads.items():
+            adagrad(arrays[name].reshape(-1), g.reshape(-1), accumulated[name].reshape(-1),
+                    lr, scale)
         for name, d in (("softmax/W", softmax.d_w), ("softmax/b", softmax.d_b)):
-            w, a = arrays[name][softmax.rows], self.accumulated[name][softmax.rows]
-            adagrad(w.reshape(-1), d.reshape(-1), a.reshape(-1), lr, np.float32(scale))
+            w, a = arrays[name][softmax.rows], accumulated[name][softmax.rows]
+            adagrad(w.reshape(-1), d.reshape(-1), a.reshape(-1), lr, scale)
             arrays[name][softmax.rows] = w
-            self.accumulated[name][softmax.rows] = a
-        return loss
+            accumulated[name][softmax.rows] = a
+
+
+def _summed(parts: list) -> SoftmaxGradient:
+    """The softmax gradients of the pieces as one (rows in increasing order)."""
+    if len(parts) == 1:
+        return parts[0]
+    rows, where = np.unique(np.concatenate([p.rows for p in parts]), return_inverse=True)
+    d_w = np.zeros((len(rows), parts[0].d_w.shape[1]), dtype=np.float32)
+    add_rows(d_w, where, np.concatenate([p.d_w for p in parts]))
+    d_b = np.zeros(len(rows), dtype=np.float32)
+    np.add.at(d_b, where, np.concatenate([p.d_b for p in parts]))
+    return SoftmaxGradient(rows, d_w, d_b)
 
 
 def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
@@ -188,9 +240,10 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
     check_memory(opt, args, len(vocab))
     rng = np.random.default_rng(args.seed)
     arrays, accumulated = _starting_weights(opt, base, vocab, rng)
-    run = _Run(opt, arrays, accumulated, text, of_type, args)
     plan = windows(length, args.bptt)
-    tokens = _train_passes(run, rng, plan, args)
+    with ThreadPoolExecutor(args.thread, thread_name_prefix="embtk-elmo") as pool:
+        run = _Run(opt, arrays, accumulated, text, of_type, args, pool)
+        tokens = _train_passes(run, rng, plan, args)
     vocab_bytes = b"".join(w + b"\n" for w in vocab)
     arrays[VOCAB] = np.frombuffer(vocab_bytes, dtype=np.uint8)
     for name, a in accumulated.items():
@@ -275,9 +328,9 @@ def _train_passes(run: _Run, rng, plan: list, args: ElmoArgs) -> int:
                        leave=False) if args.verbose >= 2 else None
     done, smooth, started = 0, None, time.perf_counter()
     try:
-        with blas_threads(args.thread), np.errstate(over="ignore", under="ignore"):
+        with blas_threads(1), np.errstate(over="ignore", under="ignore"):
             for _ in range(args.epoch):
-                states = zero_states(run.opt, batch)
+                states = run.new_states()
                 for start, steps in plan:
                     loss = run.step(rng, start, steps, states) / (2 * batch * steps)
                     if not math.isfinite(loss):
