@@ -383,7 +383,7 @@ def torch_train(spec: dict) -> dict:
     rng = np.random.default_rng(spec["seed"])
     chars = char_table(types, opt["char_cnn"]["max_characters_per_token"])
     tokens, losses = 0, []
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(spec["epochs"]):
         state = model.initial_state(spec["batch"])
         for (wf, tf), (wb, tb) in zip(streams.windows(spec["bptt"]),
@@ -400,8 +400,8 @@ def torch_train(spec: dict) -> dict:
             adagrad.step()
             tokens += wf.size
             losses.append(float(loss.detach()))
-    seconds = time.perf_counter() - began
-    return {"tokens": tokens, "seconds": seconds, "vocab": len(vocab),
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    return {"tokens": tokens, "seconds": seconds, "cpu_seconds": cpu, "vocab": len(vocab),
             "loss_first": float(np.mean(losses[:10])) if losses else math.nan,
             "loss_last": float(np.mean(losses[-10:])) if losses else math.nan,
             **torch_perplexity(model, held, vocab, types, spec)}
@@ -451,15 +451,16 @@ def embtk_train(spec: dict) -> dict:
         tmpdir=spec["tmpdir"])
     warm = read_lines(Path(spec["held"]))
     embtk.train_elmo([" ".join(t) + "\n" for t in warm], **{**options, "epoch": 1})
-    clock = [0.0]
+    clock = [0.0, 0.0]
     passes = training._train_passes
 
     def timed(*args, **kw):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         try:
             return passes(*args, **kw)
         finally:
             clock[0] += time.perf_counter() - began
+            clock[1] += time.process_time() - cpu
 
     training._train_passes = timed
     lm = embtk.train_elmo(spec["train"], **options)
@@ -467,6 +468,7 @@ def embtk_train(spec: dict) -> dict:
     if spec.get("save"):
         lm.save(spec["save"])
     return {"tokens": int(lm.options.raw["training"]["tokens"]), "seconds": clock[0],
+            "cpu_seconds": clock[1],
             "forward": perplexity.forward, "backward": perplexity.backward,
             "mean": perplexity.mean, "positions": perplexity.tokens}
 
@@ -590,7 +592,9 @@ def run_worker(spec: dict, workdir: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{spec['tool']} training at {spec['threads']} thread(s) failed:\n"
                          f"{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["load"] = os.getloadavg()[0]
+    return out
 
 
 def parse_args(argv):
@@ -725,23 +729,29 @@ def print_report(report: dict, args) -> None:
           f"{report['train_tokens']:,} training tokens, held out the last "
           f"{report['held_lines']:,} lines ({report['held_tokens']:,} tokens); <UNK> counts "
           "as one token of the vocabulary")
-    print("\n| model | threads | tokens/s | perplexity fw | bw | mean |")
-    print("|---|---|---|---|---|---|")
+    print("\n| model | threads | tokens | tokens/s | tokens per CPU s | load | "
+          "perplexity fw | bw | mean |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, (fw, bw) in report["baselines"].items():
-        print(f"| {name} | | | {fw:.1f} | {bw:.1f} | {math.sqrt(fw * bw):.1f} |")
+        print(f"| {name} | | | | | | {fw:.1f} | {bw:.1f} | {math.sqrt(fw * bw):.1f} |")
     for row in report["runs"]:
         for tool in ("embtk", "torch"):
             r = row.get(tool)
             if r:
-                print(f"| {tool} biLM | {row['threads']} | {r['tokens'] / r['seconds']:,.0f} | "
+                print(f"| {tool} biLM | {row['threads']} | {r['tokens']:,} | "
+                      f"{r['tokens'] / r['seconds']:,.0f} | "
+                      f"{r['tokens'] / r['cpu_seconds']:,.0f} | {r['load']:.1f} | "
                       f"{r['forward']:.1f} | {r['backward']:.1f} | {r['mean']:.1f} |")
     for row in report["runs"]:
         if "embtk" in row and "torch" in row:
             e, t = row["embtk"], row["torch"]
             print(f"{row['threads']} thread(s): embtk / torch tokens/s "
                   f"{(e['tokens'] / e['seconds']) / (t['tokens'] / t['seconds']):.2f}x "
-                  f"(target >= 1.0), perplexity embtk / torch {e['mean'] / t['mean']:.3f} "
-                  "(target within 5%)")
+                  f"(target >= 1.0; per CPU second "
+                  f"{(e['tokens'] / e['cpu_seconds']) / (t['tokens'] / t['cpu_seconds']):.2f}x), "
+                  f"perplexity embtk / torch {e['mean'] / t['mean']:.3f} (target within 5%)")
+    print("load: the machine's 1-minute load average at the end of the run (other work "
+          "shares the cores)")
     if "classify" in report:
         print("\n| set | train / test | majority | ELMo (mean of the average layer) | "
               "fastText sentence vectors |")
