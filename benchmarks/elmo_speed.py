@@ -145,6 +145,20 @@ def _profile(lm) -> dict:
 
 
 # --------------------------------------------------------------------------- torch
+BOS, EOS = "<S>", "</S>"  # the sentence markers, as tokens of token_char_ids
+
+
+def token_char_ids(token, max_chars: int) -> np.ndarray:
+    """(max_chars,) int64: a token's character ids as bilm-tf numbers them, plus one (0 is
+    "no token"): begin-of-word, the UTF-8 bytes (cut to max_chars - 2), end-of-word,
+    padding; `token` is bytes, or BOS / EOS for the sentence markers."""
+    body = [256] if token == BOS else [257] if token == EOS else list(token)[:max_chars - 2]
+    ids = np.full(max_chars, 261, dtype=np.int64)
+    chars = [258] + body + [259]
+    ids[:len(chars)] = np.array(chars) + 1
+    return ids
+
+
 def torch_worker(options: str, weights: str, lines: list, threads: int) -> dict:
     import h5py
     import torch
@@ -155,7 +169,7 @@ def torch_worker(options: str, weights: str, lines: list, threads: int) -> dict:
         arrays = {}
         h5.visititems(lambda name, node: arrays.__setitem__(name, torch.from_numpy(node[()]))
                       if isinstance(node, h5py.Dataset) else None)
-    model = TorchElmo(opt, arrays)
+    model = TorchElmo.from_bilm(opt, arrays)
     with torch.inference_mode():
         model.embed(lines[:BATCH])  # warm-up
         began = time.perf_counter()
@@ -174,37 +188,46 @@ class TorchElmo:
     with projection over batches sorted by length, the batch shrinking as sentences end
     (AllenNLP's LstmCellWithProjection), the input projection of all steps at once."""
 
-    def __init__(self, opt, a):
+    def __init__(self, opt, params):
+        """`params`: the tensors in this class's layout (see `from_bilm`); a trainer passes
+        leaf tensors that require gradients, and the same ops train them."""
         import torch
 
         self.torch = torch
         self.opt = opt
+        self.max_chars = opt["char_cnn"]["max_characters_per_token"]
+        self.act = torch.relu if opt["char_cnn"]["activation"] == "relu" else torch.tanh
+        self.char_embed = params["char_embed"]  # (262, D): row 0 is "no token"
+        self.convs = params["convs"]            # [(weight (count, D, width), bias)]
+        self.highway = params["highway"]        # [(W_carry | W_transform, b_carry | b)]
+        self.proj = params["proj"]              # (W (filters, P), b)
+        self.lstm = params["lstm"]              # [direction][layer]: (w_x, w_h, bias, w_p)
+
+    @classmethod
+    def from_bilm(cls, opt, a):
+        """From the arrays of a weights.hdf5 (bilm-tf's names and layout)."""
+        import torch
+
         cnn, lstm = opt["char_cnn"], opt["lstm"]
-        self.max_chars = cnn["max_characters_per_token"]
-        self.char_embed = torch.cat([torch.zeros(1, a["char_embed"].shape[1]), a["char_embed"]])
-        self.convs = [(a[f"CNN/W_cnn_{i}"][0].permute(2, 1, 0).contiguous(), a[f"CNN/b_cnn_{i}"])
-                      for i in range(len(cnn["filters"]))]
-        self.act = torch.relu if cnn["activation"] == "relu" else torch.tanh
-        self.highway = [(torch.cat([a[f"CNN_high_{k}/W_carry"], a[f"CNN_high_{k}/W_transform"]],
+        p = lstm["projection_dim"]
+        cell = "RNN_{}/RNN/MultiRNNCell/Cell{}/LSTMCell/"
+        return cls(opt, {
+            "char_embed": torch.cat([torch.zeros(1, a["char_embed"].shape[1]), a["char_embed"]]),
+            "convs": [(a[f"CNN/W_cnn_{i}"][0].permute(2, 1, 0).contiguous(), a[f"CNN/b_cnn_{i}"])
+                      for i in range(len(cnn["filters"]))],
+            "highway": [(torch.cat([a[f"CNN_high_{k}/W_carry"], a[f"CNN_high_{k}/W_transform"]],
                                    1), torch.cat([a[f"CNN_high_{k}/b_carry"],
                                                   a[f"CNN_high_{k}/b_transform"]]))
-                        for k in range(cnn["n_highway"])]
-        self.proj = (a["CNN_proj/W_proj"], a["CNN_proj/b_proj"])
-        p = lstm["projection_dim"]
-        self.lstm = [[(a[f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/W_0"][:p],
-                       a[f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/W_0"][p:],
-                       a[f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/B"],
-                       a[f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell/W_P_0"])
-                      for layer in range(lstm["n_layers"])] for d in (0, 1)]
+                        for k in range(cnn["n_highway"])],
+            "proj": (a["CNN_proj/W_proj"], a["CNN_proj/b_proj"]),
+            "lstm": [[(a[cell.format(d, layer) + "W_0"][:p], a[cell.format(d, layer) + "W_0"][p:],
+                       a[cell.format(d, layer) + "B"], a[cell.format(d, layer) + "W_P_0"])
+                      for layer in range(lstm["n_layers"])] for d in (0, 1)]})
 
     def char_ids(self, sentence):
-        ids = np.full((len(sentence) + 2, self.max_chars), 261, dtype=np.int64)
-        for t, token in enumerate([None] + sentence + [None]):
-            body = ([256] if t == 0 else [257] if t == len(sentence) + 1
-                    else list(token.encode("utf-8"))[:self.max_chars - 2])
-            chars = [258] + body + [259]
-            ids[t, :len(chars)] = np.array(chars) + 1
-        return ids
+        """(tokens + 2, max_chars) int64: <S>, the tokens (str), </S>."""
+        return np.stack([token_char_ids(t, self.max_chars)
+                         for t in [BOS] + [t.encode("utf-8") for t in sentence] + [EOS]])
 
     def encode(self, ids):
         torch = self.torch
@@ -219,15 +242,16 @@ class TorchElmo:
             x = g * torch.relu(both[:, f:]) + (1 - g) * x
         return torch.addmm(self.proj[1], x, self.proj[0])
 
-    def run_lstm(self, xs, lengths, w_x, w_h, bias, w_p):
-        """xs (B, T, P) padded, sentences sorted longest first."""
+    def run_lstm(self, xs, lengths, w_x, w_h, bias, w_p, state=None):
+        """xs (B, T, P) padded, sentences sorted longest first; `state` (c, h) to start from
+        (zeros by default). Returns the outputs (B, T, P) and the last (c, h)."""
         torch = self.torch
         lstm = self.opt["lstm"]
         batch, steps, _ = xs.shape
         xw = torch.addmm(bias, xs.reshape(batch * steps, -1), w_x).reshape(batch, steps, -1)
         cells = w_p.shape[0]
-        c = torch.zeros(batch, cells)
-        h = torch.zeros(batch, w_p.shape[1])
+        c, h = state if state is not None else (torch.zeros(batch, cells),
+                                                torch.zeros(batch, w_p.shape[1]))
         out = torch.zeros(batch, steps, w_p.shape[1])
         for t in range(steps):
             n = int((lengths > t).sum())
@@ -240,7 +264,7 @@ class TorchElmo:
             c = torch.cat([cn, c[n:]]) if n < batch else cn
             h = torch.cat([hn, h[n:]]) if n < batch else hn
             out[:n, t] = hn
-        return out
+        return out, (c, h)
 
     def embed(self, lines):
         torch = self.torch
@@ -267,7 +291,7 @@ class TorchElmo:
             for d, seq in ((0, x), (1, rev)):
                 inp = seq
                 for k, weights in enumerate(self.lstm[d]):
-                    h = self.run_lstm(inp, lengths, *weights)
+                    h, _ = self.run_lstm(inp, lengths, *weights)
                     if k > 0 and self.opt["lstm"]["use_skip_connections"]:
                         h = h + inp
                     if d == 0:

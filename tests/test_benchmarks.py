@@ -325,3 +325,146 @@ def test_elmo_speed_on_a_tiny_model(data, tmp_path):
 def test_elmo_speed_says_where_the_data_is_missing(tmp_path):
     r = run_script("elmo_speed.py", "--data", tmp_path / "nowhere", cwd=tmp_path)
     assert r.returncode == 2 and "missing" in r.stderr
+
+
+def _elmo_train():
+    """benchmarks/elmo_train.py as a module (its pure parts: split, vocabulary, n-grams)."""
+    import importlib.util
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location("elmo_train", BENCHMARKS / "elmo_train.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_elmo_train_holds_out_the_last_lines():
+    et = _elmo_train()
+    lines = [[f"w{i}"] for i in range(40)]
+    train, held = et.split_held_out(lines)
+    assert train == lines[:38] and held == lines[38:]            # 5% of 40
+    assert et.split_held_out(lines[:3]) == (lines[:2], lines[2:3])  # at least one line
+    with pytest.raises(ValueError):
+        et.split_held_out(lines[:1])
+
+
+def test_elmo_train_ngram_baselines_by_hand():
+    """Train "a b" and "a", vocabulary <S> </S> <UNK> a b (V = 5); held out "b a" and "c a"
+    (c is <UNK>). The forward predictions of training: a|<S> b|a </S>|b a|<S> </S>|a."""
+    et = _elmo_train()
+    vocab = et.Vocabulary([["a", "b"], ["a"]], min_count=1)
+    assert vocab.words == ["<S>", "</S>", "<UNK>", "a", "b"]
+    train = [vocab.ids(["a", "b"]), vocab.ids(["a"])]
+    held = [vocab.ids(["b", "a"])]
+    # add-one unigram: counts a 2, b 1, </S> 2 of N = 5; p = (c + 1) / 10
+    assert et.unigram_perplexity(train, held, 5) == pytest.approx((0.2 * 0.3 * 0.3) ** (-1 / 3))
+    unknown = [vocab.ids(["c", "a"])]
+    assert et.unigram_perplexity(train, unknown, 5) == pytest.approx((0.1 * 0.3 * 0.3) ** (-1 / 3))
+    # Kneser-Ney, D = 0.5: bigram types <S>a (x2), ab, b</S>, a</S>: N(. .) = 4;
+    # continuation N(. a) = 1, N(. b) = 1, N(. </S>) = 2, three words with one:
+    # p1(a) = p1(b) = (0.5 + 0.5 * 3 / 5) / 4 = 0.2, p1(</S>) = 0.45, the others 0.075.
+    # b|<S>: c(<S>) = 2, N(<S> .) = 1 -> 0.5 * 1 * 0.2 / 2 = 0.05
+    # a|b:   c(b) = 1,   N(b .) = 1   -> 0.5 * 1 * 0.2 / 1 = 0.1
+    # </S>|a: c(a) = 2, c(a </S>) = 1, N(a .) = 2 -> (0.5 + 0.5 * 2 * 0.45) / 2 = 0.475
+    kn = et.kneser_ney_perplexity(train, held, 5, discount=0.5)
+    assert kn == pytest.approx((0.05 * 0.1 * 0.475) ** (-1 / 3))
+    # backward: held "b a" read right to left predicts a|</S>, b|a, <S>|b
+    # training backward bigrams: </S>b, ba, a<S>, </S>a, a<S>: a<S> twice, N(. .) = 4,
+    # N(. a) = 2 (after b and </S>), N(. b) = N(. <S>) = 1 -> p1(a) = 0.45, p1(b) = 0.2;
+    # a|</S>: c(</S>) = 2, c(</S> a) = 1, N(</S> .) = 2 -> (0.5 + 0.5 * 2 * 0.45) / 2 = 0.475
+    # b|a: c(a) = 2, c(a b) = 0, N(a .) = 1 -> 0.5 * 1 * 0.2 / 2 = 0.05
+    # <S>|b: c(b) = 1, c(b <S>) = 0, N(b .) = 1 -> 0.5 * 0.2 = 0.1
+    backward = et.kneser_ney_perplexity(train, held, 5, backward=True, discount=0.5)
+    assert backward == pytest.approx((0.475 * 0.05 * 0.1) ** (-1 / 3))
+
+
+def test_elmo_train_kneser_ney_is_a_distribution():
+    """Every context's probabilities over the vocabulary add up to one (seen and unseen
+    contexts), with the discount from the counts of counts."""
+    et = _elmo_train()
+    lines = [line.split() for line in (DATA / "austen_small.txt").read_text().splitlines()
+             if line.split()][:300]
+    vocab = et.Vocabulary(lines, min_count=2)
+    train = [vocab.ids(t) for t in lines]
+    v = len(vocab)
+    for context in (0, vocab.index["the"], vocab.index["<UNK>"], 1):
+        # one held-out "sentence" per word w: the pair (context, w)
+        held = [np.array([context, w]) for w in range(v)]
+        probabilities = [1 / et.kneser_ney_perplexity(train, [h], v) for h in held]
+        assert sum(probabilities) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_elmo_train_log_uniform_sampler():
+    """Distinct ids, the frequent ones nearly always drawn; the expected counts of all ids
+    add up to about the number drawn; the whole vocabulary uncorrected when S >= V."""
+    et = _elmo_train()
+    rng = np.random.default_rng(0)
+    ids, log_expected = et.log_uniform(1000, 300, rng)
+    assert len(set(ids.tolist())) == 300 and ids.min() >= 0 and ids.max() < 1000
+    assert set(range(10)) <= set(ids.tolist())
+    assert np.exp(log_expected(np.arange(1000))).sum() == pytest.approx(300, rel=0.1)
+    hits = np.zeros(1000)
+    for _ in range(200):
+        drawn, log_expected = et.log_uniform(1000, 300, rng)
+        hits[drawn] += 1
+    expected = np.exp(log_expected(np.arange(1000)))
+    assert np.abs(hits[[50, 200, 900]] / 200 - expected[[50, 200, 900]]).max() < 0.12
+    ids, log_expected = et.log_uniform(50, 50, rng)
+    assert ids.tolist() == list(range(50)) and not log_expected(ids).any()
+
+
+@pytest.mark.slow
+def test_elmo_train_torch_reference_learns(tmp_path):
+    """The torch biLM of elmo_train.py on a tiny size: its sampled softmax trains the full
+    softmax: held-out perplexity falls to a fifth of the untrained model's in both
+    directions (beating the unigram model takes more tokens than a test should)."""
+    pytest.importorskip("torch")
+    et = _elmo_train()
+    lines = et.read_lines(DATA / "austen_small.txt", 600)
+    train, held = et.split_held_out(lines)
+    spec = {"threads": 1, "seed": 1, "train": str(et.write_lines(tmp_path / "t.txt", train)),
+            "held": str(et.write_lines(tmp_path / "h.txt", held)), "min_count": 2,
+            "batch": 16, "bptt": 10, "dropout": 0.0, "lr": 0.2, "samples": 200, "clip": 10.0,
+            "options": {"lstm": {"use_skip_connections": True, "projection_dim": 16,
+                                 "cell_clip": 3, "proj_clip": 3, "dim": 32, "n_layers": 2},
+                        "char_cnn": {"activation": "relu", "filters": [[1, 8], [2, 8]],
+                                     "n_highway": 1, "embedding": {"dim": 8},
+                                     "n_characters": 262, "max_characters_per_token": 20}}}
+    untrained = et.torch_train({**spec, "epochs": 0})
+    trained = et.torch_train({**spec, "epochs": 2})
+    assert untrained["tokens"] == 0 and trained["tokens"] > 0
+    assert trained["loss_last"] < trained["loss_first"]
+    for direction in ("forward", "backward"):
+        assert trained[direction] < 0.2 * untrained[direction]
+
+
+@pytest.mark.slow
+def test_elmo_train_end_to_end_on_tiny_data(data, tmp_path):
+    """elmo_train.py on 300 lines at a tiny size: the baselines' table, every trainer that
+    is installed, the classification table and the JSON."""
+    import importlib.util
+
+    args = ["--data", data, "--lines", 300, "--threads", 1, "--filters", "1:8,2:8",
+            "--char-dim", 8, "--proj-dim", 8, "--lstm-dim", 16, "--bptt", 5, "--batch", 8,
+            "--samples", 50, "--max-chars", 20, "--classify", "langid_gettext",
+            "--classify-lines", 100, "--json", tmp_path / "out.json"]
+    has_torch = importlib.util.find_spec("torch") is not None
+    if not has_torch:
+        args.append("--skip-torch")
+    r = run_script("elmo_train.py", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "| bigram (interpolated Kneser-Ney) |" in r.stdout
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["lines"] == 300 and report["held_lines"] == 15
+    unigram, bigram = report["baselines"].values()
+    assert min(bigram) < min(unigram)
+    row = report["runs"][0]
+    assert ("torch" in row) == has_torch and ("embtk" in row) == hasattr(embtk, "train_elmo")
+    for tool in ("torch", "embtk"):
+        if tool in row:
+            assert row[tool]["tokens"] > 0 and row[tool]["mean"] > 1
+    (name, _, tested, majority, scores), = report["classify"]
+    assert name == "langid_gettext" and tested == 50 and scores["fastText"] > majority
