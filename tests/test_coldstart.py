@@ -66,3 +66,12 @@ def test_errors_before_training_and_verbose_0_print_no_note(tmp_path):
     done = _embtk(tmp_path / "cache", "supervised", "-input", DATA / "authors.train",
                   "-output", tmp_path / "m", *SMALL, "-verbose", "0")
     assert done.returncode == 0 and done.stderr == ""
+
+
+@pytest.mark.slow
+def test_the_kernels_list_is_what_a_run_compiles_today(tmp_path):
+    """After a kernel's arguments or callees change, `python -m embtk.coldstart --record`
+    writes the list again (a stale list costs time on a cold cache, not correctness)."""
+    for run in [("supervised", "softmax", []), ("skipgram", "ns", [])]:
+        key = f"{run[0]} {run[1]}"
+        assert coldstart.record(tmp_path, [run])[key] == coldstart.listed_kernels(key), key

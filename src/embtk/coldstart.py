@@ -2,12 +2,12 @@
 
 A fresh install has an empty numba cache, and a training command would compile its
 kernels one after the other (about 10 s of CPU for the quickstart's `supervised`), each
-at its first call. Instead, `compiled_ahead` starts child processes that compile the
-kernels the command will call, in the order it calls them, and write them to the cache,
-while the command imports, validates and reads its input; at its first call of a
-kernel, the command waits for the child that compiles it, then loads it from the
-cache. On a warm cache (every kernel listed is cached) it starts nothing and prints
-nothing.
+at its first call. Instead, `compiled_ahead` starts a child process per core (two at
+most) that compile the kernels the command will call, in the order it needs them, each
+child taking the next one when done, and write them to the cache, while the command
+reads its input; at its first call of a kernel, the command waits until it is compiled,
+then loads it from the cache. On a warm cache (every kernel listed is cached) it starts
+nothing and prints nothing. On 2 cores this halves the wait, not the CPU time.
 
 Two things besides the wait:
 - The command always runs kernels loaded from the cache, as it does on a warm cache. A
@@ -16,9 +16,16 @@ Two things besides the wait:
   -seed S` model trained on a cold cache used to differ from the same run on a warm one.
 - Which kernels a command calls, with which argument types, cannot be known before it
   calls them: `KERNELS_FILE` lists them for each kind of training run (the model, the
-  loss, -batch), as recorded by `python -m embtk.coldstart --record` on tiny inputs. A
+  loss, -batch), callees before their callers, as recorded by `python -m embtk.coldstart
+  --record` on tiny inputs (run it after changing a kernel's arguments or callees). A
   kernel the list misses is compiled where it is called, as without this module; a
-  stale list costs time, never a wrong result (tests/test_coldstart.py checks it).
+  stale list costs time, never a wrong result (tests/test_coldstart.py checks that the
+  list is current).
+
+The note goes to stderr at -verbose 1 and above, terminal or not, as fastText's own
+"Read NM words" does: a log then says why its first run took seconds longer; -verbose
+0 silences it with everything else. Runs that can fail after the note for reasons
+found late (-resume, -inputModel, -pretrainedVectors, autotune) compile as they go.
 """
 
 from __future__ import annotations
@@ -74,9 +81,11 @@ def _is_cached(disp, sig) -> bool:
 
 @contextlib.contextmanager
 def compiled_ahead(args):
-    """The block (a training command) runs while child processes compile the kernels it
-    will call that the cache lacks; prints NOTE on stderr first (unless -verbose 0) when
-    there are any. Children still at work when the block ends are stopped."""
+    """The block (a training command, its saving included) runs while child processes
+    compile the kernels it will call that the cache lacks; prints NOTE on stderr first
+    (unless -verbose 0) when there are any. The input is checked first, so that an empty
+    or unreadable one is the only line. Children still at work when the block ends (on
+    kernels this run did not call, or after an error) are stopped."""
     if args.resume or args.inputModel or args.pretrainedVectors or args.autotuneValidationFile:
         yield  # rarer runs, with more ways to fail after the note: compiled as they go
         return
@@ -305,20 +314,22 @@ def _tiny_corpus(path: Path, supervised: bool) -> None:
             out.write((f"__label__{n % 3} " if supervised else "") + line + "\n")
 
 
-def record(work: Path) -> dict:
-    """Run every kind of training command on tiny inputs, each in a child process with
-    an empty numba cache, and list the kernels each calls from Python."""
+def record(work: Path, runs=RECORDED_RUNS) -> dict:
+    """Run each kind of training command (`runs`: (model, loss, more options)) on tiny
+    inputs, each in a child process with an empty numba cache, and list the kernels it
+    compiles, callees before their callers: {run_key: [(module, name, signature)]}."""
     import tempfile
 
     listed = {}
-    for model, loss, more in RECORDED_RUNS:
+    for model, loss, more in runs:
         supervised = model == "supervised"
         data = work / ("labelled.txt" if supervised else "text.txt")
         _tiny_corpus(data, supervised)
         with tempfile.TemporaryDirectory(dir=work) as cache:
             calls = work / "calls.pickle"
             argv = [model, "-input", str(data), "-output", str(work / "model"), "-loss", loss,
-                    "-dim", "10", "-epoch", "1", "-bucket", "1000", "-verbose", "0", *more]
+                    "-dim", "10", "-epoch", "1", "-bucket", "1000", "-thread", "2", "-verbose", "0",
+                    *more]  # -thread 2: the same kernels on any machine
             env = dict(os.environ, NUMBA_CACHE_DIR=cache)
             subprocess.run([sys.executable, "-c", _RECORDER, str(calls), *argv], env=env,
                            check=True)
