@@ -60,7 +60,8 @@ def listed_kernels(key: str) -> list:
     first calls them ([] if none are listed, or the list cannot be read by this numba)."""
     try:
         with open(KERNELS_FILE, "rb") as f:
-            return pickle.load(f).get(key, [])
+            listed = pickle.load(f).get(key)  # each kind pickled apart: only its types are
+        return pickle.loads(listed) if listed else []  # read (9 ms for all of them)
     except Exception:  # missing, or pickled numba types this numba cannot read
         return []
 
@@ -69,14 +70,27 @@ def _dispatcher(module: str, name: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _is_cached(disp, sig) -> bool:
-    """Whether numba's cache holds `disp` compiled for `sig` (the index is read, no code
-    is loaded)."""
-    cache = disp._cache
-    if not getattr(cache, "_enabled", False):
-        return True  # not a cached function: nothing a child could do for it
-    key = cache._index_key(sig, disp.targetctx.codegen())
-    return key in cache._cache_file._load_index()
+class _CacheIndexes:
+    """Whether numba's cache holds a dispatcher compiled for a signature, from its index
+    files (read once each; no code is loaded). 1-2 ms for a run's kernels: numba's own
+    key would ask LLVM for the host's CPU features at every lookup (15 ms)."""
+
+    def __init__(self):
+        self.indexes = {}
+        self.magic = None
+
+    def magic_tuple(self):  # what numba's cache key asks of a codegen
+        return self.magic
+
+    def holds(self, disp, sig) -> bool:
+        cache = disp._cache
+        if not getattr(cache, "_enabled", False):
+            return True  # not a cached function: nothing a child could do for it
+        if self.magic is None:
+            self.magic = disp.targetctx.codegen().magic_tuple()
+        if disp not in self.indexes:
+            self.indexes[disp] = cache._cache_file._load_index()
+        return cache._index_key(sig, self) in self.indexes[disp]
 
 
 @contextlib.contextmanager
@@ -93,7 +107,8 @@ def compiled_ahead(args):
         check_input(args.input)  # an empty input fails before the note, in one line
     try:
         entries = [(_dispatcher(m, n), sig) for m, n, sig in listed_kernels(run_key(args))]
-        missing = [(d, sig) for d, sig in entries if not _is_cached(d, sig)]
+        cached = _CacheIndexes()
+        missing = [(d, sig) for d, sig in entries if not cached.holds(d, sig)]
     except Exception:  # a kernel renamed since the list was made: compile as they come
         missing = []
     if not missing:
@@ -347,6 +362,6 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as folder:
         kernels = record(Path(folder))
     with open(KERNELS_FILE, "wb") as out:
-        pickle.dump(kernels, out)
+        pickle.dump({key: pickle.dumps(calls) for key, calls in kernels.items()}, out)
     for key, calls in kernels.items():
         print(f"{key}: {len(calls)} kernels")
