@@ -56,8 +56,10 @@ def run_key(args) -> str:
 
 
 def listed_kernels(key: str) -> list:
-    """[(module, function name, signature)] of the run kind `key`, in the order a run
-    first calls them ([] if none are listed, or the list cannot be read by this numba)."""
+    """[(module, function name, signature, callees)] of the run kind `key`, callees
+    before their callers (`callees`: the indices of the listed entries compiled with it,
+    which a child waits for rather than compiling them too); [] if none are listed, or
+    the list cannot be read by this numba."""
     try:
         with open(KERNELS_FILE, "rb") as f:
             listed = pickle.load(f).get(key)  # each kind pickled apart: only its types are
@@ -106,17 +108,18 @@ def compiled_ahead(args):
     if args.input != "-":
         check_input(args.input)  # an empty input fails before the note, in one line
     try:
-        entries = [(_dispatcher(m, n), sig) for m, n, sig in listed_kernels(run_key(args))]
+        entries = [(_dispatcher(m, n), sig, callees)
+                   for m, n, sig, callees in listed_kernels(run_key(args))]
         cached = _CacheIndexes()
-        missing = [(d, sig) for d, sig in entries if not cached.holds(d, sig)]
+        done = [cached.holds(d, sig) for d, sig, _ in entries]
     except Exception:  # a kernel renamed since the list was made: compile as they come
-        missing = []
-    if not missing:
+        done = [True]
+    if all(done):
         yield
         return
     if args.verbose > 0:
         print(NOTE, file=sys.stderr, flush=True)
-    ahead = _Ahead(missing)
+    ahead = _Ahead(entries, done)
     try:
         yield
     finally:
@@ -124,26 +127,31 @@ def compiled_ahead(args):
 
 
 class _Ahead:
-    """Child processes compiling `entries` [(dispatcher, signature)] in order, each
-    taking the next one when it is done; the dispatchers wait for their entry before
-    compiling (then they find it in the cache)."""
+    """Child processes compiling `entries` [(dispatcher, signature, callees)] (those not
+    `done` already), each taking the next one whose callees are compiled, so that two
+    children do not compile the same callee; the dispatchers wait for their entry
+    before compiling (then they find it in the cache)."""
 
-    def __init__(self, entries):
+    def __init__(self, entries, done):
         self.entries = entries
         self.done = [threading.Event() for _ in entries]
-        self.next = 0
-        self.lock = threading.Lock()
-        count = min(_CHILDREN, os.cpu_count() or 1, len(entries))
+        self.free = [not d for d in done]  # not cached, not given to a child yet
+        self.changed = threading.Condition()
+        for k in range(len(entries)):
+            if done[k]:
+                self.done[k].set()
+        count = min(_CHILDREN, os.cpu_count() or 1, sum(self.free))
         self.children = []
         for _ in range(count):
             try:
-                self.children.append(_Child(entries))
+                self.children.append(_Child([(d, sig) for d, sig, _ in entries]))
             except OSError:
                 break
         # only now: a forked child must not inherit the waiting dispatchers
         self.waiting = {}
-        for k, (disp, sig) in enumerate(entries):
-            self.waiting.setdefault(disp, {})[tuple(sig)] = self.done[k]
+        for k, (disp, sig, _) in enumerate(entries):
+            if not done[k]:
+                self.waiting.setdefault(disp, {})[tuple(sig)] = self.done[k]
         for disp, events in self.waiting.items():
             disp.compile = self._waiting_compile(disp, events)
         self.feeding = len(self.children)
@@ -164,40 +172,59 @@ class _Ahead:
 
         return compile
 
-    def _take(self) -> int:
-        with self.lock:
-            k, self.next = self.next, self.next + 1
-            return k
+    def _take(self):
+        """The first free entry whose callees are compiled (waiting while all free ones
+        wait for callees another child compiles); None when none is left."""
+        with self.changed:
+            while True:
+                waiting = False
+                for k, free in enumerate(self.free):
+                    if not free:
+                        continue
+                    if all(self.done[c].is_set() for c in self.entries[k][2]):
+                        self.free[k] = False
+                        return k
+                    waiting = True
+                if not waiting:
+                    return None
+                self.changed.wait(1.0)
+
+    def _finished(self, k) -> None:
+        with self.changed:
+            self.done[k].set()
+            self.changed.notify_all()
 
     def _feed(self, child) -> None:
         """Give `child` the next entry whenever it has compiled one; when it fails or
         ends, the entries not done are compiled where they are called."""
         try:
-            while (k := self._take()) < len(self.entries):
+            while (k := self._take()) is not None:
                 child.requests.write(b"%d\n" % k)
                 child.requests.flush()
                 answer = child.answers.readline().strip()
-                self.done[k].set()
+                self._finished(k)
                 if answer != b"%d" % k:
                     break
         except (OSError, ValueError):
             pass
         finally:
-            with self.lock:
+            with self.changed:
                 self.feeding -= 1
                 last = self.feeding == 0
             if last:  # no child left: what is not done is compiled where it is called
                 self._release_all()
 
     def _release_all(self) -> None:
-        for event in self.done:
-            event.set()
+        with self.changed:
+            for event in self.done:
+                event.set()
+            self.changed.notify_all()
 
     def close(self) -> None:
         for disp in self.waiting:
             disp.__dict__.pop("compile", None)
-        with self.lock:
-            self.next = len(self.entries)  # hand out nothing more
+        with self.changed:
+            self.free = [False] * len(self.entries)  # hand out nothing more
         for child in self.children:
             child.stop()  # what it compiles now, this run did not call
         self._release_all()
@@ -293,20 +320,24 @@ _RECORDER = """
 import pickle, sys
 import numba.core.event as event
 
-calls = []
+calls, nested = [], [[]]
 
 class Recorder(event.Listener):
     def on_start(self, ev):
-        pass
+        nested.append([])  # the listed entries compiled inside this one
 
     def on_end(self, ev):  # callees before their callers: a child then compiles a caller
-        disp = ev.data["dispatcher"]  # with its callees in the cache, some from the other
+        disp = ev.data["dispatcher"]  # with its callees in the cache
+        inner = nested.pop()
         module = sys.modules.get(disp.py_func.__module__)
         # the functions a child can find by name: not numba's own, nor local closures
         if getattr(module, disp.py_func.__name__, None) is disp:
             entry = (disp.py_func.__module__, disp.py_func.__name__, ev.data["args"])
-            if entry not in calls:
-                calls.append(entry)
+            names = [c[:3] for c in calls]
+            if entry not in names:
+                calls.append((*entry, tuple(sorted(set(inner)))))
+            inner = inner + [names.index(entry) if entry in names else len(calls) - 1]
+        nested[-1].extend(inner)
 
 event.register("numba:compile", Recorder())
 import embtk.coldstart
