@@ -93,7 +93,8 @@ def make_seeds(directory) -> dict:
     """Train the seed models in `directory` and write the files the queries read.
 
     sup.bin (supervised, word bigrams), full.ftz (quantized), pruned.ftz (quantized with
-    -cutoff, -qnorm and -qout), sg.bin (skipgram with character n-grams) and sg.vec.
+    -cutoff, -qnorm and -qout), sg.bin (skipgram with character n-grams), sg.vec, and
+    floret.bin, floret_sup.bin (floret mode, floret's .bin layout).
     All are tiny (dim 4, small buckets) so that one variant loads in milliseconds.
     """
     import embtk
@@ -116,6 +117,12 @@ def make_seeds(directory) -> dict:
     sg = embtk.train_unsupervised(str(text), model="skipgram", minCount=5, minn=2, maxn=4,
                                   bucket=64, **common)
     sg.save_model(str(d / "sg.bin"))
+    # floret's layout (two more options in the header), each query kind once
+    floret = dict(common, mode="floret", hashCount=2, bucket=64)
+    embtk.train_unsupervised(str(text), model="skipgram", minCount=5, minn=2, maxn=4,
+                             **floret).save_model(str(d / "floret.bin"))
+    embtk.train_supervised(str(corpus), minCount=2, wordNgrams=2, **floret).save_model(
+        str(d / "floret_sup.bin"))
     words = sg.words[:40]
     rows = [w + " " + " ".join("%.5g" % v for v in sg.get_word_vector(w)) for w in words]
     (d / "sg.vec").write_text(f"{len(words)} 4\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -154,7 +161,7 @@ def make_elmo_seed(path) -> None:
 
 # The seed files and their kinds (which queries a variant of each goes through).
 SEED_FILES = {"sup.bin": "sup", "full.ftz": "sup", "pruned.ftz": "sup", "sg.bin": "sg",
-              "sg.vec": "vec", "lm.elmo": "elmo"}
+              "sg.vec": "vec", "lm.elmo": "elmo", "floret.bin": "sg", "floret_sup.bin": "sup"}
 
 
 def load_seeds(directory) -> dict:
@@ -167,17 +174,20 @@ def load_seeds(directory) -> dict:
         elif kind == "elmo":
             seeds[name] = Seed(name, kind, data, *elmo_layout(data))
         else:
-            seeds[name] = Seed(name, kind, data, *bin_layout(data), words=word_spans(data))
+            floret = name.startswith("floret")
+            seeds[name] = Seed(name, kind, data, *bin_layout(data, floret),
+                               words=word_spans(data, floret))
     return seeds
 
 
 _ARG_NAMES = ("dim ws epoch minCount neg wordNgrams loss model bucket minn maxn "
               "lrUpdateRate").split()
+_FLORET_ARG_NAMES = _ARG_NAMES[:-1] + ["mode", "hashCount", "lrUpdateRate"]
 
 
-def bin_layout(data: bytes):
-    """The fixed-size fields and section boundaries of a valid `.bin`/`.ftz`, found with
-    a parser of our own (not the reader under test)."""
+def bin_layout(data: bytes, floret: bool = False):
+    """The fixed-size fields and section boundaries of a valid `.bin`/`.ftz` (in floret's
+    layout if `floret`), found with a parser of our own (not the reader under test)."""
     fields, marks = [], []
 
     def add(name, offset, fmt):
@@ -186,10 +196,12 @@ def bin_layout(data: bytes):
     add("magic", 0, "<i")
     add("version", 4, "<i")
     marks.append(("args", 8))
-    for i, name in enumerate(_ARG_NAMES):
+    names = _FLORET_ARG_NAMES if floret else _ARG_NAMES
+    for i, name in enumerate(names):
         add(f"args.{name}", 8 + 4 * i, "<i")
-    add("args.t", 56, "<d")
-    pos = 64
+    pos = 8 + 4 * len(names)
+    add("args.t", pos, "<d")
+    pos += 8
     marks.append(("dictionary header", pos))
     size, _nwords, _nlabels, _ntokens, prune = struct.unpack_from("<iiiqq", data, pos)
     for name, off, fmt in (("size", 0, "<i"), ("nwords", 4, "<i"), ("nlabels", 8, "<i"),
@@ -223,10 +235,11 @@ def bin_layout(data: bytes):
     return fields, marks
 
 
-def word_spans(data: bytes) -> list:
+def word_spans(data: bytes, floret: bool = False) -> list:
     """(start, end) of every word of a `.bin`'s dictionary."""
-    size, = struct.unpack_from("<i", data, 64)
-    spans, pos = [], 92
+    shift = 8 if floret else 0
+    size, = struct.unpack_from("<i", data, 64 + shift)
+    spans, pos = [], 92 + shift
     for _ in range(size):
         end = data.index(b"\0", pos)
         spans.append((pos, end))

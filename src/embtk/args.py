@@ -13,6 +13,8 @@ from .errors import EmbtkError
 # Integer codes used in the .bin header (fastText's enums).
 LOSS_CODES = {"hs": 1, "ns": 2, "softmax": 3, "ova": 4}
 MODEL_CODES = {"cbow": 1, "skipgram": 2, "supervised": 3}
+MODE_CODES = {"fasttext": 1, "floret": 2}  # floret's mode_name, in its .bin
+MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 LOSS_NAMES = {v: k for k, v in LOSS_CODES.items()}
 MODEL_NAMES = {v: k for k, v in MODEL_CODES.items()}
 LOSS_ALIASES = {"one-vs-all": "ova"}
@@ -170,7 +172,8 @@ class Args:
     input: str = option("", "training file (one example per line; '-' reads stdin)",
                         metavar="FILE", required=True)
     output: str = option("", "writes PREFIX.bin and PREFIX.vec (and PREFIX.output with "
-                         "-saveOutput)", metavar="PREFIX", required=True)
+                         "-saveOutput, PREFIX.floret in floret mode)", metavar="PREFIX",
+                         required=True)
     model: str = "skipgram"
     lr: float = option(0.05, "learning rate")
     lrUpdateRate: int = option(100, "tokens processed between learning-rate updates")
@@ -188,6 +191,10 @@ class Args:
     bucket: int = option(2000000, "number of hash buckets for n-grams")
     minn: int = option(3, "min length of char n-grams")
     maxn: int = option(6, "max length of char n-grams (0: none)")
+    mode: str = option("fasttext", "fasttext, or floret: each word and n-gram spread over "
+                       "-hashCount rows of one hashed table of -bucket rows (see README)",
+                       metavar="fasttext|floret")
+    hashCount: int = option(1, "floret mode: rows per word and per n-gram (1-4)")
     thread: int = option(help="number of threads (by default, one per CPU)",
                          factory=default_thread_count)
     t: float = option(1e-4, "sampling threshold")
@@ -199,7 +206,8 @@ class Args:
     seed: int = option(0, "random seed (reproducible with -thread 1)")
     inputModel: str = option(
         "", "continue training this .bin on -input: its options are the defaults, new words "
-        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss cannot change)",
+        "and labels are added (-dim, -minn, -maxn, -bucket, -wordNgrams, -loss, -mode, "
+        "-hashCount cannot change)",
         metavar="FILE", show_default=False)
     checkpoint: str = option("", "save a resumable state to this file every -checkpointEvery "
                              "seconds, when interrupted, and at the end (marked complete: "
@@ -269,9 +277,19 @@ class Args:
     def supervised(self) -> bool:
         return self.model == "supervised"
 
+    @property
+    def floret(self) -> bool:
+        return self.mode == "floret"
+
+    @property
+    def floret_hashes(self) -> int:
+        """Rows per word and n-gram in floret mode; 0 in fastText mode (Dictionary's hash_count)."""
+        return int(self.hashCount) if self.mode == "floret" else 0
+
     def effective_bucket(self) -> int:
-        """fastText allocates no hash buckets when nothing would land in them."""
-        if self.wordNgrams <= 1 and self.maxn == 0:
+        """fastText allocates no hash buckets when nothing would land in them (floret
+        always does: it hashes whole words too)."""
+        if self.wordNgrams <= 1 and self.maxn == 0 and not self.floret:
             return 0
         return self.bucket
 
@@ -316,7 +334,8 @@ class Args:
 
     def check_paths(self) -> None:
         """The files this run reads exist, the ones it writes can be written."""
-        suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else [])
+        suffixes = [".bin", ".vec"] + ([".output"] if self.saveOutput else []) + (
+            [".floret"] if self.floret else [])
         check_paths({"-input": self.input, "-pretrainedVectors": self.pretrainedVectors,
                      "-autotune-validation": self.autotuneValidationFile,
                      "-inputModel": "" if self.resume else self.inputModel,
@@ -330,6 +349,15 @@ class Args:
             raise EmbtkError(f"unknown model '{self.model}' (use cbow, skipgram or supervised)")
         if self.loss not in LOSS_CODES:
             raise EmbtkError(f"unknown loss '{self.loss}' (use hs, ns, softmax or one-vs-all)")
+        if self.mode not in MODE_CODES:
+            raise EmbtkError(f"unknown mode '{self.mode}' (use fasttext or floret)"
+                             f"{did_you_mean(str(self.mode), MODE_CODES)}")
+        if not 1 <= self.hashCount <= 4:
+            raise EmbtkError(f"-hashCount must be between 1 and 4 (floret's range), got "
+                             f"{self.hashCount}")
+        if self.floret and self.bucket <= 0:
+            raise EmbtkError("-bucket must be positive in floret mode: every word's rows are "
+                             "hash buckets")
         positive = ("dim", "ws", "epoch", "wordNgrams", "thread", "lrUpdateRate")
         # negatives are drawn by the ns loss only: fastText accepts -neg 0 with the others
         positive += ("neg",) if self.loss == "ns" else ()

@@ -99,8 +99,8 @@ class SearchStrategy:
             args.bucket = step(self.best_nonzero_bucket, 10000, 10000000, 2.0, 1.5, False)
         else:
             args.bucket = self.original_bucket
-        if args.wordNgrams <= 1 and args.maxn == 0:
-            args.bucket = 0
+        if args.wordNgrams <= 1 and args.maxn == 0 and not args.floret:
+            args.bucket = 0  # (floret mode hashes every word: its buckets always count)
         if "loss" not in manual:
             args.loss = "softmax"
         return args

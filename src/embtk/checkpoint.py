@@ -132,7 +132,8 @@ def read_checkpoint(path: str) -> Checkpoint:
     dictionary = Dictionary.from_packed(
         arrays["word_bytes"], arrays["word_offsets"], arrays["counts"], arrays["types"],
         state["ntokens"], minn=o["minn"], maxn=o["maxn"], bucket=o["bucket"],
-        word_ngrams=o["wordNgrams"], label=o["label"], t=o["t"])
+        word_ngrams=o["wordNgrams"], label=o["label"], t=o["t"],
+        hash_count=o.get("hashCount", 1) if o.get("mode") == "floret" else 0)
     progress = Progress(state["tokens_done"], state["loss_sum"], state["examples"],
                         state["positions"], arrays["rngs"])
     return Checkpoint(o, state["fingerprint"], state["corpus_tokens"], progress, dictionary,

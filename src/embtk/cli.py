@@ -14,7 +14,7 @@ import sys
 import click
 
 # dataclasses and the error type only (no numba, no numpy), so --help stays fast
-from .args import Args, GloveArgs, QuantizeArgs, check_k
+from .args import Args, GloveArgs, QuantizeArgs, check_k, check_text
 from .errors import EmbtkError
 # Only the options the user typed are passed on (shell.given), so the options classes stay
 # the single source of the defaults; --help shows them from there too.
@@ -33,6 +33,15 @@ def _load(path: str):
     warnings.simplefilter("ignore", UnknownWordWarning)
     start_numba()
     return load_model(path)
+
+
+def _load_with_words(path: str):
+    """A model for the commands that search its vocabulary (nn, analogies)."""
+    model = _load(path)
+    if model.dictionary.nwords == 0:
+        raise EmbtkError(f"{path} has no vocabulary to search (a .floret table holds only "
+                         "hashed rows): use the .bin it was saved from")
+    return model
 
 
 def _warn_if_unknown(model, word) -> None:
@@ -69,6 +78,8 @@ def _make_train_command(mode: str, summary: str):
             model = train_with_args(args)
             model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
             model.save_vectors(args.output + ".vec")
+            if args.floret and not model.is_quantized():
+                model.save_floret_vectors(args.output + ".floret")
             if args.saveOutput:
                 model.save_output(args.output + ".output")
         if args.checkpoint and args.verbose > 0:
@@ -357,15 +368,33 @@ def print_sentence_vectors_command(model):
 @click.argument("word", metavar="WORD")
 def print_ngrams_command(model, word):
     """Print each subword of WORD (the word itself if it is known, then its character
-    n-grams) with its vector."""
+    n-grams) with its vector.
+
+    A floret-mode model prints each subword ('<WORD>' first), its hashCount row ids joined
+    by commas, and the sum of those rows; entry 0, the one word that keeps a row of its own,
+    is printed first as 'WORD ROW' (floret's own command adds the first row hashCount times
+    and leaves entry 0's row out)."""
     import numpy as np
 
     m = _load(model)
     out = stdout()
+    if m.args.floret:
+        return _print_floret_ngrams(m, word_arg(os.fsencode(word)), out)
     subwords, ids = m.get_subwords(word_arg(os.fsencode(word)), on_unicode_error=AS_BYTES)
     for subword, row in zip(subwords, ids):
         vec = m.get_input_vector(int(row)) if row >= 0 else np.zeros(m.get_dimension())
         out.write(as_bytes(subword) + b" " + vector_text(vec) + b"\n")
+
+
+def _print_floret_ngrams(m, word, out) -> None:
+    import numpy as np
+
+    groups = [(word, np.array([0]))] if m.get_word_id(word) == 0 else []
+    groups += m.dictionary.subword_groups(check_text(word, "word"))
+    for name, rows in groups:
+        vec = m.input_matrix[rows].sum(axis=0, dtype=np.float32)
+        out.write(as_bytes(name) + b" " + b",".join(b"%d" % r for r in rows) + b" "
+                  + vector_text(vec) + b"\n")
 
 
 def _write_neighbors(out, pairs):
@@ -387,7 +416,7 @@ def _end_prompt(out):
 def nn_command(model, k):
     """Nearest neighbours of query words read from stdin (K of them, default 10)."""
     check_k(k, allow_all=False)
-    m = _load(model)
+    m = _load_with_words(model)
     out = stdout()
     prompt = b"Query word? "
     out.write(prompt)
@@ -411,7 +440,7 @@ def analogies_command(model, k):
     """Words closest to A - B + C, for triplets A B C read from stdin (K answers,
     default 10)."""
     check_k(k, allow_all=False)
-    m = _load(model)
+    m = _load_with_words(model)
     out = stdout()
     prompt = b"Query triplet (A - B + C)? "
     out.write(prompt)
@@ -447,7 +476,8 @@ def _dump_args(a: Args) -> list:
     return [("dim", a.dim), ("ws", a.ws), ("epoch", a.epoch), ("minCount", a.minCount),
             ("neg", a.neg), ("wordNgrams", a.wordNgrams), ("loss", _DUMP_LOSS[a.loss]),
             ("model", _DUMP_MODEL[a.model]), ("bucket", a.bucket), ("minn", a.minn),
-            ("maxn", a.maxn), ("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
+            ("maxn", a.maxn)] + ([("mode", a.mode), ("hashCount", a.hashCount)] if a.floret
+                                 else []) + [("lrUpdateRate", a.lrUpdateRate), ("t", a.t)]
 
 
 @cli.command("dump", context_settings=CONTEXT,

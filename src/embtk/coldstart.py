@@ -51,8 +51,9 @@ _CHILDREN = 2  # the reading kernels are needed first, the training and saving o
 
 def run_key(args) -> str:
     """The kind of training run, as the kernels list names it: "supervised softmax",
-    "skipgram ns batch"..."""
-    return f"{args.model} {args.loss}" + (" batch" if getattr(args, "batch", 0) > 0 else "")
+    "skipgram ns batch"... (floret mode is not listed: it compiles as it goes)."""
+    return (f"{args.model} {args.loss}" + (" batch" if getattr(args, "batch", 0) > 0 else "")
+            + (" floret" if getattr(args, "floret", False) else ""))
 
 
 def listed_kernels(key: str) -> list:

@@ -58,7 +58,8 @@ def prune_dictionary(dictionary: Dictionary, input_matrix: np.ndarray, cutoff: i
     pruneidx = np.stack([ngrams - d.nwords, np.arange(len(ngrams))], axis=1).astype(np.int32)
     pruned = Dictionary([d.words[i] for i in entries], d.counts[entries], d.types[entries],
                         d.ntokens, minn=d.minn, maxn=d.maxn, bucket=d.bucket,
-                        word_ngrams=d.word_ngrams, label=d.label, pruneidx=pruneidx, t=d.t)
+                        word_ngrams=d.word_ngrams, label=d.label, pruneidx=pruneidx, t=d.t,
+                        hash_count=d.hash_count)
     rows = np.concatenate([words, ngrams])
     return pruned, np.ascontiguousarray(input_matrix[rows], dtype=np.float32)
 

@@ -18,7 +18,7 @@ from .errors import EmbtkError
 from .fileformat import ModelFile, load_bin, release_pages
 
 # What a model's matrices (and output layer) are made of: a continued run keeps them.
-FIXED_OPTIONS = ("dim", "minn", "maxn", "bucket", "wordNgrams", "loss")
+FIXED_OPTIONS = ("dim", "minn", "maxn", "bucket", "wordNgrams", "loss", "mode", "hashCount")
 # What a .bin stores besides those: a continued run takes them as its defaults.
 INHERITED_OPTIONS = FIXED_OPTIONS + ("ws", "epoch", "minCount", "neg", "lrUpdateRate", "t")
 _ROWS_AT_A_TIME = 1 << 16
@@ -59,7 +59,8 @@ def previous_dictionary(previous: ModelFile) -> Dictionary:
     a = previous.args
     return Dictionary.from_packed(previous.word_bytes, previous.word_offsets, previous.counts,
                                   previous.types, previous.ntokens, minn=a.minn, maxn=a.maxn,
-                                  bucket=a.bucket, word_ngrams=a.wordNgrams, t=a.t)
+                                  bucket=a.bucket, word_ngrams=a.wordNgrams, t=a.t,
+                                  hash_count=a.floret_hashes)
 
 
 def extend_vocabulary(args: Args, previous: ModelFile, on_tokens=None):

@@ -17,8 +17,9 @@ from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
 from .counting import MAX_VOCAB_SIZE, count_pieces
 from .introsort import sort_order
-from .tokens import (EOS, BOW, EOW, build_keys, fnv1a, fnv_step, has_prefix, hash_bytes, is_eos,
-                     next_token_hash, read_only, rebuild_slots, probe)
+from .tokens import (EOS, BOW, EOW, FLORET_SEED, build_keys, floret_key, fnv1a, fnv_step,
+                     has_prefix, hash_bytes, is_eos, murmur3_128, next_token_hash, read_only,
+                     rebuild_slots, probe)
 
 MAX_LINE_SIZE = 1024
 RECORD_HEADER = 3  # kernels.RECORD_HEADER (kernels imports this module)
@@ -28,8 +29,10 @@ WORD, LABEL = 0, 1
 Tables = namedtuple(
     "Tables",
     "slots word_offsets word_bytes types subword_offsets subword_ids prune_map "
-    "nwords minn maxn bucket word_ngrams label_prefix keys",
+    "nwords minn maxn bucket word_ngrams label_prefix keys hash_count",
 )
+# hash_count 0: fastText's n-grams (FNV-1a, one row each, every word its own row);
+# 1..4: floret's (MurmurHash3, that many rows for the wrapped word and for each n-gram).
 
 # Lines encoded for a classifier (`Dictionary.encode`): line i's input rows are
 # feats[feat_offsets[i]:feat_offsets[i + 1]], its known labels (0-based label ids)
@@ -113,6 +116,61 @@ def push_char_ngrams(tables, word, out, n, spans):
 
 
 @callee
+def _push_floret_hashes(tables, word, a, b, out, n, spans):
+    """The hash_count rows of floret's MurmurHash3 keys of word[a:b]."""
+    h1, h2 = murmur3_128(word, a, b, np.uint64(FLORET_SEED))
+    bucket = np.uint64(max(1, tables.bucket))
+    for k in range(tables.hash_count):
+        row = _bucket_row(tables, np.int64(floret_key(h1, h2, k) % bucket))
+        if row >= 0:
+            if len(spans) > 0:
+                spans[n, 0], spans[n, 1] = a, b
+            out[n] = row
+            n += 1
+    return n
+
+
+@callee
+def push_floret_rows(tables, word, out, n, spans):
+    """floret's rows of `word` (already wrapped in '<' '>'): hash_count rows for the whole
+    wrapped word, then for each char n-gram as push_char_ngrams finds them."""
+    size = len(word)
+    maxn, minn = tables.maxn, tables.minn
+    need = n + (size * maxn + 1) * tables.hash_count
+    if need > len(out):
+        out = grow(out, 2 * need)
+    n = _push_floret_hashes(tables, word, 0, size, out, n, spans)
+    for i in range(size):
+        if (word[i] & 0xC0) == 0x80:
+            continue
+        j = i
+        length = 1
+        while j < size and length <= maxn:
+            j += 1
+            while j < size and (word[j] & 0xC0) == 0x80:
+                j += 1
+            if length >= minn and not (length == 1 and (i == 0 or j == size)):
+                n = _push_floret_hashes(tables, word, i, j, out, n, spans)
+            length += 1
+    return out, n
+
+
+@callee
+def push_subword_rows(tables, word, out, n, spans):
+    """The rows a wrapped word gets beside its own: fastText's or floret's, chosen once
+    a word (never inside the n-gram loop)."""
+    if tables.hash_count > 0:
+        return push_floret_rows(tables, word, out, n, spans)
+    return push_char_ngrams(tables, word, out, n, spans)
+
+
+@callee
+def has_subword_rows(tables):
+    """Whether words get rows from hashing: floret hashes the whole word even with maxn 0."""
+    return tables.maxn > 0 or tables.hash_count > 0
+
+
+@callee
 def no_spans():
     return zeros2(np.int64(0), np.int64(2), np.int64)
 
@@ -131,7 +189,10 @@ def wrap_word(buf, start, stop, scratch):
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def build_subword_table(tables_without_subwords):
-    """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS)."""
+    """CSR of each entry's input rows: its own row, then its char n-grams (none for EOS).
+
+    In floret mode only entry 0 keeps its own row (floret's initNgrams drops it from every
+    other entry, so EOS, when not entry 0, has no row at all)."""
     t = tables_without_subwords
     size = len(t.word_offsets) - 1
     offsets = zeros(size + 1, np.int64)
@@ -141,12 +202,13 @@ def build_subword_table(tables_without_subwords):
     for w in range(size):
         if n == len(ids):
             ids = grow(ids, 2 * n)
-        ids[n] = w
-        n += 1
+        if t.hash_count == 0 or w == 0:
+            ids[n] = w
+            n += 1
         a, b = t.word_offsets[w], t.word_offsets[w + 1]
-        if t.maxn > 0 and not is_eos(t.word_bytes, a, b):
+        if has_subword_rows(t) and not is_eos(t.word_bytes, a, b):
             scratch, length = wrap_word(t.word_bytes, a, b, scratch)
-            ids, n = push_char_ngrams(t, scratch[:length], ids, n, no_spans())
+            ids, n = push_subword_rows(t, scratch[:length], ids, n, no_spans())
         offsets[w + 1] = n
     return offsets, ids[:n].copy()
 
@@ -189,6 +251,7 @@ def encode_lines(tables, buf):
     line_tok = empty(np.int64(64), np.int64)
     hashes = empty(np.int64(256), np.uint32)
     scratch = empty(np.int64(64), np.uint8)
+    hashed = has_subword_rows(tables)
     # A counter that starts as the literal 0 and is passed to a kernel (push_char_ngrams)
     # makes numba compile that kernel twice: once for the literal, met while the loop is
     # being typed, then for int64. A typed zero compiles it once.
@@ -225,9 +288,9 @@ def encode_lines(tables, buf):
                     for k in range(a, b):
                         feats[nf] = tables.subword_ids[k]
                         nf += 1
-                elif tables.maxn > 0 and not eos:
+                elif hashed and not eos:
                     scratch, size = wrap_word(buf, tstart, tstop, scratch)
-                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
+                    feats, nf = push_subword_rows(tables, scratch[:size], feats, nf, no_spans())
                 if nh == len(hashes):
                     hashes = grow(hashes, 2 * nh)
                 hashes[nh] = h
@@ -289,9 +352,9 @@ def char_ngram_rows(tables, word, spans):
     go to `spans` when it has rows."""
     out = empty(max(1, len(spans)), np.int32)
     n = np.int64(0)
-    if tables.maxn > 0 and not is_eos(word, np.int64(0), len(word)):
+    if has_subword_rows(tables) and not is_eos(word, np.int64(0), len(word)):
         scratch, size = wrap_word(word, np.int64(0), len(word), empty(len(word) + 2, np.uint8))
-        out, n = push_char_ngrams(tables, scratch[:size], out, n, spans)
+        out, n = push_subword_rows(tables, scratch[:size], out, n, spans)
     return out[:n].copy()
 
 
@@ -346,29 +409,29 @@ class Dictionary:
     """A finished vocabulary: words then labels, each with its count, and the hash tables."""
 
     def __init__(self, words, counts, types, ntokens, *, minn, maxn, bucket, word_ngrams,
-                 label=b"__label__", pruneidx=None, t=1e-4):
+                 label=b"__label__", pruneidx=None, t=1e-4, hash_count=0):
         words = list(map(bytes, words))  # bytes(b) is b itself: no copy
         offsets = np.zeros(len(words) + 1, dtype=np.int64)
         np.cumsum(np.array(list(map(len, words)), dtype=np.int64), out=offsets[1:])
         word_bytes = np.frombuffer(b"".join(words), dtype=np.uint8).copy()
         self._setup(word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
-                    word_ngrams, label, pruneidx, t)
+                    word_ngrams, label, pruneidx, t, hash_count)
         # `words` is rebuilt from the packed bytes when asked for: kept, the list would
         # hold ~50 bytes an entry (25 MB for 500,000 words) through training
 
     @classmethod
     def from_packed(cls, word_bytes, offsets, counts, types, ntokens, *, minn, maxn, bucket,
-                    word_ngrams, label=b"__label__", pruneidx=None, t=1e-4):
+                    word_ngrams, label=b"__label__", pruneidx=None, t=1e-4, hash_count=0):
         """From entries packed in one byte array (entry i is word_bytes[offsets[i]:offsets[i+1]]),
         as a loaded model holds them: no list of bytes objects is built."""
         d = cls.__new__(cls)
         d._setup(np.ascontiguousarray(word_bytes, dtype=np.uint8),
                  np.ascontiguousarray(offsets, dtype=np.int64), counts, types, ntokens, minn,
-                 maxn, bucket, word_ngrams, label, pruneidx, t)
+                 maxn, bucket, word_ngrams, label, pruneidx, t, hash_count)
         return d
 
     def _setup(self, word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
-               word_ngrams, label, pruneidx, t):
+               word_ngrams, label, pruneidx, t, hash_count):
         self._words = None
         # (path, file of counted entry ids, tokens, FirstPass) when counting kept the ids
         # (corpus.count_vocabulary): what encode_corpus reads instead of the text
@@ -387,6 +450,8 @@ class Dictionary:
         self.minn, self.maxn, self.bucket, self.word_ngrams = int(minn), int(maxn), int(bucket), int(word_ngrams)
         self.label = label.encode() if isinstance(label, str) else bytes(label)
         self.t = float(t)
+        # 0: fastText's subwords; 1..4: floret's (see Tables)
+        self.hash_count = int(hash_count)
         self.pruneidx = pruneidx
         word_bytes = read_only(word_bytes)
         # fastText's hash of each entry: the slots are placed by it, and prediction's
@@ -403,8 +468,8 @@ class Dictionary:
                       np.zeros(0, np.int32), prune_map, self.nwords, self.minn, self.maxn,
                       self.bucket, self.word_ngrams,
                       np.frombuffer(self.label, dtype=np.uint8).copy(),
-                      build_keys(hashes, self.size, nslots))
-        if self.maxn > 0:
+                      build_keys(hashes, self.size, nslots), self.hash_count)
+        if self.maxn > 0 or self.hash_count > 0:
             sub_off, sub_ids = build_subword_table(base)
         else:  # each entry is its only row: what build_subword_table gives, not compiled
             sub_off = np.arange(self.size + 1, dtype=np.int64)
@@ -464,7 +529,7 @@ class Dictionary:
         return cls._thresholded(words, counts, types, ntokens, args.minCount, args.minCountLabel,
                                 minn=args.minn, maxn=args.maxn, bucket=args.effective_bucket(),
                                 word_ngrams=args.wordNgrams, label=args.label.encode("utf-8"),
-                                t=args.t)
+                                t=args.t, hash_count=args.floret_hashes)
 
     @classmethod
     def from_count(cls, entry_bytes, offsets, counts, types, ntokens, args):
@@ -483,7 +548,8 @@ class Dictionary:
         return cls.from_packed(entry_bytes[picked], new_offsets, counts[order], types[order],
                                ntokens, minn=args.minn, maxn=args.maxn,
                                bucket=args.effective_bucket(), word_ngrams=args.wordNgrams,
-                               label=args.label.encode("utf-8"), t=args.t)
+                               label=args.label.encode("utf-8"), t=args.t,
+                               hash_count=args.floret_hashes)
 
     def with_extra_words(self, extra):
         """A copy that also holds `extra` words (pretrained vectors), each counted once more,
@@ -502,7 +568,8 @@ class Dictionary:
         return Dictionary._thresholded(
             words, np.array(counts, dtype=np.int64), np.array(types, dtype=np.int8),
             self.ntokens + len(extra), 1, 0, minn=self.minn, maxn=self.maxn, bucket=self.bucket,
-            word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t)
+            word_ngrams=self.word_ngrams, label=self.label, pruneidx=self.pruneidx, t=self.t,
+            hash_count=self.hash_count)
 
     def extended(self, words, counts, types, ntokens: int, args):
         """This vocabulary with the counts of a new corpus added (its entries as counted,
@@ -530,7 +597,7 @@ class Dictionary:
         extended = Dictionary([everything[i] for i in order], all_counts[order],
                               all_types[order], self.ntokens + ntokens, minn=self.minn,
                               maxn=self.maxn, bucket=self.bucket, word_ngrams=self.word_ngrams,
-                              label=args.label, t=args.t)
+                              label=args.label, t=args.t, hash_count=self.hash_count)
         return extended, np.where(order < self.size, order, -1)
 
     def with_options(self, args):
@@ -538,7 +605,8 @@ class Dictionary:
         wordNgrams): what counting the same corpus again would give."""
         return Dictionary(self.words, self.counts, self.types, self.ntokens, minn=args.minn,
                           maxn=args.maxn, bucket=args.effective_bucket(),
-                          word_ngrams=args.wordNgrams, label=self.label, t=args.t)
+                          word_ngrams=args.wordNgrams, label=self.label, t=args.t,
+                          hash_count=args.floret_hashes)
 
     # queries ---------------------------------------------------------------------
     def get_id(self, word: bytes) -> int:
@@ -554,8 +622,31 @@ class Dictionary:
             return t.subword_ids[t.subword_offsets[wid]:t.subword_offsets[wid + 1]].copy()
         return char_ngram_rows(t, np.frombuffer(word, dtype=np.uint8), np.zeros((0, 2), np.int64))
 
+    def subword_groups(self, word: bytes) -> list:
+        """Each subword of a word's hashed rows with its row ids: [(bytes, int64 array)].
+        In floret mode '<word>' first, then each n-gram, hash_count rows each (fewer in a
+        pruned model, whose pruned buckets have no row)."""
+        per_name = max(1, self.hash_count)
+        spans = np.zeros(((len(word) + 2) * max(1, self.maxn) * per_name + per_name, 2),
+                         dtype=np.int64)
+        ids = char_ngram_rows(self.tables, np.frombuffer(word, dtype=np.uint8), spans)
+        wrapped = BOW + word + EOW
+        groups = []
+        for i, (a, b) in enumerate(spans[: len(ids)].tolist()):
+            if i == 0 or (a, b) != tuple(spans[i - 1]) or len(groups[-1][1]) == per_name:
+                groups.append((wrapped[a:b], []))
+            groups[-1][1].append(int(ids[i]))
+        return [(name, np.array(rows, dtype=np.int64)) for name, rows in groups]
+
     def subwords(self, word: bytes):
-        """The entry (if known) and the char n-grams of a word: (list of bytes, row ids)."""
+        """The entry (if known) and the char n-grams of a word: (list of bytes, row ids).
+
+        In floret mode, as floret's get_subwords: the wrapped word first, then each n-gram,
+        and hash_count row ids for each of them (no entry's own row)."""
+        if self.hash_count:
+            groups = self.subword_groups(word)
+            return [name for name, _ in groups], np.concatenate(
+                [rows for _, rows in groups] + [np.zeros(0, np.int64)])
         spans = np.zeros(((len(word) + 2) * max(1, self.maxn), 2), dtype=np.int64)
         ids = char_ngram_rows(self.tables, np.frombuffer(word, dtype=np.uint8), spans)
         wrapped = BOW + word + EOW
@@ -566,7 +657,10 @@ class Dictionary:
         return names, ids.astype(np.int64)
 
     def subword_rows(self, subword: bytes) -> int:
-        """Input row of one char n-gram (what fastText's getSubwordId returns)."""
+        """Input row of one char n-gram (what fastText's getSubwordId returns; floret's
+        returns -1 in floret mode, where an n-gram has hash_count rows)."""
+        if self.hash_count:
+            return -1
         return self.nwords + hash_bytes(subword) % max(1, self.bucket)
 
     def encode(self, buf: np.ndarray) -> EncodedLines:

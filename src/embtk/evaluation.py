@@ -22,7 +22,7 @@ from .fileformat import MAGIC, load_bin
 from .safeio import open_for_reading
 from .vecformat import read_vec
 from .meter import ClassificationReport, json_ready, score_text
-from .model import from_model_file
+from .model import from_floret_table, from_model_file
 
 # Analogy sections whose name starts with this are syntactic (Google's set: gram1-...).
 _SYNTACTIC_PREFIX = "gram"
@@ -123,7 +123,7 @@ class WordVectors:
 
     @property
     def has_subwords(self) -> bool:
-        return self.model is not None and self.model.args.maxn > 0
+        return self.model is not None and (self.model.args.maxn > 0 or self.model.args.floret)
 
     @property
     def dim(self) -> int:
@@ -184,6 +184,8 @@ def load_vectors(source, max_words: int | None = None) -> WordVectors:
                              f"matrix of shape {matrix.shape}")
         return WordVectors(words, matrix)
     path = os.fsdecode(source)
+    if path.endswith(".floret"):
+        return WordVectors.from_model(from_floret_table(path), source=path)
     if _is_model_file(path):
         return WordVectors.from_model(from_model_file(load_bin(path)), source=path)
     words, matrix = read_vec(path, max_words)

@@ -6,6 +6,8 @@ The `.bin` layout (native little-endian, fastText version 12) is
     int32 magic 793712314, int32 version
     int32 x12 args: dim ws epoch minCount neg wordNgrams loss model bucket minn maxn lrUpdateRate
     float64 t
+    (floret's layout, in every file floret writes, has two more int32 after maxn: mode
+    (1 fasttext, 2 floret) and hashCount; the magic and version are the same)
     dictionary: int32 size nwords nlabels, int64 ntokens pruneidx_size,
                 size x (word bytes, NUL, int64 count, int8 type),
                 pruneidx_size x (int32 bucket_id, int32 new_index)
@@ -14,6 +16,11 @@ The `.bin` layout (native little-endian, fastText version 12) is
     quantized matrix (.ftz): bool qnorm, int64 m, int64 n, int32 codesize, uint8 codes[codesize],
                 quantizer {int32 dim nsubq dsub lastdsub, float32 centroids[dim * 256]},
                 then if qnorm: uint8 norm_codes[m] and a second quantizer (dim 1)
+
+The two layouts cannot be told apart by their headers: a file is read in fastText's layout
+and, if that fails and the bytes where floret keeps mode and hashCount hold sensible values,
+in floret's. Each reading checks every size down to the file's last byte, so only the right
+layout reads a file to its exact end; a file that both would read is refused.
 
 Loaded matrices are memory-mapped copy-on-write, never read into RAM up front: a 2 GB
 model opens in milliseconds, and training in place on them leaves the file untouched.
@@ -34,7 +41,8 @@ import numba as nb
 import numpy as np
 
 from .jitting import empty, zeros
-from .args import LOSS_NAMES, MODEL_CODES, MODEL_NAMES, Args, training_rule_broken
+from .args import (LOSS_NAMES, MODE_CODES, MODE_NAMES, MODEL_CODES, MODEL_NAMES, Args,
+                   training_rule_broken)
 from .dictionary import PackedWords, file_entries, unpack_entries
 from .errors import EmbtkError
 from .quantmatrix import KSUB, ProductQuantizer, QuantMatrix
@@ -46,6 +54,9 @@ MIN_VERSION = 11
 
 _HEAD = struct.Struct("<ii")            # magic, version
 _ARGS = struct.Struct("<12id")          # the 12 int32 options, then t
+_FLORET_ARGS = struct.Struct("<14id")   # floret's: mode and hashCount after maxn
+_FLORET_MODE_AT = _HEAD.size + 4 * 11   # where floret's mode and hashCount would be
+_FLORET_MODE = struct.Struct("<ii")
 _DICT = struct.Struct("<iiiqq")         # size, nwords, nlabels, ntokens, pruneidx_size
 _MATRIX = struct.Struct("<qq")          # m, n
 _ENTRY_TAIL = 9                         # int64 count + int8 type after the word's NUL
@@ -156,7 +167,47 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
     path = os.fsdecode(path)  # str, bytes or PathLike
     buf = _open_buffer(path) if data is None else data
     r = CheckedReader(buf, path)
+    version = _read_head(r)
+    try:
+        model = _read_body(r, version, floret_layout=False)
+    except EmbtkError as fasttext_error:
+        if not _may_be_floret(buf):
+            raise
+        floret = CheckedReader(buf, path)
+        floret.pos = _HEAD.size
+        try:
+            return _read_body(floret, version, floret_layout=True)
+        except EmbtkError as floret_error:
+            # The error of the file's own layout: fastText's if that reading got past its
+            # dictionary header further than floret's did (read in the wrong layout, the
+            # dictionary sizes come out as nonsense at once).
+            past_header = r.pos > _HEAD.size + _ARGS.size + _DICT.size
+            raise (fasttext_error if past_header and r.pos >= floret.pos
+                   else floret_error) from None
+    if _may_be_floret(buf):  # a fastText file with -lrUpdateRate 1 or 2: fails at once
+        floret = CheckedReader(buf, path)
+        floret.pos = _HEAD.size
+        try:
+            _read_body(floret, version, floret_layout=True)
+        except EmbtkError:
+            return model
+        raise _foreign(path, "it reads as a fastText and as a floret model alike")
+    return model
 
+
+def _may_be_floret(buf) -> bool:
+    """Whether the int32 where floret's layout keeps the mode holds one (1 or 2): only
+    then is reading the file in that layout worth trying (its hashCount is checked as
+    every option is, so that a bad one is reported as such)."""
+    if len(buf) < _FLORET_MODE_AT + _FLORET_MODE.size:
+        return False
+    mode, _ = _FLORET_MODE.unpack_from(buf, _FLORET_MODE_AT)
+    return mode in MODE_NAMES
+
+
+def _read_head(r: CheckedReader) -> int:
+    """The magic number and version (the same in both layouts); returns the version."""
+    path = r.path
     if r.size < _HEAD.size:
         raise EmbtkError(f"{path} is not a fastText/embtk model file (only {r.size} bytes)")
     magic, version = r.unpack(_HEAD, "the header")
@@ -168,8 +219,14 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
     if version < MIN_VERSION:
         raise EmbtkError(f"{path} has model format version {version}, which is not supported "
                          f"(only versions {MIN_VERSION}-{VERSION})")
+    return version
 
-    args = _read_args(r, version)
+
+def _read_body(r: CheckedReader, version: int, floret_layout: bool) -> ModelFile:
+    """Everything after the magic and version, in fastText's layout or floret's, to the
+    file's last byte."""
+    path = r.path
+    args = _read_args(r, version, floret_layout)
     packed, counts, types, ntokens, pruneidx, nwords, nlabels = _read_dictionary(r)
 
     quant_input = r.flag("the quant_input flag")
@@ -203,9 +260,16 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
                      output=output_matrix, quant_input=quant_input, quant_output=quant_input and qout)
 
 
-def _read_args(r: CheckedReader, version: int) -> Args:
-    (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
-     minn, maxn, lr_update_rate, t) = r.unpack(_ARGS, "the training options")
+def _read_args(r: CheckedReader, version: int, floret_layout: bool = False) -> Args:
+    mode, hash_count = MODE_CODES["fasttext"], 1
+    if floret_layout:
+        (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket, minn, maxn,
+         mode, hash_count, lr_update_rate, t) = r.unpack(_FLORET_ARGS, "the training options")
+    else:
+        (dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
+         minn, maxn, lr_update_rate, t) = r.unpack(_ARGS, "the training options")
+    if mode not in MODE_NAMES:
+        raise _foreign(r.path, f"mode is {mode} (expected 1-2: fasttext, floret)")
     if loss not in LOSS_NAMES:
         raise _foreign(r.path, f"loss is {loss} (expected 1-4: hs, ns, softmax, one-vs-all)")
     if model not in MODEL_NAMES:
@@ -214,7 +278,8 @@ def _read_args(r: CheckedReader, version: int) -> Args:
         maxn = 0  # as fastText: old supervised models had no character n-grams
     args = Args.for_model(MODEL_NAMES[model], dim=dim, ws=ws, epoch=epoch, minCount=min_count,
                           neg=neg, wordNgrams=word_ngrams, loss=LOSS_NAMES[loss], bucket=bucket,
-                          minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t)
+                          minn=minn, maxn=maxn, lrUpdateRate=lr_update_rate, t=t,
+                          mode=MODE_NAMES[mode], hashCount=hash_count)
     check_header_args(args, r.path)
     return args
 
@@ -486,10 +551,14 @@ def _encode_header(args, words, counts, types, ntokens, pruneidx, input, output)
         pairs = np.ascontiguousarray(pruneidx, dtype="<i4").reshape(-1, 2)
         prune_size, prune_bytes = len(pairs), pairs.tobytes()
 
-    header = _HEAD.pack(MAGIC, VERSION) + _ARGS.pack(
-        dim, int(args.ws), int(args.epoch), int(args.minCount), int(args.neg),
-        int(args.wordNgrams), args.loss_code, args.model_code, bucket, int(args.minn),
-        int(args.maxn), int(args.lrUpdateRate), float(args.t))
+    options = (dim, int(args.ws), int(args.epoch), int(args.minCount), int(args.neg),
+               int(args.wordNgrams), args.loss_code, args.model_code, bucket, int(args.minn),
+               int(args.maxn))
+    if args.floret:  # floret's layout, which only floret reads
+        options += (MODE_CODES["floret"], int(args.hashCount))
+    layout = _FLORET_ARGS if args.floret else _ARGS
+    header = _HEAD.pack(MAGIC, VERSION) + layout.pack(
+        *options, int(args.lrUpdateRate), float(args.t))
     header += _DICT.pack(size, nwords, nlabels, int(ntokens), prune_size)
 
     if packed is not None:

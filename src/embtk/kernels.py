@@ -363,6 +363,8 @@ def _skipgram_line(state, model, words, step, line, nline, lr):
         boundary = 1 + rand_below(state.rng, step.ws)
         center = line[i]
         a, b = sub_offsets[center], sub_offsets[center + 1]
+        if a == b:  # a word without rows (floret's EOS): fastText's update returns at once
+            continue
         mean_rows(wi, sub_ids, a, b, hidden)
         shift = _shared_rows(sub_ids, a, b) / np.float32(max(1, b - a))
         grad_sum[:] = 0.0

@@ -19,11 +19,11 @@ import numpy as np
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text
 from .dictionary import Dictionary
-from .tokens import EOS
+from .tokens import BOW, EOS, EOW, FLORET_SEED
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
 from .safeio import open_for_reading
-from .vecformat import write_vec, write_vec_rows
+from .vecformat import read_floret, write_vec, write_vec_rows
 from .vectors import (add_unit, line_means, nearest_words, rows_mean,
                       unit_word_vectors, word_vector_means, word_vectors)
 from .meter import Meter
@@ -43,7 +43,8 @@ def _decode(data: bytes, errors: str = "replace") -> str:
 # The training options that the official module copies onto a model it trained.
 _OPTION_ATTRIBUTES = frozenset((
     "lr", "dim", "ws", "epoch", "minCount", "minCountLabel", "minn", "maxn", "neg", "wordNgrams",
-    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors"))
+    "loss", "bucket", "thread", "lrUpdateRate", "t", "label", "verbose", "pretrainedVectors",
+    "mode", "hashCount"))
 
 
 class FastText:
@@ -201,7 +202,8 @@ class FastText:
     def lacks_vector(self, word) -> bool:
         """True for a word that a word-vector model without subwords (GloVe's, or fastText
         trained with -maxn 0) does not know: it has no vector, only zeros."""
-        return not self.args.supervised and self.args.maxn == 0 and word not in self
+        return (not self.args.supervised and self.args.maxn == 0 and not self.args.floret
+                and word not in self)
 
     def get_word_vector(self, word) -> np.ndarray:
         """Mean of the word's own row and its char n-gram rows (n-grams only if unknown).
@@ -362,6 +364,24 @@ class FastText:
         write_vec_rows(as_path(path), self.dictionary.entries(0, self.dictionary.nwords),
                        self.get_dimension(), rows)
 
+    def save_floret_vectors(self, path):
+        """The `.floret` table spaCy loads (`spacy init vectors LANG X.floret OUT --mode
+        floret`): a header "bucket dim minn maxn hashCount hashSeed BOW EOW", then each
+        hash bucket's input row, numbered from 0, as floret's saveFloretVectors writes it."""
+        if not self.args.floret:
+            raise EmbtkError("save_floret_vectors needs a floret-mode model (-mode floret); "
+                             "this one was trained in fastText mode")
+        if self.is_quantized():
+            raise EmbtkError("save_floret_vectors: a quantized model has no table of rows; "
+                             "save the table of the .bin it was quantized from")
+        d = self.dictionary
+        header = b"%d %d %d %d %d %d %s %s\n" % (d.bucket, self.get_dimension(), d.minn, d.maxn,
+                                                 d.hash_count, FLORET_SEED, BOW, EOW)
+        # + 0: floret prints each row added to a zeroed vector, so -0.0 comes out as 0
+        rows = lambda start, stop: self.input_matrix[d.nwords + start:d.nwords + stop] + np.float32(0)
+        write_vec_rows(as_path(path), [b"%d" % i for i in range(d.bucket)], self.get_dimension(),
+                       rows, header=header)
+
     def save_output(self, path):
         """The `.output` file: output rows, named by label (classifiers) or word."""
         if self.is_quantized():
@@ -387,13 +407,24 @@ def _read_all(path_or_file) -> bytes:
         return f.read()
 
 
+def from_floret_table(path) -> FastText:
+    """A model of a `.floret` table alone, as spaCy uses it: no vocabulary, and every word's
+    vector the mean of its hashed rows (its n-grams' and its own, hashCount each)."""
+    table = read_floret(path)
+    args = Args.for_model("skipgram", dim=table.dim, minn=table.minn, maxn=table.maxn,
+                          bucket=table.bucket, mode="floret", hashCount=table.hash_count)
+    dictionary = Dictionary([], [], [], 0, minn=table.minn, maxn=table.maxn,
+                            bucket=table.bucket, word_ngrams=1, hash_count=table.hash_count)
+    return FastText(args, dictionary, table.matrix, np.zeros((0, table.dim), np.float32))
+
+
 def from_model_file(contents: ModelFile) -> FastText:
     """Build a model from what `fileformat.load_bin` read."""
     a = contents.args
     dictionary = Dictionary.from_packed(
         contents.word_bytes, contents.word_offsets, contents.counts, contents.types,
         contents.ntokens, minn=a.minn, maxn=a.maxn, bucket=a.bucket, word_ngrams=a.wordNgrams,
-        label=a.label, pruneidx=contents.pruneidx, t=a.t)
+        label=a.label, pruneidx=contents.pruneidx, t=a.t, hash_count=a.floret_hashes)
     if not contents.quant_input:
         return FastText(a, dictionary, contents.input, contents.output)
     quant_output = contents.output if contents.quant_output else None
@@ -453,8 +484,11 @@ class FileIdentity:
 def load(path) -> FastText:
     """A `.bin` or `.ftz` file as a model that remembers the file (see FastText.source).
     The identity is taken before reading: if the file is replaced meanwhile, the identity
-    is the older one and a later unpickling refuses rather than mixing the two."""
+    is the older one and a later unpickling refuses rather than mixing the two.
+    A `.floret` table gives a model without vocabulary (from_floret_table)."""
     path = as_path(path)
+    if path.endswith(".floret"):
+        return from_floret_table(path)
     identity = FileIdentity.of(path)
     model = from_model_file(load_bin(path))
     model.source = identity

@@ -26,7 +26,8 @@ import numpy as np
 from .args import check_k, check_text, check_threshold
 from .errors import EmbtkError
 from .jitting import grow, prefetch, prefetch2
-from .dictionary import LABEL, no_spans, push_char_ngrams, sign_extend32, wrap_word
+from .dictionary import (LABEL, has_subword_rows, no_spans, push_subword_rows, sign_extend32,
+                         wrap_word)
 from .tokens import EOS, has_prefix, is_eos, next_token_hash, read_only
 from .kernels import mean_rows
 from .vectors import predict_lines
@@ -266,6 +267,7 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
     pruned = len(prune_map) > 0
     mask = len(keys) - 1
     nwords, maxn, word_ngrams = tables.nwords, tables.maxn, tables.word_ngrams
+    hashed = has_subword_rows(tables)
     nbuckets = tables.bucket
     bucket = np.uint64(max(1, nbuckets))
     pos = np.int64(0)
@@ -332,9 +334,9 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
                     feats[nf] = subword_ids[j]
                     _prefetch_row(wi, subword_ids[j])
                     nf += 1
-            elif maxn > 0 and not is_eos(buf, tstart, tstop):
+            elif hashed and not is_eos(buf, tstart, tstop):
                 scratch, size = wrap_word(buf, tstart, tstop, scratch)
-                feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
+                feats, nf = push_subword_rows(tables, scratch[:size], feats, nf, no_spans())
             hashes[nh] = h
             nh += 1
         # word n-grams (dictionary._push_word_ngrams, _bucket_row)

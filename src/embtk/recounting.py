@@ -12,7 +12,8 @@ import numpy as np
 
 from .jitting import empty, grow
 from .tokens import probe
-from .dictionary import RECORD_HEADER, no_spans, push_char_ngrams, sign_extend32, wrap_word
+from .dictionary import (RECORD_HEADER, has_subword_rows, no_spans, push_subword_rows,
+                         sign_extend32, wrap_word)
 
 
 # What counting (counting.count_state) leaves for the second pass when it has written each
@@ -59,6 +60,7 @@ def encode_counted_lines(tables, first, raw):
     entry_bytes, entry_offsets = first.entry_bytes, first.offsets
     subword_offsets, subword_ids = tables.subword_offsets, tables.subword_ids
     nwords, maxn, word_ngrams, nbuckets = tables.nwords, tables.maxn, tables.word_ngrams, tables.bucket
+    hashed = has_subword_rows(tables)
     prune_map = tables.prune_map
     pruned = len(prune_map) > 0
     bucket = np.uint64(max(1, nbuckets))
@@ -98,10 +100,10 @@ def encode_counted_lines(tables, first, raw):
                     for k in range(a, b):
                         feats[nf] = subword_ids[k]
                         nf += 1
-                elif maxn > 0 and r != eos_id:
+                elif hashed and r != eos_id:
                     scratch, size = wrap_word(entry_bytes, entry_offsets[r], entry_offsets[r + 1],
                                               scratch)
-                    feats, nf = push_char_ngrams(tables, scratch[:size], feats, nf, no_spans())
+                    feats, nf = push_subword_rows(tables, scratch[:size], feats, nf, no_spans())
                 if nh == len(hashes):
                     hashes = grow(hashes, 2 * nh)
                 hashes[nh] = hashes_of[r]

@@ -222,3 +222,94 @@ def probe(keys, offsets, entries, buf, start, stop, h):
                     return s
         s = (s + 1) & mask
 
+
+
+# ------------------------------------------------------------ floret's hash
+# floret hashes a word and its n-grams with MurmurHash3 (x64, 128-bit) seeded with the
+# FNV offset basis, and takes up to four 32-bit keys from the 128 bits: the low then the
+# high half of the first 64-bit word, then of the second. Everything is uint64 arithmetic
+# modulo 2^64, as the reference's.
+FLORET_SEED = 2166136261
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_C1 = np.uint64(0x87C37B91114253D5)
+_C2 = np.uint64(0x4CF5AD432745937F)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _rotl64(x, r):
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _fmix64(k):
+    k ^= k >> np.uint64(33)
+    k *= np.uint64(0xFF51AFD7ED558CCD)
+    k ^= k >> np.uint64(33)
+    k *= np.uint64(0xC4CEB9FE1A85EC53)
+    k ^= k >> np.uint64(33)
+    return k
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _le64(buf, at, count):
+    """`count` (<= 8) bytes from buf[at] as a little-endian integer."""
+    v = np.uint64(0)
+    for i in range(count):
+        v |= np.uint64(buf[at + i]) << np.uint64(8 * i)
+    return v
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _mix_k1(k1):
+    return _rotl64(k1 * _C1, 31) * _C2
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _mix_k2(k2):
+    return _rotl64(k2 * _C2, 33) * _C1
+
+
+@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
+def murmur3_128(buf, start, end, seed):
+    """MurmurHash3_x64_128 of buf[start:end]: its two 64-bit output words."""
+    length = end - start
+    h1 = np.uint64(seed)
+    h2 = np.uint64(seed)
+    at = start
+    for _ in range(length // 16):
+        h1 ^= _mix_k1(_le64(buf, at, 8))
+        h1 = _rotl64(h1, 27) + h2
+        h1 = h1 * np.uint64(5) + np.uint64(0x52DCE729)
+        h2 ^= _mix_k2(_le64(buf, at + 8, 8))
+        h2 = _rotl64(h2, 31) + h1
+        h2 = h2 * np.uint64(5) + np.uint64(0x38495AB5)
+        at += 16
+    rest = end - at
+    if rest > 8:
+        h2 ^= _mix_k2(_le64(buf, at + 8, rest - 8))
+    if rest > 0:
+        h1 ^= _mix_k1(_le64(buf, at, min(rest, 8)))
+    h1 ^= np.uint64(length)
+    h2 ^= np.uint64(length)
+    h1 += h2
+    h2 += h1
+    h1 = _fmix64(h1)
+    h2 = _fmix64(h2)
+    h1 += h2
+    h2 += h1
+    return h1, h2
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def floret_key(h1, h2, k):
+    """floret's k-th 32-bit key (0..3) of a 128-bit hash."""
+    word = h1 if k < 2 else h2
+    return (word >> np.uint64(32)) if k % 2 == 1 else (word & np.uint64(0xFFFFFFFF))
+
+
+def floret_keys(data: bytes, count: int = 4) -> list[int]:
+    """The first `count` keys floret takes from the MurmurHash3 of `data`."""
+    h1, h2 = murmur3_128(np.frombuffer(data, dtype=np.uint8), np.int64(0), np.int64(len(data)),
+                         np.uint64(FLORET_SEED))
+    h1, h2 = int(h1), int(h2)
+    return [(h1 & 0xFFFFFFFF, h1 >> 32, h2 & 0xFFFFFFFF, h2 >> 32)[k] for k in range(count)]

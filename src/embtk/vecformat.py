@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO, Sequence
 
@@ -21,6 +22,7 @@ from .jitting import callee, empty, zeros
 from .args import Args, training_rule_broken
 from .errors import EmbtkError
 from .safeio import atomic_write, open_for_reading, os_reason
+from .tokens import FLORET_SEED
 
 
 _VEC_BLOCK = 1024  # rows formatted at a time
@@ -42,16 +44,17 @@ def write_vec(path, words: Sequence[bytes], vectors: np.ndarray) -> None:
     write_vec_rows(path, words, vectors.shape[1], lambda start, stop: vectors[start:stop])
 
 
-def write_vec_rows(path, words: Sequence[bytes], dim: int, rows) -> None:
+def write_vec_rows(path, words: Sequence[bytes], dim: int, rows, header: bytes = b"") -> None:
     """`write_vec` with the vectors given by `rows(start, stop)`, asked for a block at a
-    time: a model's word vectors need not all be in memory at once."""
+    time: a model's word vectors need not all be in memory at once. `header`: the first
+    line instead of "n dim" (floret's table has its own)."""
     words = [w.encode("utf-8") if isinstance(w, str) else bytes(w) for w in words]
     n = len(words)
     block = max(1, min(_VEC_BLOCK, _VEC_BLOCK_VALUES // max(dim, 1)))
     buffer = np.empty(0, dtype=np.uint8)  # reused block after block: no fresh pages each time
     with atomic_write(path, "wb") as f:
         try:
-            f.write(b"%d %d\n" % (n, dim))
+            f.write(header or b"%d %d\n" % (n, dim))
             for start in range(0, n, block):
                 stop = min(n, start + block)
                 pieces, buffer = _vec_block(words[start:stop], dim, rows(start, stop), buffer)
@@ -424,3 +427,93 @@ def _read_vec(f: BinaryIO, path: str, max_words: int | None):
         out = out[:count].copy()
     _check_finite(words, out, path)
     return words, out
+
+
+# ------------------------------------------------------------------ floret's table
+FLORET_HEADER = "bucket dim minn maxn hashCount hashSeed BOW EOW"
+
+
+@dataclass
+class FloretTable:
+    """A `.floret` file: the hashing options of its header and its bucket rows."""
+
+    bucket: int
+    dim: int
+    minn: int
+    maxn: int
+    hash_count: int
+    matrix: np.ndarray
+
+
+def read_floret(path) -> FloretTable:
+    """Read floret's `.floret` table (what save_floret_vectors writes and spaCy loads):
+    every row, numbered 0..bucket-1 in order, checked against the header."""
+    path = os.fsdecode(path)
+    f = open_for_reading(path)
+    try:
+        with f:
+            return _read_floret(f, path)
+    except OSError as exc:
+        raise EmbtkError(f"cannot read {path}: {os_reason(exc)}") from None
+
+
+def _floret_header(line: bytes, path: str, size: int) -> FloretTable:
+    fields = line.split()
+    shown = line.strip()[:80].decode("utf-8", "replace")
+    if len(fields) != 8 or not all(_is_int(x) for x in fields[:6]):
+        raise EmbtkError(f"line 1 of {path} should be floret's header '{FLORET_HEADER}', "
+                         f"got {shown!r}")
+    bucket, dim, minn, maxn, hash_count, seed = map(int, fields[:6])
+    if (fields[6], fields[7]) != (b"<", b">") or seed != FLORET_SEED:
+        raise EmbtkError(f"{path}: embtk hashes as floret does (seed {FLORET_SEED}, words "
+                         f"wrapped in '<' '>'), this table's header is {shown!r}")
+    broken = training_rule_broken(Args.for_model(
+        "skipgram", dim=dim, minn=minn, maxn=maxn, bucket=bucket, mode="floret",
+        hashCount=hash_count))
+    if broken:
+        raise EmbtkError(f"line 1 of {path} has an invalid header: {broken}")
+    if bucket * dim * 2 > size:  # each value takes at least 2 bytes
+        raise EmbtkError(f"{path}: its header declares {bucket} rows of {dim} values, more "
+                         f"than its {size} bytes can hold (truncated, or not its header)")
+    return FloretTable(bucket, dim, minn, maxn, hash_count, np.empty((bucket, dim), np.float32))
+
+
+def _is_int(token: bytes) -> bool:
+    return token.lstrip(b"-").isdigit()
+
+
+def _read_floret(f: BinaryIO, path: str) -> FloretTable:
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except OSError:
+        size = 0
+    lines = _vec_lines(f, path, 0)
+    first = next(lines, (1, b""))[1]
+    if not first.strip():
+        raise EmbtkError(f"{path} is empty or has no header, not a .floret table")
+    table = _floret_header(first, path, size)
+    count = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for no, line in lines:
+            parts = line.split(None, 1)
+            if not parts:
+                continue
+            if count == table.bucket:
+                raise EmbtkError(f"{path} has more rows than the {table.bucket} buckets its "
+                                 f"header declares (line {no})")
+            if parts[0] != b"%d" % count:
+                raise EmbtkError(f"line {no} of {path} should be row {count}, got "
+                                 f"{parts[0][:20].decode('utf-8', 'replace')!r}")
+            table.matrix[count] = _parse_row(parts[1] if len(parts) > 1 else b"", table.dim,
+                                             no, path)
+            count += 1
+    if count < table.bucket:
+        raise EmbtkError(f"{path} is truncated: its header declares {table.bucket} rows but it "
+                         f"has only {count}")
+    finite = np.isfinite(table.matrix).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise EmbtkError(f"{path}: row {row} has a value that is not finite (inf or nan, or "
+                         "beyond float32's range)")
+    return table
