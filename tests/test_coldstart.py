@@ -27,9 +27,10 @@ def test_every_listed_kernel_is_a_numba_function_of_embtk():
                 "skipgram ns batch"):
         listed = coldstart.listed_kernels(key)
         assert listed, key
-        for module, name, sig in listed:
+        for k, (module, name, sig, callees) in enumerate(listed):
             assert module.startswith("embtk.")
             assert hasattr(coldstart._dispatcher(module, name), "compile"), (module, name)
+            assert all(c < k for c in callees)  # callees come first
 
 
 def test_run_key_names_the_model_the_loss_and_batch():
