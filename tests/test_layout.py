@@ -27,7 +27,7 @@ READING_ORDER = [
     "elmo.options", "elmo.weights", "elmo.charcnn", "elmo.lstm", "elmo.softmax", "elmo.bilm",
     "elmo.model", "elmo.training", "elmo.output",
     "elmo",
-    "plots", "dask", "api", "shell", "cli", "__main__", "__init__",
+    "plots", "dask", "api", "shell", "coldstart", "cli", "__main__", "__init__",
 ]
 # Only the entry points import inside functions: so that `import embtk` and
 # `embtk --help` start without numba (see test_cli's start-up test).

@@ -67,19 +67,21 @@ def _make_train_command(mode: str, summary: str):
     @click.pass_context
     def command(ctx, **options):
         from .api import train_with_args
+        from .coldstart import compiled_ahead
 
         args = Args.for_model(mode, **given(ctx, options)).validate()
         args.check_paths()
         if args.resume and _finished(args):
             return
         start_numba()
-        model = train_with_args(args)
-        model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
-        model.save_vectors(args.output + ".vec")
-        if args.floret and not model.is_quantized():
-            model.save_floret_vectors(args.output + ".floret")
-        if args.saveOutput:
-            model.save_output(args.output + ".output")
+        with compiled_ahead(args):
+            model = train_with_args(args)
+            model.save_model(args.output + (".ftz" if model.is_quantized() else ".bin"))
+            model.save_vectors(args.output + ".vec")
+            if args.floret and not model.is_quantized():
+                model.save_floret_vectors(args.output + ".floret")
+            if args.saveOutput:
+                model.save_output(args.output + ".output")
         if args.checkpoint and args.verbose > 0:
             size = os.path.getsize(args.checkpoint) / 1e6
             click.echo(f"Checkpoint {args.checkpoint} ({size:.0f} MB) holds the finished run "

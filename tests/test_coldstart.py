@@ -1,0 +1,78 @@
+"""A training command on a cold numba cache (coldstart.py): its kernels are compiled in
+child processes and loaded from the cache, so the model is the one a warm cache trains,
+the note is printed once, and errors found before training still print one line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embtk import coldstart
+from embtk.args import Args
+
+DATA = Path(__file__).parent / "data"
+SMALL = ["-dim", "10", "-epoch", "1", "-bucket", "2000", "-thread", "1", "-seed", "3"]
+
+
+def _embtk(cache: Path, *argv) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", "embtk", *map(str, argv)], env=env,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def test_every_listed_kernel_is_a_numba_function_of_embtk():
+    for key in ("supervised softmax", "supervised ova", "skipgram ns", "cbow hs",
+                "skipgram ns batch"):
+        listed = coldstart.listed_kernels(key)
+        assert listed, key
+        for k, (module, name, sig, callees) in enumerate(listed):
+            assert module.startswith("embtk.")
+            assert hasattr(coldstart._dispatcher(module, name), "compile"), (module, name)
+            assert all(c < k for c in callees)  # callees come first
+
+
+def test_run_key_names_the_model_the_loss_and_batch():
+    assert coldstart.run_key(Args.for_model("supervised")) == "supervised softmax"
+    assert coldstart.run_key(Args.for_model("cbow", loss="hs")) == "cbow hs"
+    assert coldstart.run_key(Args.for_model("skipgram", batch=8)) == "skipgram ns batch"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, data, more", [
+    ("supervised", DATA / "authors.train", ["-wordNgrams", "2", "-lr", "0.5"]),
+    ("skipgram", DATA / "austen_small.txt", ["-minCount", "1"]),
+], ids=["supervised", "skipgram"])
+def test_a_cold_cache_trains_the_model_a_warm_one_trains(command, data, more, tmp_path):
+    runs = {}
+    for phase in ("cold", "warm"):
+        done = _embtk(tmp_path / "cache", command, "-input", data, "-output", tmp_path / phase,
+                      *SMALL, *more)
+        assert done.returncode == 0, done.stderr
+        runs[phase] = done.stderr.splitlines()
+    assert runs["cold"].count(coldstart.NOTE) == 1
+    assert coldstart.NOTE not in runs["warm"]
+    assert (tmp_path / "cold.bin").read_bytes() == (tmp_path / "warm.bin").read_bytes()
+    assert (tmp_path / "cold.vec").read_bytes() == (tmp_path / "warm.vec").read_bytes()
+
+
+@pytest.mark.slow
+def test_errors_before_training_and_verbose_0_print_no_note(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    done = _embtk(tmp_path / "cache", "supervised", "-input", empty, "-output", tmp_path / "m")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"embtk: error: input file {empty} is empty"]
+    done = _embtk(tmp_path / "cache", "supervised", "-input", DATA / "authors.train",
+                  "-output", tmp_path / "m", *SMALL, "-verbose", "0")
+    assert done.returncode == 0 and done.stderr == ""
+
+
+@pytest.mark.slow
+def test_the_kernels_list_is_what_a_run_compiles_today(tmp_path):
+    """After a kernel's arguments or callees change, `python -m embtk.coldstart --record`
+    writes the list again (a stale list costs time on a cold cache, not correctness)."""
+    for run in [("supervised", "softmax", []), ("skipgram", "ns", [])]:
+        key = f"{run[0]} {run[1]}"
+        assert coldstart.record(tmp_path, [run])[key] == coldstart.listed_kernels(key), key
