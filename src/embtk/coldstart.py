@@ -45,6 +45,7 @@ from .shell import start_numba
 
 KERNELS_FILE = Path(__file__).with_name("coldstart.pickle")
 NOTE = "Compiling kernels (first run only)"
+NUMBA_KEY = "numba"  # in KERNELS_FILE: the numba version that recorded it
 _PATIENCE = 300.0  # seconds a kernel waits for its child before compiling it here
 _CHILDREN = 2  # the reading kernels are needed first, the training and saving ones after
 
@@ -56,14 +57,28 @@ def run_key(args) -> str:
             + (" floret" if getattr(args, "floret", False) else ""))
 
 
+def recorded_with() -> str | None:
+    """The numba version that recorded KERNELS_FILE (None if it cannot be read)."""
+    try:
+        with open(KERNELS_FILE, "rb") as f:
+            return pickle.load(f).get(NUMBA_KEY)
+    except Exception:
+        return None
+
+
 def listed_kernels(key: str) -> list:
     """[(module, function name, signature, callees)] of the run kind `key`, callees
     before their callers (`callees`: the indices of the listed entries compiled with it,
     which a child waits for rather than compiling them too); [] if none are listed, or
-    the list cannot be read by this numba."""
+    the list was recorded by another numba (its types and compiled callees may differ)."""
+    import numba
+
     try:
         with open(KERNELS_FILE, "rb") as f:
-            listed = pickle.load(f).get(key)  # each kind pickled apart: only its types are
+            kinds = pickle.load(f)
+        if kinds.get(NUMBA_KEY) != numba.__version__:
+            return []
+        listed = kinds.get(key)  # each kind pickled apart: only its types are
         return pickle.loads(listed) if listed else []  # read (9 ms for all of them)
     except Exception:  # missing, or pickled numba types this numba cannot read
         return []
@@ -394,6 +409,9 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as folder:
         kernels = record(Path(folder))
     with open(KERNELS_FILE, "wb") as out:
-        pickle.dump({key: pickle.dumps(calls) for key, calls in kernels.items()}, out)
+        import numba
+
+        kinds = {key: pickle.dumps(calls) for key, calls in kernels.items()}
+        pickle.dump({**kinds, NUMBA_KEY: numba.__version__}, out)
     for key, calls in kernels.items():
         print(f"{key}: {len(calls)} kernels")
