@@ -26,7 +26,7 @@ from .args import Args
 from .compress import select_rows
 from .tokens import EOS
 from .errors import EmbtkError
-from .safeio import open_for_reading
+from .safeio import available_memory, open_for_reading
 from .meter import Meter
 from .model import FastText
 from .quantmatrix import KSUB, ProductQuantizer
@@ -174,27 +174,12 @@ def _fit_size(model: FastText, args: Args, size: int | None, counted) -> bool:
 # ------------------------------------------------------------------------- search
 
 
-def _available_memory() -> int:
-    """Bytes of RAM available now (Linux's MemAvailable; free pages elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
 def _fits_in_memory(args: Args, nwords: int, share: int = 1) -> bool:
     """fastText skips a sample whose matrices cannot be allocated; Linux would rather
     kill the process later, so check before allocating (half of the free RAM at most,
     divided among the `share` trials that may run at once)."""
     need = 4 * (nwords + args.effective_bucket()) * args.dim
-    return need < _available_memory() // (2 * share)
+    return need < available_memory() // (2 * share)
 
 
 class _Progress:

@@ -4,7 +4,8 @@ line for the user.
 `atomic_write` is how embtk writes every model, vector file and checkpoint: the target
 is either its old self or complete, never half written. `CheckedReader` reads a file's
 bytes with every read bounds-checked, so a truncated or corrupt file is an error with its
-offset, never an exception from deep inside struct or numpy.
+offset, never an exception from deep inside struct or numpy. `available_memory` lets a
+command refuse a size before allocating it.
 """
 
 from __future__ import annotations
@@ -154,3 +155,19 @@ def open_for_reading(path, what: str = ""):
         raise EmbtkError(f"cannot read {name}: no such file") from None
     except OSError as exc:
         raise EmbtkError(f"cannot read {name}: {os_reason(exc)}") from None
+
+
+def available_memory() -> int:
+    """Bytes of RAM available now (Linux's MemAvailable; free pages elsewhere), for
+    refusing a size before allocating it."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..corpus import training_input
 from ..errors import EmbtkError, progress_bar
+from ..safeio import available_memory
 from ..args import ElmoArgs, check_python_types
 from .bilm import BiLM, Streams, read_text, softmax_ids, windows, zero_states
 from .model import ElmoModel, blas_threads, load_elmo
@@ -96,20 +97,6 @@ def adagrad(weights, grads, accumulated, lr, scale):
 
 
 # ------------------------------------------------------------------- memory
-def _available_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
-
-
 def needed_bytes(opt: ElmoOptions, batch: int, bptt: int, rows: int, samples: int) -> int:
     """What training holds, about: weights, gradients and Adagrad's state (3 copies), the
     softmax likewise, and a window's saved activations."""
@@ -123,7 +110,7 @@ def needed_bytes(opt: ElmoOptions, batch: int, bptt: int, rows: int, samples: in
 
 def check_memory(opt: ElmoOptions, args: ElmoArgs, rows: int) -> None:
     need = needed_bytes(opt, args.batchSize, args.bptt, rows, args.samples)
-    have = _available_bytes()
+    have = available_memory()
     if need > have:
         raise EmbtkError(f"training this model needs about {need / _GB:.1f} GB of memory, "
                          f"{have / _GB:.1f} GB is available: make -lstmDim, -projDim, "
