@@ -336,8 +336,9 @@ def _elmo_train():
         spec = importlib.util.spec_from_file_location("elmo_train", BENCHMARKS / "elmo_train.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    finally:  # the script puts its folder on sys.path too: none may stay, or the folder's
+        while str(BENCHMARKS) in sys.path:  # floret.py would hide the floret package
+            sys.path.remove(str(BENCHMARKS))
     return module
 
 
