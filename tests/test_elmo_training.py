@@ -372,7 +372,7 @@ def test_interrupted_and_resumed_run_gives_the_same_model(tmp_path):
     import signal
     import time
     corpus = _tiny_corpus(tmp_path / "c.txt")
-    command = ["elmo", "-input", corpus, *_TINY, "-epoch", "40"]
+    command = ["elmo", "-input", corpus, *_TINY, "-epoch", "80"]
     whole = _embtk(*command, "-output", tmp_path / "whole")
     assert whole.wait(300) == 0, whole.stderr.read()
     ckpt = tmp_path / "run.ckpt"
@@ -395,6 +395,10 @@ def test_interrupted_and_resumed_run_gives_the_same_model(tmp_path):
     assert again.wait(60) == 0
     err = again.stderr.read().decode()
     assert "holds a complete run" in err and err.count("\n") == 1
+    other = _embtk(*command, "-epoch", "81", "-output", tmp_path / "cut", "-resume", ckpt)
+    assert other.wait(60) == 1
+    err = other.stderr.read().decode()
+    assert "-epoch 81 differs from checkpoint" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow
@@ -436,3 +440,15 @@ def test_bad_resumption_is_one_line(tmp_path, change, message):
     with pytest.raises(EmbtkError, match=message) as info:
         embtk.train_elmo(corpus, resume=ckpt, **given)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_with_its_own_command_only(tmp_path):
+    corpus = _tiny_corpus(tmp_path / "c.txt")
+    ckpt = tmp_path / "run.ckpt"
+    embtk.train_elmo(corpus, checkpoint=ckpt, **{"charDim": 4, "filters": "1:4", "projDim": 8,
+                                                 "lstmDim": 8, "batchSize": 4, "bptt": 5,
+                                                 "samples": 8, "thread": 1, "verbose": 0})
+    code, _, err = run("skipgram", "-input", corpus, "-output", tmp_path / "s", "-resume", ckpt)
+    assert code == 1 and "is of an elmo run: resume it with `embtk elmo`" in err
+    assert err.count("\n") == 1

@@ -556,9 +556,9 @@ def elmo_command(ctx, **options):
     args = ElmoArgs.from_options(**typed).validate()
     args.check_paths()
     if args.resume and os.path.exists(args.output + ".elmo"):
-        from .checkpoint import read_state
+        from .elmo.training import complete_run
 
-        if read_state(args.resume, "elmo", ())[0].get("complete"):
+        if complete_run(args, frozenset(typed)):
             click.echo(f"embtk: checkpoint {args.resume} holds a complete run: nothing to "
                        f"resume, {args.output}.elmo is left as it is", err=True)
             return

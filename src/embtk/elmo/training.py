@@ -304,11 +304,24 @@ def _options(args: ElmoArgs) -> dict:
             if f.name not in FREE_OPTIONS}
 
 
-def _resume_options(args: ElmoArgs, given) -> tuple:
-    """Read args.resume, whose options become those of `args`: an option given explicitly
-    must have the checkpoint's value (or be one that may change, FREE_OPTIONS)."""
+def complete_run(args: ElmoArgs, given) -> bool:
+    """Whether args.resume is the checkpoint of a run that ended normally, for these options
+    and (when it is a file) this input: resuming it would train nothing."""
+    state, _ = _resume_options(args, given, ())
+    if not state.get("complete"):
+        return False
+    if args.input != "-" and state.get("fingerprint") != input_fingerprint(args.input):
+        raise EmbtkError(f"checkpoint {args.resume} was written for another input, not "
+                         f"{args.input}")
+    return True
+
+
+def _resume_options(args: ElmoArgs, given, names: tuple | None = None) -> tuple:
+    """Read args.resume (its arrays `names`, None: all), whose options become those of
+    `args`: an option given explicitly must have the checkpoint's value (or be one that
+    may change, FREE_OPTIONS)."""
     path = args.resume
-    state, saved = read_state(path, "elmo")
+    state, saved = read_state(path, "elmo", names)
     try:
         stored, mine = state["options"], _options(args)
         for name, value in stored.items():
