@@ -27,6 +27,11 @@ slower (218 against 1,778 tokens/s), the pieces at the speed of one thread there
 `-thread N -seed S` is reproducible for a given N (and N = 1 is the reference): one numpy
 Generator(S) draws the initial weights, then per window the samples and one seed per piece
 for its dropout masks.
+
+Checkpoints (-checkpoint, -resume; the file and its checks are checkpoint.py's): the
+weights, Adagrad's, the LSTM states carried between windows, the random state and the
+position (epoch, window), always at a window's end: a signal waits for the window to end
+(checkpoint.deferred_signals), so resuming gives the model of the uninterrupted run.
 """
 
 from __future__ import annotations
