@@ -275,7 +275,8 @@ def test_long_lines_long_words_and_foreign_bytes_are_trained_on(tmp_path, capsys
     (b"a\n", {"batchSize": 4}, "fewer than one window of -batchSize 4"),
     (b"a b c d\n" * 3, {"batchSize": 4}, "fewer than one window"),
     (b"a b c\n" * 50, {"lstmDim": 30000, "projDim": 30000}, "GB of memory"),
-    (b"a b c\n" * 50, {"checkpoint": "x"}, "not supported"),
+    (b"a b c\n" * 50, {"resume": "no-such-checkpoint"}, "no such file"),
+    (b"a b c\n" * 50, {"checkpointEvery": 0.0}, "-checkpointEvery"),
     (b"a b c\n" * 50, {"filters": "1:8,x"}, "width:count pairs"),
     (b"a b c\n" * 50, {"dropout": 1.0}, "-dropout"),
     (b"a b c\n" * 50, {"filters": "1:8,60:4"}, "-maxChars"),
@@ -344,3 +345,110 @@ def test_threads_share_a_window_and_sum_to_its_gradient(split, monkeypatch):
                     for k in (0, 1):
                         joined = np.concatenate([halves[0][d][layer][k], halves[1][d][layer][k]])
                         np.testing.assert_allclose(joined, whole[0][d][layer][k], atol=1e-5)
+
+
+# ------------------------------------------------------------------- -checkpoint, -resume
+_TINY = ["-charDim", "4", "-filters", "1:4,2:4", "-projDim", "8", "-lstmDim", "8",
+         "-maxChars", "10", "-bptt", "5", "-batchSize", "4", "-samples", "8", "-minCount", "1",
+         "-thread", "1", "-seed", "3", "-verbose", "0"]
+
+
+def _tiny_corpus(path, lines=80, seed=0):
+    words = "the cat sat on a mat and the dog ran to the cat while a bird sang".split()
+    rng = np.random.default_rng(seed)
+    path.write_text("".join(" ".join(rng.choice(words, 12)) + "\n" for _ in range(lines)))
+    return path
+
+
+def _embtk(*args):
+    import subprocess
+    import sys
+    return subprocess.Popen([sys.executable, "-m", "embtk", *map(str, args)],
+                            stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_interrupted_and_resumed_run_gives_the_same_model(tmp_path):
+    import signal
+    import time
+    corpus = _tiny_corpus(tmp_path / "c.txt")
+    command = ["elmo", "-input", corpus, *_TINY, "-epoch", "80"]
+    whole = _embtk(*command, "-output", tmp_path / "whole")
+    assert whole.wait(300) == 0, whole.stderr.read()
+    ckpt = tmp_path / "run.ckpt"
+    killed = _embtk(*command, "-output", tmp_path / "cut", "-checkpoint", ckpt,
+                    "-checkpointEvery", "0.001")
+    deadline = time.time() + 120
+    while not ckpt.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGTERM)
+    assert killed.wait(60) == 143, killed.stderr.read()
+    assert not (tmp_path / "cut.elmo").exists()
+    from embtk.checkpoint import read_state
+    state, _ = read_state(str(ckpt), "elmo", ())
+    assert not state["complete"] and state["position"]["done"] > 0
+    resumed = _embtk(*command, "-output", tmp_path / "cut", "-resume", ckpt, "-checkpoint",
+                     ckpt)
+    assert resumed.wait(300) == 0, resumed.stderr.read()
+    assert (tmp_path / "cut.elmo").read_bytes() == (tmp_path / "whole.elmo").read_bytes()
+    again = _embtk(*command, "-output", tmp_path / "cut", "-resume", ckpt)
+    assert again.wait(60) == 0
+    err = again.stderr.read().decode()
+    assert "holds a complete run" in err and err.count("\n") == 1
+    other = _embtk(*command, "-epoch", "81", "-output", tmp_path / "cut", "-resume", ckpt)
+    assert other.wait(60) == 1
+    err = other.stderr.read().decode()
+    assert "-epoch 81 differs from checkpoint" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_a_resumed_checkpoint_finishes_as_the_uninterrupted_run(tmp_path):
+    corpus = _tiny_corpus(tmp_path / "c.txt")
+    options = {"charDim": 4, "filters": "1:4,2:4", "projDim": 8, "lstmDim": 8, "maxChars": 10,
+               "bptt": 5, "batchSize": 4, "samples": 8, "minCount": 1, "thread": 1, "seed": 3,
+               "verbose": 0, "epoch": 2}
+    whole = embtk.train_elmo(corpus, **options)
+    ckpt = tmp_path / "run.ckpt"
+    with_ckpt = embtk.train_elmo(corpus, checkpoint=ckpt, **options)
+    again = embtk.train_elmo(corpus, resume=ckpt, **options)  # complete: trains nothing
+    files = []
+    for k, lm in enumerate((whole, with_ckpt, again)):
+        lm.save(tmp_path / f"{k}.elmo")
+        files.append((tmp_path / f"{k}.elmo").read_bytes())
+    assert files[0] == files[1] == files[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, message", [
+    ({"lr": 0.5}, "differs from checkpoint"),
+    ({"corpus": 2}, "another input"),
+    ({"corrupt": True}, "not an embtk checkpoint"),
+])
+def test_bad_resumption_is_one_line(tmp_path, change, message):
+    corpus = _tiny_corpus(tmp_path / "c.txt")
+    options = {"charDim": 4, "filters": "1:4,2:4", "projDim": 8, "lstmDim": 8, "maxChars": 10,
+               "bptt": 5, "batchSize": 4, "samples": 8, "minCount": 1, "thread": 1,
+               "verbose": 0}
+    ckpt = tmp_path / "run.ckpt"
+    embtk.train_elmo(corpus, checkpoint=ckpt, **options)
+    if "corpus" in change:
+        corpus = _tiny_corpus(tmp_path / "other.txt", seed=change["corpus"])
+    if "corrupt" in change:
+        data = ckpt.read_bytes()
+        ckpt.write_bytes(data[: len(data) // 2])
+    given = {**options, **{k: v for k, v in change.items() if k in options or k == "lr"}}
+    with pytest.raises(EmbtkError, match=message) as info:
+        embtk.train_elmo(corpus, resume=ckpt, **given)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_with_its_own_command_only(tmp_path):
+    corpus = _tiny_corpus(tmp_path / "c.txt")
+    ckpt = tmp_path / "run.ckpt"
+    embtk.train_elmo(corpus, checkpoint=ckpt, **{"charDim": 4, "filters": "1:4", "projDim": 8,
+                                                 "lstmDim": 8, "batchSize": 4, "bptt": 5,
+                                                 "samples": 8, "thread": 1, "verbose": 0})
+    code, _, err = run("skipgram", "-input", corpus, "-output", tmp_path / "s", "-resume", ckpt)
+    assert code == 1 and "is of an elmo run: resume it with `embtk elmo`" in err
+    assert err.count("\n") == 1

@@ -578,10 +578,12 @@ class ElmoArgs(CommandOptions):
                          "folder)", metavar="DIR", show_default=False)
     inputModel: str = option("", "continue from this .elmo (a converted published model gets "
                              "a new softmax)", metavar="FILE", show_default=False)
-    checkpoint: str = option("", "not supported yet: save with -output, continue with "
-                             "-inputModel", metavar="FILE", show_default=False)
-    resume: str = option("", "not supported yet (see -checkpoint)", metavar="FILE",
-                         show_default=False)
+    checkpoint: str = option("", "save a resumable state to this file every "
+                             "-checkpointEvery seconds, on Ctrl-C and at the end",
+                             metavar="FILE", show_default=False)
+    checkpointEvery: float = option(600.0, "seconds between checkpoints")
+    resume: str = option("", "continue the interrupted run saved in this checkpoint, to the "
+                         "model it would have given", metavar="FILE", show_default=False)
 
     SIZES = ("charDim", "filters", "highway", "projDim", "lstmDim", "layers", "maxChars",
              "cellClip", "projClip")
@@ -598,15 +600,16 @@ class ElmoArgs(CommandOptions):
         return tuple(pairs)
 
     def check_paths(self) -> None:
-        check_paths({"-input": self.input, "-inputModel": self.inputModel},
-                    [self.output + ".elmo"])
+        check_paths({"-input": self.input, "-inputModel": self.inputModel,
+                     "-resume": self.resume},
+                    [self.output + ".elmo"] + ([self.checkpoint] if self.checkpoint else []))
         check_tmpdir(self.tmpdir)
 
     def validate(self) -> "ElmoArgs":
         check_field_types(self)
-        if self.checkpoint or self.resume:
-            raise EmbtkError("-checkpoint and -resume are not supported by embtk elmo yet: "
-                             "save with -output and continue with -inputModel")
+        if not self.checkpointEvery > 0:
+            raise EmbtkError(f"-checkpointEvery must be a positive number of seconds, got "
+                             f"{self.checkpointEvery}")
         for name in ("charDim", "projDim", "lstmDim", "layers", "maxChars", "bptt",
                      "batchSize", "epoch", "minCount", "samples", "thread"):
             if getattr(self, name) <= 0:

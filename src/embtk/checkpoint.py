@@ -15,10 +15,13 @@ model alone, or writes the model if it is missing; Python gets the finished mode
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import signal
+import threading
 import zipfile
 from typing import NamedTuple
 
@@ -89,16 +92,23 @@ def write_checkpoint(path: str, args: Args, fingerprint: dict, corpus_tokens: in
              "ntokens": dictionary.ntokens, "complete": loss is not None,
              "loss": float(loss or 0.0)}
     tables = dictionary.tables
+    write_state(path, state, {"input": wi, "output": wo,
+                              "rngs": np.asarray(progress.rngs, dtype=np.uint64),
+                              "word_bytes": tables.word_bytes, "word_offsets": tables.word_offsets,
+                              "counts": dictionary.counts, "types": dictionary.types})
+
+
+def write_state(path: str, state: dict, arrays: dict) -> None:
+    """A checkpoint file, atomically and durably: `state` (JSON, FORMAT and VERSION added)
+    and the named arrays."""
+    state = {"format": FORMAT, "version": VERSION, **state}
     with atomic_write(path, durable=True) as f:
-        np.savez(f, state=np.frombuffer(json.dumps(state).encode(), dtype=np.uint8),
-                 input=wi, output=wo, rngs=np.asarray(progress.rngs, dtype=np.uint64),
-                 word_bytes=tables.word_bytes, word_offsets=tables.word_offsets,
-                 counts=dictionary.counts, types=dictionary.types)
+        np.savez(f, state=np.frombuffer(json.dumps(state).encode(), dtype=np.uint8), **arrays)
 
 
-def _read(path: str, arrays: tuple) -> tuple:
-    """(the state, {name: array} for `arrays`); one clear line for anything that is not
-    one of ours."""
+def _read(path: str, arrays: tuple | None) -> tuple:
+    """(the state, {name: array} for `arrays`, None: all of them); one clear line for
+    anything that is not one of ours, or is the checkpoint of another command."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = json.loads(archive["state"].tobytes())
@@ -107,17 +117,35 @@ def _read(path: str, arrays: tuple) -> tuple:
             if state.get("version") != VERSION:
                 raise EmbtkError(f"checkpoint {path} has version {state.get('version')}; this "
                                  f"embtk reads version {VERSION}")
-            return state, {name: archive[name] for name in arrays}
+            names = [n for n in archive.files if n != "state"] if arrays is None else arrays
+            return state, {name: archive[name] for name in names}
     except FileNotFoundError:
         raise EmbtkError(f"cannot read checkpoint {path}: no such file") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise EmbtkError(f"{path} is not an embtk checkpoint ({type(exc).__name__})") from None
 
 
+def read_state(path: str, command: str, names: tuple | None = None) -> tuple:
+    """(the state, {name: array} for `names`, None: all) of a checkpoint written by
+    `embtk command` with write_state; one clear line for anything else."""
+    state, arrays = _read(path, names)
+    _check_command(state, command, path)
+    return state, arrays
+
+
+def _check_command(state: dict, command: str, path: str) -> None:
+    written_by = state.get("command") or state.get("options", {}).get("model")
+    if (written_by == "elmo") != (command == "elmo"):
+        article = "an" if written_by == "elmo" else "a"
+        raise EmbtkError(f"checkpoint {path} is of {article} {written_by} run: resume it with "
+                         f"`embtk {written_by}`")
+
+
 def read_summary(path: str) -> Checkpoint:
     """A checkpoint's options, input and progress without its arrays (a few KB read, not
     the matrices): enough to check a resumption and to see whether the run is complete."""
     state, _ = _read(path, ())
+    _check_command(state, "", path)
     progress = Progress(state["tokens_done"], state["loss_sum"], state["examples"],
                         state["positions"], None)
     return Checkpoint(state["options"], state["fingerprint"], state["corpus_tokens"], progress,
@@ -128,6 +156,7 @@ def read_checkpoint(path: str) -> Checkpoint:
     """Load a checkpoint; one clear line for anything that is not one of ours."""
     state, arrays = _read(path, ("input", "output", "rngs", "word_bytes", "word_offsets",
                                  "counts", "types"))
+    _check_command(state, "", path)
     o = state["options"]
     dictionary = Dictionary.from_packed(
         arrays["word_bytes"], arrays["word_offsets"], arrays["counts"], arrays["types"],
@@ -178,3 +207,33 @@ def complete_run(args: Args) -> bool:
     if args.input != "-":
         check_same_input(args, summary, args.resume)
     return True
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Ctrl-C, SIGTERM and SIGHUP wait for the end of the block (then act as they would
+    have), so that a checkpoint written on the way out sees a whole step, not part of
+    one. Only in the main thread, where Python runs signal handlers; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught, previous = [], {}
+
+    def note(signum, frame):
+        caught.append(signum)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, note)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in caught[:1]:
+            handler = previous[number]
+            if callable(handler):
+                handler(number, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(number)

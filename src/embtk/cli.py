@@ -555,6 +555,13 @@ def elmo_command(ctx, **options):
     typed = given(ctx, options)
     args = ElmoArgs.from_options(**typed).validate()
     args.check_paths()
+    if args.resume and os.path.exists(args.output + ".elmo"):
+        from .elmo.training import complete_run
+
+        if complete_run(args, frozenset(typed)):
+            click.echo(f"embtk: checkpoint {args.resume} holds a complete run: nothing to "
+                       f"resume, {args.output}.elmo is left as it is", err=True)
+            return
     start_numba()
     lm = train(args, given=frozenset(typed))
     lm.save(args.output + ".elmo")

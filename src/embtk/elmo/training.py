@@ -27,10 +27,17 @@ slower (218 against 1,778 tokens/s), the pieces at the speed of one thread there
 `-thread N -seed S` is reproducible for a given N (and N = 1 is the reference): one numpy
 Generator(S) draws the initial weights, then per window the samples and one seed per piece
 for its dropout masks.
+
+Checkpoints (-checkpoint, -resume; the file and its checks are checkpoint.py's): the
+weights, Adagrad's, the LSTM states carried between windows, the random state and the
+position (epoch, window), always at a window's end: a signal waits for the window to end
+(checkpoint.deferred_signals), so resuming gives the model of the uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import sys
@@ -40,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba as nb
 import numpy as np
 
+from ..checkpoint import deferred_signals, input_fingerprint, read_state, write_state
 from ..corpus import training_input
 from ..errors import EmbtkError, progress_bar
 from ..safeio import available_memory
@@ -53,6 +61,9 @@ from .weights import ADAGRAD, VOCAB, network_arrays
 CLIP_NORM = 10.0      # bilm-tf's all_clip_norm_val
 ADAGRAD_START = 1.0   # Adagrad's initial accumulator (TensorFlow's default 0.1; bilm-tf 1.0)
 _GB = 1 << 30
+# Options that may differ between an interrupted run and its resumption.
+FREE_OPTIONS = frozenset(("input", "output", "thread", "verbose", "tmpdir", "checkpoint",
+                          "checkpointEvery", "resume"))
 
 
 # ------------------------------------------------------------------- the weights
@@ -139,6 +150,18 @@ class _Run:
     def new_states(self) -> list:
         return [zero_states(self.opt, piece.stop - piece.start) for piece in self.pieces]
 
+    def joined_states(self, states: list) -> dict:
+        """The LSTM states carried between windows, the pieces' rows joined (any -thread
+        can resume them)."""
+        return {f"{kind}:{d}:{layer}": np.concatenate([s[d][layer][i] for s in states])
+                for d in (0, 1) for layer in range(self.opt.n_layers)
+                for i, kind in enumerate("hc")}
+
+    def split_states(self, saved: dict) -> list:
+        return [[[tuple(np.ascontiguousarray(saved[f"{kind}:{d}:{layer}"][piece])
+                        for kind in "hc") for layer in range(self.opt.n_layers)]
+                 for d in (0, 1)] for piece in self.pieces]
+
     def step(self, rng, start: int, steps: int, states: list) -> float:
         """One window: forward, backward, clip, Adagrad. Returns its summed loss."""
         args, arrays = self.args, self.arrays
@@ -210,12 +233,14 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
     read instead of args.input; `given` the size options the caller set (checked against
     -inputModel's)."""
     args.validate()
+    saved = _resume_options(args, given) if args.resume else None
     base = load_elmo(args.inputModel) if args.inputModel else None
     opt = _network_options(args, base, given)
     with training_input(args.input if source is None else source, args.tmpdir,
                         args.verbose) as path:
         check_memory(opt, args, 3)
         text = read_text(path, opt.max_chars, args.tmpdir)
+        fingerprint = input_fingerprint(path) if args.checkpoint or args.resume else None
     shown = "stdin" if args.input == "-" else args.input
     if text.long_words and args.verbose > 0:
         print(f"embtk: {text.long_words:,} distinct words are longer than -maxChars - 2 "
@@ -230,11 +255,27 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
                          "give more text, or a smaller -batchSize or -bptt")
     check_memory(opt, args, len(vocab))
     rng = np.random.default_rng(args.seed)
-    arrays, accumulated = _starting_weights(opt, base, vocab, rng)
+    if saved is None:
+        arrays, accumulated = _starting_weights(opt, base, vocab, rng)
+        at = None
+    else:
+        arrays, accumulated, at = _resumed(args, saved, fingerprint, opt, vocab, rng)
     plan = windows(length, args.bptt)
     with ThreadPoolExecutor(args.thread, thread_name_prefix="embtk-elmo") as pool:
         run = _Run(opt, arrays, accumulated, text, of_type, args, pool)
-        tokens = _train_passes(run, rng, plan, args)
+        states = run.new_states() if at is None else run.split_states(saved[1])
+
+        def save(position: dict, complete: bool = False) -> None:
+            state = {"command": "elmo", "options": _options(args), "fingerprint": fingerprint,
+                     "position": position, "rng": rng.bit_generator.state,
+                     "complete": complete}
+            named = {f"w:{name}": a for name, a in arrays.items()}
+            named.update((f"a:{name}", a) for name, a in accumulated.items())
+            named.update(run.joined_states(states))
+            write_state(args.checkpoint, state, named)
+
+        tokens = _train_passes(run, rng, plan, args, states, at,
+                               save if args.checkpoint else None)
     vocab_bytes = b"".join(w + b"\n" for w in vocab)
     arrays[VOCAB] = np.frombuffer(vocab_bytes, dtype=np.uint8)
     for name, a in accumulated.items():
@@ -248,6 +289,77 @@ def train(args: ElmoArgs, source=None, given=frozenset()) -> ElmoModel:
                        "adagrad": True, "lr": args.lr, "minCount": args.minCount,
                        "tokens": int(before.get("tokens", 0)) + tokens, "seed": args.seed}
     return ElmoModel(options_from_dict(raw, "the trained model's options"), arrays)
+
+
+def _options(args: ElmoArgs) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(args)
+            if f.name not in FREE_OPTIONS}
+
+
+def complete_run(args: ElmoArgs, given) -> bool:
+    """Whether args.resume is the checkpoint of a run that ended normally, for these options
+    and (when it is a file) this input: resuming it would train nothing."""
+    state, _ = _resume_options(args, given, ())
+    if not state.get("complete"):
+        return False
+    if args.input != "-" and state.get("fingerprint") != input_fingerprint(args.input):
+        raise EmbtkError(f"checkpoint {args.resume} was written for another input, not "
+                         f"{args.input}")
+    return True
+
+
+def _resume_options(args: ElmoArgs, given, names: tuple | None = None) -> tuple:
+    """Read args.resume (its arrays `names`, None: all), whose options become those of
+    `args`: an option given explicitly must have the checkpoint's value (or be one that
+    may change, FREE_OPTIONS)."""
+    path = args.resume
+    state, saved = read_state(path, "elmo", names)
+    try:
+        stored, mine = state["options"], _options(args)
+        for name, value in stored.items():
+            if name in given and mine.get(name) != value:
+                raise EmbtkError(f"-{name} {mine.get(name)} differs from checkpoint {path} "
+                                 f"({value}): resume with the options of the interrupted run")
+            setattr(args, name, value)
+    except (KeyError, AttributeError, TypeError):
+        raise EmbtkError(f"checkpoint {path} is corrupt: its options are unreadable") from None
+    args.validate()
+    return state, saved
+
+
+def _resumed(args: ElmoArgs, saved: tuple, fingerprint: dict, opt, vocab, rng) -> tuple:
+    """(weights, Adagrad's, position) of the checkpoint, checked against this input and
+    network; rng set to the checkpoint's state."""
+    state, named = saved
+    path = args.resume
+    if state.get("fingerprint") != fingerprint:
+        was = (state.get("fingerprint") or {}).get("bytes")
+        raise EmbtkError(f"checkpoint {path} was written for another input ({was} bytes), "
+                         f"not {args.input} ({fingerprint['bytes']} bytes)")
+    shapes = dict(network_arrays(opt))
+    shapes["softmax/W"], shapes["softmax/b"] = (len(vocab), opt.projection_dim), (len(vocab),)
+    try:
+        arrays = {name: np.array(named[f"w:{name}"], dtype=np.float32) for name in shapes}
+        accumulated = {name: np.array(named[f"a:{name}"], dtype=np.float32) for name in shapes}
+        if any(arrays[n].shape != tuple(s) or accumulated[n].shape != tuple(s)
+               for n, s in shapes.items()):
+            raise ValueError
+        rng.bit_generator.state = state["rng"]
+        at = dict(state["position"])
+        for name in ("h", "c"):
+            for d in (0, 1):
+                for layer in range(opt.n_layers):
+                    if named[f"{name}:{d}:{layer}"].shape[0] != args.batchSize:
+                        raise ValueError
+    except (KeyError, ValueError, TypeError):
+        raise EmbtkError(f"checkpoint {path} is corrupt: its arrays do not match its "
+                         "options and input") from None
+    if args.verbose > 0:
+        print(f"embtk: resuming {path} at epoch {at['epoch'] + 1}, window {at['window']}"
+              if not state.get("complete") else
+              f"embtk: checkpoint {path} holds a complete run: nothing to train",
+              file=sys.stderr, flush=True)
+    return arrays, accumulated, at
 
 
 def _network_options(args: ElmoArgs, base: ElmoModel | None, given) -> ElmoOptions:
@@ -311,34 +423,59 @@ def _starting_weights(opt: ElmoOptions, base: ElmoModel | None, vocab: list, rng
     return arrays, accumulated
 
 
-def _train_passes(run: _Run, rng, plan: list, args: ElmoArgs) -> int:
-    """Every window of every epoch; returns the tokens trained on (per direction)."""
+def _train_passes(run: _Run, rng, plan: list, args: ElmoArgs, states: list,
+                  at: dict | None = None, save=None) -> int:
+    """Every window of every epoch from `at` (a checkpoint's position; None: the start),
+    `states` the LSTM states carried between windows; returns the tokens trained on (per
+    direction). With `save(position, complete)`, a checkpoint every -checkpointEvery
+    seconds, on Ctrl-C or a signal (at a window's end), and at the end, complete."""
     batch = args.batchSize
     total = sum(steps for _, steps in plan) * batch * args.epoch
-    bar = progress_bar(total=total, unit="tok", unit_scale=True, desc="elmo",
-                       leave=False) if args.verbose >= 2 else None
-    done, smooth, started = 0, None, time.perf_counter()
+    at = at or {"epoch": 0, "window": 0, "done": 0, "smooth": None}
+    bar = progress_bar(total=total, initial=at["done"], unit="tok", unit_scale=True,
+                       desc="elmo", leave=False) if args.verbose >= 2 else None
+    started, first, saved_at = time.perf_counter(), at["done"], time.perf_counter()
+    whole_window = deferred_signals if save is not None else contextlib.nullcontext
     try:
         with blas_threads(1), np.errstate(over="ignore", under="ignore"):
-            for _ in range(args.epoch):
-                states = run.new_states()
-                for start, steps in plan:
+            while at["epoch"] < args.epoch:
+                with whole_window():
+                    start, steps = plan[at["window"]]
                     loss = run.step(rng, start, steps, states) / (2 * batch * steps)
                     if not math.isfinite(loss):
                         raise EmbtkError("training diverged (the loss is not finite): try a "
                                          "smaller -lr")
-                    smooth = loss if smooth is None else 0.98 * smooth + 0.02 * loss
-                    done += batch * steps
-                    if bar is not None:
-                        bar.set_postfix_str(f"ppl {math.exp(min(smooth, 50)):.1f}", refresh=False)
-                        bar.update(batch * steps)
+                    smooth = at["smooth"]
+                    at["smooth"] = loss if smooth is None else 0.98 * smooth + 0.02 * loss
+                    at["done"] += batch * steps
+                    at["window"] += 1
+                    if at["window"] == len(plan):  # the epoch's end: the streams start afresh
+                        at["epoch"], at["window"] = at["epoch"] + 1, 0
+                        states[:] = run.new_states()
+                if bar is not None:
+                    bar.set_postfix_str(f"ppl {math.exp(min(at['smooth'], 50)):.1f}",
+                                        refresh=False)
+                    bar.update(batch * steps)
+                if save is not None and time.perf_counter() - saved_at >= args.checkpointEvery:
+                    save(at)
+                    saved_at = time.perf_counter()
+    except BaseException as exc:
+        if save is not None and not isinstance(exc, Exception):  # Ctrl-C, a signal
+            save(at)
+            if args.verbose > 0:
+                print(f"\nCheckpoint saved: continue with -resume {args.checkpoint}",
+                      file=sys.stderr, flush=True)
+        raise
     finally:
         if bar is not None:
             bar.close()
+    if save is not None:  # the final state, marked complete: resuming it trains nothing
+        save(at, complete=True)
+    done, smooth = at["done"], at["smooth"] if at["smooth"] is not None else 0.0
     if args.verbose > 0:
         seconds = max(1e-9, time.perf_counter() - started)
         print(f"Trained on {done:,} tokens per direction in {seconds:.0f} s "
-              f"({done / seconds:,.0f} tokens/s), sampled-softmax perplexity "
+              f"({(done - first) / seconds:,.0f} tokens/s), sampled-softmax perplexity "
               f"{math.exp(min(smooth, 50)):.1f} at the end", file=sys.stderr, flush=True)
     return done
 
@@ -347,11 +484,14 @@ def train_elmo(input, *, charDim=None, filters=None, highway=None, projDim=None,
                lstmDim=None, layers=None, maxChars=None, bptt=None, batchSize=None, lr=None,
                epoch=None, minCount=None, samples=None, cellClip=None, projClip=None,
                dropout=None, thread=None, seed=None, verbose=None, tmpdir=None,
-               inputModel=None, checkpoint=None, resume=False) -> ElmoModel:
+               inputModel=None, checkpoint=None, checkpointEvery=None,
+               resume=None) -> ElmoModel:
     """Train a biLM on `input` (a path, '-' for stdin, a file object or an iterable of
     lines); the options are `embtk elmo`'s (None: its default, or -inputModel's size),
     `filters` also as ((width, count), ...). Returns the ElmoModel with its softmax and
-    Adagrad's state (`save` keeps them; `perplexity` uses the softmax)."""
+    Adagrad's state (`save` keeps them; `perplexity` uses the softmax). `checkpoint`: a
+    file saved every `checkpointEvery` seconds, on Ctrl-C and at the end; `resume`: such
+    a file, whose run goes on to the model it would have given."""
     options = {key: value for key, value in locals().items()
                if key != "input" and value is not None and value is not False}
     check_python_types(ElmoArgs, {key: (key, value) for key, value in options.items()
