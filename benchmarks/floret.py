@@ -85,6 +85,9 @@ def main() -> None:
     sys.path.insert(0, SRC)
     corpus = a.data / "corpus" / "en_corpus.txt"
     sets = sorted((a.data / "similarity").glob("*.tsv"))
+    if not corpus.is_file() or not sets:
+        sys.exit(f"missing {corpus} or {a.data / 'similarity'}/*.tsv: point --data at the shared "
+                 "data folder (../shared/data from the project root)")
     with tempfile.TemporaryDirectory() as tmp:
         if a.prefix_mb:
             data = corpus.read_bytes()[: int(a.prefix_mb * 1e6)]

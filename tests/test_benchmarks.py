@@ -327,6 +327,12 @@ def test_elmo_speed_says_where_the_data_is_missing(tmp_path):
     assert r.returncode == 2 and "missing" in r.stderr
 
 
+def test_floret_says_where_the_data_is_missing(tmp_path):
+    r = run_script("floret.py", "--data", tmp_path / "nowhere", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.startswith("missing") and "nowhere" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
 def _elmo_train():
     """benchmarks/elmo_train.py as a module (its pure parts: split, vocabulary, n-grams)."""
     import importlib.util
