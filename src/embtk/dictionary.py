@@ -12,6 +12,7 @@ from collections import namedtuple
 
 import numba as nb
 import numpy as np
+from numba.extending import overload
 
 from .jitting import callee, empty, grow, zeros, zeros2
 from .errors import EmbtkError
@@ -33,6 +34,19 @@ Tables = namedtuple(
 )
 # hash_count 0: fastText's n-grams (FNV-1a, one row each, every word its own row);
 # 1..4: floret's (MurmurHash3, that many rows for the wrapped word and for each n-gram).
+# The subword scheme is also the tables' class: the same fields under classes numba
+# types apart, so that a kernel compiles only the scheme it runs (push_subword_rows picks
+# the code by type), not all three (~3 s of a fresh install's first command):
+# Tables for fastText's n-grams, FloretTables for floret's, WordOnlyTables for a
+# fastText-mode dictionary with maxn 0 (no n-grams; classifiers by default).
+FloretTables = namedtuple("FloretTables", Tables._fields)
+WordOnlyTables = namedtuple("WordOnlyTables", Tables._fields)
+
+
+def tables_class(maxn, hash_count):
+    if hash_count > 0:
+        return FloretTables
+    return Tables if maxn > 0 else WordOnlyTables
 
 # Lines encoded for a classifier (`Dictionary.encode`): line i's input rows are
 # feats[feat_offsets[i]:feat_offsets[i + 1]], its known labels (0-based label ids)
@@ -155,13 +169,29 @@ def push_floret_rows(tables, word, out, n, spans):
     return out, n
 
 
-@callee
+def _no_rows(tables, word, out, n, spans):
+    return out, n
+
+
+def _subword_pusher(cls):
+    return {FloretTables: push_floret_rows, WordOnlyTables: _no_rows}.get(cls, push_char_ngrams)
+
+
 def push_subword_rows(tables, word, out, n, spans):
-    """The rows a wrapped word gets beside its own: fastText's or floret's, chosen once
-    a word (never inside the n-gram loop)."""
-    if tables.hash_count > 0:
-        return push_floret_rows(tables, word, out, n, spans)
-    return push_char_ngrams(tables, word, out, n, spans)
+    """The rows a wrapped word gets beside its own: fastText's n-grams, floret's or none.
+    In numba code the choice is made when the kernel compiles, by the tables' class."""
+    return _subword_pusher(type(tables))(tables, word, out, n, spans)
+
+
+@overload(push_subword_rows, inline="always")
+def _push_subword_rows_by_type(tables, word, out, n, spans):
+    if tables.instance_class is WordOnlyTables:
+        return _no_rows
+    push = _subword_pusher(tables.instance_class)
+
+    def impl(tables, word, out, n, spans):
+        return push(tables, word, out, n, spans)
+    return impl
 
 
 @callee
@@ -464,11 +494,11 @@ class Dictionary:
             prune_map = np.full(max(1, self.bucket), -1, dtype=np.int32)
             if len(pruneidx):
                 prune_map[pruneidx[:, 0]] = pruneidx[:, 1]
-        base = Tables(slots, offsets, word_bytes, self.types, np.zeros(1, np.int64),
-                      np.zeros(0, np.int32), prune_map, self.nwords, self.minn, self.maxn,
-                      self.bucket, self.word_ngrams,
-                      np.frombuffer(self.label, dtype=np.uint8).copy(),
-                      build_keys(hashes, self.size, nslots), self.hash_count)
+        base = tables_class(self.maxn, self.hash_count)(
+            slots, offsets, word_bytes, self.types, np.zeros(1, np.int64), np.zeros(0, np.int32),
+            prune_map, self.nwords, self.minn, self.maxn, self.bucket, self.word_ngrams,
+            np.frombuffer(self.label, dtype=np.uint8).copy(), build_keys(hashes, self.size, nslots),
+            self.hash_count)
         if self.maxn > 0 or self.hash_count > 0:
             sub_off, sub_ids = build_subword_table(base)
         else:  # each entry is its only row: what build_subword_table gives, not compiled

@@ -1,6 +1,6 @@
 """How the kernels are compiled: `callee` for helpers that only numba code calls, array
-allocation (`empty`, `zeros`, `empty2`, `zeros2`, `grow`) compiled once for all kernels,
-and `prefetch`, the CPU's cache hint, which numba does not offer.
+allocation (`empty`, `zeros`, `empty2`, `zeros2`, `grow`) lowered in place, and
+`prefetch`, the CPU's cache hint, which numba does not offer.
 
 A fresh install's first commands compile every kernel they use (the numba cache is
 empty), and most of that time is fixed cost per compiled function, not per line. Two
@@ -13,13 +13,10 @@ kinds of it are avoidable:
   and `callee` leaves out both wrappers.
 - numba compiles its own `np.empty`/`np.zeros` afresh in every process, for each (shape
   type, dtype) and again for each set of compile options (fastmath, error model) of the
-  calling kernels, and caches none of it. Here they are cached functions, compiled once
-  per dtype.
+  calling kernels, and caches none of it. Here they are intrinsics: a few LLVM
+  instructions in the calling kernel, nothing compiled on their own.
 
 benchmarks/README.md ("Design notes behind the kernels") has the measured costs.
-
-Sizes are passed to the allocation helpers as int64: a literal (`empty(64, np.uint8)`)
-compiles one more signature for that literal, so such call sites write np.int64(64).
 """
 
 from __future__ import annotations
@@ -28,8 +25,10 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.imputils import impl_ret_new_ref
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 _NO_WRAPPERS = ("no_cpython_wrapper", "no_cfunc_wrapper")
 
@@ -65,48 +64,108 @@ def callee(func=None, **options):
     return decorate if func is None else decorate(func)
 
 
-@callee
-def empty(n, dtype):
-    """np.empty(n, dtype), n an int64 and dtype a class (np.int32, ...)."""
-    return np.empty(n, dtype)
+def _element_type(dtype):
+    """The numba type of a dtype argument: a class (np.int32) or an array's .dtype."""
+    if isinstance(dtype, types.NumberClass):
+        return dtype.instance_type
+    if isinstance(dtype, types.DType):
+        return dtype.dtype
+    return None
 
 
-@callee
-def zeros(n, dtype):
-    """np.zeros(n, dtype), n an int64 and dtype a class (np.int32, ...). A loop over
-    `empty`: numba's np.zeros compiles np.empty and a fill of its own for each dtype."""
-    out = empty(n, dtype)
-    for i in range(n):
-        out[i] = 0
-    return out
+def _allocate(context, builder, arrtype, shapes, zeroed):
+    """A new C-contiguous `arrtype` of `shapes` (LLVM intp values) in numba runtime memory,
+    aligned as numba aligns arrays; all bytes zero if `zeroed`. Returns (array, bytes)."""
+    intp = context.get_value_type(types.intp)
+    itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
+    strides = [ir.Constant(intp, itemsize)]
+    for size in reversed(shapes[1:]):
+        strides.insert(0, builder.mul(strides[0], size))
+    nbytes = builder.mul(strides[0], shapes[0])
+    meminfo = context.nrt.meminfo_alloc_aligned(
+        builder, nbytes, context.get_preferred_array_alignment(arrtype.dtype))
+    data = context.nrt.meminfo_data(builder, meminfo)
+    if zeroed:
+        cgutils.memset(builder, data, nbytes, 0)
+    array = context.make_array(arrtype)(context, builder)
+    populate_array(array, data=builder.bitcast(data, context.get_data_type(arrtype.dtype).as_pointer()),
+                   shape=cgutils.pack_array(builder, shapes, ty=intp),
+                   strides=cgutils.pack_array(builder, strides, ty=intp),
+                   itemsize=ir.Constant(intp, itemsize), meminfo=meminfo)
+    return array, nbytes
 
 
-@callee
-def empty2(n, m, dtype):
-    """np.empty((n, m), dtype), n and m int64."""
-    return np.empty((n, m), dtype)
+def _new_array(ndim, zeroed):
+    """An intrinsic's typing for np.empty/np.zeros of `ndim` int sizes and a dtype."""
+    def codegen(context, builder, signature, args):
+        shapes = [context.cast(builder, v, t, types.intp)
+                  for v, t in zip(args[:ndim], signature.args[:ndim])]
+        array, _ = _allocate(context, builder, signature.return_type, shapes, zeroed)
+        return impl_ret_new_ref(context, builder, signature.return_type, array._getvalue())
+
+    def typer(typingctx, *args):
+        *sizes, dtype = args
+        element = _element_type(dtype)
+        if element is None or not all(isinstance(n, types.Integer) for n in sizes):
+            return None
+        return types.Array(element, ndim, "C")(*args), codegen
+    return typer
 
 
-@callee
-def zeros2(n, m, dtype):
-    """np.zeros((n, m), dtype), n and m int64 (a loop, as `zeros`)."""
-    out = empty2(n, m, dtype)
-    for i in range(n):
-        for j in range(m):
-            out[i, j] = 0
-    return out
+# The allocation helpers are intrinsics, lowered inside the kernel that calls them, so
+# nothing is compiled for them: numba's np.empty compiles a function per dtype and per set
+# of the caller's compile options in every process, uncached (13 in a first `supervised`),
+# and a helper of our own would be compiled once per dtype. A negative size is a caller's
+# bug: the allocation fails with MemoryError.
+
+@intrinsic
+def empty(typingctx, n, dtype):
+    """np.empty(n, dtype) in numba code: n an integer, dtype a class (np.int32) or an
+    array's .dtype."""
+    return _new_array(1, zeroed=False)(typingctx, n, dtype)
 
 
-@callee
-def grow(arr, size):
-    """A copy of `arr` `size` long, the new tail zeroed (np.empty and a loop: numba's
-    np.zeros would compile two more functions per dtype on a cold cache)."""
-    out = np.empty(size, dtype=arr.dtype)
-    for i in range(len(arr)):
-        out[i] = arr[i]
-    for i in range(len(arr), size):
-        out[i] = 0
-    return out
+@intrinsic
+def zeros(typingctx, n, dtype):
+    """np.zeros(n, dtype) in numba code (see `empty`)."""
+    return _new_array(1, zeroed=True)(typingctx, n, dtype)
+
+
+@intrinsic
+def empty2(typingctx, n, m, dtype):
+    """np.empty((n, m), dtype) in numba code."""
+    return _new_array(2, zeroed=False)(typingctx, n, m, dtype)
+
+
+@intrinsic
+def zeros2(typingctx, n, m, dtype):
+    """np.zeros((n, m), dtype) in numba code."""
+    return _new_array(2, zeroed=True)(typingctx, n, m, dtype)
+
+
+def _grow_codegen(context, builder, signature, args):
+    arrtype = signature.return_type
+    old = context.make_array(signature.args[0])(context, builder, args[0])
+    size = context.cast(builder, args[1], signature.args[1], types.intp)
+    new, nbytes = _allocate(context, builder, arrtype, [size], zeroed=False)
+    itemsize = context.get_abi_sizeof(context.get_data_type(arrtype.dtype))
+    kept = builder.mul(old.nitems, ir.Constant(nbytes.type, itemsize))
+    kept = builder.select(builder.icmp_signed("<", kept, nbytes), kept, nbytes)
+    i8p = ir.IntType(8).as_pointer()
+    src, dst = builder.bitcast(old.data, i8p), builder.bitcast(new.data, i8p)
+    cgutils.raw_memcpy(builder, dst, src, kept, 1)
+    cgutils.memset(builder, builder.gep(dst, [kept]), builder.sub(nbytes, kept), 0)
+    return impl_ret_new_ref(context, builder, arrtype, new._getvalue())
+
+
+@intrinsic
+def grow(typingctx, arr, size):
+    """A copy of the contiguous 1-d `arr`, `size` long (cut if shorter), the new tail
+    zeroed: how the kernels' output arrays grow."""
+    if (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and isinstance(size, types.Integer)):
+        return types.Array(arr.dtype, 1, "C")(arr, size), _grow_codegen
+    return None
 
 
 def _prefetch_codegen(context, builder, signature, args):
