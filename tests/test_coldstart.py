@@ -57,6 +57,10 @@ def test_run_key_names_the_model_the_loss_and_batch():
     assert coldstart.run_key(Args.for_model("supervised")) == "supervised softmax"
     assert coldstart.run_key(Args.for_model("cbow", loss="hs")) == "cbow hs"
     assert coldstart.run_key(Args.for_model("skipgram", batch=8)) == "skipgram ns batch"
+    # the subword scheme sets the kernels' types: off the model's default, a key of its own
+    assert coldstart.run_key(Args.for_model("supervised", maxn=3)) == "supervised softmax n-grams"
+    assert coldstart.run_key(Args.for_model("cbow", maxn=0)) == "cbow ns words only"
+    assert coldstart.run_key(Args.for_model("skipgram", mode="floret")) == "skipgram ns floret"
 
 
 @pytest.mark.slow

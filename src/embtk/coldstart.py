@@ -52,9 +52,16 @@ _CHILDREN = 2  # the reading kernels are needed first, the training and saving o
 
 def run_key(args) -> str:
     """The kind of training run, as the kernels list names it: "supervised softmax",
-    "skipgram ns batch"... (floret mode is not listed: it compiles as it goes)."""
-    return (f"{args.model} {args.loss}" + (" batch" if getattr(args, "batch", 0) > 0 else "")
-            + (" floret" if getattr(args, "floret", False) else ""))
+    "skipgram ns batch"... The kernels' types follow the subword scheme (the dictionary's
+    tables class), so a run off its model's default (a classifier with -maxn, word vectors
+    with -maxn 0, floret mode) has a key of its own; those are not listed: they compile
+    as they go."""
+    key = f"{args.model} {args.loss}" + (" batch" if getattr(args, "batch", 0) > 0 else "")
+    if getattr(args, "floret", False):
+        return key + " floret"
+    if (args.maxn > 0) != (args.model != "supervised"):
+        return key + (" n-grams" if args.maxn > 0 else " words only")
+    return key
 
 
 def recorded_with() -> str | None:

@@ -9,7 +9,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
-from .jitting import grow
+from .jitting import empty, grow, zeros
 from .introsort import sort_entries
 from .tokens import EOS_BYTES, build_keys, has_prefix, next_token_hash, probe, read_only
 
@@ -39,9 +39,10 @@ def _prune(state, threshold):
     ebytes, eoff, counts, types, hashes, keys, totals = state
     n = totals[0]
     order = sort_entries(types[:n], counts[:n])
-    new_bytes = np.empty_like(ebytes)
-    new_off = np.zeros_like(eoff)
-    new_counts, new_types, new_hashes = np.zeros_like(counts), np.zeros_like(types), np.zeros_like(hashes)
+    new_bytes = empty(len(ebytes), ebytes.dtype)
+    new_off = zeros(len(eoff), eoff.dtype)
+    new_counts, new_types = zeros(len(counts), counts.dtype), zeros(len(types), types.dtype)
+    new_hashes = zeros(len(hashes), hashes.dtype)
     keep = np.int64(0)  # not the literal 0: see encode_lines
     kept_bytes = 0
     for e in order:
@@ -178,7 +179,7 @@ def merge_counts(state, other, max_vocab):
     obytes, ooff, ocounts, otypes, ohashes = other[0], other[1], other[2], other[3], other[4]
     m = other[6][0]
     n, nbytes = totals[0], totals[1]
-    ids = np.empty(m, dtype=np.int32)
+    ids = empty(m, np.int32)
     full = False
     for r in range(m):
         h = ohashes[r]

@@ -18,7 +18,7 @@ import numba as nb
 import numpy as np
 from numba.extending import overload
 
-from .jitting import callee
+from .jitting import callee, empty
 from .dictionary import MAX_LINE_SIZE
 from .losses import OVA, SOFTMAX, forward
 from .primitives import rand_below, rand_unit, seed_rng
@@ -418,7 +418,7 @@ def train_unsupervised(state, model, words, ids, at_corpus_end, step, schedule):
     carry over from one call to the next. Returns (ids used, finished): finished once all
     threads together have processed the schedule's `total_tokens`, or its stop flag is set.
     """
-    line = np.empty(MAX_LINE_SIZE + 2, dtype=np.int32)
+    line = empty(MAX_LINE_SIZE + 2, np.int32)
     pos = 0
     local = 0
     loss_sum, examples = _thread_stats(state, schedule)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .args import check_k, check_text, check_threshold
 from .errors import EmbtkError
-from .jitting import grow, prefetch, prefetch2
+from .jitting import empty, grow, prefetch, prefetch2, zeros, zeros2
 from .dictionary import (LABEL, has_subword_rows, no_spans, push_subword_rows, sign_extend32,
                          wrap_word)
 from .tokens import EOS, has_prefix, is_eos, next_token_hash, read_only
@@ -42,8 +42,9 @@ def slot_keys(slots, hashes):
     """The hash table of `Tables.slots` with each entry's hash (`Dictionary.hashes`) beside
     its id, as one int64 per slot (id << 32 | hash; -1 free): probing compares hashes
     without reading the entries, and one load brings both."""
-    keys = np.full(len(slots), -1, dtype=np.int64)
+    keys = empty(len(slots), np.int64)
     for s in range(len(slots)):
+        keys[s] = -1
         e = slots[s]
         if e >= 0:
             keys[s] = (np.int64(e) << 32) | np.int64(hashes[e])
@@ -226,7 +227,7 @@ def _count_lines(buf):
 
 @nb.njit(cache=True, nogil=True)
 def _grow_rows(arr, rows):
-    out = np.zeros((rows, arr.shape[1]), dtype=arr.dtype)
+    out = zeros2(rows, arr.shape[1], arr.dtype)
     for i in range(arr.shape[0]):
         for j in range(arr.shape[1]):
             out[i, j] = arr[i, j]
@@ -243,23 +244,23 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
     wi, wo, wo_t, params = classifier
     threshold = np.float32(threshold)
     cap = _count_lines(buf)
-    counts = np.zeros(cap, dtype=np.int64)
-    probs = np.zeros((cap, k), dtype=np.float32)
-    ids = np.zeros((cap, k), dtype=np.int64)
-    hidden = np.zeros(wi.shape[1], dtype=np.float32)
-    output = np.zeros(wo_t.shape[1], dtype=np.float32)
-    exps = np.zeros(wo.shape[0], dtype=np.float32)
-    unsure = np.zeros(wo.shape[0], dtype=np.int64)
+    counts = zeros(cap, np.int64)
+    probs = zeros2(cap, k, np.float32)
+    ids = zeros2(cap, k, np.int64)
+    hidden = zeros(wi.shape[1], np.float32)
+    output = zeros(wo_t.shape[1], np.float32)
+    exps = zeros(wo.shape[0], np.float32)
+    unsure = zeros(wo.shape[0], np.int64)
     softmax = params.kind == SOFTMAX
-    heap_scores = np.zeros(k + 1, dtype=np.float32)
-    heap_ids = np.zeros(k + 1, dtype=np.int64)
+    heap_scores = zeros(k + 1, np.float32)
+    heap_ids = zeros(k + 1, np.int64)
     best = TopK(output, heap_scores, heap_ids)
-    tok_start = np.empty(64, dtype=np.int64)
-    tok_stop = np.empty(64, dtype=np.int64)
-    tok_hash = np.empty(64, dtype=np.uint64)
-    feats = np.empty(1024, dtype=np.int32)
-    hashes = np.empty(64, dtype=np.uint64)
-    scratch = np.empty(64, dtype=np.uint8)
+    tok_start = empty(64, np.int64)
+    tok_stop = empty(64, np.int64)
+    tok_hash = empty(64, np.uint64)
+    feats = empty(1024, np.int32)
+    hashes = empty(64, np.uint64)
+    scratch = empty(64, np.uint8)
     # arrays taken out of the tuple once: reading them from it in the loops costs a
     # reference count update each time
     word_offsets, word_bytes, label_prefix = tables.word_offsets, tables.word_bytes, tables.label_prefix
@@ -305,7 +306,7 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
         nf = np.int64(0)
         nh = 0
         if nt > len(hashes):
-            hashes = np.empty(2 * nt, dtype=np.uint64)
+            hashes = empty(2 * nt, np.uint64)
         for t in range(nt):
             tstart, tstop, h = tok_start[t], tok_stop[t], tok_hash[t]
             if tstart == -1:

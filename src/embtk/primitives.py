@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from .jitting import callee, empty
+from .jitting import callee, empty, zeros
 
 
 # ------------------------------------------------------------------ random numbers
@@ -112,17 +112,18 @@ def huffman_tree(counts):
     (paths[offsets[i]:offsets[i + 1]], 0-based inner ids) with its branch codes."""
     osz = len(counts)
     size = 2 * osz - 1
-    count = np.full(size, 1e15)
-    parent = np.full(size, -1, dtype=np.int64)
-    left = np.full(size, -1, dtype=np.int64)
-    right = np.full(size, -1, dtype=np.int64)
-    binary = np.zeros(size, dtype=np.int8)
+    count = empty(size, np.float64)
+    parent, left, right = empty(size, np.int64), empty(size, np.int64), empty(size, np.int64)
+    binary = zeros(size, np.int8)
+    for i in range(size):
+        count[i] = 1e15
+        parent[i], left[i], right[i] = -1, -1, -1
     for i in range(osz):
         count[i] = counts[i]
     leaf = osz - 1
     node = osz
     for i in range(osz, size):
-        mini = np.zeros(2, dtype=np.int64)
+        mini = zeros(2, np.int64)
         for j in range(2):
             if leaf >= 0 and count[leaf] < count[node]:
                 mini[j] = leaf
@@ -136,7 +137,7 @@ def huffman_tree(counts):
         parent[mini[0]] = i
         parent[mini[1]] = i
         binary[mini[1]] = 1
-    offsets = np.zeros(osz + 1, dtype=np.int64)
+    offsets = zeros(osz + 1, np.int64)
     for i in range(osz):
         depth = 0
         j = i
@@ -144,8 +145,8 @@ def huffman_tree(counts):
             depth += 1
             j = parent[j]
         offsets[i + 1] = offsets[i] + depth
-    paths = np.empty(offsets[osz], dtype=np.int32)
-    codes = np.empty(offsets[osz], dtype=np.int8)
+    paths = empty(offsets[osz], np.int32)
+    codes = empty(offsets[osz], np.int8)
     for i in range(osz):
         k = offsets[i]
         j = i

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ..jitting import callee
+from ..jitting import callee, empty
 from .options import ElmoOptions
 from .weights import lstm_prefix
 
@@ -176,6 +176,15 @@ def _exp_parts(u, e, bits, n):
         bits[j] = (ki + np.int32(127)) << np.int32(23)
 
 
+@callee(inline="always")
+def exp_scratch(n):
+    """_exp_parts's buffers for n values: e, the int32 bits of 2**k, and those bits seen
+    as float32 (exp(u[j]) = e[j] * power[j])."""
+    e = empty(n, np.float32)
+    bits = empty(n, np.int32)
+    return e, bits, bits.view(np.float32)
+
+
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def lstm_cell(z, xw, bias, c_prev, c, m, gates, cell_clip):
     """The gates of one step, for n rows: z (n, 4C) = h @ W_h, xw (n, 4C) = x @ W_x, bias
@@ -189,10 +198,8 @@ def lstm_cell(z, xw, bias, c_prev, c, m, gates, cell_clip):
     n, four = z.shape
     cells = four // 4
     one, two = np.float32(1.0), np.float32(2.0)
-    u = np.empty(four, dtype=np.float32)
-    e = np.empty(four, dtype=np.float32)
-    bits = np.empty(four, dtype=np.int32)
-    scale = bits.view(np.float32)
+    u = empty(four, np.float32)
+    e, bits, scale = exp_scratch(four)
     clip = np.float32(cell_clip)
     for r in range(n):
         for j in range(four):
@@ -228,10 +235,8 @@ def lstm_cell_backward(dm, dc, gates, c, c_prev, dz, cell_clip):
     n, four = dz.shape
     cells = four // 4
     one, two, zero = np.float32(1.0), np.float32(2.0), np.float32(0.0)
-    u = np.empty(cells, dtype=np.float32)
-    e = np.empty(cells, dtype=np.float32)
-    bits = np.empty(cells, dtype=np.int32)
-    scale = bits.view(np.float32)
+    u = empty(cells, np.float32)
+    e, bits, scale = exp_scratch(cells)
     clip = np.float32(cell_clip)
     for r in range(n):
         for j in range(cells):

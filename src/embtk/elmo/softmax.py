@@ -24,7 +24,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .lstm import _exp_parts
+from .lstm import _exp_parts, exp_scratch
 
 LOGIT_CHUNK = 256  # rows of the full softmax's logits held at a time (rows x V floats)
 
@@ -74,9 +74,7 @@ def softmax_rows(logits, shift, true_logit, hit, scale, d_true):
     scale x its softmax probability among [true_logit[r], the row]; d_true[r] receives
     scale x (p_true - 1). Returns the summed loss -log p_true (float64)."""
     n, count = logits.shape
-    e = np.empty(count, dtype=np.float32)
-    bits = np.empty(count, dtype=np.int32)
-    power = bits.view(np.float32)
+    e, bits, power = exp_scratch(count)
     loss = 0.0
     for r in range(n):
         row = logits[r]
@@ -170,9 +168,7 @@ def row_losses(logits, bias, targets):
     """sum over rows r of logsumexp(logits[r] + bias) - (logits[r] + bias)[targets[r]]
     (logits are overwritten)."""
     n, count = logits.shape
-    e = np.empty(count, dtype=np.float32)
-    bits = np.empty(count, dtype=np.int32)
-    power = bits.view(np.float32)
+    e, bits, power = exp_scratch(count)
     loss = 0.0
     for r in range(n):
         row = logits[r]
