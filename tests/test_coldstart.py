@@ -101,3 +101,42 @@ def test_the_kernels_list_is_what_a_run_compiles_today(tmp_path):
     for run in [("supervised", "softmax", []), ("skipgram", "ns", [])]:
         key = f"{run[0]} {run[1]}"
         assert coldstart.record(tmp_path, [run])[key] == coldstart.listed_kernels(key), key
+
+
+def _on_a_terminal(cache: Path, *argv) -> tuple[int, str]:
+    """Run embtk with stderr on a pseudo-terminal (stdout a pipe): status and stderr."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "embtk", *map(str, argv)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(), b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+@pytest.mark.slow
+def test_a_query_command_notes_its_first_compile_on_a_terminal_only(tmp_path):
+    done = _embtk(tmp_path / "train-cache", "supervised", "-input", DATA / "authors.train",
+                  "-output", tmp_path / "m", *SMALL, "-verbose", "0")
+    assert done.returncode == 0, done.stderr
+    test = ("test", tmp_path / "m.bin", DATA / "authors.test")
+    piped = _embtk(tmp_path / "piped-cache", *test)  # cold, stderr a pipe: no note
+    assert piped.returncode == 0 and piped.stderr == ""
+    for phase, notes in (("cold", 1), ("warm", 0)):
+        status, err = _on_a_terminal(tmp_path / "tty-cache", *test)
+        assert status == 0, err
+        assert err.splitlines().count(coldstart.NOTE) == notes, (phase, err)
+    missing = _on_a_terminal(tmp_path / "missing-cache", "test", tmp_path / "m.bin",
+                             tmp_path / "none.txt")  # found before any kernel compiles
+    assert missing == (1, f"embtk: error: test file {tmp_path / 'none.txt'}: no such file\n")

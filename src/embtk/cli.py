@@ -23,6 +23,14 @@ from .shell import (AS_BYTES, CONTEXT, POSITIONAL_CONTEXT, OrderedGroup, as_byte
                     vector_text, word_arg, words_from, write_pieces)
 
 
+def _start_numba() -> None:
+    """numba's target up; on a terminal, a note when the first kernel compiles."""
+    from .coldstart import announce_compiling
+
+    start_numba()
+    announce_compiling()
+
+
 def _load(path: str):
     import warnings
 
@@ -31,7 +39,7 @@ def _load(path: str):
 
     # the commands report unknown words themselves, in one line (see _warn_if_unknown)
     warnings.simplefilter("ignore", UnknownWordWarning)
-    start_numba()
+    _start_numba()
     return load_model(path)
 
 
@@ -125,7 +133,7 @@ def glove_command(ctx, **options):
 
     args = GloveArgs.from_options(**given(ctx, options)).validate()
     args.check_paths()
-    start_numba()
+    _start_numba()
     model = train_glove_with_args(args)
     model.save_model(args.output + ".bin")
     model.save_vectors(args.output + ".vec")
@@ -163,11 +171,10 @@ def _k_and_threshold(default_k: int = 1):
 
 def _load_for_test(model_path, data, k):
     check_k(k, allow_all=True)
-    model = _load(model_path)
-    if data != "-" and not os.path.isfile(data):
+    if data != "-" and not os.path.isfile(data):  # before loading: one line, no note
         raise EmbtkError(f"test file {data} cannot be opened" if os.path.exists(data)
                           else f"test file {data}: no such file")
-    return model
+    return _load(model_path)
 
 
 def _test(model_path, data, k, threshold):
@@ -249,8 +256,8 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
 
 def _predict(model_path, data, k, threshold, with_prob: bool):
     check_k(k, allow_all=True)
+    stream = open_data(data, "input file")  # before loading: one line, no note
     model = _load(model_path)
-    stream = open_data(data, "input file")
     live = data == "-"  # answer each line as soon as it arrives
     out = stdout()
     try:
@@ -324,7 +331,7 @@ def predict_files_command(model, inputs, output, k, threshold, prob, scheduler, 
     if not timeout > 0:
         raise EmbtkError(f"-timeout must be a positive number of seconds, got {timeout}")
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a lost worker is retried
-    start_numba()
+    _start_numba()
     summary = predict_files(model, inputs, output, k=k, threshold=threshold, prob=prob,
                             scheduler=scheduler, timeout=timeout, progress=verbose >= 2)
     if verbose >= 1:
@@ -528,7 +535,7 @@ def _dump_elmo(path, what):
 def _load_elmo(model, weights):
     from .elmo import load_elmo
 
-    start_numba()
+    _start_numba()
     return load_elmo(model, weights=weights)
 
 
@@ -562,7 +569,7 @@ def elmo_command(ctx, **options):
             click.echo(f"embtk: checkpoint {args.resume} holds a complete run: nothing to "
                        f"resume, {args.output}.elmo is left as it is", err=True)
             return
-    start_numba()
+    _start_numba()
     lm = train(args, given=frozenset(typed))
     lm.save(args.output + ".elmo")
 
@@ -659,7 +666,7 @@ def eval_similarity_command(model, data, lower, as_json, plot):
     from .evaluation import similarity_table
 
     _check_plot(plot)
-    start_numba()
+    _start_numba()
     vectors = load_vectors(model)
     results = [evaluate_similarity(vectors, path, lower=lower) for path in data]
     if plot:
@@ -698,7 +705,7 @@ def eval_analogies_command(model, questions, top, method, lower, as_json, plot):
     started = time.perf_counter()
     _check_plot(plot)
     check_k(top, allow_all=False, name="-top")
-    start_numba()
+    _start_numba()
     result = evaluate_analogies(load_vectors(model, max_words=top), questions, top=top,
                                 method=method, lower=lower)
     if plot:

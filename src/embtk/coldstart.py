@@ -16,7 +16,7 @@ Two things besides the wait:
   -seed S` model trained on a cold cache used to differ from the same run on a warm one.
 - Which kernels a command calls, with which argument types, cannot be known before it
   calls them: `KERNELS_FILE` lists them for each kind of training run (the model, the
-  loss, -batch), callees before their callers, as recorded by `python -m embtk.coldstart
+  loss, -batch, at the model's default subword scheme), callees before their callers, as recorded by `python -m embtk.coldstart
   --record` on tiny inputs (run it after changing a kernel's arguments or callees). A
   kernel the list misses is compiled where it is called, as without this module; a
   stale list costs time, never a wrong result (tests/test_coldstart.py checks that the
@@ -26,6 +26,8 @@ The note goes to stderr at -verbose 1 and above, terminal or not, as fastText's 
 "Read NM words" does: a log then says why its first run took seconds longer; -verbose
 0 silences it with everything else. Runs that can fail after the note for reasons
 found late (-resume, -inputModel, -pretrainedVectors, autotune) compile as they go.
+The other commands (test, predict, nn...) compile as they go too, and on a terminal
+print the same note when their first kernel starts compiling (`announce_compiling`).
 """
 
 from __future__ import annotations
@@ -118,6 +120,42 @@ class _CacheIndexes:
         return cache._index_key(sig, self) in self.indexes[disp]
 
 
+_noted = threading.Event()  # NOTE was printed (or must not be) in this process
+
+
+def note_compiling() -> None:
+    """NOTE on stderr, once per process."""
+    if not _noted.is_set():
+        _noted.set()
+        print(NOTE, file=sys.stderr, flush=True)
+
+
+def announce_compiling() -> None:
+    """NOTE when this process starts compiling a kernel of embtk (numba signals a compile
+    only when its cache misses), if stderr is a terminal: for the commands other than
+    training (test, predict, nn...), and training runs the list does not cover. Not on a
+    pipe or file, where a failing command's error must stay the only line (a corrupt
+    model is found while kernels compile) and a script wants the output alone."""
+    global _listening
+    if _listening or _noted.is_set() or not sys.stderr.isatty():
+        return
+    from numba.core import event
+
+    class FirstCompile(event.Listener):
+        def on_start(self, ev):
+            if ev.data["dispatcher"].py_func.__module__.startswith("embtk."):
+                note_compiling()
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", FirstCompile())
+    _listening = True
+
+
+_listening = False
+
+
 @contextlib.contextmanager
 def compiled_ahead(args):
     """The block (a training command, its saving included) runs while child processes
@@ -137,11 +175,14 @@ def compiled_ahead(args):
         done = [cached.holds(d, sig) for d, sig, _ in entries]
     except Exception:  # a kernel renamed since the list was made: compile as they come
         done = [True]
+    if args.verbose == 0:
+        _noted.set()  # silent, also for kernels the list misses
+    else:
+        announce_compiling()  # those: the note when one compiles here (on a terminal)
     if all(done):
         yield
         return
-    if args.verbose > 0:
-        print(NOTE, file=sys.stderr, flush=True)
+    note_compiling()  # before the children fork: they inherit that it was printed
     ahead = _Ahead(entries, done)
     try:
         yield

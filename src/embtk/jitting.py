@@ -22,7 +22,6 @@ benchmarks/README.md ("Design notes behind the kernels") has the measured costs.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.imputils import impl_ret_new_ref
