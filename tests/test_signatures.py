@@ -57,7 +57,7 @@ EXPECTED = {
     # one per (how a line is learned, loss) pair trained: skipgram-ns, cbow-ns, cbow-hs,
     # -batch (ns; skipgram or cbow is a field of the step, not its class)
     "kernels.train_unsupervised": 4,
-    # one per loss class (losses.for_training)
+    # one per loss class (losses.for_kernels)
     "kernels.train_supervised": 4,
     "kernels._skipgram_line": 1,
     "kernels._cbow_line": 2,  # ns, hs
@@ -68,8 +68,8 @@ EXPECTED = {
     "kernels.learns_privately": 1,
     "kernels.share_output": 1,  # typed into train_supervised, run at several threads only
     "kernels.init_uniform": 1,
-    # prediction takes the loss's kind at run time (one LossParams class for all four)
-    "vectors.predict_lines": 1,
+    # prediction too: one per loss class, each compiling its loss's search alone
+    "vectors.predict_lines": 4,
     "minibatch._batched_line": 1,
     "minibatch.skipgram_step": 1,
     "minibatch.cbow_step": 1,
@@ -86,7 +86,7 @@ EXPECTED = {
     "primitives.huffman_tree": 1,
     "primitives.heap_offer": 1,
     "primitives.sort_heap": 1,
-    "predicting.predict_text": 1,
+    "predicting.predict_text": 4,
 }
 
 

@@ -303,7 +303,7 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
     under a several-thread schedule must leave the same matrices as at one thread (up to
     rounding): every update reaches the shared matrix, the last partial batch too."""
     from embtk.kernels import SHARE_EVERY, Model, Schedule, train_supervised
-    from embtk.losses import OVA, SOFTMAX, for_training, make_loss_params, thread_state
+    from embtk.losses import OVA, SOFTMAX, for_kernels, make_loss_params, thread_state
     from embtk.primitives import seed_rng
 
     generator = np.random.default_rng(5)
@@ -315,7 +315,7 @@ def test_supervised_threads_share_a_dense_output_without_losing_updates(kind):
         labels = generator.choice(nlabels, generator.integers(1, 3), replace=False)
         records += [len(rows), len(rows), len(labels), *rows, *labels]
     records = np.array(records, dtype=np.int32)
-    params = for_training(make_loss_params(SOFTMAX if kind == "softmax" else OVA,
+    params = for_kernels(make_loss_params(SOFTMAX if kind == "softmax" else OVA,
                                            np.ones(nlabels), 5))
     start_wi = generator.uniform(-0.5, 0.5, (nrows, dim)).astype(np.float32)
     start_wo = generator.uniform(-0.5, 0.5, (nlabels, dim)).astype(np.float32)

@@ -16,11 +16,11 @@ Two things besides the wait:
   -seed S` model trained on a cold cache used to differ from the same run on a warm one.
 - Which kernels a command calls, with which argument types, cannot be known before it
   calls them: `KERNELS_FILE` lists them for each kind of training run (the model, the
-  loss, -batch, at the model's default subword scheme), callees before their callers, as recorded by `python -m embtk.coldstart
-  --record` on tiny inputs (run it after changing a kernel's arguments or callees). A
-  kernel the list misses is compiled where it is called, as without this module; a
-  stale list costs time, never a wrong result (tests/test_coldstart.py checks that the
-  list is current).
+  loss, -batch, at the model's default subword scheme), callees before their callers,
+  as recorded by `python -m embtk.coldstart --record` on tiny inputs (run it after
+  changing a kernel's arguments or callees). A kernel the list misses is compiled where
+  it is called, as without this module; a stale list costs time, never a wrong result
+  (tests/test_coldstart.py checks that the list is current).
 
 The note goes to stderr at -verbose 1 and above, terminal or not, as fastText's own
 "Read NM words" does: a log then says why its first run took seconds longer; -verbose

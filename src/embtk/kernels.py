@@ -30,7 +30,7 @@ from .primitives import rand_below, rand_unit, seed_rng
 Schedule = namedtuple("Schedule", "lr0 total_tokens lr_update_rate progress loss_stats stop")
 
 # What a training kernel learns: fastText's Model, the input and output matrices and the
-# loss's parameters (one of losses' per-loss classes: see losses.for_training).
+# loss's parameters (one of losses' per-loss classes: see losses.for_kernels).
 Model = namedtuple("Model", "wi wo params")
 
 # What the word-vector kernels look up for each token id: the end-of-line id, each word's

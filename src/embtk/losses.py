@@ -50,7 +50,7 @@ _LOG = _log_table()
 
 LossParams = namedtuple("LossParams",
                         "kind neg neg_keep neg_alias tree_left tree_right path_offsets paths codes")
-# The same fields under a class of each loss (see `for_training`): numba compiles a kernel
+# The same fields under a class of each loss (see `for_kernels`): numba compiles a kernel
 # for each class of its arguments, so one given HsParams carries hs's code alone, where
 # LossParams, whose kind is known only at run time, compiles all four into the kernel.
 HsParams = namedtuple("HsParams", LossParams._fields)
@@ -272,7 +272,7 @@ def forward(params, wo, targets, tstart, tstop, target_index, lr, state):
     targets[tstart:tstop]), update `wo` and accumulate `state.grad` for the input rows;
     return the loss. ns draws its negatives from `state.rng`; softmax uses `state.output`.
 
-    In a kernel, `params` of a loss's own class (`for_training`) compiles that loss's
+    In a kernel, `params` of a loss's own class (`for_kernels`) compiles that loss's
     code alone; a LossParams, and any call from Python, goes through `forward_any`.
     """
     return forward_any(params, wo, targets, tstart, tstop, target_index, lr, state)
@@ -287,8 +287,9 @@ def _forward_of(params, wo, targets, tstart, tstop, target_index, lr, state):
     return call
 
 
-def for_training(params: LossParams):
-    """The same parameters under their loss's own class, for the training kernels."""
+def for_kernels(params: LossParams):
+    """The same parameters under their loss's own class: a kernel given them compiles
+    that loss's code alone (training's forward, prediction's search)."""
     return _PARAMS_OF_KIND[params.kind](*params)
 
 
@@ -307,42 +308,72 @@ def predict_top_k(params, wo, wo_t, hidden, k, threshold, best):
     best.scores and best.ids (a `TopK`: its heap needs room for k + 1 entries).
 
     `wo_t` is wo transposed (softmax and ova score every row with it). Returns how many
-    were found.
+    were found. Given `params` of a loss's own class (`for_kernels`), a kernel compiles
+    that loss's search alone.
     """
-    n = _find_k_best(params, wo, wo_t, hidden, k, threshold, best)
+    n = find_k_best(params, wo, wo_t, hidden, k, threshold, best)
     sort_heap(best.scores, best.ids, n)
     return n
 
 
+def find_k_best(params, wo, wo_t, hidden, k, threshold, best):
+    """The unsorted top-k heap of predict_top_k; returns its size."""
+    if params.kind == HS:
+        return _tree_k_best(params, wo, hidden, k, threshold, best)
+    return _scored_k_best(params, wo, wo_t, hidden, k, threshold, best)
+
+
+@overload(find_k_best, jit_options={"no_cfunc_wrapper": True})
+def _find_k_best_of(params, wo, wo_t, hidden, k, threshold, best):
+    cls = getattr(params, "instance_class", None)
+    if cls is HsParams:
+        def tree(params, wo, wo_t, hidden, k, threshold, best):
+            return _tree_k_best(params, wo, hidden, k, threshold, best)
+        return tree
+    if cls in (SoftmaxParams, OvaParams, NsParams):
+        def scored(params, wo, wo_t, hidden, k, threshold, best):
+            return _scored_k_best(params, wo, wo_t, hidden, k, threshold, best)
+        return scored
+    return find_k_best  # a LossParams: the kind is known at run time
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
-def _find_k_best(params, wo, wo_t, hidden, k, threshold, best):
+def _tree_k_best(params, wo, hidden, k, threshold, best):
+    """hs: fastText's depth-first search of the Huffman tree, branches below the heap's
+    minimum skipped."""
     output, scores, ids = best
     n = np.int64(0)
-    if params.kind == HS:
-        osz = wo.shape[0]
-        log_threshold = _std_log(threshold)
-        stack_nodes = empty(2 * osz, np.int64)
-        stack_scores = empty(2 * osz, np.float32)
-        stack_nodes[0] = 2 * osz - 2
-        stack_scores[0] = 0.0
-        top = 1
-        while top > 0:
-            top -= 1
-            node = stack_nodes[top]
-            score = stack_scores[top]
-            if score < log_threshold or (n == k and score < scores[0]):
-                continue
-            if node < osz:
-                n = heap_offer(scores, ids, n, k, score, node)
-                continue
-            e = math.exp(-scaled_dot_row(wo, node - osz, hidden))
-            f = np.float32(1.0 / np.float32(np.float32(1.0) + e))
-            stack_nodes[top] = params.tree_right[node]
-            stack_scores[top] = score + _std_log(f)
-            stack_nodes[top + 1] = params.tree_left[node]
-            stack_scores[top + 1] = score + _std_log(1.0 - f)
-            top += 2
-        return n
+    osz = wo.shape[0]
+    log_threshold = _std_log(threshold)
+    stack_nodes = empty(2 * osz, np.int64)
+    stack_scores = empty(2 * osz, np.float32)
+    stack_nodes[0] = 2 * osz - 2
+    stack_scores[0] = 0.0
+    top = 1
+    while top > 0:
+        top -= 1
+        node = stack_nodes[top]
+        score = stack_scores[top]
+        if score < log_threshold or (n == k and score < scores[0]):
+            continue
+        if node < osz:
+            n = heap_offer(scores, ids, n, k, score, node)
+            continue
+        e = math.exp(-scaled_dot_row(wo, node - osz, hidden))
+        f = np.float32(1.0 / np.float32(np.float32(1.0) + e))
+        stack_nodes[top] = params.tree_right[node]
+        stack_scores[top] = score + _std_log(f)
+        stack_nodes[top + 1] = params.tree_left[node]
+        stack_scores[top + 1] = score + _std_log(1.0 - f)
+        top += 2
+    return n
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _scored_k_best(params, wo, wo_t, hidden, k, threshold, best):
+    """softmax, ova and ns: every output scored, then offered to the heap."""
+    output, scores, ids = best
+    n = np.int64(0)
     all_scores(wo_t, hidden, output)
     if params.kind == SOFTMAX:
         softmax_in_place(output, wo.shape[0])

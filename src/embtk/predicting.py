@@ -21,6 +21,7 @@ from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
+from numba.extending import overload
 import numpy as np
 
 from .args import check_k, check_text, check_threshold
@@ -31,8 +32,8 @@ from .dictionary import (LABEL, has_subword_rows, no_spans, push_subword_rows, s
 from .tokens import EOS, has_prefix, is_eos, next_token_hash, read_only
 from .kernels import mean_rows
 from .vectors import predict_lines
-from .losses import (SOFTMAX, TopK, _below_score, _std_log, all_scores, offer_probabilities,
-                     make_loss_params, predict_top_k)
+from .losses import (SoftmaxParams, TopK, _below_score, _std_log, all_scores, for_kernels,
+                     make_loss_params, offer_probabilities, predict_top_k)
 from .meter import Predictions
 from .primitives import sort_heap
 
@@ -202,8 +203,30 @@ def _softmax_top_k(osz, wo_t, hidden, k, threshold, best, exps, unsure):
     return n
 
 
+def line_top_k(params, wo, wo_t, hidden, k, threshold, best, exps, unsure):
+    """predict_text's top k of one line: softmax through _softmax_top_k (the same answer,
+    faster), the other losses through losses.predict_top_k. Chosen by the class of
+    `params` (losses.for_kernels) when the kernel compiles."""
+    if isinstance(params, SoftmaxParams):
+        return _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, best, exps, unsure)
+    return predict_top_k(params, wo, wo_t, hidden, k, threshold, best)
+
+
+@overload(line_top_k, jit_options={"no_cfunc_wrapper": True})
+def _line_top_k_of(params, wo, wo_t, hidden, k, threshold, best, exps, unsure):
+    if getattr(params, "instance_class", None) is SoftmaxParams:
+        def softmax(params, wo, wo_t, hidden, k, threshold, best, exps, unsure):
+            return _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, best, exps, unsure)
+        return softmax
+
+    def other(params, wo, wo_t, hidden, k, threshold, best, exps, unsure):
+        return predict_top_k(params, wo, wo_t, hidden, k, threshold, best)
+    return other
+
+
 # What predict_text scores lines with: the input matrix, the output matrix, the output
-# matrix transposed (`padded_transpose`) and the loss's parameters (losses.LossParams).
+# matrix transposed (`padded_transpose`) and the loss's parameters (of the loss's own
+# class: losses.for_kernels).
 Classifier = namedtuple("Classifier", "wi wo wo_t params")
 
 
@@ -251,7 +274,6 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
     output = zeros(wo_t.shape[1], np.float32)
     exps = zeros(wo.shape[0], np.float32)
     unsure = zeros(wo.shape[0], np.int64)
-    softmax = params.kind == SOFTMAX
     heap_scores = zeros(k + 1, np.float32)
     heap_ids = zeros(k + 1, np.int64)
     best = TopK(output, heap_scores, heap_ids)
@@ -364,10 +386,7 @@ def predict_text(tables, keys, eos_id, classifier, buf, k, threshold):
             ids = _grow_rows(ids, 2 * nlines)
         if nf > 0:
             mean_rows(wi, feats, 0, nf, hidden)
-            if softmax:
-                n = _softmax_top_k(wo.shape[0], wo_t, hidden, k, threshold, best, exps, unsure)
-            else:
-                n = predict_top_k(params, wo, wo_t, hidden, k, threshold, best)
+            n = line_top_k(params, wo, wo_t, hidden, k, threshold, best, exps, unsure)
             counts[nlines] = n
             for j in range(n):
                 probs[nlines, j] = math.exp(heap_scores[j])
@@ -401,7 +420,7 @@ class Predictor:
         self.dictionary = dictionary
         self.input_matrix = input_matrix
         self.output_matrix = output_matrix
-        self.params = make_loss_params(args.loss_code, dictionary.counts_of(LABEL), 0)
+        self.params = for_kernels(make_loss_params(args.loss_code, dictionary.counts_of(LABEL), 0))
         self._slot_keys = None  # slot_keys of the dictionary, and the EOS id
         self._label_bytes = None  # dictionary.labels, which unpacks every entry's bytes
 

@@ -19,7 +19,7 @@ from .errors import EmbtkError, progress_bar
 from .vecformat import read_vec
 from .kernels import (INIT_BLOCK, Model, Schedule, cbow_window, init_uniform, skipgram_scratch,
                       train_supervised, train_unsupervised)
-from .losses import for_training, make_loss_params, thread_state
+from .losses import for_kernels, make_loss_params, thread_state
 from .minibatch import batched
 from .primitives import seed_rng
 
@@ -246,7 +246,7 @@ def fit(args: Args, dictionary: Dictionary, wi: np.ndarray, wo: np.ndarray,
     or a signal; `resumed` starts from a checkpoint's progress instead of the beginning.
     """
     out_kind = LABEL if args.supervised else WORD
-    params = for_training(make_loss_params(args.loss_code, dictionary.counts_of(out_kind),
+    params = for_kernels(make_loss_params(args.loss_code, dictionary.counts_of(out_kind),
                                            args.neg))
     nthreads = args.thread
     if corpus_tokens is None:
