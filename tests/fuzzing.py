@@ -749,6 +749,17 @@ def classify_cli(code: int, stderr: str) -> str:
 
 
 def _peak_rss_mb() -> float:
+    """The worker's own peak resident size: VmHWM (Linux). Not ru_maxrss, which in a
+    process started by fork and exec counts the parent's resident pages at the fork (the
+    test suite's process passes 768 MB after enough tests, and every variant then looked
+    like a memory blow-up)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -834,7 +845,7 @@ class Report:
     results: list
     seconds: float
     workers_started: int
-    peak_rss_mb: float            # the largest worker's, from wait4
+    peak_rss_mb: float            # the largest peak a worker reported (_peak_rss_mb)
     peak_address_space_mb: float  # the largest VmPeak a worker reported
 
 
@@ -878,7 +889,7 @@ class _Lane:
             dict(v.to_json(), kind=kinds[v.seed], rotate=None if every_command else i)
             for i, v in enumerate(variants)]))
         self.workers = 0
-        self.worker_peaks = []  # peak resident MB of each worker, from wait4
+        self.worker_peaks = []  # peak resident MB the workers reported, variant by variant
         self.peak_address_space_mb = 0.0
 
     def run(self):
@@ -945,6 +956,7 @@ class _Lane:
                                              message["results"])
                     self.peak_address_space_mb = max(self.peak_address_space_mb,
                                                      message["peak_address_space_mb"])
+                    self.worker_peaks.append(message["peak_rss_mb"])
                     running, start = None, i + 1
                     deadline = time.monotonic() + STARTUP_TIMEOUT_S
         status, _ = self._reap(proc)
@@ -971,7 +983,6 @@ class _Lane:
         _, status, rusage = os.wait4(proc.pid, 0)
         proc.returncode = status  # reaped here: Popen must not wait for it again
         proc.stdout.close()
-        self.worker_peaks.append(rusage.ru_maxrss / 1024.0)
         return status, rusage
 
 
