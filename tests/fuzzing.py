@@ -748,31 +748,30 @@ def classify_cli(code: int, stderr: str) -> str:
     return "unclean"
 
 
-def _peak_rss_mb() -> float:
-    """The worker's own peak resident size: VmHWM (Linux). Not ru_maxrss, which in a
-    process started by fork and exec counts the parent's resident pages at the fork (the
-    test suite's process passes 768 MB after enough tests, and every variant then looked
-    like a memory blow-up)."""
+def _status_mb(field: str) -> float | None:
+    """A size line of /proc/self/status (Linux) in MB; None where there is none."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return None
+
+
+def _peak_rss_mb() -> float:
+    """The worker's own peak resident size: VmHWM. Not ru_maxrss, which in a process
+    started by fork and exec counts the parent's resident pages at the fork (the test
+    suite's process passes 768 MB after enough tests, and every variant then looked like
+    a memory blow-up)."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _peak_address_space_mb() -> float:
-    """VmPeak (Linux): how close the worker came to its address-space limit."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmPeak:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
+    """VmPeak: how close the worker came to its address-space limit."""
+    return _status_mb("VmPeak") or 0.0
 
 
 def _run_queries(kind: str, path: str, seeds_dir: str, rotate: int | None = None) -> dict:
