@@ -24,6 +24,7 @@ from collections import namedtuple
 import numba as nb
 import numpy as np
 
+from ..jitting import callee
 from .options import (BOS_CHAR, BOW_CHAR, CHAR_ROWS, EOS_CHAR, EOW_CHAR, PAD_CHAR,
                       ElmoOptions)
 
@@ -182,6 +183,15 @@ def conv_max_pool(ids, lengths, conv, activation, out, argmax):
                     best[n] = np.tanh(v)
 
 
+@callee(inline="always")
+def _highway_parts(gate, nonlinear, b_gate, b_nonlinear, r, j):
+    """The carry gate g = sigmoid(gate + b_gate) and the transform relu(nonlinear +
+    b_nonlinear) at [r, j]: what highway_mix and highway_backward both recompute."""
+    one = np.float32(1.0)
+    g = one / (one + np.exp(-(gate[r, j] + b_gate[j])))
+    return g, max(nonlinear[r, j] + b_nonlinear[j], np.float32(0.0))
+
+
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
 def highway_mix(x, gate, nonlinear, b_gate, b_nonlinear):
     """x = g * relu(H) + (1 - g) * x in place, g = sigmoid(gate + b_gate) (bilm-tf's
@@ -190,8 +200,7 @@ def highway_mix(x, gate, nonlinear, b_gate, b_nonlinear):
     one = np.float32(1.0)
     for r in range(rows):
         for j in range(cols):
-            g = one / (one + np.exp(-(gate[r, j] + b_gate[j])))
-            h = max(nonlinear[r, j] + b_nonlinear[j], np.float32(0.0))
+            g, h = _highway_parts(gate, nonlinear, b_gate, b_nonlinear, r, j)
             x[r, j] = g * h + (one - g) * x[r, j]
 
 
@@ -231,8 +240,7 @@ def highway_backward(x, gate, nonlinear, b_gate, b_nonlinear, dout, d_gate, d_no
     one = np.float32(1.0)
     for r in range(rows):
         for j in range(cols):
-            g = one / (one + np.exp(-(gate[r, j] + b_gate[j])))
-            h = max(nonlinear[r, j] + b_nonlinear[j], np.float32(0.0))
+            g, h = _highway_parts(gate, nonlinear, b_gate, b_nonlinear, r, j)
             d = dout[r, j]
             d_gate[r, j] = d * (h - x[r, j]) * g * (one - g)
             d_nonlinear[r, j] = d * g if h > 0 else np.float32(0.0)
