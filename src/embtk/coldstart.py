@@ -121,6 +121,7 @@ class _CacheIndexes:
 
 
 _noted = threading.Event()  # NOTE was printed (or must not be) in this process
+_listening = False  # announce_compiling's listener is registered
 
 
 def note_compiling() -> None:
@@ -151,9 +152,6 @@ def announce_compiling() -> None:
 
     event.register("numba:compile", FirstCompile())
     _listening = True
-
-
-_listening = False
 
 
 @contextlib.contextmanager

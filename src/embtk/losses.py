@@ -341,7 +341,7 @@ def _find_k_best_of(params, wo, wo_t, hidden, k, threshold, best):
 def _tree_k_best(params, wo, hidden, k, threshold, best):
     """hs: fastText's depth-first search of the Huffman tree, branches below the heap's
     minimum skipped."""
-    output, scores, ids = best
+    _, scores, ids = best
     n = np.int64(0)
     osz = wo.shape[0]
     log_threshold = _std_log(threshold)
