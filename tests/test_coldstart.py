@@ -53,6 +53,17 @@ def test_every_listed_kernel_is_a_numba_function_of_embtk():
             assert all(c < k for c in callees)  # callees come first
 
 
+def test_a_callee_only_cached_callers_need_counts_as_compiled():
+    # 0 <- 1 <- 3 and 2 <- 3: 3 cached, so 0, 1 and 2 are not needed; 4 (no caller) is
+    cached = [False, False, False, True, False]
+    callees = [[], [0], [], [0, 1, 2], []]
+    assert coldstart.still_needed_done(cached, callees) == [True, True, True, True, False]
+    # a missing caller needs its callees, even where another caller is cached
+    cached = [False, False, True, False]
+    callees = [[], [], [0], [0, 1]]
+    assert coldstart.still_needed_done(cached, callees) == [False, False, True, False]
+
+
 def test_run_key_names_the_model_the_loss_and_batch():
     assert coldstart.run_key(Args.for_model("supervised")) == "supervised softmax"
     assert coldstart.run_key(Args.for_model("cbow", loss="hs")) == "cbow hs"

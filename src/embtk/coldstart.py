@@ -154,6 +154,22 @@ def announce_compiling() -> None:
     _listening = True
 
 
+def still_needed_done(cached: list, callees: list) -> list:
+    """`cached` with the entries no one needs counted as done: a callee missing from the
+    cache whose listed callers are all cached (its source file changed alone; the cached
+    callers hold their own copy of it), so a warm run does not fork children for it.
+    One pass from the end: callers come after their callees."""
+    done = list(cached)
+    callers = [[] for _ in done]
+    for k, ks in enumerate(callees):
+        for c in ks:
+            callers[c].append(k)
+    for k in reversed(range(len(done))):
+        if not done[k] and callers[k] and all(done[c] for c in callers[k]):
+            done[k] = True
+    return done
+
+
 @contextlib.contextmanager
 def compiled_ahead(args):
     """The block (a training command, its saving included) runs while child processes
@@ -170,7 +186,8 @@ def compiled_ahead(args):
         entries = [(_dispatcher(m, n), sig, callees)
                    for m, n, sig, callees in listed_kernels(run_key(args))]
         cached = _CacheIndexes()
-        done = [cached.holds(d, sig) for d, sig, _ in entries]
+        done = still_needed_done([cached.holds(d, sig) for d, sig, _ in entries],
+                                 [callees for _, _, callees in entries])
     except Exception:  # a kernel renamed since the list was made: compile as they come
         done = [True]
     if args.verbose == 0:
