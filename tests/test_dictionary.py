@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from embtk.args import Args
-from embtk.dictionary import Dictionary
+from embtk.dictionary import Dictionary, file_entries
+from embtk.introsort import sort_keys, sort_order
 from embtk.tokens import EOS, hash_bytes
 from embtk.errors import EmbtkError
 
@@ -155,3 +156,31 @@ def test_eos_hash_constant():
 def test_record_header_is_the_kernels():
     from embtk import dictionary, kernels
     assert dictionary.RECORD_HEADER == kernels.RECORD_HEADER
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=12), st.integers(0, 2**62), st.integers(0, 1)),
+                max_size=60), st.integers(0, 3), st.integers(1, 9))
+def test_file_entries_are_the_model_files_layout(entries, skip, block):
+    """word bytes, NUL, int64 count (little-endian), int8 type; packed bytes may start late"""
+    words = [w for w, _, _ in entries]
+    offsets = np.cumsum([skip] + [len(w) for w in words]).astype(np.int64)
+    packed = np.frombuffer(b"x" * skip + b"".join(words), dtype=np.uint8)
+    counts = np.array([c for _, c, _ in entries], dtype=np.int64)
+    types = np.array([t for _, _, t in entries], dtype=np.int8)
+    expected = b"".join(w + b"\0" + c.to_bytes(8, "little") + bytes([t]) for w, c, t in entries)
+    assert file_entries(packed, offsets, counts, types, block=block).tobytes() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(1, 6)), max_size=200))
+def test_sort_keys_order_words_first_then_the_higher_count(entries):
+    types = np.array([t for t, _ in entries], dtype=np.int8)
+    counts = np.array([c for _, c in entries], dtype=np.int64)
+    order = sort_order(types, counts)
+    assert sorted(order.tolist()) == list(range(len(entries)))
+    ranked = [(types[i], -counts[i]) for i in order]
+    assert ranked == sorted(ranked)
+    keys = sort_keys(types, counts)
+    assert all((keys[a] < keys[b]) == ((types[a], -counts[a]) < (types[b], -counts[b]))
+               for a in range(len(entries)) for b in range(min(len(entries), 20)))

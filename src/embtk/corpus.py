@@ -26,7 +26,7 @@ from .jitting import empty
 from .args import Args
 from .counting import MAX_VOCAB_SIZE, TokenCounts, count_pieces, count_state, merge_counts
 from .dictionary import EOS, Dictionary
-from .recounting import FirstPass, encode_counted_lines, map_ids, remap_entries
+from .recounting import FirstPass, encode_counted_lines, map_ids
 from .errors import EmbtkError
 from .safeio import open_for_reading
 from .kernels import RECORD_HEADER, WordTables
@@ -285,17 +285,18 @@ def count_vocabulary(args: Args, path: str, keep_ids: bool = False,
         state, pruned, sources = _count_file(args, path, label, keep_ids, on_tokens)
         n, nbytes, ntokens = (int(x) for x in state.totals[:3])
         entry_bytes, offsets = state.entry_bytes[:nbytes], state.offsets[:n + 1]
-        dictionary = Dictionary.from_count(entry_bytes, offsets, state.counts[:n],
-                                           state.types[:n], ntokens, args)
+        dictionary, order = Dictionary.from_count(entry_bytes, offsets, state.counts[:n],
+                                                  state.types[:n], state.hashes[:n], ntokens, args)
         if keep_ids and not pruned:
             for file, _, _ in sources:
                 file.flush()
             fours = np.flatnonzero(np.diff(offsets) == len(EOS))
             spelled = entry_bytes[offsets[fours][:, None] + np.arange(len(EOS))]
             eos = fours[np.all(spelled == np.frombuffer(EOS, dtype=np.uint8), axis=1)]
+            remap = np.full(n, -1, dtype=np.int32)  # counted entry -> dictionary id
+            remap[order] = np.arange(len(order), dtype=np.int32)
             first = FirstPass(entry_bytes.copy(), offsets.copy(), state.hashes[:n].copy(),
-                              state.types[:n].copy(), np.zeros(0, dtype=np.int32),
-                              int(eos[0]) if len(eos) else -1)
+                              state.types[:n].copy(), remap, int(eos[0]) if len(eos) else -1)
             dictionary.first_pass = (path, sources, first)
             sources = []
     except OSError as exc:
@@ -586,8 +587,6 @@ def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> Enco
     up once in the dictionary, then every token is an array lookup, not a tokenizer,
     hash and probe over its bytes again."""
     _, sources, first = first_pass
-    first = first._replace(remap=remap_entries(dictionary.tables, first.entry_bytes,
-                                               first.offsets, first.hashes))
     if args.supervised:
         def encode(raw):
             return encode_counted_lines(dictionary.tables, first, raw)

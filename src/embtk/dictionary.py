@@ -20,7 +20,7 @@ from .counting import MAX_VOCAB_SIZE, count_pieces
 from .introsort import sort_order
 from .tokens import (EOS, BOW, EOW, FLORET_SEED, build_keys, floret_key, fnv1a, fnv_step,
                      has_prefix, hash_bytes, is_eos, murmur3_128, next_token_hash, read_only,
-                     rebuild_slots, probe)
+                     probe)
 
 MAX_LINE_SIZE = 1024
 RECORD_HEADER = 3  # kernels.RECORD_HEADER (kernels imports this module)
@@ -407,24 +407,37 @@ def lookup(tables, word):
 PackedWords = namedtuple("PackedWords", "word_bytes offsets")
 
 
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def file_entries(word_bytes, offsets, counts, types):
+def file_entries(word_bytes, offsets, counts, types, block: int = 1 << 16) -> np.ndarray:
     """The entries as a model file stores them, one after the other: the word's bytes,
-    a NUL, its count (int64, little-endian) and its type (int8)."""
+    a NUL, its count (int64, little-endian) and its type (int8). numpy, a block of
+    entries at a time (its index arrays are 8 bytes a word byte): nothing to compile."""
     n = len(offsets) - 1
-    out = empty(offsets[n] - offsets[0] + 10 * n, np.uint8)
-    pos = 0
-    for i in range(n):
-        for j in range(offsets[i], offsets[i + 1]):
-            out[pos] = word_bytes[j]
-            pos += 1
-        out[pos] = 0
-        count = np.uint64(counts[i])
-        for b in range(8):
-            out[pos + 1 + b] = np.uint8((count >> np.uint64(8 * b)) & np.uint64(255))
-        out[pos + 9] = np.uint8(types[i])
-        pos += 10
+    lengths = np.diff(offsets)
+    ends = np.cumsum(lengths + 10)
+    out = np.empty(int(ends[-1]) if n else 0, dtype=np.uint8)
+    counts = np.asarray(counts).astype("<i8").view(np.uint8).reshape(n, 8)
+    types = np.asarray(types).astype(np.int8).view(np.uint8)
+    for first in range(0, n, block):
+        last = min(n, first + block)
+        tails = ends[first:last] - 10  # where each entry's NUL goes
+        a, b = offsets[first], offsets[last]
+        out[np.repeat(tails - offsets[first + 1:last + 1], lengths[first:last])
+            + np.arange(a, b)] = word_bytes[a:b]
+        out[tails] = 0
+        out[tails[:, None] + np.arange(1, 9)] = counts[first:last]
+        out[tails + 9] = types[first:last]
     return out
+
+
+def kept_order(counts, types, min_count: int, min_count_label: int) -> np.ndarray:
+    """fastText's threshold(): the entries in std::sort's order (words before labels, more
+    frequent first), those below their type's count left out."""
+    order = sort_order(types, counts)
+    limits = np.where(types[order] == WORD, min_count, min_count_label)
+    order = order[counts[order] >= limits]
+    if not len(order):
+        raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+    return order
 
 
 # ------------------------------------------------------------------------ Dictionary
@@ -451,17 +464,19 @@ class Dictionary:
 
     @classmethod
     def from_packed(cls, word_bytes, offsets, counts, types, ntokens, *, minn, maxn, bucket,
-                    word_ngrams, label=b"__label__", pruneidx=None, t=1e-4, hash_count=0):
+                    word_ngrams, label=b"__label__", pruneidx=None, t=1e-4, hash_count=0,
+                    hashes=None):
         """From entries packed in one byte array (entry i is word_bytes[offsets[i]:offsets[i+1]]),
-        as a loaded model holds them: no list of bytes objects is built."""
+        as a loaded model holds them: no list of bytes objects is built. `hashes`: each
+        entry's fnv1a, when counting has them already."""
         d = cls.__new__(cls)
         d._setup(np.ascontiguousarray(word_bytes, dtype=np.uint8),
                  np.ascontiguousarray(offsets, dtype=np.int64), counts, types, ntokens, minn,
-                 maxn, bucket, word_ngrams, label, pruneidx, t, hash_count)
+                 maxn, bucket, word_ngrams, label, pruneidx, t, hash_count, hashes)
         return d
 
     def _setup(self, word_bytes, offsets, counts, types, ntokens, minn, maxn, bucket,
-               word_ngrams, label, pruneidx, t, hash_count):
+               word_ngrams, label, pruneidx, t, hash_count, hashes=None):
         self._words = None
         # (path, file of counted entry ids, tokens, FirstPass) when counting kept the ids
         # (corpus.count_vocabulary): what encode_corpus reads instead of the text
@@ -486,9 +501,12 @@ class Dictionary:
         word_bytes = read_only(word_bytes)
         # fastText's hash of each entry: the slots are placed by it, and prediction's
         # table (predicting.slot_keys) keeps it beside each id
-        self.hashes = hashes = _hash_all(word_bytes, offsets)
+        if hashes is None:
+            hashes = _hash_all(word_bytes, offsets)
+        self.hashes = hashes = np.ascontiguousarray(hashes, dtype=np.uint32)
         nslots = 1 << max(4, int(2 * max(1, self.size)).bit_length())
-        slots = rebuild_slots(hashes, self.size, nslots)
+        keys = build_keys(hashes, self.size, nslots)
+        slots = (keys >> 32).astype(np.int32)  # each slot's entry id, -1 where free
         prune_map = np.zeros(0, dtype=np.int32)
         if pruneidx is not None:
             prune_map = np.full(max(1, self.bucket), -1, dtype=np.int32)
@@ -497,7 +515,7 @@ class Dictionary:
         base = tables_class(self.maxn, self.hash_count)(
             slots, offsets, word_bytes, self.types, np.zeros(1, np.int64), np.zeros(0, np.int32),
             prune_map, self.nwords, self.minn, self.maxn, self.bucket, self.word_ngrams,
-            np.frombuffer(self.label, dtype=np.uint8).copy(), build_keys(hashes, self.size, nslots),
+            np.frombuffer(self.label, dtype=np.uint8).copy(), keys,
             self.hash_count)
         if self.maxn > 0 or self.hash_count > 0:
             sub_off, sub_ids = build_subword_table(base)
@@ -530,12 +548,7 @@ class Dictionary:
     # construction -----------------------------------------------------------------
     @classmethod
     def _thresholded(cls, words, counts, types, ntokens, min_count, min_count_label, **options):
-        """fastText's threshold(): std::sort the entries, then drop the rare ones."""
-        order = sort_order(types, counts)
-        limits = np.where(types[order] == WORD, min_count, min_count_label)
-        order = order[counts[order] >= limits]
-        if not len(order):
-            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+        order = kept_order(counts, types, min_count, min_count_label)
         return cls([words[i] for i in order], counts[order], types[order], ntokens, **options)
 
     @classmethod
@@ -562,14 +575,11 @@ class Dictionary:
                                 t=args.t, hash_count=args.floret_hashes)
 
     @classmethod
-    def from_count(cls, entry_bytes, offsets, counts, types, ntokens, args):
+    def from_count(cls, entry_bytes, offsets, counts, types, hashes, ntokens, args):
         """from_counted on a count's packed entries (entry i is
-        entry_bytes[offsets[i]:offsets[i + 1]]), without a bytes object per entry."""
-        order = sort_order(types, counts)
-        limits = np.where(types[order] == WORD, args.minCount, args.minCountLabel)
-        order = order[counts[order] >= limits]
-        if not len(order):
-            raise EmbtkError("empty vocabulary: no word occurs -minCount times; try a smaller -minCount")
+        entry_bytes[offsets[i]:offsets[i + 1]], its fnv1a hashes[i]), without a bytes object
+        per entry. Returns the dictionary and the counted entry of each of its entries."""
+        order = kept_order(counts, types, args.minCount, args.minCountLabel)
         starts = offsets[order]
         lengths = offsets[order + 1] - starts
         new_offsets = np.zeros(len(order) + 1, dtype=np.int64)
@@ -579,7 +589,7 @@ class Dictionary:
                                ntokens, minn=args.minn, maxn=args.maxn,
                                bucket=args.effective_bucket(), word_ngrams=args.wordNgrams,
                                label=args.label.encode("utf-8"), t=args.t,
-                               hash_count=args.floret_hashes)
+                               hash_count=args.floret_hashes, hashes=hashes[order]), order
 
     def with_extra_words(self, extra):
         """A copy that also holds `extra` words (pretrained vectors), each counted once more,

@@ -14,23 +14,23 @@ import numpy as np
 from .jitting import callee, empty
 
 _SORT_RUN = 16
+KEY_TOP = np.int64(1) << 62
+
+
+def sort_keys(types, counts):
+    """One int64 per entry whose order is fastText's (words before labels, then the higher
+    count first): type * 2**62 + (2**62 - 1 - count). The sort compares keys[a] < keys[b]
+    instead of calling a comparator over two arrays."""
+    return np.asarray(types).astype(np.int64) * KEY_TOP + (KEY_TOP - 1 - np.asarray(counts, dtype=np.int64))
 
 
 @callee
-def _before(a, b, types, counts):
-    """fastText's entry order: words before labels, then the higher count first."""
-    if types[a] != types[b]:
-        return types[a] < types[b]
-    return counts[a] > counts[b]
-
-
-@callee
-def _adjust_heap(perm, first, hole, length, value, types, counts):
+def _adjust_heap(perm, first, hole, length, value, keys):
     top = hole
     child = hole
     while child < (length - 1) // 2:
         child = 2 * (child + 1)
-        if _before(perm[first + child], perm[first + child - 1], types, counts):
+        if keys[perm[first + child]] < keys[perm[first + child - 1]]:
             child -= 1
         perm[first + hole] = perm[first + child]
         hole = child
@@ -39,7 +39,7 @@ def _adjust_heap(perm, first, hole, length, value, types, counts):
         perm[first + hole] = perm[first + child - 1]
         hole = child - 1
     parent = (hole - 1) // 2
-    while hole > top and _before(perm[first + parent], value, types, counts):
+    while hole > top and keys[perm[first + parent]] < keys[value]:
         perm[first + hole] = perm[first + parent]
         hole = parent
         parent = (hole - 1) // 2
@@ -47,13 +47,13 @@ def _adjust_heap(perm, first, hole, length, value, types, counts):
 
 
 @callee
-def _heap_sort(perm, first, last, types, counts):
+def _heap_sort(perm, first, last, keys):
     length = last - first
     if length < 2:
         return
     parent = (length - 2) // 2
     while True:
-        _adjust_heap(perm, first, parent, length, perm[first + parent], types, counts)
+        _adjust_heap(perm, first, parent, length, perm[first + parent], keys)
         if parent == 0:
             break
         parent -= 1
@@ -61,59 +61,20 @@ def _heap_sort(perm, first, last, types, counts):
         last -= 1
         value = perm[last]
         perm[last] = perm[first]
-        _adjust_heap(perm, first, np.int64(0), last - first, value, types, counts)
-
-
-@callee
-def _partition(perm, first, last, types, counts):
-    """Median of three moved to `first`, then the unguarded Hoare partition around it."""
-    a, b, c = first + 1, first + (last - first) // 2, last - 1
-    pa, pb, pc = perm[a], perm[b], perm[c]
-    if _before(pa, pb, types, counts):
-        if _before(pb, pc, types, counts):
-            perm[first], perm[b] = perm[b], perm[first]
-        elif _before(pa, pc, types, counts):
-            perm[first], perm[c] = perm[c], perm[first]
-        else:
-            perm[first], perm[a] = perm[a], perm[first]
-    elif _before(pa, pc, types, counts):
-        perm[first], perm[a] = perm[a], perm[first]
-    elif _before(pb, pc, types, counts):
-        perm[first], perm[c] = perm[c], perm[first]
-    else:
-        perm[first], perm[b] = perm[b], perm[first]
-    pivot = perm[first]
-    lo, hi = first + 1, last
-    while True:
-        while _before(perm[lo], pivot, types, counts):
-            lo += 1
-        hi -= 1
-        while _before(pivot, perm[hi], types, counts):
-            hi -= 1
-        if lo >= hi:
-            return lo
-        perm[lo], perm[hi] = perm[hi], perm[lo]
-        lo += 1
-
-
-@callee
-def _insert_back(perm, i, types, counts):
-    value = perm[i]
-    while _before(value, perm[i - 1], types, counts):
-        perm[i] = perm[i - 1]
-        i -= 1
-    perm[i] = value
+        _adjust_heap(perm, first, np.int64(0), last - first, value, keys)
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _introsort_loop(types, counts):
+def _introsort_loop(keys):
     """std::sort up to its final insertion sort: (perm, ranges, nranges), where
     ranges[2k:2k+2] are the nranges ranges the depth limit leaves to heapsort.
 
-    Those are rare (orders built to defeat the median of three), so `sort_order`
-    compiles the heapsort only when one shows up; the ranges are disjoint, so sorting
-    them after the loop rather than when met gives the same permutation."""
-    n = len(types)
+    Each range is cut by the median of three moved to its first place, then the
+    unguarded Hoare partition around it. Ranges past the depth limit are rare (orders
+    built to defeat the median of three), so `sort_order` compiles the heapsort only when
+    one shows up; they are disjoint, so sorting them after the loop rather than when met
+    gives the same permutation."""
+    n = len(keys)
     perm = empty(n, np.int64)
     for i in range(n):
         perm[i] = i
@@ -136,48 +97,70 @@ def _introsort_loop(types, counts):
                 nranges += 1
                 break
             limit -= 1
-            cut = _partition(perm, first, last, types, counts)
-            stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = cut, last, limit
+            a, b, c = first + 1, first + (last - first) // 2, last - 1
+            ka, kb, kc = keys[perm[a]], keys[perm[b]], keys[perm[c]]
+            if ka < kb:
+                m = b if kb < kc else (c if ka < kc else a)
+            else:
+                m = a if ka < kc else (c if kb < kc else b)
+            perm[first], perm[m] = perm[m], perm[first]
+            pivot = keys[perm[first]]
+            lo, hi = first + 1, last
+            while True:
+                while keys[perm[lo]] < pivot:
+                    lo += 1
+                hi -= 1
+                while pivot < keys[perm[hi]]:
+                    hi -= 1
+                if lo >= hi:
+                    break
+                perm[lo], perm[hi] = perm[hi], perm[lo]
+                lo += 1
+            stack[3 * top], stack[3 * top + 1], stack[3 * top + 2] = lo, last, limit
             top += 1
-            last = cut
+            last = lo
     return perm, ranges, nranges
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _heap_sort_ranges(perm, ranges, nranges, types, counts):
+def _heap_sort_ranges(perm, ranges, nranges, keys):
     for k in range(nranges):
-        _heap_sort(perm, ranges[2 * k], ranges[2 * k + 1], types, counts)
+        _heap_sort(perm, ranges[2 * k], ranges[2 * k + 1], keys)
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def _final_insertion_sort(perm, types, counts):
-    """std::sort's last step: guarded insertion over the first run, unguarded after it."""
-    n = len(perm)
-    for i in range(1, min(n, _SORT_RUN)):
+def _final_insertion_sort(perm, keys):
+    """std::sort's last step: guarded insertion over the first run (an entry before the
+    first one goes first), unguarded after it."""
+    for i in range(1, len(perm)):
         value = perm[i]
-        if _before(value, perm[0], types, counts):
+        key = keys[value]
+        if i < _SORT_RUN and key < keys[perm[0]]:
             for j in range(i, 0, -1):
                 perm[j] = perm[j - 1]
             perm[0] = value
-        else:
-            _insert_back(perm, i, types, counts)
-    for i in range(_SORT_RUN, n):
-        _insert_back(perm, i, types, counts)
+            continue
+        j = i
+        while key < keys[perm[j - 1]]:
+            perm[j] = perm[j - 1]
+            j -= 1
+        perm[j] = value
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def sort_entries(types, counts):
-    """The permutation std::sort (libstdc++) applies to entries with these keys."""
-    perm, ranges, nranges = _introsort_loop(types, counts)
-    _heap_sort_ranges(perm, ranges, nranges, types, counts)
-    _final_insertion_sort(perm, types, counts)
+def sort_entries(keys):
+    """The permutation std::sort (libstdc++) applies to entries with these `sort_keys`."""
+    perm, ranges, nranges = _introsort_loop(keys)
+    _heap_sort_ranges(perm, ranges, nranges, keys)
+    _final_insertion_sort(perm, keys)
     return perm
 
 
 def sort_order(types, counts):
     """sort_entries from Python, compiling the heapsort only for an input that needs it."""
-    perm, ranges, nranges = _introsort_loop(types, counts)
+    keys = sort_keys(types, counts)
+    perm, ranges, nranges = _introsort_loop(keys)
     if nranges:
-        _heap_sort_ranges(perm, ranges, nranges, types, counts)
-    _final_insertion_sort(perm, types, counts)
+        _heap_sort_ranges(perm, ranges, nranges, keys)
+    _final_insertion_sort(perm, keys)
     return perm

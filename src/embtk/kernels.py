@@ -523,15 +523,15 @@ INIT_BLOCK = 1 << 20  # values per independently seeded block of init_uniform
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def init_uniform(matrix, bound, seed, first_block, end_block):
-    """Fill blocks [first_block, end_block) of a float32 matrix (INIT_BLOCK values each,
-    in row-major order) with U(-bound, bound) from the project's own seeded rng.
+def init_uniform(flat, bound, seed, first_block, end_block):
+    """Fill blocks [first_block, end_block) of a float32 matrix's values in row-major
+    order (`flat`, INIT_BLOCK values a block) with U(-bound, bound) from the project's
+    own seeded rng.
 
     Each block has its own stream, so threads can fill disjoint blocks and the matrix is
     the same whatever the number of threads. Streams are salted so that they differ from
     the ones training threads draw.
     """
-    flat = matrix.reshape(-1)
     scale = np.float32(2.0 * bound / 16777216.0)
     shift = np.float32(bound)
     for block in range(first_block, end_block):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import compress, trainer
 from .args import Args, as_path, check_index, check_k, check_text
-from .dictionary import Dictionary
+from .dictionary import Dictionary, WordOnlyTables
 from .tokens import BOW, EOS, EOW, FLORET_SEED
 from .errors import EmbtkError, UnknownWordWarning
 from .fileformat import ModelFile, load_bin, save_bin
@@ -359,8 +359,12 @@ class FastText:
     def save_vectors(self, path):
         """The `.vec` file: every word (EOS included) with its getWordVector vector."""
         t = self.dictionary.tables
-        rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
-                                                t.subword_ids, start, stop)
+        if isinstance(t, WordOnlyTables):
+            # a word's vector is its one row (the mean of one row turns -0.0 into 0.0)
+            rows = lambda start, stop: self.input_matrix[start:stop] + np.float32(0.0)
+        else:
+            rows = lambda start, stop: word_vectors(self.input_matrix, t.subword_offsets,
+                                                    t.subword_ids, start, stop)
         write_vec_rows(as_path(path), self.dictionary.entries(0, self.dictionary.nwords),
                        self.get_dimension(), rows)
 

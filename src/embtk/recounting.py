@@ -11,7 +11,6 @@ import numba as nb
 import numpy as np
 
 from .jitting import empty, grow
-from .tokens import probe
 from .dictionary import (RECORD_HEADER, has_subword_rows, no_spans, push_subword_rows,
                          sign_extend32, wrap_word)
 
@@ -21,18 +20,6 @@ from .dictionary import (RECORD_HEADER, has_subword_rows, no_spans, push_subword
 # with its hash and type), each entry's id in the final dictionary (`remap`, -1 if it was
 # dropped) and the id of the EOS entry (-1 if none was counted).
 FirstPass = namedtuple("FirstPass", "entry_bytes offsets hashes types remap eos")
-
-
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def remap_entries(tables, entry_bytes, offsets, hashes):
-    """The id in `tables` of each counted entry (-1 if it is not in the vocabulary)."""
-    keys, word_offsets, word_bytes = tables.keys, tables.word_offsets, tables.word_bytes
-    out = empty(len(offsets) - 1, np.int32)
-    for r in range(len(out)):
-        key = keys[probe(keys, word_offsets, word_bytes, entry_bytes, offsets[r], offsets[r + 1],
-                         hashes[r])]
-        out[r] = -1 if key == -1 else key >> 32
-    return out
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)

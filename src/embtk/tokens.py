@@ -124,20 +124,6 @@ def same_token(buf, start, stop, ebuf, estart, elen):
     return True
 
 
-@nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def rebuild_slots(hashes, n, nslots):
-    slots = empty(nslots, np.int32)
-    for i in range(nslots):
-        slots[i] = -1
-    mask = nslots - 1
-    for e in range(n):
-        s = np.int64(hashes[e]) & mask
-        while slots[s] != -1:
-            s = (s + 1) & mask
-        slots[s] = e
-    return slots
-
-
 # fastText's separators (_is_space) as bits of one constant, c <= 32: one compare and one
 # shift per byte instead of seven compares
 _SPACE_BITS = np.uint64((1 << 32) | (1 << 13) | (1 << 12) | (1 << 11) | (1 << 10) | (1 << 9) | 1)

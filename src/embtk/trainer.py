@@ -59,6 +59,9 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
     several wait side by side (figures: benchmarks/README.md, "Design notes behind the
     kernels")."""
     blocks = -(-matrix.size // INIT_BLOCK)
+    flat = matrix.reshape(-1)  # a view: the matrices are made C-contiguous
+    if not np.shares_memory(flat, matrix):
+        raise ValueError("fill_uniform needs a C-contiguous matrix")
     nthreads = max(1, min(max(nthreads, default_thread_count()), blocks))
     step = _FILL_ROUND * nthreads
     for first in range(0, blocks, step):
@@ -67,11 +70,11 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
         last = min(blocks, first + step)
         cuts = [first + (last - first) * t // nthreads for t in range(nthreads + 1)]
         threads = [threading.Thread(target=init_uniform,
-                                    args=(matrix, bound, seed, cuts[t], cuts[t + 1]))
+                                    args=(flat, bound, seed, cuts[t], cuts[t + 1]))
                    for t in range(1, nthreads)]
         for t in threads:
             t.start()
-        init_uniform(matrix, bound, seed, cuts[0], cuts[1])
+        init_uniform(flat, bound, seed, cuts[0], cuts[1])
         for t in threads:
             t.join()
 
