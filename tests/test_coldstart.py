@@ -151,3 +151,26 @@ def test_a_query_command_notes_its_first_compile_on_a_terminal_only(tmp_path):
     missing = _on_a_terminal(tmp_path / "missing-cache", "test", tmp_path / "m.bin",
                              tmp_path / "none.txt")  # found before any kernel compiles
     assert missing == (1, f"embtk: error: test file {tmp_path / 'none.txt'}: no such file\n")
+
+
+def test_query_commands_compile_ahead_from_the_model_header(tmp_path):
+    _skip_if_recorded_by_another_numba()
+    from embtk.fileformat import peek_args
+
+    done = _embtk(tmp_path / "train-cache", "supervised", "-input", DATA / "authors.train",
+                  "-output", tmp_path / "m", *SMALL, "-verbose", "0")
+    assert done.returncode == 0, done.stderr
+    args = peek_args(tmp_path / "m.bin")
+    assert coldstart.run_key(args) == "supervised softmax"
+    for command in ("test", "predict"):
+        assert coldstart.listed_kernels(f"{command} supervised softmax"), command
+    assert peek_args(DATA / "authors.test") is None  # not a model: compiled as they go
+    assert peek_args(tmp_path / "none.bin") is None
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "query-cache"))
+    for argv in (("test", tmp_path / "m.bin", DATA / "authors.test"),
+                 ("predict-prob", tmp_path / "m.bin", DATA / "authors.test", "2")):
+        cold, warm = (subprocess.run([sys.executable, "-m", "embtk", *map(str, argv)],
+                                     capture_output=True, env=env) for _ in range(2))
+        assert cold.returncode == 0 and cold.stderr == b"", cold.stderr  # a pipe: no note
+        assert cold.stdout == warm.stdout and warm.stderr == b""
+        assert cold.stdout.startswith(b"N\t800\n" if argv[0] == "test" else b"__label__")

@@ -169,19 +169,21 @@ def _k_and_threshold(default_k: int = 1):
     return decorate
 
 
-def _load_for_test(model_path, data, k):
+def _check_test_input(data, k):
     check_k(k, allow_all=True)
     if data != "-" and not os.path.isfile(data):  # before loading: one line, no note
         raise EmbtkError(f"test file {data} cannot be opened" if os.path.exists(data)
                           else f"test file {data}: no such file")
-    return _load(model_path)
 
 
 def _test(model_path, data, k, threshold):
+    from .coldstart import queried_ahead
     from .meter import general_metrics_text
 
-    model = _load_for_test(model_path, data, k)
-    result = model.evaluate(stdin() if data == "-" else data, k, threshold)
+    _check_test_input(data, k)
+    with queried_ahead("test", model_path):
+        model = _load(model_path)
+        result = model.evaluate(stdin() if data == "-" else data, k, threshold)
     stdout().write(general_metrics_text(result.examples, result.precision, result.recall,
                                          k).encode("ascii"))
     _note_if_no_examples(result.examples, data)
@@ -237,7 +239,8 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
     from .api import classification_report
 
     _check_plot(plot)
-    model = _load_for_test(model_path, data, k)
+    _check_test_input(data, k)
+    model = _load(model_path)
     result = classification_report(model, stdin() if data == "-" else data, k, threshold,
                                    confusion=confusion)
     if plot:
@@ -255,10 +258,17 @@ def _label_report(model_path, data, k, threshold, report, order, confusion, as_j
 
 
 def _predict(model_path, data, k, threshold, with_prob: bool):
+    from .coldstart import queried_ahead
+
     check_k(k, allow_all=True)
     stream = open_data(data, "input file")  # before loading: one line, no note
-    model = _load(model_path)
-    live = data == "-"  # answer each line as soon as it arrives
+    with queried_ahead("predict", model_path):
+        model = _load(model_path)
+        _predict_stream(model, stream, data == "-", k, threshold, with_prob)
+
+
+def _predict_stream(model, stream, live: bool, k, threshold, with_prob: bool):
+    """Answer each line of `stream`, as soon as it arrives when `live` (a pipe)."""
     out = stdout()
     try:
         while True:

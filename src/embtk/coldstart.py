@@ -1,4 +1,4 @@
-"""A training command on a cold numba cache: its kernels compiled in child processes.
+"""A command on a cold numba cache: its kernels compiled in child processes.
 
 A fresh install has an empty numba cache, and a training command would compile its
 kernels one after the other (about 10 s of CPU for the quickstart's `supervised`), each
@@ -26,8 +26,10 @@ The note goes to stderr at -verbose 1 and above, terminal or not, as fastText's 
 "Read NM words" does: a log then says why its first run took seconds longer; -verbose
 0 silences it with everything else. Runs that can fail after the note for reasons
 found late (-resume, -inputModel, -pretrainedVectors, autotune) compile as they go.
-The other commands (test, predict, nn...) compile as they go too, and on a terminal
-print the same note when their first kernel starts compiling (`announce_compiling`).
+`test`, `predict` and `predict-prob` compile ahead too (`queried_ahead`: the kernels
+listed for their model's kind, read from the file's header), the other commands (nn,
+analogies...) as they go; on a terminal only, these print the same note when their
+first kernel starts compiling (`announce_compiling`).
 """
 
 from __future__ import annotations
@@ -182,18 +184,44 @@ def compiled_ahead(args):
         return
     if args.input != "-":
         check_input(args.input)  # an empty input fails before the note, in one line
+    if args.verbose == 0:
+        _noted.set()  # silent, also for kernels the list misses
+    else:
+        announce_compiling()  # those: the note when one compiles here (on a terminal)
+    with _compiling(run_key(args)):
+        yield
+
+
+@contextlib.contextmanager
+def queried_ahead(command: str, model_path):
+    """compiled_ahead for a command that reads a classifier (`command` "test" or
+    "predict"): the kernels listed for its model's kind (read from the file's header; a
+    `.ftz` taken for a quantized model) compiled by children while it loads the model.
+    The note only on a terminal, as announce_compiling's."""
+    from .fileformat import peek_args
+
+    announce_compiling()
+    if not sys.stderr.isatty():
+        _noted.set()
+    args = peek_args(model_path)
+    key = None
+    if args is not None:
+        key = f"{command} {run_key(args)}" + (" quantized" if os.fspath(model_path).endswith(".ftz") else "")
+    with _compiling(key):
+        yield
+
+
+@contextlib.contextmanager
+def _compiling(key):
+    """Children compiling the kernels listed for `key` that the cache lacks, NOTE first."""
     try:
         entries = [(_dispatcher(m, n), sig, callees)
-                   for m, n, sig, callees in listed_kernels(run_key(args))]
+                   for m, n, sig, callees in (listed_kernels(key) if key else [])]
         cached = _CacheIndexes()
         done = still_needed_done([cached.holds(d, sig) for d, sig, _ in entries],
                                  [callees for _, _, callees in entries])
     except Exception:  # a kernel renamed since the list was made: compile as they come
         done = [True]
-    if args.verbose == 0:
-        _noted.set()  # silent, also for kernels the list misses
-    else:
-        announce_compiling()  # those: the note when one compiles here (on a terminal)
     if all(done):
         yield
         return
@@ -287,7 +315,9 @@ class _Ahead:
         except (OSError, ValueError):
             pass
         finally:
-            with self.changed:
+            with contextlib.suppress(OSError):
+                child.requests.close()  # nothing more to ask: the child ends (a long
+            with self.changed:  # `predict` on stdin keeps no idle process)
                 self.feeding -= 1
                 last = self.feeding == 0
             if last:  # no child left: what is not done is compiled where it is called
@@ -461,6 +491,15 @@ def record(work: Path, runs=RECORDED_RUNS) -> dict:
             with open(calls, "rb") as f:
                 key = f"{model} {loss}" + (" batch" if more else "")
                 listed[key] = pickle.load(f)
+        if supervised:  # what test and predict-prob call on that model, from empty caches
+            for command, name in (("test", "test"), ("predict-prob", "predict")):
+                with tempfile.TemporaryDirectory(dir=work) as cache:
+                    argv = [command, str(work / "model.bin"), str(data), "2"]
+                    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+                    subprocess.run([sys.executable, "-c", _RECORDER, str(calls), *argv],
+                                   env=env, check=True, stdout=subprocess.DEVNULL)
+                    with open(calls, "rb") as f:
+                        listed[f"{name} {key}"] = pickle.load(f)
     return listed
 
 

@@ -195,6 +195,21 @@ def load_bin(path, data: bytearray | None = None) -> ModelFile:
     return model
 
 
+def peek_args(path) -> Args | None:
+    """The training options in a fastText-layout `.bin` header, read from its first bytes
+    alone; None where they cannot be read so (no file, another layout, a bad header):
+    what the kernels a command will call depend on, before the model is loaded."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD.size + _FLORET_ARGS.size)
+        if _may_be_floret(head):
+            return None
+        r = CheckedReader(head, os.fsdecode(path))
+        return _read_args(r, _read_head(r))
+    except (OSError, EmbtkError, ValueError):
+        return None
+
+
 def _may_be_floret(buf) -> bool:
     """Whether the int32 where floret's layout keeps the mode holds one (1 or 2): only
     then is reading the file in that layout worth trying (its hashCount is checked as

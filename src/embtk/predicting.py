@@ -26,7 +26,7 @@ import numpy as np
 
 from .args import check_k, check_text, check_threshold
 from .errors import EmbtkError
-from .jitting import empty, grow, prefetch, prefetch2, zeros, zeros2
+from .jitting import callee, empty, grow, prefetch, prefetch2, zeros, zeros2
 from .dictionary import (LABEL, has_subword_rows, no_spans, push_subword_rows, sign_extend32,
                          wrap_word)
 from .tokens import EOS, has_prefix, is_eos, next_token_hash, read_only
@@ -182,7 +182,7 @@ def _softmax_top_1(osz, z, threshold, probs, scores, ids):
     return np.int64(0)  # not reached: the top output qualifies
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@callee
 def _softmax_top_k(osz, wo_t, hidden, k, threshold, best, exps, unsure):
     """losses.predict_top_k for softmax over osz outputs, with its exps (softmax_in_place)
     from _exp_below: the same float32 values, the same selection (_find_k_best), the same
