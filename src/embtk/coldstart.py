@@ -45,6 +45,7 @@ import threading
 from pathlib import Path
 
 from .corpus import check_input
+from .fileformat import peek_args
 from .shell import start_numba
 
 KERNELS_FILE = Path(__file__).with_name("coldstart.pickle")
@@ -198,8 +199,6 @@ def queried_ahead(command: str, model_path):
     "predict"): the kernels listed for its model's kind (read from the file's header; a
     `.ftz` taken for a quantized model) compiled by children while it loads the model.
     The note only on a terminal, as announce_compiling's."""
-    from .fileformat import peek_args
-
     announce_compiling()
     if not sys.stderr.isatty():
         _noted.set()
