@@ -314,9 +314,11 @@ class _Ahead:
         except (OSError, ValueError):
             pass
         finally:
+            # nothing more to ask: the child ends (a long `predict` on stdin keeps no
+            # idle process)
             with contextlib.suppress(OSError):
-                child.requests.close()  # nothing more to ask: the child ends (a long
-            with self.changed:  # `predict` on stdin keeps no idle process)
+                child.requests.close()
+            with self.changed:
                 self.feeding -= 1
                 last = self.feeding == 0
             if last:  # no child left: what is not done is compiled where it is called

@@ -583,9 +583,9 @@ def _close_sources(sources) -> None:
 
 
 def _encode_counted(out, first_pass, dictionary: Dictionary, args: Args) -> EncodedCorpus:
-    """encode_corpus from the entry ids that counting wrote: each counted entry is looked
-    up once in the dictionary, then every token is an array lookup, not a tokenizer,
-    hash and probe over its bytes again."""
+    """encode_corpus from the entry ids that counting wrote: each counted entry's id in
+    the dictionary is known from its sort (FirstPass.remap), so every token is an array
+    lookup, not a tokenizer, hash and probe over its bytes again."""
     _, sources, first = first_pass
     if args.supervised:
         def encode(raw):

@@ -10,7 +10,7 @@ import numba as nb
 import numpy as np
 
 from .jitting import empty, grow, zeros
-from .introsort import KEY_TOP, sort_entries
+from .introsort import sort_entries
 from .tokens import EOS_BYTES, build_keys, has_prefix, next_token_hash, probe, read_only
 
 MAX_VOCAB_SIZE = 30_000_000
@@ -38,10 +38,7 @@ def _prune(state, threshold):
     """fastText's pruning: sort the entries, keep those seen at least `threshold` times."""
     ebytes, eoff, counts, types, hashes, keys, totals = state
     n = totals[0]
-    sort_keys = empty(n, np.int64)  # as introsort.sort_keys
-    for i in range(n):
-        sort_keys[i] = np.int64(types[i]) * KEY_TOP + (KEY_TOP - 1 - counts[i])
-    order = sort_entries(sort_keys)
+    order = sort_entries(types[:n], counts[:n])
     new_bytes = empty(len(ebytes), ebytes.dtype)
     new_off = zeros(len(eoff), eoff.dtype)
     new_counts, new_types = zeros(len(counts), counts.dtype), zeros(len(types), types.dtype)

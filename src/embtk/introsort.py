@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba.extending import overload
 
 from .jitting import callee, empty
 
 _SORT_RUN = 16
-KEY_TOP = np.int64(1) << 62
+_KEY_TOP = np.int64(1) << 62
 
 
 def sort_keys(types, counts):
     """One int64 per entry whose order is fastText's (words before labels, then the higher
     count first): type * 2**62 + (2**62 - 1 - count). The sort compares keys[a] < keys[b]
-    instead of calling a comparator over two arrays."""
-    return np.asarray(types).astype(np.int64) * KEY_TOP + (KEY_TOP - 1 - np.asarray(counts, dtype=np.int64))
+    instead of calling a comparator over two arrays. numpy from Python (nothing to
+    compile), the same lines in a kernel (`_sort_keys_of`)."""
+    return (np.asarray(types).astype(np.int64) * _KEY_TOP
+            + (_KEY_TOP - 1 - np.asarray(counts).astype(np.int64)))
+
+
+@overload(sort_keys, jit_options={"no_cfunc_wrapper": True})
+def _sort_keys_of(types, counts):
+    return sort_keys
 
 
 @callee
@@ -148,8 +156,9 @@ def _final_insertion_sort(perm, keys):
 
 
 @nb.njit(cache=True, nogil=True, no_cfunc_wrapper=True)
-def sort_entries(keys):
-    """The permutation std::sort (libstdc++) applies to entries with these `sort_keys`."""
+def sort_entries(types, counts):
+    """The permutation std::sort (libstdc++) applies to entries with these keys."""
+    keys = sort_keys(types, counts)
     perm, ranges, nranges = _introsort_loop(keys)
     _heap_sort_ranges(perm, ranges, nranges, keys)
     _final_insertion_sort(perm, keys)

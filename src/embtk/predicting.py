@@ -185,7 +185,7 @@ def _softmax_top_1(osz, z, threshold, probs, scores, ids):
 @callee
 def _softmax_top_k(osz, wo_t, hidden, k, threshold, best, exps, unsure):
     """losses.predict_top_k for softmax over osz outputs, with its exps (softmax_in_place)
-    from _exp_below: the same float32 values, the same selection (_find_k_best), the same
+    from _exp_below: the same float32 values, the same selection (find_k_best), the same
     answer (in `best`, a losses.TopK)."""
     output, scores, ids = best
     all_scores(wo_t, hidden, output)

@@ -59,9 +59,9 @@ def fill_uniform(matrix: np.ndarray, bound: float, seed: int, nthreads: int,
     several wait side by side (figures: benchmarks/README.md, "Design notes behind the
     kernels")."""
     blocks = -(-matrix.size // INIT_BLOCK)
-    flat = matrix.reshape(-1)  # a view: the matrices are made C-contiguous
-    if not np.shares_memory(flat, matrix):
+    if not matrix.flags.c_contiguous:  # reshape would fill a copy
         raise ValueError("fill_uniform needs a C-contiguous matrix")
+    flat = matrix.reshape(-1)
     nthreads = max(1, min(max(nthreads, default_thread_count()), blocks))
     step = _FILL_ROUND * nthreads
     for first in range(0, blocks, step):
